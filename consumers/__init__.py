@@ -1,0 +1,1 @@
+"""Consumers: long-running Kafka consumers (the detector and alert sinks)."""

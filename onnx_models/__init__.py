@@ -1,0 +1,1 @@
+"""Exported ONNX models and their model cards."""

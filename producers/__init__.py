@@ -1,0 +1,1 @@
+"""Producers: turn a frame source into Kafka messages on the frames topic."""

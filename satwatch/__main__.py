@@ -1,0 +1,2 @@
+from satwatch.cli import main
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Domain services: frames, metric, models, index, alerts, metrics. Knows nothing about Kafka."""

@@ -1,0 +1,97 @@
+"""Configuration: one pydantic-settings tree, read from a TOML file and overridden by environment variables.
+
+Precedence (highest first): explicit CLI flags, environment (``SATWATCH_<SECTION>__<FIELD>``), the TOML
+file named by ``--config`` or ``SATWATCH_CONFIG``, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated")
+    frames_topic: str = "frames"
+    alerts_topic: str = "alerts"
+    dead_letter_topic: str = "frames.dlq"
+    group_id: str = "satwatch-detector"
+    partitions: int = Field(3, description="partitions used when satwatch creates a topic")
+
+
+class BrokerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(0, description="0 picks a free loopback port")
+
+
+class SimulatorSettings(BaseModel):
+    seed: int = 7
+    satellite: str = "COMS-1"
+    area: str = "ea040ps"
+    width: int = Field(300, description="frame width in pixels (the study's full size is 1300)")
+    height: int = Field(347, description="frame height in pixels (the study's full size is 1500)")
+    start: str = Field("2024-07-01T00:00:00Z", description="UTC time of the first frame")
+    cadence_minutes: int = 15
+    days: float = 2.0
+    events: bool = Field(True, description="inject labelled events (convection, vortex, sensor faults)")
+
+
+class DetectorSettings(BaseModel):
+    window_size: int = Field(20, description="frames per window (the study's 6-hour window)")
+    cadence_minutes: int = Field(15, description="expected time between frames")
+    max_gap_factor: float = Field(4.0, description="a gap longer than this many cadences restarts the window")
+    k: int = Field(5, description="similar past events reported per alert")
+    exclude_recent_hours: float = Field(0.0, description="ignore neighbours ending within this many hours")
+    anomaly_threshold: float | None = Field(None, description="overrides the model card's calibrated threshold")
+    model_dir: str | None = Field(None, description="directory holding encoder/autoencoder ONNX + cards")
+    state_dir: str = Field("var/detector", description="alert store, index and window state live here")
+    index_max_elements: int = 100_000
+    index_m: int = 16
+    index_ef_construction: int = 200
+    index_ef: int = 64
+
+
+class MetricsSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(9108, description="Prometheus /metrics port; 0 picks a free one")
+
+
+class Settings(BaseSettings):
+    """The whole satwatch configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="SATWATCH_", env_nested_delimiter="__", extra="ignore")
+
+    kafka: KafkaSettings = KafkaSettings()
+    broker: BrokerSettings = BrokerSettings()
+    simulator: SimulatorSettings = SimulatorSettings()
+    detector: DetectorSettings = DetectorSettings()
+    metrics: MetricsSettings = MetricsSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init (the TOML file, passed by load_settings) sits below the environment.
+        return (env_settings, init_settings)
+
+
+def load_settings(config_file: str | Path | None = None) -> Settings:
+    """Read the TOML file (or ``$SATWATCH_CONFIG``), then apply environment overrides."""
+    path = config_file or os.environ.get("SATWATCH_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file {p} does not exist; pass an existing TOML file to --config")
+        data = tomllib.loads(p.read_text())
+    return Settings(**data)
