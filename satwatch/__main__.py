@@ -1,2 +1,3 @@
 from satwatch.cli import main
+
 raise SystemExit(main())

@@ -34,7 +34,7 @@ class Encoding(StrEnum):
 class FrameMeta(BaseModel):
     """Metadata that travels with every frame message."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     satellite: str = Field(min_length=1, max_length=64)
     time: datetime
     channels: tuple[str, ...] = Field(min_length=1)
@@ -76,7 +76,7 @@ def encode_inline(frame: Frame) -> bytes:
         satellite=frame.satellite,
         time=frame.time,
         channels=frame.channels,
-        shape=frame.data.shape,  # type: ignore[arg-type]
+        shape=frame.data.shape,
         encoding=Encoding.RAW_ZLIB,
         checksum=checksum(frame.data),
     )
@@ -94,7 +94,7 @@ def encode_claim_check(frame: Frame, uri: str) -> bytes:
         satellite=frame.satellite,
         time=frame.time,
         channels=frame.channels,
-        shape=frame.data.shape,  # type: ignore[arg-type]
+        shape=frame.data.shape,
         encoding=Encoding.CLAIM_CHECK,
         checksum=checksum(frame.data),
         uri=uri,

@@ -50,6 +50,16 @@ class DetectorSettings(BaseModel):
     anomaly_threshold: float | None = Field(None, description="overrides the model card's calibrated threshold")
     model_dir: str | None = Field(None, description="directory holding encoder/autoencoder ONNX + cards")
     state_dir: str = Field("var/detector", description="alert store, index and window state live here")
+    frame_width: int = Field(300, description="expected frame width after shrinking (pixels)")
+    frame_height: int = Field(347, description="expected frame height after shrinking (pixels)")
+    max_future_minutes: float = Field(60.0, description="frames timed further in the future are refused")
+    min_frames_for_search: int = Field(
+        4, description="search for similar windows once the window holds this many frames"
+    )
+    index_save_every: int = Field(200, description="snapshot the index after this many new windows")
+    rebuild_messages: int = Field(
+        60, description="on (re)start, re-read this many messages per partition to refill windows"
+    )
     index_max_elements: int = 100_000
     index_m: int = 16
     index_ef_construction: int = 200

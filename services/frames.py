@@ -101,9 +101,8 @@ def read_grey_png(path: str | Path) -> np.ndarray:
     """Read a PNG (grey or RGB) as an 8-bit grey image (ITU-R 601 luma, as Pillow computes it)."""
     with Image.open(path) as im:
         im.load()
-        if im.mode != "L":
-            im = im.convert("RGB").convert("L")
-        return np.asarray(im, dtype=np.uint8)
+        grey = im if im.mode == "L" else im.convert("RGB").convert("L")
+        return np.asarray(grey, dtype=np.uint8)
 
 
 def write_rgb_png(path: str | Path, grey: np.ndarray) -> None:

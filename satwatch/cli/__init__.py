@@ -21,7 +21,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="TOML config file (default: $SATWATCH_CONFIG); environment variables SATWATCH_<SECTION>__<KEY> override it",
+        help="TOML config file (default: $SATWATCH_CONFIG); env vars SATWATCH_<SECTION>__<KEY> override it",
     )
 
 

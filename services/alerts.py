@@ -1,0 +1,127 @@
+"""Alerts and their durable store. An alert's id derives from satellite, window end and kind, so a replay
+or restart that recomputes the same alert writes nothing new."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class SimilarEvent(BaseModel):
+    """A past window similar to the alert's window."""
+
+    window_id: str
+    satellite: str
+    start: datetime
+    end: datetime
+    distance: float = Field(description="embedding distance (smaller is more similar)")
+    similarity: float | None = Field(None, description="exact ground-truth similarity, when re-ranked")
+
+
+class Alert(BaseModel):
+    """One alert on one window."""
+
+    id: str
+    kind: str = "anomaly"
+    satellite: str
+    window_start: datetime
+    window_end: datetime
+    frames_in_window: int
+    score: float
+    threshold: float
+    hotspot: tuple[float, float] | None = Field(None, description="(x, y) of the peak error, as image fractions")
+    similar: list[SimilarEvent] = Field(default_factory=list)
+    created: datetime
+
+    def summary(self) -> str:
+        """One human line for logs and the terminal."""
+        parts = [
+            f"ALERT {self.satellite} {self.window_end:%Y-%m-%d %H:%M}Z {self.kind} "
+            f"score {self.score:.4f} > threshold {self.threshold:.4f}"
+        ]
+        for ev in self.similar:
+            sim = f" gt-sim {ev.similarity:.3f}" if ev.similarity is not None else ""
+            parts.append(f"    like {ev.start:%Y-%m-%d %H:%M}..{ev.end:%H:%M}Z dist {ev.distance:.3f}{sim}")
+        if not self.similar:
+            parts.append("    no similar past window in the index yet")
+        return "\n".join(parts)
+
+
+def alert_id(satellite: str, window_end: datetime, kind: str) -> str:
+    """Deterministic id: the same satellite, window end and kind always give the same id."""
+    key = f"{satellite}|{window_end.isoformat()}|{kind}"
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+class AlertStore:
+    """SQLite-backed alert store; ``put`` is idempotent on the alert id."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, satellite TEXT, window_end TEXT, "
+            "kind TEXT, body TEXT NOT NULL, published INTEGER NOT NULL DEFAULT 0, "
+            "acknowledged INTEGER NOT NULL DEFAULT 0, comment TEXT)"
+        )
+        self._db.commit()
+
+    def put(self, alert: Alert) -> bool:
+        """Store durably; True when the alert is new, False when its id was already stored."""
+        with self._lock, self._db:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO alerts (id, satellite, window_end, kind, body) VALUES (?, ?, ?, ?, ?)",
+                (alert.id, alert.satellite, alert.window_end.isoformat(), alert.kind, alert.model_dump_json()),
+            )
+            return cur.rowcount == 1
+
+    def mark_published(self, alert_ids: list[str]) -> None:
+        with self._lock, self._db:
+            self._db.executemany("UPDATE alerts SET published = 1 WHERE id = ?", [(i,) for i in alert_ids])
+
+    def unpublished(self) -> list[Alert]:
+        """Alerts stored but not yet confirmed on the alerts topic (a crash between the two)."""
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM alerts WHERE published = 0 ORDER BY window_end").fetchall()
+        return [Alert.model_validate_json(r[0]) for r in rows]
+
+    def acknowledge(self, alert_id: str, comment: str = "") -> bool:
+        with self._lock, self._db:
+            cur = self._db.execute("UPDATE alerts SET acknowledged = 1, comment = ? WHERE id = ?", (comment, alert_id))
+            return cur.rowcount == 1
+
+    def get(self, alert_id: str) -> Alert | None:
+        with self._lock:
+            row = self._db.execute("SELECT body FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return Alert.model_validate_json(row[0]) if row else None
+
+    def all(self) -> list[Alert]:
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM alerts ORDER BY window_end, satellite, kind").fetchall()
+        return [Alert.model_validate_json(r[0]) for r in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def alert_to_json(alert: Alert) -> bytes:
+    return alert.model_dump_json().encode()
+
+
+def alert_from_json(data: bytes) -> Alert:
+    return Alert.model_validate(json.loads(data))

@@ -1,0 +1,313 @@
+"""The detector: one frame in, window updated, similar past windows found, anomaly scored, alert decided.
+
+Kafka-free: the consumer hands it decoded frames and publishes what it returns. Per frame the cost is one
+frame's embedding and one anomaly score; the window embedding is the running mean of cached frame embeddings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from satwatch.services.alerts import Alert, AlertStore, SimilarEvent, alert_id
+from satwatch.services.codec import FrameMeta
+from satwatch.services.config import DetectorSettings
+from satwatch.services.frames import CHANNELS, Frame
+from satwatch.services.journal import IndexJournal
+from satwatch.services.metrics import DetectorMetrics
+from satwatch.services.window import Admission, RollingWindow, WindowEntry
+
+log = logging.getLogger(__name__)
+
+EARLIEST_FRAME = datetime(1990, 1, 1, tzinfo=UTC)
+
+
+class InvalidFrame(ValueError):
+    """A frame the detector refuses; ``reason`` is the metric label and dead-letter reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Encoder(Protocol):
+    dim: int
+
+    def encode(self, frames: np.ndarray) -> np.ndarray: ...
+
+
+class ScoreResult(Protocol):
+    score: float
+    heatmap: np.ndarray
+
+
+class Scorer(Protocol):
+    threshold: float
+
+    def score(self, frame: Frame) -> Any: ...
+
+
+class Index(Protocol):
+    def __len__(self) -> int: ...
+
+    def add(self, record: Any, vector: np.ndarray) -> bool: ...
+
+    def query(self, vector: np.ndarray, k: int = 10, **filters: Any) -> list[Any]: ...
+
+    def contains(self, window_id: str) -> bool: ...
+
+    def save(self, directory: str | Path) -> None: ...
+
+
+#: Re-ranks neighbours for a window (given its cached entries); returns neighbours with ``similarity`` set.
+Reranker = Callable[[list[WindowEntry], list[Any]], list[Any]]
+
+
+@dataclass
+class FrameOutcome:
+    """What processing one frame produced."""
+
+    satellite: str
+    time: datetime
+    admission: Admission
+    score: float
+    threshold: float
+    window_frames: int
+    neighbours: list[Any] = field(default_factory=list)
+    alert: Alert | None = None  # set only when the alert is new to the store
+    heatmap: np.ndarray | None = None
+
+
+def window_id(satellite: str, end: datetime) -> str:
+    """Deterministic id of the window of ``satellite`` ending at ``end``."""
+    return f"{satellite}:{end.astimezone(UTC):%Y%m%dT%H%MZ}"
+
+
+class Detector:
+    """Per-satellite rolling windows over one encoder, one anomaly scorer and one similarity index."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        scorer: Scorer,
+        index: Index,
+        store: AlertStore,
+        settings: DetectorSettings,
+        metrics: DetectorMetrics | None = None,
+        *,
+        index_dir: str | Path | None = None,
+        record_factory: Callable[..., Any] | None = None,
+        reranker: Reranker | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.encoder = encoder
+        self.scorer = scorer
+        self.index = index
+        self.store = store
+        self.settings = settings
+        self.metrics = metrics or DetectorMetrics()
+        self.reranker = reranker
+        self._now = now
+        self.threshold = settings.anomaly_threshold if settings.anomaly_threshold is not None else scorer.threshold
+        self.metrics.anomaly_threshold.set(self.threshold)
+        self._windows: dict[str, RollingWindow] = {}
+        self._record_factory = record_factory
+        self._index_dir = Path(index_dir) if index_dir else None
+        self._journal = IndexJournal(self._index_dir / "journal.jsonl") if self._index_dir else None
+        self._since_snapshot = 0
+        if self._journal is not None:
+            self._replay_journal()
+        self.metrics.index_size.set(len(self.index))
+
+    # -- validation -------------------------------------------------------------------------------------
+    def validate_meta(self, meta: FrameMeta) -> None:
+        """Checks that need only the metadata; raises InvalidFrame."""
+        s = self.settings
+        if tuple(meta.channels) != CHANNELS:
+            missing = sorted(set(CHANNELS) - set(meta.channels))
+            extra = sorted(set(meta.channels) - set(CHANNELS))
+            raise InvalidFrame(
+                "wrong_channels",
+                f"{meta.satellite} {meta.time:%Y-%m-%d %H:%M}: channels {list(meta.channels)} "
+                f"(missing {missing}, unexpected {extra}); expected exactly {list(CHANNELS)}",
+            )
+        expected = (len(CHANNELS), s.frame_height, s.frame_width)
+        if tuple(meta.shape) != expected:
+            raise InvalidFrame(
+                "wrong_shape",
+                f"{meta.satellite} {meta.time:%Y-%m-%d %H:%M}: shape {tuple(meta.shape)}, expected {expected} "
+                "(shrink frames to the study size before publishing)",
+            )
+        latest = self._now() + timedelta(minutes=s.max_future_minutes)
+        if not EARLIEST_FRAME <= meta.time <= latest:
+            raise InvalidFrame(
+                "time_out_of_range",
+                f"{meta.satellite}: observation time {meta.time.isoformat()} outside "
+                f"{EARLIEST_FRAME:%Y-%m-%d} .. now + {s.max_future_minutes:g} min",
+            )
+        verdict = self.window(meta.satellite).check(meta.time)
+        if verdict in (Admission.DUPLICATE, Admission.OUT_OF_ORDER):
+            last = self.window(meta.satellite).end
+            raise InvalidFrame(
+                verdict.value,
+                f"{meta.satellite} {meta.time:%Y-%m-%d %H:%M}: {verdict.value.replace('_', ' ')} frame "
+                f"(window already ends at {last:%Y-%m-%d %H:%M})"
+                if last
+                else f"{verdict.value} frame",
+            )
+
+    def window(self, satellite: str) -> RollingWindow:
+        w = self._windows.get(satellite)
+        if w is None:
+            s = self.settings
+            w = RollingWindow(s.window_size, timedelta(minutes=s.cadence_minutes), s.max_gap_factor)
+            self._windows[satellite] = w
+        return w
+
+    # -- processing -------------------------------------------------------------------------------------
+    def process(self, frame: Frame, published_at: float | None = None) -> FrameOutcome:
+        """Run one validated, decoded frame through the pipeline. Raises InvalidFrame for refused frames."""
+        m = self.metrics
+        sat = frame.satellite
+        with m.stage("embed"):
+            embedding = self.encoder.encode(frame.data[None])[0]
+        with m.stage("anomaly"):
+            result = self.scorer.score(frame)
+        window = self.window(sat)
+        admission = window.add(WindowEntry(frame.time, embedding, {"frame": frame}))
+        if admission in (Admission.DUPLICATE, Admission.OUT_OF_ORDER):
+            raise InvalidFrame(admission.value, f"{sat} {frame.time:%Y-%m-%d %H:%M}: {admission.value} frame")
+        if admission is Admission.RESTARTED:
+            m.window_restarts.labels(sat).inc()
+            log.warning("%s %s: gap longer than the cadence allows; window restarted", sat, frame.time.isoformat())
+        # Keep only the newest frame's pixels: older entries need just their embedding (and any signature).
+        for entry in window.entries[:-1]:
+            entry.extras.pop("frame", None)
+
+        neighbours: list[Any] = []
+        if len(window) >= self.settings.min_frames_for_search and len(self.index) > 0:
+            with m.stage("search"):
+                neighbours = self._search(window)
+        score = float(result.score)
+        outcome = FrameOutcome(sat, frame.time, admission, score, self.threshold, len(window), neighbours)
+        outcome.heatmap = result.heatmap
+        if score > self.threshold:
+            with m.stage("alert_store"):
+                alert = self._make_alert(window, score, result.heatmap, neighbours)
+                if self.store.put(alert):
+                    outcome.alert = alert
+                    m.alerts.labels(sat, alert.kind).inc()
+        if window.full:
+            with m.stage("index_add"):
+                self._grow_index(sat, window)
+        m.frames_consumed.labels(sat).inc()
+        m.anomaly_score.labels(sat).set(score)
+        m.anomaly_scores.observe(score)
+        m.window_fill.labels(sat).set(window.fill)
+        m.last_frame_time.labels(sat).set(frame.time.timestamp())
+        now = self._now().timestamp()
+        m.last_processed.set(now)
+        if published_at is not None:
+            m.frame_age.labels(sat).observe(max(0.0, now - published_at))
+        return outcome
+
+    def _search(self, window: RollingWindow) -> list[Any]:
+        s = self.settings
+        start, end = window.start, window.end
+        assert start is not None and end is not None
+        exclude_after = end - timedelta(hours=s.exclude_recent_hours) if s.exclude_recent_hours > 0 else None
+        fetch = s.k * 5 if self.reranker else s.k
+        found = self.index.query(
+            window.embedding(), k=fetch, exclude_overlap_with=(start, end), exclude_after=exclude_after
+        )
+        if self.reranker and found:
+            with self.metrics.stage("rerank"):
+                found = self.reranker(window.entries, found)
+        return list(found[: s.k])
+
+    def _make_alert(self, window: RollingWindow, score: float, heatmap: np.ndarray, neighbours: Sequence[Any]) -> Alert:
+        start, end = window.start, window.end
+        assert start is not None and end is not None
+        sat = next(iter(k for k, w in self._windows.items() if w is window))
+        hotspot = None
+        if heatmap is not None and heatmap.size:
+            y, x = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
+            hotspot = (float(x) / heatmap.shape[1], float(y) / heatmap.shape[0])
+        similar = [
+            SimilarEvent(
+                window_id=n.record.window_id,
+                satellite=n.record.satellite,
+                start=n.record.start,
+                end=n.record.end,
+                distance=float(n.distance),
+                similarity=n.similarity,
+            )
+            for n in neighbours
+        ]
+        return Alert(
+            id=alert_id(sat, end, "anomaly"),
+            satellite=sat,
+            window_start=start,
+            window_end=end,
+            frames_in_window=len(window),
+            score=score,
+            threshold=self.threshold,
+            hotspot=hotspot,
+            similar=similar,
+            created=self._now(),
+        )
+
+    # -- index growth and durability --------------------------------------------------------------------
+    def _record(self, sat: str, times: tuple[datetime, ...]) -> Any:
+        factory = self._record_factory
+        if factory is None:
+            from satwatch.services.index import WindowRecord
+
+            factory = WindowRecord
+        return factory(
+            window_id=window_id(sat, times[-1]), satellite=sat, start=times[0], end=times[-1], frame_times=times
+        )
+
+    def _grow_index(self, sat: str, window: RollingWindow) -> None:
+        times = window.times
+        record = self._record(sat, times)
+        if self.index.contains(record.window_id):
+            return
+        vector = window.embedding()
+        self.index.add(record, vector)
+        if self._journal is not None:
+            self._journal.append(record.window_id, sat, times, vector)
+            self._since_snapshot += 1
+            if self._since_snapshot >= self.settings.index_save_every:
+                self.snapshot()
+        self.metrics.index_size.set(len(self.index))
+
+    def _replay_journal(self) -> None:
+        assert self._journal is not None
+        n = 0
+        for wid, sat, times, vector in self._journal.replay():
+            if not self.index.contains(wid):
+                self.index.add(self._record(sat, times), vector)
+                n += 1
+        if n:
+            log.info("replayed %d index additions from the journal", n)
+
+    def snapshot(self) -> None:
+        """Persist the index and empty the journal (called periodically and on shutdown)."""
+        if self._index_dir is None or self._journal is None:
+            return
+        with self.metrics.stage("index_snapshot"):
+            self.index.save(self._index_dir)
+            self._journal.truncate()
+        self._since_snapshot = 0
+
+    def close(self) -> None:
+        self.snapshot()
+        if self._journal is not None:
+            self._journal.close()

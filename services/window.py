@@ -1,0 +1,112 @@
+"""Per-satellite rolling window of per-frame results, so a new frame costs one frame's encoding.
+
+The window embedding is the mean of the cached per-frame embeddings (DESIGN.md section 4); a running sum
+keeps the update O(dim) instead of O(window * dim).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+
+class Admission(StrEnum):
+    """What the window did with an offered frame."""
+
+    APPENDED = "appended"
+    RESTARTED = "restarted"  # a gap longer than the cadence allows: the window starts again from this frame
+    DUPLICATE = "duplicate"
+    OUT_OF_ORDER = "out_of_order"
+
+
+@dataclass
+class WindowEntry:
+    """Cached per-frame results kept in the window."""
+
+    time: datetime
+    embedding: np.ndarray
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class RollingWindow:
+    """The last ``size`` frames of one satellite, in time order, with their cached embeddings."""
+
+    def __init__(self, size: int, cadence: timedelta, max_gap_factor: float = 4.0) -> None:
+        if size < 1:
+            raise ValueError("window size must be at least 1")
+        self.size = size
+        self.cadence = cadence
+        self.max_gap = cadence * max_gap_factor
+        self._entries: deque[WindowEntry] = deque()
+        self._sum: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def full(self) -> bool:
+        return len(self._entries) == self.size
+
+    @property
+    def fill(self) -> float:
+        """Fraction of the window that holds frames (0..1)."""
+        return len(self._entries) / self.size
+
+    @property
+    def start(self) -> datetime | None:
+        return self._entries[0].time if self._entries else None
+
+    @property
+    def end(self) -> datetime | None:
+        return self._entries[-1].time if self._entries else None
+
+    @property
+    def entries(self) -> list[WindowEntry]:
+        return list(self._entries)
+
+    @property
+    def times(self) -> tuple[datetime, ...]:
+        return tuple(e.time for e in self._entries)
+
+    def check(self, time: datetime) -> Admission:
+        """Classify a frame time without changing the window."""
+        if not self._entries:
+            return Admission.APPENDED
+        last = self._entries[-1].time
+        if time == last or any(e.time == time for e in self._entries):
+            return Admission.DUPLICATE
+        if time < last:
+            return Admission.OUT_OF_ORDER
+        if time - last > self.max_gap:
+            return Admission.RESTARTED
+        return Admission.APPENDED
+
+    def add(self, entry: WindowEntry) -> Admission:
+        """Offer a frame; duplicates and out-of-order frames are refused and leave the window as it was."""
+        verdict = self.check(entry.time)
+        if verdict in (Admission.DUPLICATE, Admission.OUT_OF_ORDER):
+            return verdict
+        if verdict is Admission.RESTARTED:
+            self.clear()
+        vec = np.asarray(entry.embedding, dtype=np.float64)
+        self._entries.append(entry)
+        self._sum = vec.copy() if self._sum is None else self._sum + vec
+        if len(self._entries) > self.size:
+            old = self._entries.popleft()
+            self._sum -= np.asarray(old.embedding, dtype=np.float64)
+        return verdict
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._sum = None
+
+    def embedding(self) -> np.ndarray:
+        """Mean of the per-frame embeddings currently held (float32)."""
+        if self._sum is None or not self._entries:
+            raise ValueError("the window is empty")
+        return (self._sum / len(self._entries)).astype(np.float32)
