@@ -1,0 +1,236 @@
+"""The detector consumer: frames topic in; alerts topic, alert store and dead-letter topic out.
+
+Delivery is at-least-once with idempotent effects. Per poll batch: process frames (alerts go to the store,
+index additions to the journal), publish new alerts and dead letters, flush, mark alerts published, and only
+then commit offsets. On (re)assignment each partition is rewound a little so the rolling windows refill;
+replayed messages recompute the same alert ids, which the store and the published-id set absorb.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from satwatch.services.alerts import Alert, alert_from_json, alert_to_json
+from satwatch.services.archive import Archive
+from satwatch.services.codec import Encoding, FrameDecodeError, FrameMeta, checksum, decode_inline, decode_meta
+from satwatch.services.config import Settings
+from satwatch.services.detector import Detector, FrameOutcome, InvalidFrame
+from satwatch.services.frames import Frame, shrink
+from satwatch.topics import dead_letter_headers
+
+log = logging.getLogger(__name__)
+
+
+class _Rewind(ConsumerRebalanceListener):
+    """On assignment, seek back so windows refill from the topic; remember where replay ends."""
+
+    def __init__(self, owner: DetectorConsumer) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        c = self.owner.consumer
+        for tp in assigned:
+            committed = c.committed(tp) or 0
+            self.owner.replay_until[tp] = committed
+            start = max(0, committed - self.owner.settings.detector.rebuild_messages)
+            c.seek(tp, start)
+            if committed:
+                log.info(
+                    "partition %s: committed %d, re-reading from %d to refill windows", tp.partition, committed, start
+                )
+
+
+class DetectorConsumer:
+    """Runs a Detector over the frames topic until stopped."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        detector: Detector,
+        on_alert: Callable[[Alert], None] | None = None,
+        on_outcome: Callable[[FrameOutcome], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.detector = detector
+        self.on_alert = on_alert
+        self.on_outcome = on_outcome
+        k = settings.kafka
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=k.bootstrap_servers,
+            group_id=k.group_id,
+            client_id="satwatch-detector",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=20,
+            # Tansu completes a group join only with a short poll interval (DESIGN.md section 5).
+            max_poll_interval_ms=10000,
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=1000,
+            fetch_max_bytes=16 * 1024 * 1024,
+        )
+        self.producer = KafkaProducer(
+            bootstrap_servers=k.bootstrap_servers,
+            client_id="satwatch-detector-out",
+            acks="all",
+            enable_idempotence=True,
+            retries=10,
+        )
+        self.replay_until: dict[TopicPartition, int] = {}
+        self._archives: dict[str, Archive] = {}
+        self._stop = threading.Event()
+        self.published_ids: set[str] = set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- start-up -------------------------------------------------------------------------------------
+    def _read_published_ids(self, timeout: float = 5.0) -> set[str]:
+        """Ids already on the alerts topic, so a restart never publishes one twice."""
+        k = self.settings.kafka
+        reader = KafkaConsumer(
+            bootstrap_servers=k.bootstrap_servers, enable_auto_commit=False, client_id="satwatch-alert-scan"
+        )
+        try:
+            parts = reader.partitions_for_topic(k.alerts_topic) or set()
+            tps = [TopicPartition(k.alerts_topic, p) for p in parts]
+            if not tps:
+                return set()
+            reader.assign(tps)
+            reader.seek_to_beginning(*tps)
+            end = reader.end_offsets(tps)
+            ids: set[str] = set()
+            deadline = time.monotonic() + timeout
+            while any(reader.position(tp) < end[tp] for tp in tps) and time.monotonic() < deadline:
+                for records in reader.poll(timeout_ms=200).values():
+                    for r in records:
+                        try:
+                            ids.add(alert_from_json(r.value).id)
+                        except ValueError:
+                            continue
+            return ids
+        finally:
+            reader.close()
+
+    def _publish_pending(self) -> None:
+        pending = [a for a in self.detector.store.unpublished() if a.id not in self.published_ids]
+        for alert in pending:
+            self._send_alert(alert)
+        self.producer.flush()
+        self.detector.store.mark_published([a.id for a in self.detector.store.unpublished()])
+        if pending:
+            log.info("published %d alerts stored before the last stop", len(pending))
+
+    # -- main loop ------------------------------------------------------------------------------------
+    def run(self, max_idle_seconds: float | None = None) -> None:
+        """Consume until stop() (or, if given, until no message arrived for ``max_idle_seconds``)."""
+        self.published_ids = self._read_published_ids()
+        self._publish_pending()
+        self.consumer.subscribe([self.settings.kafka.frames_topic], listener=_Rewind(self))
+        idle_since = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                batch = self.consumer.poll(timeout_ms=500)
+                if not batch:
+                    if max_idle_seconds is not None and time.monotonic() - idle_since > max_idle_seconds:
+                        break
+                    continue
+                idle_since = time.monotonic()
+                self._handle_batch(batch)
+        finally:
+            self.close()
+
+    def _handle_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        new_alerts: list[Alert] = []
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp, records in batch.items():
+            for record in records:
+                replay = record.offset < self.replay_until.get(tp, 0)
+                alert = self._handle(record, replay)
+                if alert is not None:
+                    new_alerts.append(alert)
+                offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+        for alert in new_alerts:
+            self._send_alert(alert)
+        self.producer.flush()
+        if new_alerts:
+            self.detector.store.mark_published([a.id for a in new_alerts])
+        self.consumer.commit(offsets)
+
+    def _send_alert(self, alert: Alert) -> None:
+        if alert.id in self.published_ids:
+            return
+        self.producer.send(self.settings.kafka.alerts_topic, key=alert.id.encode(), value=alert_to_json(alert))
+        self.published_ids.add(alert.id)
+        if self.on_alert:
+            self.on_alert(alert)
+
+    def _handle(self, record: ConsumerRecord, replay: bool) -> Alert | None:
+        metrics = self.detector.metrics
+        origin = f"{record.topic}:{record.partition}:{record.offset}"
+        try:
+            with metrics.stage("decode"):
+                meta, payload = decode_meta(record.value)
+                self.detector.validate_meta(meta)
+                frame = self._frame(meta, payload)
+            with metrics.stage("total"):
+                outcome = self.detector.process(frame, published_at=record.timestamp / 1000.0)
+        except (FrameDecodeError, InvalidFrame) as exc:
+            if not replay:  # a replayed message was dead-lettered the first time round
+                self._dead_letter(record, exc.reason, str(exc), origin)
+            return None
+        except Exception as exc:  # noqa: BLE001 - one bad message must never stop the stream
+            metrics.errors.labels("process").inc()
+            log.exception("unexpected error on %s", origin)
+            if not replay:
+                self._dead_letter(record, "processing_error", f"{type(exc).__name__}: {exc}", origin)
+            return None
+        if self.on_outcome:
+            self.on_outcome(outcome)
+        return outcome.alert
+
+    def _frame(self, meta: FrameMeta, payload: bytes) -> Frame:
+        if meta.encoding == Encoding.RAW_ZLIB:
+            return decode_inline(meta, payload)
+        # Claim check: "kma+file://<archive root>#YYYYMMDDHHMM", pixels read from the archive and verified.
+        uri = meta.uri or ""
+        if not uri.startswith("kma+file://") or "#" not in uri:
+            raise FrameDecodeError("bad_claim_check", f"unsupported claim-check URI {uri!r}")
+        root = uri[len("kma+file://") : uri.index("#")]
+        archive = self._archives.get(root)
+        if archive is None:
+            archive = self._archives[root] = Archive(Path(root), meta.satellite, tuple(meta.channels))
+        try:
+            full = archive.load(meta.time)
+        except (KeyError, OSError, ValueError) as exc:
+            raise FrameDecodeError("claim_check_unreadable", f"cannot read {uri}: {exc}") from exc
+        if checksum(full.data) != meta.checksum:
+            raise FrameDecodeError("checksum_mismatch", f"archive frame at {uri} does not match its checksum")
+        return shrink(full)
+
+    def _dead_letter(self, record: ConsumerRecord, reason: str, error: str, origin: str) -> None:
+        self.detector.metrics.invalid_frames.labels(reason).inc()
+        log.warning("invalid frame at %s: %s [%s] -> %s", origin, error, reason, self.settings.kafka.dead_letter_topic)
+        self.producer.send(
+            self.settings.kafka.dead_letter_topic,
+            key=record.key,
+            value=record.value,
+            headers=dead_letter_headers(reason, error, origin),
+        )
+
+    def close(self) -> None:
+        try:
+            self.producer.flush(10)
+        finally:
+            self.detector.close()
+            self.consumer.close()
+            self.producer.close(5)

@@ -1,0 +1,145 @@
+"""Frame sources: a directory being filled live, an archive replayed at a speed factor, the simulator."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from satwatch.producers.publisher import Rejected, SourceItem
+from satwatch.services.archive import Archive
+from satwatch.services.frames import CHANNELS, Frame, parse_kma_filename, read_grey_png
+
+log = logging.getLogger(__name__)
+
+
+def paced(
+    items: Iterator[SourceItem], speed: float, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[SourceItem]:
+    """Replay items at ``speed`` times real time (by observation time); speed <= 0 means as fast as possible."""
+    previous: datetime | None = None
+    for item in items:
+        t = item.time if isinstance(item, Frame) else item.time
+        if speed > 0 and previous is not None and t is not None and t > previous:
+            sleep((t - previous).total_seconds() / speed)
+        if t is not None:
+            previous = t
+        yield item
+
+
+def archive_source(
+    archive: Archive, start: datetime | None = None, end: datetime | None = None
+) -> Iterator[SourceItem]:
+    """Frames of an archive between two times, in time order; unreadable frames become Rejected."""
+    for t in archive.times_between(start, end):
+        try:
+            yield archive.load(t)
+        except (OSError, ValueError) as exc:
+            files = archive.files(t)
+            yield Rejected(
+                "corrupt_png",
+                f"cannot read frame {t:%Y-%m-%d %H:%M}: {exc}",
+                ",".join(str(p) for p in files.paths.values()),
+                satellite=archive.satellite,
+                time=t,
+            )
+
+
+class DirectoryWatcher:
+    """Watches a directory where KMA-named PNGs land; yields each frame once, when its last channel lands.
+
+    A file counts as landed once its size has been stable for ``settle_seconds`` (writers copy files in
+    pieces). A time whose channels stay incomplete for ``incomplete_after`` is rejected as missing a channel.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        satellite: str = "COMS-1",
+        channels: tuple[str, ...] = CHANNELS,
+        settle_seconds: float = 0.5,
+        incomplete_after: timedelta = timedelta(minutes=30),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise FileNotFoundError(f"watched directory {self.directory} does not exist")
+        self.satellite = satellite
+        self.channels = channels
+        self.settle_seconds = settle_seconds
+        self.incomplete_after = incomplete_after.total_seconds()
+        self._clock = clock
+        self._sizes: dict[Path, tuple[int, float]] = {}  # path -> (size, first time seen at that size)
+        self._pending: dict[datetime, dict[str, Path]] = {}
+        self._first_seen: dict[datetime, float] = {}
+        self._done: set[datetime] = set()
+
+    def _stable_files(self) -> list[Path]:
+        now = self._clock()
+        stable = []
+        for path in self.directory.rglob("*.png"):
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            seen = self._sizes.get(path)
+            if seen is None or seen[0] != size:
+                self._sizes[path] = (size, now)
+                continue
+            if size > 0 and now - seen[1] >= self.settle_seconds:
+                stable.append(path)
+        return stable
+
+    def scan(self) -> list[SourceItem]:
+        """One pass: frames completed since the last pass (in time order) and rejections."""
+        now = self._clock()
+        for path in self._stable_files():
+            name = parse_kma_filename(path.name)
+            if name is None or name.channel not in self.channels or name.time in self._done:
+                continue
+            self._pending.setdefault(name.time, {})[name.channel] = path
+            self._first_seen.setdefault(name.time, now)
+        out: list[SourceItem] = []
+        for t in sorted(self._pending):
+            files = self._pending[t]
+            if all(c in files for c in self.channels):
+                out.append(self._load(t, files))
+            elif now - self._first_seen[t] >= self.incomplete_after:
+                missing = [c for c in self.channels if c not in files]
+                out.append(
+                    Rejected(
+                        "missing_channel",
+                        f"frame {t:%Y-%m-%d %H:%M} still lacks {missing} after {self.incomplete_after:.0f} s",
+                        ",".join(str(p) for p in files.values()),
+                        satellite=self.satellite,
+                        time=t,
+                    )
+                )
+            else:
+                continue
+            self._done.add(t)
+            del self._pending[t]
+            del self._first_seen[t]
+        return out
+
+    def _load(self, t: datetime, files: dict[str, Path]) -> SourceItem:
+        origin = ",".join(str(files[c]) for c in self.channels)
+        try:
+            planes = [read_grey_png(files[c]) for c in self.channels]
+            if len({p.shape for p in planes}) != 1:
+                raise ValueError(f"channel sizes differ: {[p.shape for p in planes]}")
+            return Frame(self.satellite, t, self.channels, np.stack(planes))
+        except (OSError, ValueError) as exc:
+            payload = b"".join(files[c].read_bytes()[:65536] for c in self.channels if files[c].exists())
+            return Rejected(
+                "corrupt_png", f"cannot read frame {t:%Y-%m-%d %H:%M}: {exc}", origin, payload, self.satellite, t
+            )
+
+    def watch(self, poll_interval: float = 1.0, stop: Callable[[], bool] = lambda: False) -> Iterator[SourceItem]:
+        while not stop():
+            yield from self.scan()
+            time.sleep(poll_interval)
