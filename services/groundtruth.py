@@ -1,0 +1,647 @@
+"""The study's ground-truth similarity between two windows: grid-cell histograms compared by Kolmogorov-Smirnov.
+
+Two modes share one core:
+
+``seed``
+    Reproduces the study's C++ reference to 1e-9, quirks included. Cells are ``ceil(H/N)`` rows by
+    ``ceil(W/N)`` columns laid from the top-left corner over the image walked as one row-major array:
+    pixel (r, c) of cell (i, j) is flat index ``(i*ch + r) * W + j*cw + c``. A cell that runs past the
+    right edge therefore reads the first pixels of the next image row, and a flat index ``>= H*W`` (past
+    the last row) reads the value 0, which falls in bin 0. Every cell thus holds exactly ``ch*cw`` pixels.
+    Like the reference it refuses images that are not 1500 rows x 1300 columns.
+``general``
+    Any image size of at least N x N pixels. Row and column boundaries are cut as ``np.array_split`` does
+    (the first ``H mod N`` cell rows are one pixel taller), so no cell wraps or reads padding. Cells may
+    differ in pixel count by one row or column; CDFs are compared as fractions. Use it for shrunk frames
+    (the detector's 347x300 planes) and for satellites other than COMS.
+
+A frame's signature is its per-cell cumulative bin counts; everything else is computed from signatures, so
+any window pair costs a max-abs-difference reduction over integers (exact: within one cell both CDFs share
+the denominator n, so ``max |Ca - Cb| / n`` is the KS statistic with no rounding before the final divide).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numba
+import numpy as np
+from PIL import Image
+
+from satwatch.services.frames import CHANNELS
+
+Mode = Literal["seed", "general"]
+
+#: The only image size the reference accepts: rows (height) x columns (width).
+SEED_HEIGHT = 1500
+SEED_WIDTH = 1300
+#: The grey weights of the reference, applied in this order in double precision.
+GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)
+#: Bumped whenever the on-disk signature format or the computation changes.
+SIGNATURE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """Grid size ``n`` (n x n cells), histogram ``bins`` (values 0..bins) and the mode."""
+
+    n: int = 24
+    bins: int = 20
+    mode: Mode = "seed"
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"grid size must be at least 1, got {self.n}")
+        if not 1 <= self.bins <= 254:
+            raise ValueError(f"bins must be between 1 and 254, got {self.bins}")
+        if self.mode not in ("seed", "general"):
+            raise ValueError(f"mode must be 'seed' or 'general', got {self.mode!r}")
+
+    @property
+    def cells(self) -> int:
+        return self.n * self.n
+
+    @property
+    def key(self) -> str:
+        """A short text naming the spec, used in cache keys."""
+        return f"{self.mode}-n{self.n}-b{self.bins}-v{SIGNATURE_VERSION}"
+
+
+class ImageSizeError(ValueError):
+    """An image the seed-compatible mode (like the reference) refuses."""
+
+
+#: Cells per SIMD block: signatures keep (blocks, bins, LANES) so the pair kernel runs 32 int16 lanes wide.
+LANES = 32
+
+
+@dataclass(frozen=True, eq=False)
+class FrameSignature:
+    """Per-cell cumulative bin counts of one frame's channels.
+
+    ``cum`` has shape (blocks, bins, LANES): cell k (channel-major, then row-major cells) sits at
+    ``cum[k // LANES, :, k % LANES]`` and row b holds how many of its pixels fall in bins 0..b. The last
+    bin (always the cell's pixel count) is left out; cells past ``channels * n * n`` are zero padding.
+    ``cell_pixels`` is the pixel count of each of the n*n cells. ``key`` names the frame's files when the
+    signature came from files, so windows sharing a frame can share its pair results.
+    """
+
+    spec: GridSpec
+    shape: tuple[int, int]
+    channels: int
+    cum: np.ndarray
+    cell_pixels: np.ndarray
+    key: str | None = None
+
+    @property
+    def size(self) -> int:
+        """Number of cells over all channels."""
+        return self.channels * self.spec.cells
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.cum.nbytes + self.cell_pixels.nbytes)
+
+    def cumulative(self) -> np.ndarray:
+        """Cumulative counts as (channels, n*n, bins), int64."""
+        flat = self.cum.transpose(0, 2, 1).reshape(-1, self.spec.bins)[: self.size]
+        return flat.astype(np.int64).reshape(self.channels, self.spec.cells, self.spec.bins)
+
+    def histograms(self) -> np.ndarray:
+        """Per-bin counts, shape (channels, n*n, bins + 1)."""
+        cum = self.cumulative()
+        total = np.broadcast_to(self.cell_pixels.astype(np.int64)[None, :, None], (self.channels, cum.shape[1], 1))
+        return np.diff(np.concatenate([cum, total], axis=2), axis=2, prepend=0)
+
+    def weights(self) -> np.ndarray:
+        """1 / pixel count per cell slot of ``cum`` (zero for padding), float64 (blocks * LANES,)."""
+        w = np.zeros(self.cum.shape[0] * LANES)
+        w[: self.size] = np.tile(1.0 / self.cell_pixels, self.channels)
+        return w
+
+
+@dataclass(frozen=True, eq=False)
+class WindowSignature:
+    """The frame signatures of one window, in time order."""
+
+    frames: tuple[FrameSignature, ...]
+
+    @property
+    def spec(self) -> GridSpec:
+        return self.frames[0].spec
+
+    @property
+    def channels(self) -> int:
+        return self.frames[0].channels
+
+    @property
+    def size(self) -> int:
+        """Number of compared cells (frames * channels * n * n)."""
+        return len(self.frames) * self.frames[0].size
+
+
+# ---------------------------------------------------------------------------------------------------
+# Grey conversion and binning
+
+
+def grey_from_rgb(rgb: np.ndarray) -> np.ndarray:
+    """The reference's grey plane: ``0.2989 R + 0.5870 G + 0.1140 B`` in double, stored as float32.
+
+    ``rgb`` is (H, W, 3) uint8. Summed left to right exactly as the reference's expression is evaluated.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
+    r, g, b = (rgb[:, :, k] for k in range(3))
+    if np.array_equal(r, g) and np.array_equal(g, b):
+        # KMA PNGs are grey stored as RGB: one 256-entry table gives the same values far faster.
+        return _grey_table()[r]
+    wr, wg, wb = GREY_WEIGHTS
+    return ((wr * r.astype(np.float64) + wg * g) + wb * b).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _grey_table() -> np.ndarray:
+    v = np.arange(256, dtype=np.float64)
+    wr, wg, wb = GREY_WEIGHTS
+    return ((wr * v + wg * v) + wb * v).astype(np.float32)
+
+
+def bin_values(grey: np.ndarray, bins: int) -> np.ndarray:
+    """Bin index ``floor(v / 255 * bins)`` computed in float32, as uint8 of the same shape.
+
+    uint8 input is taken as grey values themselves (not as R = G = B). Values are clipped to 0..bins so
+    out-of-range float input cannot index past the histogram.
+    """
+    if grey.dtype == np.uint8:
+        return _uint8_bin_table(bins)[grey]
+    v = np.asarray(grey, dtype=np.float32)
+    q = np.floor((v / np.float32(255.0)) * np.float32(bins))
+    return np.clip(q, 0, bins).astype(np.uint8)
+
+
+@lru_cache(maxsize=16)
+def _uint8_bin_table(bins: int) -> np.ndarray:
+    v = np.arange(256, dtype=np.float32)
+    return np.clip(np.floor((v / np.float32(255.0)) * np.float32(bins)), 0, bins).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Grid histograms
+
+
+def seed_cell_size(height: int, width: int, n: int) -> tuple[int, int]:
+    """The reference's cell size: ``ceil(H/N)`` rows by ``ceil(W/N)`` columns."""
+    return math.ceil(height / n), math.ceil(width / n)
+
+
+@lru_cache(maxsize=8)
+def _seed_layout(height: int, width: int, n: int, nb: int) -> tuple[np.ndarray, int]:
+    """Cell code ``cell * nb`` for every position of the (n*ch, n*cw) walk, and the padded flat length."""
+    ch, cw = seed_cell_size(height, width, n)
+    rows = np.repeat(np.arange(n, dtype=np.int32), ch)
+    cols = np.repeat(np.arange(n, dtype=np.int32), cw)
+    codes = (rows[:, None] * n + cols[None, :]) * nb
+    # Furthest flat index read is (n*ch - 1) * W + n*cw - 1; everything at or past H*W reads zero.
+    length = (n * ch - 1) * width + n * cw
+    codes.setflags(write=False)
+    return codes, max(length, height * width)
+
+
+@lru_cache(maxsize=8)
+def _general_layout(height: int, width: int, n: int, nb: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell code ``cell * nb`` per pixel with array_split boundaries, and the per-cell pixel counts."""
+    if height < n or width < n:
+        raise ValueError(f"a {height}x{width} image cannot be cut into a {n}x{n} grid without empty cells")
+    rs = np.array([len(a) for a in np.array_split(np.arange(height), n)], dtype=np.int64)
+    cs = np.array([len(a) for a in np.array_split(np.arange(width), n)], dtype=np.int64)
+    rows = np.repeat(np.arange(n, dtype=np.int32), rs)
+    cols = np.repeat(np.arange(n, dtype=np.int32), cs)
+    codes = (rows[:, None] * n + cols[None, :]) * nb
+    codes.setflags(write=False)
+    pixels = np.outer(rs, cs).ravel().astype(np.int64)
+    pixels.setflags(write=False)
+    return codes, pixels
+
+
+def grid_histograms(binned: np.ndarray, spec: GridSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell bin counts of one binned plane (H, W) uint8: returns (counts (n*n, bins+1), cell pixels).
+
+    This is the shared core of both modes and takes any size; the seed-mode size check lives in
+    :func:`frame_signature`.
+    """
+    h, w = binned.shape
+    n, nb = spec.n, spec.bins + 1
+    if spec.mode == "seed":
+        codes, length = _seed_layout(h, w, n, nb)
+        flat = np.zeros(length, dtype=np.uint8)
+        flat[: h * w] = binned.ravel()
+        ch, cw = seed_cell_size(h, w, n)
+        # Row k of the walk starts at flat index k*W and runs n*cw values: the reference's row-major read.
+        walk = np.lib.stride_tricks.as_strided(flat, shape=(n * ch, n * cw), strides=(w, 1), writeable=False)
+        counts = np.bincount((codes + walk).ravel(), minlength=n * n * nb).reshape(n * n, nb)
+        pixels = np.full(n * n, ch * cw, dtype=np.int64)
+        return counts, pixels
+    codes, pixels = _general_layout(h, w, n, nb)
+    counts = np.bincount((codes + binned).ravel(), minlength=n * n * nb).reshape(n * n, nb)
+    return counts, pixels.copy()
+
+
+def _check_seed_size(shape: tuple[int, ...], source: str | None) -> None:
+    if tuple(shape) != (SEED_HEIGHT, SEED_WIDTH):
+        where = f"{source}: " if source else ""
+        raise ImageSizeError(
+            f"{where}image is {shape[1]}x{shape[0]} (width x height); the seed-compatible metric, like the "
+            f"reference, only accepts {SEED_WIDTH}x{SEED_HEIGHT} COMS images; use mode='general' for other sizes"
+        )
+
+
+def _signature_from_binned(planes: Sequence[np.ndarray], spec: GridSpec) -> FrameSignature:
+    hists = []
+    pixels: np.ndarray | None = None
+    for p in planes:
+        counts, pixels = grid_histograms(p, spec)
+        hists.append(counts)
+    assert pixels is not None
+    counts_all = np.stack(hists)  # (C, n*n, nb)
+    cum = np.cumsum(counts_all[:, :, : spec.bins], axis=2).reshape(-1, spec.bins)
+    dtype = np.int16 if int(pixels.max()) <= np.iinfo(np.int16).max else np.int32
+    blocks = -(-cum.shape[0] // LANES)
+    padded = np.zeros((blocks * LANES, spec.bins), dtype=dtype)
+    padded[: cum.shape[0]] = cum
+    blocked = np.ascontiguousarray(padded.reshape(blocks, LANES, spec.bins).transpose(0, 2, 1))
+    return FrameSignature(
+        spec=spec,
+        shape=(int(planes[0].shape[0]), int(planes[0].shape[1])),
+        channels=len(planes),
+        cum=blocked,
+        cell_pixels=pixels.astype(np.int32),
+    )
+
+
+def frame_signature(
+    grey: np.ndarray, spec: GridSpec, *, check_size: bool = True, source: str | None = None
+) -> FrameSignature:
+    """Signature of one frame given as grey planes (C, H, W) (or one plane (H, W)), float32 or uint8.
+
+    Values are binned as they are; to reproduce the reference from RGB files use
+    :func:`frame_signature_from_rgb` or :func:`frame_signature_from_paths`. In seed mode the frame must be
+    1500x1300 unless ``check_size=False``, which runs the same quirky walk on any size (for tests of the
+    quirks; the reference itself refuses).
+    """
+    if grey.ndim == 2:
+        grey = grey[None]
+    if grey.ndim != 3:
+        raise ValueError(f"expected grey planes (C, H, W), got shape {grey.shape}")
+    if spec.mode == "seed" and check_size:
+        _check_seed_size(grey.shape[1:], source)
+    return _signature_from_binned([bin_values(p, spec.bins) for p in grey], spec)
+
+
+def frame_signature_from_rgb(
+    rgb: Sequence[np.ndarray] | np.ndarray, spec: GridSpec, *, check_size: bool = True, source: str | None = None
+) -> FrameSignature:
+    """Signature of one frame given as RGB channel images (C, H, W, 3) uint8, converted as the reference does."""
+    planes = [grey_from_rgb(np.asarray(im)) for im in rgb]
+    if spec.mode == "seed" and check_size:
+        for p in planes:
+            _check_seed_size(p.shape, source)
+    return _signature_from_binned([bin_values(p, spec.bins) for p in planes], spec)
+
+
+def read_reference_grey(path: str | Path) -> np.ndarray:
+    """Read an image file as the reference does (RGB, 8 bits) and return its float32 grey plane."""
+    with Image.open(path) as im:
+        im.load()
+        if im.mode == "L":
+            return _grey_table()[np.asarray(im, dtype=np.uint8)]
+        rgb = im if im.mode == "RGB" else im.convert("RGB")
+        return grey_from_rgb(np.asarray(rgb, dtype=np.uint8))
+
+
+def _frame_signature_uncached(paths: Sequence[str], spec: GridSpec, check_size: bool) -> FrameSignature:
+    planes = []
+    for p in paths:
+        grey = read_reference_grey(p)
+        if spec.mode == "seed" and check_size:
+            _check_seed_size(grey.shape, str(p))
+        planes.append(bin_values(grey, spec.bins))
+    shapes = {pl.shape for pl in planes}
+    if len(shapes) != 1:
+        raise ValueError(f"channel images of one frame differ in size: {sorted(shapes)} ({', '.join(paths)})")
+    return _signature_from_binned(planes, spec)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Windows and pair similarity
+
+
+def window_signature(frames: Sequence[FrameSignature]) -> WindowSignature:
+    """Group the frame signatures of one window (all of one grid spec and channel count)."""
+    if not frames:
+        raise ValueError("a window needs at least one frame")
+    spec, ch = frames[0].spec, frames[0].channels
+    for f in frames:
+        if f.spec != spec or f.channels != ch:
+            raise ValueError("all frames of a window must share grid spec and channel count")
+    return WindowSignature(tuple(frames))
+
+
+@numba.njit(cache=True, nogil=True)
+def _frame_ks_sum(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:  # pragma: no cover - compiled
+    """sum over cells of max_bin |a - b| * w for two (blocks, bins, LANES) signatures."""
+    nblk, nb, lanes = a.shape
+    acc = np.zeros(lanes)
+    mx = np.zeros(lanes, dtype=a.dtype)
+    for i in range(nblk):
+        for j in range(lanes):
+            mx[j] = 0
+        for k in range(nb):
+            for j in range(lanes):
+                # Explicit narrow casts keep LLVM on 16-bit lanes (numba would widen to int64).
+                d = a.dtype.type(a[i, k, j] - b[i, k, j])
+                d = a.dtype.type(d if d >= 0 else -d)
+                m = mx[j]
+                mx[j] = m if m >= d else d
+        for j in range(lanes):
+            acc[j] += np.float64(mx[j]) * w[i * lanes + j]
+    return acc.sum()
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_pairs(
+    frames: np.ndarray,
+    w: np.ndarray,
+    wins: np.ndarray,
+    ia: np.ndarray,
+    ib: np.ndarray,
+    memo: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """out[p] = KS sum of windows ia[p], ib[p]; windows are rows of frame indices into ``frames``.
+
+    ``memo`` (U x U, NaN = unknown, or 0 x 0 for none) remembers frame-pair sums, so overlapping
+    (sliding) windows pay for each frame pair once.
+    """
+    use_memo = memo.shape[0] > 0
+    for p in range(ia.shape[0]):
+        s = 0.0
+        for t in range(wins.shape[1]):
+            u = wins[ia[p], t]
+            v = wins[ib[p], t]
+            if u == v:
+                continue
+            if use_memo:
+                r = memo[u, v]
+                if np.isnan(r):
+                    r = _frame_ks_sum(frames[u], frames[v], w)
+                    memo[u, v] = r
+                    memo[v, u] = r
+                s += r
+            else:
+                s += _frame_ks_sum(frames[u], frames[v], w)
+        out[p] = s
+
+
+#: Largest number of distinct frames for which frame-pair results are memoised (U*U float64).
+MEMO_MAX_FRAMES = 4096
+
+
+class _Batch:
+    """Distinct frames of some windows stacked once, with each window as a row of frame indices."""
+
+    def __init__(self, windows: Sequence[WindowSignature]) -> None:
+        first = windows[0]
+        index: dict[object, int] = {}
+        frames: list[FrameSignature] = []
+        rows = []
+        for win in windows:
+            if win.spec != first.spec or win.channels != first.channels or len(win.frames) != len(first.frames):
+                raise ValueError(
+                    f"windows differ in grid spec, channels or length ({win.spec}, {win.channels}x"
+                    f"{len(win.frames)} vs {first.spec}, {first.channels}x{len(first.frames)})"
+                )
+            row = []
+            for f in win.frames:
+                ident: object = f.key if f.key is not None else id(f)
+                if ident not in index:
+                    index[ident] = len(frames)
+                    frames.append(f)
+                row.append(index[ident])
+            rows.append(row)
+        ref = frames[0]
+        self.uniform = all(
+            f.cum.dtype == ref.cum.dtype and np.array_equal(f.cell_pixels, ref.cell_pixels) for f in frames
+        )
+        self.frames = frames
+        self.wins = np.array(rows, dtype=np.int64)
+        self.size = first.size
+        if self.uniform:
+            self.stack = np.stack([f.cum for f in frames])
+            self.weights = ref.weights()
+            u = len(frames)
+            self.memo = np.full((u, u) if u <= MEMO_MAX_FRAMES else (0, 0), np.nan)
+
+    def sums(self, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+        out = np.empty(len(ia))
+        if self.uniform:
+            _window_pairs(self.stack, self.weights, self.wins, ia, ib, self.memo, out)
+            return out
+        # Cells that differ in pixel count (general mode, frames of different sizes): compare fractions.
+        fr = [f.cumulative() / f.cell_pixels[None, :, None] for f in self.frames]
+        for p, (i, j) in enumerate(zip(ia, ib, strict=True)):
+            out[p] = sum(
+                float(np.abs(fr[u] - fr[v]).max(axis=2).sum()) for u, v in zip(self.wins[i], self.wins[j], strict=True)
+            )
+        return out
+
+
+def window_similarity(a: WindowSignature, b: WindowSignature) -> float:
+    """The study's window similarity: mean over frames, channels and cells of ``1 - KS``."""
+    batch = _Batch([a, b])
+    return float(1.0 - batch.sums(np.array([0]), np.array([1]))[0] / a.size)
+
+
+def similarity_one_to_many(query: WindowSignature, many: Sequence[WindowSignature]) -> np.ndarray:
+    """Similarity of ``query`` to each of ``many``, as a float64 array (frame pairs shared by overlapping
+    candidates are computed once)."""
+    if not many:
+        return np.empty(0)
+    batch = _Batch([query, *many])
+    m = len(many)
+    return 1.0 - batch.sums(np.zeros(m, dtype=np.int64), np.arange(1, m + 1, dtype=np.int64)) / query.size
+
+
+def pairwise_similarity(windows: Sequence[WindowSignature]) -> np.ndarray:
+    """All-pairs similarity matrix (M, M); sliding windows share frames, so each frame pair is reduced once."""
+    m = len(windows)
+    result = np.ones((m, m))
+    if m < 2:
+        return result
+    batch = _Batch(windows)
+    ia, ib = np.triu_indices(m, k=1)
+    sims = 1.0 - batch.sums(ia.astype(np.int64), ib.astype(np.int64)) / batch.size
+    result[ia, ib] = sims
+    result[ib, ia] = sims
+    return result
+
+
+def cell_similarities(a: WindowSignature, b: WindowSignature) -> np.ndarray:
+    """``1 - D`` of every cell pair, shape (frames, channels, n, n)."""
+    _Batch([a, b])  # validates compatibility
+    n = a.spec.n
+    out = np.empty((len(a.frames), a.channels, n, n))
+    for t, (fa, fb) in enumerate(zip(a.frames, b.frames, strict=True)):
+        ca, cb = fa.cumulative(), fb.cumulative()
+        if np.array_equal(fa.cell_pixels, fb.cell_pixels):
+            d = np.abs(ca - cb).max(axis=2) / fa.cell_pixels
+        else:
+            d = np.abs(ca / fa.cell_pixels[None, :, None] - cb / fb.cell_pixels[None, :, None]).max(axis=2)
+        out[t] = (1.0 - d).reshape(a.channels, n, n)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# On-disk cache and file-level entry points
+
+
+class SignatureCache:
+    """Frame signatures on disk, keyed by each channel file's resolved path, mtime and size plus the spec.
+
+    A file rewritten in place gets a new mtime and so a new key; stale entries are simply never read again.
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(paths: Sequence[str | Path], spec: GridSpec) -> str:
+        h = hashlib.sha256(spec.key.encode())
+        for p in paths:
+            st = os.stat(p)
+            h.update(f"\0{Path(p).resolve()}\0{st.st_mtime_ns}\0{st.st_size}".encode())
+        return h.hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.npz"
+
+    def get(self, key: str, spec: GridSpec) -> FrameSignature | None:
+        """The cached signature under ``key`` (see :meth:`key`), or None (counted as a miss)."""
+        try:
+            with np.load(self._path(key)) as z:
+                sig = FrameSignature(
+                    spec=spec,
+                    shape=(int(z["shape"][0]), int(z["shape"][1])),
+                    channels=int(z["channels"]),
+                    cum=z["cum"],
+                    cell_pixels=z["cell_pixels"],
+                    key=key,
+                )
+        except (FileNotFoundError, KeyError, ValueError, OSError):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return sig
+
+    def put(self, key: str, sig: FrameSignature) -> Path:
+        """Store ``sig`` under ``key``; returns the file written."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf, cum=sig.cum, cell_pixels=sig.cell_pixels, shape=np.array(sig.shape), channels=sig.channels
+        )
+        # Write then rename so a concurrent reader never sees half a file.
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, path)
+        return path
+
+
+def frame_signature_from_paths(
+    paths: Sequence[str | Path], spec: GridSpec, cache: SignatureCache | None = None, *, check_size: bool = True
+) -> FrameSignature:
+    """Signature of one frame whose channels are the image files ``paths`` (in channel order)."""
+    key = SignatureCache.key(paths, spec)
+    if cache is not None:
+        hit = cache.get(key, spec)
+        if hit is not None:
+            return hit
+    sig = replace(_frame_signature_uncached([str(p) for p in paths], spec, check_size), key=key)
+    if cache is not None:
+        cache.put(key, sig)
+    return sig
+
+
+def _worker(args: tuple[list[str], GridSpec, str | None, bool]) -> FrameSignature:
+    paths, spec, cache_dir, check_size = args
+    cache = SignatureCache(cache_dir) if cache_dir else None
+    return frame_signature_from_paths(paths, spec, cache, check_size=check_size)
+
+
+def frame_signatures_from_paths(
+    frames: Sequence[Sequence[str | Path]],
+    spec: GridSpec,
+    cache: SignatureCache | None = None,
+    *,
+    workers: int = 1,
+    check_size: bool = True,
+    progress: bool = False,
+) -> list[FrameSignature]:
+    """Signatures of many frames, decoding in ``workers`` processes (the cache, if any, is shared on disk)."""
+    from tqdm import tqdm
+
+    jobs = [([str(p) for p in f], spec, str(cache.directory) if cache else None, check_size) for f in frames]
+    if workers <= 1 or len(jobs) <= 1:
+        it: Iterable[FrameSignature] = (_worker(j) for j in jobs)
+        return list(tqdm(it, total=len(jobs), desc="signatures", unit="frame", disable=not progress))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        it = pool.map(_worker, jobs, chunksize=max(1, len(jobs) // (4 * workers)))
+        return list(tqdm(it, total=len(jobs), desc="signatures", unit="frame", disable=not progress))
+
+
+def window_files(window: str | Path, channels: Sequence[str] = CHANNELS) -> list[list[Path]]:
+    """Channel files of a study-layout window directory ``image_1 .. image_K/{channel}.png``, in frame order."""
+    root = Path(window)
+    if not root.is_dir():
+        raise FileNotFoundError(f"window directory {root} does not exist")
+    dirs = [d for d in root.iterdir() if d.is_dir() and d.name.startswith("image_") and d.name[6:].isdigit()]
+    if not dirs:
+        raise FileNotFoundError(f"{root} holds no image_1 .. image_K folders")
+    dirs.sort(key=lambda d: int(d.name[6:]))
+    frames = []
+    for d in dirs:
+        paths = [d / f"{c}.png" for c in channels]
+        missing = [p.name for p in paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{d} lacks {', '.join(missing)}")
+        frames.append(paths)
+    return frames
+
+
+def similarity_from_paths(
+    window_a: Sequence[Sequence[str | Path]],
+    window_b: Sequence[Sequence[str | Path]],
+    spec: GridSpec | None = None,
+    cache: SignatureCache | None = None,
+    *,
+    workers: int = 1,
+) -> float:
+    """Similarity of two windows given as lists of frames, each a list of channel image files."""
+    spec = spec or GridSpec()
+    if len(window_a) != len(window_b):
+        raise ValueError(f"windows differ in length: {len(window_a)} vs {len(window_b)} frames")
+    sigs = frame_signatures_from_paths([*window_a, *window_b], spec, cache, workers=workers)
+    k = len(window_a)
+    return window_similarity(window_signature(sigs[:k]), window_signature(sigs[k:]))
