@@ -1,0 +1,51 @@
+"""Tests of ``satwatch simulate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from satwatch.cli import main
+from satwatch.services.archive import Archive
+from satwatch.services.simulator import load_labels
+
+
+def test_simulate_writes_an_archive(tmp_path: Path) -> None:
+    out = tmp_path / "sim"
+    args = ["simulate", "--out", str(out), "--days", "0.5", "--width", "64", "--height", "72"]
+    rc = main([*args, "--seed", "3", "--start", "2024-01-02T00:00Z", "--cadence-minutes", "30", "--quiet"])
+    assert rc == 0
+    arch = Archive(out)
+    assert len(arch) == 24
+    assert arch.times[0].isoformat() == "2024-01-02T00:00:00+00:00"
+    assert arch.load(arch.times[0]).data.shape == (4, 72, 64)
+    cfg = json.loads((out / "simulation.json").read_text())["config"]
+    assert cfg["seed"] == 3 and cfg["cadence_minutes"] == 30 and cfg["events"] is True
+    assert load_labels(out / "labels.json")  # half a day holds at least one event
+
+
+def test_no_events_and_settings_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SATWATCH_SIMULATOR__WIDTH", "48")
+    monkeypatch.setenv("SATWATCH_SIMULATOR__HEIGHT", "50")
+    out = tmp_path / "quiet"
+    assert main(["simulate", "--out", str(out), "--days", "0.5", "--no-events", "--quiet"]) == 0
+    assert load_labels(out / "labels.json") == []
+    arch = Archive(out)
+    assert arch.load(arch.times[-1]).data.shape == (4, 50, 48)
+
+
+def test_bad_arguments_fail_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--out", str(tmp_path / "x"), "--width", "4", "--quiet"]) == 2
+    with pytest.raises(SystemExit):
+        main(["simulate", "--out", str(tmp_path / "x"), "--start", "yesterday"])
+
+
+def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for opt in ("--out", "--days", "--seed", "--width", "--height", "--start", "--cadence-minutes", "--no-events"):
+        assert opt in text
