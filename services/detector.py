@@ -17,7 +17,7 @@ import numpy as np
 
 from satwatch.services.alerts import Alert, AlertStore, SimilarEvent, alert_id
 from satwatch.services.codec import FrameMeta
-from satwatch.services.config import DetectorSettings
+from satwatch.services.config import DetectorSettings, Settings
 from satwatch.services.frames import CHANNELS, Frame
 from satwatch.services.journal import IndexJournal
 from satwatch.services.metrics import DetectorMetrics
@@ -311,3 +311,26 @@ class Detector:
         self.snapshot()
         if self._journal is not None:
             self._journal.close()
+
+
+def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -> Detector:
+    """Assemble a detector from configuration: shipped (or configured) models, the saved index, the store."""
+    from satwatch.services.anomaly import AnomalyScorer
+    from satwatch.services.embedding import FrameEncoder
+    from satwatch.services.index import SimilarityIndex
+
+    d = settings.detector
+    state = Path(d.state_dir)
+    encoder = FrameEncoder.load(d.model_dir)
+    scorer = AnomalyScorer.load(d.model_dir, threshold=d.anomaly_threshold)
+    index_dir = state / "index"
+    index = SimilarityIndex.open_or_create(
+        index_dir,
+        encoder.dim,
+        max_elements=d.index_max_elements,
+        m=d.index_m,
+        ef_construction=d.index_ef_construction,
+        ef=d.index_ef,
+    )
+    store = AlertStore(state / "alerts.sqlite")
+    return Detector(encoder, scorer, index, store, d, metrics, index_dir=index_dir)

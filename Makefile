@@ -1,0 +1,35 @@
+# The two README commands: `make demo` and `make test`. Both create .venv on first use.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TRAIN_STAMP := $(VENV)/.train-installed
+
+.PHONY: demo test lint unit clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# PyTorch (CPU build) for training and its tests; the runtime needs only onnxruntime.
+$(TRAIN_STAMP): $(STAMP)
+	$(BIN)/pip install -q torch==2.13.0
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/satwatch demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy services
+
+test: $(TRAIN_STAMP) lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+unit: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

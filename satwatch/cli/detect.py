@@ -1,0 +1,79 @@
+"""``satwatch detect``: run the detector consumer."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from satwatch.cli import add_config_argument
+from satwatch.cli._common import add_kafka_arguments, settings_from_args
+from satwatch.consumers.detector import DetectorConsumer
+from satwatch.services.alerts import Alert
+from satwatch.services.detector import build_detector
+from satwatch.services.metrics import DetectorMetrics, MetricsServer
+from satwatch.topics import ensure_topics
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "detect",
+        help="run the detector consumer: windows, similar-event search, anomaly alerts, metrics",
+        description=(
+            "Consume the frames topic, keep a rolling 20-frame window per satellite, embed each frame with the "
+            "ONNX encoder, find the most similar past windows in the HNSW index, score the frame with the "
+            "anomaly autoencoder, and write alerts to the alerts topic and the local alert store. Prometheus "
+            "metrics are served at /metrics. Scale out by starting more detectors with the same group id."
+        ),
+    )
+    add_config_argument(p)
+    add_kafka_arguments(p)
+    p.add_argument("--state-dir", help="alert store, index and journal directory (config detector.state_dir)")
+    p.add_argument("--model-dir", help="directory with encoder/autoencoder ONNX files and cards (default: shipped)")
+    p.add_argument("--threshold", type=float, help="anomaly threshold; overrides the model card's calibrated one")
+    p.add_argument("--metrics-port", type=int, help="Prometheus port (config metrics.port; 0 = a free port)")
+    p.add_argument("--group-id", help="Kafka consumer group (config kafka.group_id)")
+    p.add_argument("--exit-when-idle", type=float, metavar="SECONDS", help="stop after this long without frames")
+    p.set_defaults(func=run)
+
+
+def apply_detector_overrides(args: argparse.Namespace, settings):  # type: ignore[no-untyped-def]
+    d = settings.detector
+    if args.state_dir:
+        d.state_dir = args.state_dir
+    if args.model_dir:
+        d.model_dir = args.model_dir
+    if args.threshold is not None:
+        d.anomaly_threshold = args.threshold
+    if args.metrics_port is not None:
+        settings.metrics.port = args.metrics_port
+    if getattr(args, "group_id", None):
+        settings.kafka.group_id = args.group_id
+    return settings
+
+
+def print_alert(alert: Alert) -> None:
+    print(alert.summary(), flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = apply_detector_overrides(args, settings_from_args(args))
+    ensure_topics(settings.kafka)
+    metrics = DetectorMetrics()
+    server = MetricsServer(metrics.registry, settings.metrics.host, settings.metrics.port)
+    detector = build_detector(settings, metrics)
+    consumer = DetectorConsumer(settings, detector, on_alert=print_alert)
+    print(
+        f"detector consuming {settings.kafka.frames_topic} at {settings.kafka.bootstrap_servers}; "
+        f"threshold {detector.threshold:.4f}; metrics {server.url}",
+        flush=True,
+    )
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
+    try:
+        consumer.run(max_idle_seconds=args.exit_when_idle)
+    except KeyboardInterrupt:
+        consumer.stop()
+    finally:
+        server.close()
+    return 0

@@ -1,0 +1,122 @@
+"""``satwatch produce``: publish frames from the simulator, an archive, or a watched directory."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+from satwatch.cli import add_config_argument
+from satwatch.cli._common import add_kafka_arguments, settings_from_args
+from satwatch.producers.publisher import FramePublisher, make_producer
+from satwatch.producers.sources import DirectoryWatcher, archive_source, paced
+from satwatch.services.archive import Archive
+from satwatch.services.metrics import MetricsServer, ProducerMetrics
+from satwatch.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def parse_time(text: str) -> datetime:
+    """ISO time; a value without offset is taken as UTC."""
+    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "produce",
+        help="publish frames to Kafka from the simulator, an archive replay or a watched directory",
+        description=(
+            "Publish satellite frames to the frames topic, keyed by satellite, shrunk to the study size and "
+            "encoded inline (or as a claim check to the archive with --claim-check). Input that cannot be read "
+            "goes to the dead-letter topic with its reason."
+        ),
+    )
+    sources = p.add_subparsers(dest="source", metavar="SOURCE", required=True)
+
+    sim = sources.add_parser("simulator", help="frames from the built-in scene simulator (config [simulator])")
+    sim.add_argument("--days", type=float, help="length of the simulated stream in days")
+    sim.add_argument("--seed", type=int, help="simulator seed (same seed, same frames)")
+
+    arc = sources.add_parser("archive", help="replay an archive of KMA-named PNGs between two times")
+    arc.add_argument("--archive", required=True, type=Path, help="archive directory (searched recursively)")
+    arc.add_argument("--start", type=parse_time, help="first observation time, ISO UTC (default: the first)")
+    arc.add_argument("--end", type=parse_time, help="last observation time, ISO UTC (default: the last)")
+    arc.add_argument("--satellite", default="COMS-1", help="satellite name put on the frames")
+    arc.add_argument("--claim-check", action="store_true", help="send a reference to the full-resolution archive frame")
+
+    watch = sources.add_parser("watch", help="publish each frame once all its channels have landed in a directory")
+    watch.add_argument("--dir", required=True, type=Path, help="directory the PNGs land in")
+    watch.add_argument("--satellite", default="COMS-1", help="satellite name put on the frames")
+    watch.add_argument("--poll", type=float, default=1.0, help="seconds between directory scans")
+    watch.add_argument("--settle", type=float, default=0.5, help="a file counts once its size is stable this long")
+
+    for q in (sim, arc, watch):
+        add_config_argument(q)
+        add_kafka_arguments(q)
+        q.add_argument("--metrics-port", type=int, help="serve producer metrics on this port")
+    for q in (sim, arc):
+        q.add_argument(
+            "--speed",
+            type=float,
+            default=0.0,
+            help="replay speed as a multiple of real time by observation time (3600 = one hour a second); "
+            "0 = as fast as possible",
+        )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    ensure_topics(settings.kafka)
+    metrics = ProducerMetrics()
+    server = MetricsServer(metrics.registry, port=args.metrics_port) if args.metrics_port is not None else None
+    producer = make_producer(settings.kafka)
+    try:
+        if args.source == "simulator":
+            from satwatch.services.simulator import SceneSimulator, SimConfig
+
+            cfg = SimConfig.from_settings(settings.simulator)
+            if args.days is not None:
+                cfg.days = args.days
+            if args.seed is not None:
+                cfg.seed = args.seed
+            sim = SceneSimulator(cfg)
+            publisher = FramePublisher(producer, settings.kafka, metrics, source="simulator")
+            items = tqdm(paced(iter(sim.frames()), args.speed), total=len(sim.times), unit="frame", desc="simulator")
+            n = publisher.publish_all(items)
+        elif args.source == "archive":
+            archive = Archive(args.archive, args.satellite)
+            uri = f"kma+file://{args.archive.resolve()}" if args.claim_check else None
+            publisher = FramePublisher(producer, settings.kafka, metrics, source="archive", claim_check_uri=uri)
+            times = archive.times_between(args.start, args.end)
+            items = tqdm(
+                paced(archive_source(archive, args.start, args.end), args.speed),
+                total=len(times),
+                unit="frame",
+                desc="replay",
+            )
+            n = publisher.publish_all(items)
+        else:
+            watcher = DirectoryWatcher(args.dir, args.satellite, settle_seconds=args.settle)
+            publisher = FramePublisher(producer, settings.kafka, metrics, source="watch")
+            print(f"watching {args.dir} for KMA-named PNGs (Ctrl-C stops)", flush=True)
+            n = 0
+            for item in watcher.watch(args.poll):
+                publisher.publish(item)
+                publisher.flush()
+                n += 1
+                log.info("published %s", getattr(item, "time", item))
+        print(f"published {n} frames to {settings.kafka.frames_topic} at {settings.kafka.bootstrap_servers}")
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        producer.flush(10)
+        producer.close(5)
+        if server:
+            server.close()
+    return 0

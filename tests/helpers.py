@@ -1,0 +1,20 @@
+"""Small builders shared by tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from satwatch.services.frames import CHANNELS, Frame
+
+
+def make_frame(
+    time: datetime, value: int = 100, shape: tuple[int, int] = (347, 300), satellite: str = "COMS-1"
+) -> Frame:
+    rng = np.random.default_rng(int(time.timestamp()) % 2**32)
+    data = np.clip(rng.normal(value, 10, size=(len(CHANNELS), *shape)), 0, 255).astype(np.uint8)
+    return Frame(satellite, time, CHANNELS, data)
+
+
+T0 = datetime(2024, 7, 1, tzinfo=UTC)
