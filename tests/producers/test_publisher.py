@@ -1,0 +1,79 @@
+"""Publishing over the real embedded broker."""
+
+from __future__ import annotations
+
+import time
+
+from kafka import KafkaConsumer
+
+from satwatch.producers.publisher import FramePublisher, make_producer
+from satwatch.producers.sources import DirectoryWatcher
+from satwatch.services.codec import decode_inline, decode_meta
+from satwatch.services.config import Settings
+from satwatch.services.frames import CHANNELS, kma_filename, write_rgb_png
+from satwatch.topics import DLQ_REASON, ensure_topics
+from tests.helpers import T0, make_frame
+
+
+def read_topic(settings: Settings, topic: str, expect: int, timeout: float = 15.0) -> list:  # type: ignore[type-arg]
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1500,
+    )
+    out: list = []  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out.extend(consumer)
+        if len(out) >= expect:
+            time.sleep(1.0)  # and nothing more arrives
+            out.extend(consumer)
+            break
+    consumer.close()
+    return out
+
+
+def test_watched_directory_publishes_each_frame_exactly_once(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ensure_topics(settings.kafka)
+    producer = make_producer(settings.kafka)
+    publisher = FramePublisher(producer, settings.kafka, source="watch")
+    watcher = DirectoryWatcher(tmp_path, settle_seconds=0.05)
+    frame = make_frame(T0, shape=(1500, 1300))
+    for i, c in enumerate(CHANNELS):
+        write_rgb_png(tmp_path / kma_filename(c, "ea040ps", T0), frame.data[i])
+        time.sleep(0.1)
+        for _ in range(2):  # several scans per landing file, as the live loop does
+            for item in watcher.scan():
+                publisher.publish(item)
+            time.sleep(0.06)
+    (tmp_path / kma_filename("ir01", "ea040ps", T0)).touch()  # a rewrite of a published channel
+    for item in watcher.scan():
+        publisher.publish(item)
+    publisher.flush()
+    msgs = read_topic(settings, settings.kafka.frames_topic, expect=1)
+    assert len(msgs) == 1
+    assert msgs[0].key == b"COMS-1"
+    meta, payload = decode_meta(msgs[0].value)
+    assert meta.time == T0 and meta.shape == (4, 347, 300)  # shrunk to the study size on the way
+    assert decode_inline(meta, payload).data.shape == (4, 347, 300)
+    assert publisher.metrics.published.labels("COMS-1", "watch")._value.get() == 1
+    producer.close()
+
+
+def test_corrupt_png_goes_to_dead_letter_topic(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ensure_topics(settings.kafka)
+    producer = make_producer(settings.kafka)
+    publisher = FramePublisher(producer, settings.kafka, source="watch")
+    watcher = DirectoryWatcher(tmp_path, settle_seconds=0.0)
+    frame = make_frame(T0)
+    for i, c in enumerate(CHANNELS[:3]):
+        write_rgb_png(tmp_path / kma_filename(c, "ea040ps", T0), frame.data[i])
+    (tmp_path / kma_filename("wv", "ea040ps", T0)).write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    watcher.scan()
+    publisher.publish_all(watcher.scan())
+    dead = read_topic(settings, settings.kafka.dead_letter_topic, expect=1)
+    assert len(dead) == 1 and dict(dead[0].headers)[DLQ_REASON] == b"corrupt_png"
+    assert read_topic(settings, settings.kafka.frames_topic, expect=1, timeout=2) == []
+    producer.close()

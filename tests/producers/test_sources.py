@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from satwatch.producers.publisher import Rejected
+from satwatch.producers.sources import DirectoryWatcher, paced
+from satwatch.services.frames import CHANNELS, Frame, kma_filename, write_rgb_png
+from tests.helpers import T0, make_frame
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def land(directory: Path, frame: Frame, channels: tuple[str, ...] = CHANNELS) -> None:
+    for c in channels:
+        write_rgb_png(directory / kma_filename(c, "ea040ps", frame.time), frame.data[CHANNELS.index(c)])
+
+
+def scan_settled(w: DirectoryWatcher, clock: Clock) -> list:  # type: ignore[type-arg]
+    """Two passes a second apart: files are taken once their size has been stable."""
+    first = w.scan()
+    clock.t += 1.0
+    return first + w.scan()
+
+
+def test_frame_published_once_when_last_channel_lands(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clock = Clock()
+    w = DirectoryWatcher(tmp_path, settle_seconds=0.5, clock=clock)
+    frame = make_frame(T0)
+    land(tmp_path, frame, CHANNELS[:3])
+    assert scan_settled(w, clock) == []
+    land(tmp_path, frame, CHANNELS[3:])
+    out = scan_settled(w, clock)
+    assert len(out) == 1 and isinstance(out[0], Frame) and out[0].time == T0
+    assert out[0].data.shape == frame.data.shape
+    assert scan_settled(w, clock) == []  # never twice
+
+
+def test_file_still_growing_is_not_read(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clock = Clock()
+    w = DirectoryWatcher(tmp_path, settle_seconds=0.5, clock=clock)
+    frame = make_frame(T0)
+    land(tmp_path, frame, CHANNELS[:3])
+    partial = tmp_path / kma_filename("wv", "ea040ps", T0)
+    partial.write_bytes(b"\x89PNG\r\n")
+    w.scan()
+    partial.write_bytes(b"\x89PNG\r\n\x1a\n more bytes")  # the copy goes on
+    clock.t += 1.0
+    assert w.scan() == []
+
+
+def test_missing_channel_and_corrupt_png_are_rejected(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clock = Clock()
+    w = DirectoryWatcher(tmp_path, settle_seconds=0.5, incomplete_after=timedelta(minutes=5), clock=clock)
+    land(tmp_path, make_frame(T0), CHANNELS[:2])
+    bad = make_frame(T0 + timedelta(minutes=15))
+    land(tmp_path, bad, CHANNELS[:3])
+    (tmp_path / kma_filename("wv", "ea040ps", bad.time)).write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
+    out = scan_settled(w, clock)
+    assert [type(x) for x in out] == [Rejected]
+    assert out[0].reason == "corrupt_png" and "2024-07-01 00:15" in out[0].error
+    clock.t += 400
+    out = w.scan()
+    assert len(out) == 1 and out[0].reason == "missing_channel" and "swir" in out[0].error
+
+
+def test_paced_sleeps_by_observation_time() -> None:
+    slept: list[float] = []
+    frames = [make_frame(T0 + timedelta(minutes=15 * i), shape=(2, 2)) for i in range(3)]
+    assert list(paced(iter(frames), speed=900.0, sleep=slept.append)) == frames
+    assert slept == [1.0, 1.0]
+    slept.clear()
+    list(paced(iter(frames), speed=0.0, sleep=slept.append))
+    assert slept == []
