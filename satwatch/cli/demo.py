@@ -54,10 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if state.exists() and not args.keep_state:
         shutil.rmtree(state)
     settings.detector.state_dir = str(state)
-    cfg = SimConfig.from_settings(settings.simulator)
-    cfg.days = args.days
-    if args.seed is not None:
-        cfg.seed = args.seed
+    cfg = SimConfig.from_settings(settings.simulator, days=args.days, seed=args.seed)
     sim = SceneSimulator(cfg)
     print(
         f"simulated stream: {len(sim.times)} frames of {cfg.satellite} from {sim.times[0]:%Y-%m-%d %H:%M}Z, "

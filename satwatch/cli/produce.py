@@ -80,11 +80,7 @@ def run(args: argparse.Namespace) -> int:
         if args.source == "simulator":
             from satwatch.services.simulator import SceneSimulator, SimConfig
 
-            cfg = SimConfig.from_settings(settings.simulator)
-            if args.days is not None:
-                cfg.days = args.days
-            if args.seed is not None:
-                cfg.seed = args.seed
+            cfg = SimConfig.from_settings(settings.simulator, days=args.days, seed=args.seed)
             sim = SceneSimulator(cfg)
             publisher = FramePublisher(producer, settings.kafka, metrics, source="simulator")
             items = tqdm(paced(iter(sim.frames()), args.speed), total=len(sim.times), unit="frame", desc="simulator")
