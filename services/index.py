@@ -571,3 +571,93 @@ def _fsync_dir(path: Path) -> None:
         _fsync_file(path)
     except OSError:  # some filesystems refuse fsync on directories; the rename is still atomic
         pass
+
+
+class FrameVectorStore:
+    """Per-frame embeddings on disk, keyed by (satellite, time), so windows never re-encode a frame.
+
+    Each :meth:`put_many` appends one chunk file (written then renamed, so an interrupted build leaves only
+    whole chunks); opening the store reads every chunk into memory. Keep one store per encoder model:
+    vectors from different models are not comparable.
+    """
+
+    def __init__(self, directory: str | Path, dim: int) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.dim = int(dim)
+        self._row: dict[tuple[str, int], int] = {}
+        parts: list[np.ndarray] = []
+        take: list[int] = []  # positions in the concatenated chunks of each key's first copy
+        pos = 0
+        for path in sorted(self.directory.glob("chunk-*.npz")):
+            with np.load(path) as z:
+                vecs = np.asarray(z["vectors"], np.float32)
+                if vecs.ndim != 2 or vecs.shape[1] != self.dim:
+                    raise ValueError(f"{path} holds vectors of shape {vecs.shape}, expected dim {self.dim}")
+                for sat, t in zip(z["satellites"].tolist(), z["times"].tolist(), strict=True):
+                    key = (str(sat), int(t))
+                    if key not in self._row:  # overlapping chunks (two builds raced): first copy wins
+                        self._row[key] = len(take)
+                        take.append(pos)
+                    pos += 1
+                parts.append(vecs)
+        allv = np.vstack(parts) if parts else np.zeros((0, self.dim), np.float32)
+        self._buf = allv[take] if len(take) != len(allv) else allv
+        self._n = len(take)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def has(self, satellite: str, time: datetime) -> bool:
+        return (satellite, _epoch(time)) in self._row
+
+    def missing(self, satellite: str, times: Sequence[datetime]) -> list[datetime]:
+        """The times (in order, without repeats) whose vectors are not stored yet."""
+        seen: set[datetime] = set()
+        out = []
+        for t in times:
+            if t not in seen and (satellite, _epoch(t)) not in self._row:
+                seen.add(t)
+                out.append(t)
+        return out
+
+    def get_many(self, satellite: str, times: Sequence[datetime]) -> np.ndarray:
+        """Vectors (len(times), dim) in the order given; KeyError names the first missing frame."""
+        rows = []
+        for t in times:
+            row = self._row.get((satellite, _epoch(t)))
+            if row is None:
+                raise KeyError(f"no stored embedding for {satellite} at {t.isoformat()}")
+            rows.append(row)
+        return self._buf[rows]
+
+    def put_many(self, satellite: str, times: Sequence[datetime], vectors: np.ndarray) -> int:
+        """Store vectors of new frames (already stored ones are skipped); returns how many were new."""
+        vecs = np.asarray(vectors, np.float32)
+        if vecs.shape != (len(times), self.dim):
+            raise ValueError(f"expected vectors of shape ({len(times)}, {self.dim}), got {vecs.shape}")
+        keep: list[int] = []
+        fresh: set[int] = set()
+        for i, t in enumerate(times):
+            sec = _epoch(t)
+            if (satellite, sec) not in self._row and sec not in fresh:
+                fresh.add(sec)
+                keep.append(i)
+        if not keep:
+            return 0
+        secs = np.array([_epoch(times[i]) for i in keep], np.int64)
+        name = f"chunk-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}.npz"
+        tmp = self.directory / f".{name}.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, satellites=np.array([satellite] * len(keep)), times=secs, vectors=vecs[keep])
+        os.replace(tmp, self.directory / name)
+        need = self._n + len(keep)
+        if need > len(self._buf):
+            grown = np.empty((max(need, 2 * len(self._buf), 1024), self.dim), np.float32)
+            grown[: self._n] = self._buf[: self._n]
+            self._buf = grown
+        self._buf[self._n : need] = vecs[keep]
+        for s in secs.tolist():
+            self._row[(satellite, int(s))] = len(self._row)
+        self._n = need
+        return len(keep)
