@@ -499,7 +499,7 @@ class SceneSimulator:
         doy = t.timetuple().tm_yday + t.hour / 24.0
         winter = math.cos(2 * math.pi * (doy - 15.0) / 365.25)  # +1 mid-January, -1 mid-July
         # Surface: warm tropics, colder north, more so in winter; land swings with the sun.
-        t_sea = 301.5 - (lat / 10.0) ** 2 * (0.55 + 0.45 * winter)
+        t_sea = 299.0 - (lat / 10.0) ** 2 * (0.55 + 0.45 * winter)
         lst = (t.hour + t.minute / 60.0 + lon / 15.0) % 24.0
         diurnal = np.cos(2 * np.pi * (lst - 13.5) / 24.0)
         land_amp = 7.0 + 3.0 * (1 - abs(winter))
@@ -513,8 +513,8 @@ class SceneSimulator:
         lat_mod = 0.35 * np.exp(-(((lat - 38.0) / 8.0) ** 2)) + 0.3 * np.exp(-(((lat - 8.0) / 6.0) ** 2))
         depth = np.maximum(q + (cover - 0.55) + lat_mod, 0.0)
         eps = -np.expm1(-3.0 * depth)
-        z_top = 1.5 + 12.5 * np.minimum(depth / 2.2, 1.0) ** 0.8
-        t_top = np.maximum(t_air - 6.5 * z_top, 196.0)
+        z_top = 1.5 + 11.0 * np.minimum(depth / 2.2, 1.0) ** 0.8
+        t_top = np.maximum(t_air - 6.5 * z_top, 199.0)
         eps, t_top = self._apply_weather_events(eps, t_top, t_sfc, t)
 
         t1 = eps * t_top + (1 - eps) * t_sfc
@@ -559,7 +559,7 @@ class SceneSimulator:
         latc = lat[: ch * b].reshape(ch, b, 1).mean(axis=1)
         # Clear air: moist (cloudy) regions look colder; higher latitudes colder in winter.
         moist = 0.6 * m + 0.9 * (e - 0.5)
-        t_clear = 243.0 - 7.0 * moist - 0.15 * np.clip(latc - 25.0, 0, None) * (1 + winter)
+        t_clear = 241.5 - 9.0 * moist - 0.15 * np.clip(latc - 25.0, 0, None) * (1 + winter)
         high = e * np.clip((t_clear - tt) / 10.0, 0.0, 1.0)
         coarse = (1 - high) * t_clear + high * (tt + 2.0)
         return _upsample(coarse.astype(np.float32), h, w, b)
