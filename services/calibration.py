@@ -115,25 +115,31 @@ class DistributionComparison:
         return "\n".join(rows)
 
 
-#: Kelvin grid on which CDFs are compared: 0.02 K steps, finer than any count step of the IR/WV tables.
-_GRID = np.arange(100.0, 400.0, 0.02)
+#: Step (K) of the grid on which CDFs are compared: finer than any count step of the IR/WV tables.
+GRID_STEP_K = 0.02
 
 
-def _cdfs(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    ha, _ = np.histogram(np.asarray(a, dtype=np.float64), bins=_GRID)
-    hb, _ = np.histogram(np.asarray(b, dtype=np.float64), bins=_GRID)
-    return np.cumsum(ha) / max(ha.sum(), 1), np.cumsum(hb) / max(hb.sum(), 1)
+def _cdfs(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float]:
+    xa = np.asarray(a, dtype=np.float64)
+    xb = np.asarray(b, dtype=np.float64)
+    lo = min(xa.min(), xb.min()) - GRID_STEP_K
+    hi = max(xa.max(), xb.max()) + GRID_STEP_K
+    step = max(GRID_STEP_K, (hi - lo) / 1_000_000)  # bound memory for very wide ranges
+    edges = np.arange(lo, hi + step, step)
+    ha, _ = np.histogram(xa, bins=edges)
+    hb, _ = np.histogram(xb, bins=edges)
+    return np.cumsum(ha) / max(ha.sum(), 1), np.cumsum(hb) / max(hb.sum(), 1), float(step)
 
 
 def wasserstein_1d(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
-    """Earth mover's distance (K) between two kelvin samples, from their CDFs on a 0.02 K grid."""
-    ca, cb = _cdfs(a, b)
-    return float(np.sum(np.abs(ca - cb)) * (_GRID[1] - _GRID[0]))
+    """Earth mover's distance between two samples (in their units), from CDFs on a 0.02-step grid."""
+    ca, cb, step = _cdfs(a, b)
+    return float(np.sum(np.abs(ca - cb)) * step)
 
 
 def ks_statistic(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     """Two-sample Kolmogorov-Smirnov statistic: largest gap between the empirical CDFs."""
-    ca, cb = _cdfs(a, b)
+    ca, cb, _ = _cdfs(a, b)
     return float(np.max(np.abs(ca - cb)))
 
 

@@ -38,7 +38,9 @@ def test_distances_measure_what_they_claim() -> None:
     assert wasserstein_1d(a, a + 3.0) == pytest.approx(3.0, abs=0.05)
     assert wasserstein_1d(a, a) == pytest.approx(0.0, abs=1e-9)
     assert ks_statistic(a, a) == 0.0
-    assert ks_statistic(a, a + 100.0) > 0.99
+    # Two normals 5 sd apart: the CDFs differ most at the midpoint, by 2 Phi(2.5) - 1 = 0.9876.
+    assert ks_statistic(a, a + 100.0) == pytest.approx(0.9876, abs=0.005)
+    assert ks_statistic(a, a + 1000.0) == 1.0
     c = compare_distributions(a, a - 5.0, "ir01")
     assert c.sim_k[3] - c.real_k[3] == pytest.approx(5.0, abs=0.3)
     assert "| sim (K) |" in c.table()
