@@ -8,6 +8,7 @@ by the study's exact similarity computed from cached per-frame grid histograms.
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -139,13 +140,19 @@ class ArchiveSignatures:
         if hit is not None:
             self._memory.move_to_end(time)
             return hit
-        files = self.archive.files(time)
-        paths = [files.paths[c] for c in self.archive.channels]
-        sig = self.cache.get(paths, self.spec) if self.cache is not None else None
+        key = None
+        if self.cache is not None:
+            files = self.archive.files(time)
+            paths = [files.paths[c] for c in self.archive.channels]
+            # These signatures come from shrunk 8-bit planes, not the reference's full-size float grey:
+            # a key of their own keeps them apart from file-level signatures in a shared cache.
+            base = self.cache.key(paths, self.spec)
+            key = hashlib.sha256(f"shrunk-uint8:{base}".encode()).hexdigest()
+        sig = self.cache.get(key, self.spec) if self.cache is not None and key else None
         if sig is None:
             sig = frame_signature(shrink(self.archive.load(time)).data, self.spec)
-            if self.cache is not None:
-                self.cache.put(paths, sig)
+            if self.cache is not None and key:
+                self.cache.put(key, sig)
         self._memory[time] = sig
         if len(self._memory) > self._memory_frames:
             self._memory.popitem(last=False)

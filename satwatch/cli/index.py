@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
             "embeddings) in an HNSW graph, with each window's satellite, start, end and frame times."
         ),
     )
-    add_config_argument(parser)
+    # --config belongs to each action (a parent-level option would be reset by the action's default).
     sub = parser.add_subparsers(dest="index_command", metavar="ACTION", required=True)
 
     build = sub.add_parser(
@@ -67,8 +67,7 @@ def register(subparsers: Any) -> None:
         "(default: detector.cadence_minutes x detector.max_gap_factor)",
     )
     build.add_argument("--quiet", action="store_true", help="no progress bars")
-    # SUPPRESS keeps a --config given before the action ("index --config F build") from being reset.
-    build.set_defaults(func=run_build, config=argparse.SUPPRESS)
+    build.set_defaults(func=run_build)
 
     info = sub.add_parser(
         "info",
@@ -78,7 +77,7 @@ def register(subparsers: Any) -> None:
     add_config_argument(info)
     info.add_argument("--index", metavar="DIR", help="index folder (default: <detector.state_dir>/index)")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
-    info.set_defaults(func=run_info, config=argparse.SUPPRESS)
+    info.set_defaults(func=run_info)
 
 
 def run_build(args: argparse.Namespace) -> int:

@@ -258,3 +258,24 @@ def test_info_and_memory_estimate() -> None:
     assert info["first_start"] == recs[0].start.isoformat() and info["last_end"] == recs[-1].end.isoformat()
     assert info["memory_bytes_estimate"] > 100 * 16 * 4
     assert bytes_per_vector(128, 16) > 128 * 4 + 2 * 16 * 4
+
+
+def test_frame_vector_store_persists_and_skips_known_frames(tmp_path: Path) -> None:
+    from satwatch.services.index import FrameVectorStore
+
+    times = [T0 + i * STEP for i in range(6)]
+    vecs = np.arange(6 * 4, dtype=np.float32).reshape(6, 4)
+    store = FrameVectorStore(tmp_path / "fv", dim=4)
+    assert store.missing("COMS-1", times + times[:1]) == times
+    assert store.put_many("COMS-1", times[:4], vecs[:4]) == 4
+    # Known frames and repeats inside one batch are skipped; the first copy wins.
+    assert store.put_many("COMS-1", times[2:] + times[5:], np.vstack([vecs[2:] + 100, vecs[5:] + 200])) == 2
+    assert store.missing("COMS-1", times) == [] and store.missing("GK-2A", times[:1]) == times[:1]
+    assert np.array_equal(store.get_many("COMS-1", [times[5], times[0]]), vecs[[5, 0]] + [[100], [0]])
+    reopened = FrameVectorStore(tmp_path / "fv", dim=4)
+    assert len(reopened) == 6
+    assert np.array_equal(reopened.get_many("COMS-1", times), store.get_many("COMS-1", times))
+    with pytest.raises(KeyError):
+        reopened.get_many("GK-2A", times[:1])
+    with pytest.raises(ValueError):
+        FrameVectorStore(tmp_path / "fv", dim=8)
