@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +100,9 @@ def _query_frames(args: argparse.Namespace, archive: Any, window_size: int) -> t
     if args.time is not None:
         times = archive.times_between(None, args.time)[-window_size:]
         if not times or times[-1] != args.time:
-            near = archive.times_between(args.time - timedelta(hours=3), args.time + timedelta(hours=3))
-            hint = ", ".join(f"{t:%Y-%m-%dT%H:%MZ}" for t in near[:6]) or "none within 3 hours"
+            before = archive.times_between(None, args.time)[-2:]
+            after = archive.times_between(args.time, None)[:2]
+            hint = ", ".join(f"{t:%Y-%m-%dT%H:%MZ}" for t in before + after) or "the archive is empty"
             raise ValueError(f"the archive has no complete frame at {args.time:%Y-%m-%dT%H:%MZ} (nearby: {hint})")
         if len(times) < window_size:
             raise ValueError(
