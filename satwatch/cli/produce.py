@@ -74,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     ensure_topics(settings.kafka)
     metrics = ProducerMetrics()
-    server = MetricsServer(metrics.registry, port=args.metrics_port) if args.metrics_port is not None else None
+    server = (
+        MetricsServer(metrics.registry, settings.metrics.host, args.metrics_port)
+        if args.metrics_port is not None
+        else None
+    )
     producer = make_producer(settings.kafka)
     try:
         if args.source == "simulator":

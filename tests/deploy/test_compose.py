@@ -1,0 +1,99 @@
+"""deploy/docker-compose.yml and deploy/Dockerfile: they parse, wire the stack together and match the config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from satwatch.services.config import Settings
+from tests.deploy.promql import DEPLOY
+
+yaml = pytest.importorskip("yaml")
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+
+
+def env_of(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    assert isinstance(env, dict)
+    return {k: str(v) for k, v in env.items()}
+
+
+def test_compose_names_the_stack() -> None:
+    services = compose()["services"]
+    assert {"kafka", "detector", "producer", "prometheus", "grafana"} <= services.keys()
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert services["prometheus"]["image"].startswith("prom/prometheus")
+    assert "grafana" in services["grafana"]["image"]
+
+
+def test_kafka_runs_kraft_and_is_reachable_as_kafka_9092() -> None:
+    env = env_of(compose()["services"]["kafka"])
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(env["KAFKA_NODE_ID"] + "@")
+    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"  # a single node
+
+
+def test_satwatch_services_run_the_cli_with_env_config() -> None:
+    services = compose()["services"]
+    detector, producer = services["detector"], services["producer"]
+    assert detector["build"]["dockerfile"] == "deploy/Dockerfile"
+    cmd = detector["command"]
+    assert cmd[0] == "detect" and cmd[cmd.index("--bootstrap-servers") + 1] == "kafka:9092"
+    assert cmd[cmd.index("--metrics-port") + 1] == "9108"
+    assert producer["command"][:2] == ["produce", "simulator"]
+    assert producer["command"][producer["command"].index("--speed") + 1] == "900"
+    for svc in (detector, producer):
+        env = env_of(svc)
+        assert env["SATWATCH_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
+        assert env["SATWATCH_METRICS__HOST"] == "0.0.0.0"  # Prometheus scrapes from another container
+
+
+def test_compose_environment_is_valid_satwatch_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = env_of(compose()["services"]["detector"])
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    s = Settings()
+    assert s.kafka.bootstrap_servers == "kafka:9092"
+    assert s.metrics.host == "0.0.0.0" and s.metrics.port == 9108
+    assert s.detector.state_dir == env["SATWATCH_DETECTOR__STATE_DIR"]
+    assert s.kafka.frames_topic in compose()["services"]["kafka-init"]["command"][0]
+
+
+def test_prometheus_scrapes_the_satwatch_services_and_mounts_the_rules() -> None:
+    services = compose()["services"]
+    prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    targets = {t for job in prom["scrape_configs"] for s in job["static_configs"] for t in s["targets"]}
+    detector_port = services["detector"]["command"][services["detector"]["command"].index("--metrics-port") + 1]
+    producer_port = services["producer"]["command"][services["producer"]["command"].index("--metrics-port") + 1]
+    assert {f"detector:{detector_port}", f"producer:{producer_port}"} <= targets
+    assert prom["rule_files"] == ["rules.yml"]
+    mounts = [v.split(":")[1] for v in services["prometheus"]["volumes"] if v.startswith("./")]
+    assert "/etc/prometheus/rules.yml" in mounts and "/etc/prometheus/prometheus.yml" in mounts
+
+
+def test_bind_mounts_point_at_files_in_deploy() -> None:
+    for name, svc in compose()["services"].items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (DEPLOY / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_dockerfile_installs_satwatch_on_python_311_slim() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    froms = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
+    assert froms and all(f == "python:3.11-slim" for f in froms)
+    assert "pip wheel" in text and "pip install" in text
+    assert 'ENTRYPOINT ["satwatch"]' in text
+    root = DEPLOY.parent
+    for line in text.splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            for src in line.split()[1:-1]:
+                if "*" not in src:
+                    assert (root / src).exists(), f"Dockerfile copies missing {src}"
