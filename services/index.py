@@ -554,8 +554,9 @@ def estimate_memory(max_elements: int, dim: int, m: int, n: int | None = None) -
     level0 = dim * 4 + (2 * m) * 4 + 4 + 8
     used = max_elements if n is None else n
     upper = (m * 4 + 4) / max(m - 1, 1)
-    # Per slot: level-0 block, upper-level pointer, a lock (std::mutex, 40 bytes) for insertion.
-    return int(max_elements * (level0 + 8 + 40) + used * upper)
+    # Per slot: level-0 block, upper-level pointer, a lock (std::mutex, 40 bytes) for insertion;
+    # per stored element: expected upper-level links and an entry of the label -> slot hash map (~48 bytes).
+    return int(max_elements * (level0 + 8 + 40) + used * (upper + 48))
 
 
 def _fsync_file(path: Path) -> None:
