@@ -35,7 +35,7 @@ from typing import Literal
 
 import numba
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 from satwatch.services.frames import CHANNELS
 
@@ -204,55 +204,78 @@ def seed_cell_size(height: int, width: int, n: int) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=8)
-def _seed_layout(height: int, width: int, n: int, nb: int) -> tuple[np.ndarray, int]:
-    """Cell code ``cell * nb`` for every position of the (n*ch, n*cw) walk, and the padded flat length."""
-    ch, cw = seed_cell_size(height, width, n)
-    rows = np.repeat(np.arange(n, dtype=np.int32), ch)
-    cols = np.repeat(np.arange(n, dtype=np.int32), cw)
-    codes = (rows[:, None] * n + cols[None, :]) * nb
-    # Furthest flat index read is (n*ch - 1) * W + n*cw - 1; everything at or past H*W reads zero.
-    length = (n * ch - 1) * width + n * cw
-    codes.setflags(write=False)
-    return codes, max(length, height * width)
-
-
-@lru_cache(maxsize=8)
-def _general_layout(height: int, width: int, n: int, nb: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cell code ``cell * nb`` per pixel with array_split boundaries, and the per-cell pixel counts."""
+def _general_layout(height: int, width: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cell row of every image row, cell column of every image column (array_split boundaries), and the
+    pixel count of every cell."""
     if height < n or width < n:
         raise ValueError(f"a {height}x{width} image cannot be cut into a {n}x{n} grid without empty cells")
     rs = np.array([len(a) for a in np.array_split(np.arange(height), n)], dtype=np.int64)
     cs = np.array([len(a) for a in np.array_split(np.arange(width), n)], dtype=np.int64)
-    rows = np.repeat(np.arange(n, dtype=np.int32), rs)
-    cols = np.repeat(np.arange(n, dtype=np.int32), cs)
-    codes = (rows[:, None] * n + cols[None, :]) * nb
-    codes.setflags(write=False)
+    rowcell = np.repeat(np.arange(n, dtype=np.int64), rs)
+    colcell = np.repeat(np.arange(n, dtype=np.int64), cs)
     pixels = np.outer(rs, cs).ravel().astype(np.int64)
-    pixels.setflags(write=False)
-    return codes, pixels
+    for a in (rowcell, colcell, pixels):
+        a.setflags(write=False)
+    return rowcell, colcell, pixels
 
 
-def grid_histograms(binned: np.ndarray, spec: GridSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Per-cell bin counts of one binned plane (H, W) uint8: returns (counts (n*n, bins+1), cell pixels).
+@numba.njit(cache=True, nogil=True)
+def _hist_seed(
+    flat: np.ndarray, lut: np.ndarray, h: int, w: int, n: int, ch: int, cw: int, nb: int
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Seed walk: pixel (r, c) of cell (i, j) is flat[(i*ch + r) * w + j*cw + c], 0 past the end."""
+    counts = np.zeros((n * n, nb), dtype=np.int64)
+    total = h * w
+    zero_bin = lut[0]
+    for i in range(n):
+        for r in range(ch):
+            base = (i * ch + r) * w
+            for j in range(n):
+                cell = counts[i * n + j]
+                start = base + j * cw
+                if start + cw <= total:
+                    for c in range(cw):
+                        cell[lut[flat[start + c]]] += 1
+                else:
+                    for c in range(cw):
+                        idx = start + c
+                        cell[lut[flat[idx]] if idx < total else zero_bin] += 1
+    return counts
 
+
+@numba.njit(cache=True, nogil=True)
+def _hist_general(
+    img: np.ndarray, lut: np.ndarray, rowcell: np.ndarray, colcell: np.ndarray, n: int, nb: int
+) -> np.ndarray:  # pragma: no cover - compiled
+    counts = np.zeros((n * n, nb), dtype=np.int64)
+    for r in range(img.shape[0]):
+        row = counts[rowcell[r] * n : (rowcell[r] + 1) * n]
+        for c in range(img.shape[1]):
+            row[colcell[c], lut[img[r, c]]] += 1
+    return counts
+
+
+_IDENTITY = np.arange(256, dtype=np.uint8)
+
+
+def grid_histograms(values: np.ndarray, spec: GridSpec, lut: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell bin counts of one plane (H, W) uint8: returns (counts (n*n, bins+1), cell pixel counts).
+
+    ``values`` are bin indices, or with ``lut`` (256 entries) pixel values mapped to bins on the fly.
     This is the shared core of both modes and takes any size; the seed-mode size check lives in
-    :func:`frame_signature`.
+    :func:`frame_signature`. Pixels the seed walk reads past the end are 0 and go through ``lut`` too
+    (value 0 is bin 0 either way).
     """
-    h, w = binned.shape
+    h, w = values.shape
     n, nb = spec.n, spec.bins + 1
+    table = _IDENTITY if lut is None else lut
+    img = np.ascontiguousarray(values, dtype=np.uint8)
     if spec.mode == "seed":
-        codes, length = _seed_layout(h, w, n, nb)
-        flat = np.zeros(length, dtype=np.uint8)
-        flat[: h * w] = binned.ravel()
         ch, cw = seed_cell_size(h, w, n)
-        # Row k of the walk starts at flat index k*W and runs n*cw values: the reference's row-major read.
-        walk = np.lib.stride_tricks.as_strided(flat, shape=(n * ch, n * cw), strides=(w, 1), writeable=False)
-        counts = np.bincount((codes + walk).ravel(), minlength=n * n * nb).reshape(n * n, nb)
-        pixels = np.full(n * n, ch * cw, dtype=np.int64)
-        return counts, pixels
-    codes, pixels = _general_layout(h, w, n, nb)
-    counts = np.bincount((codes + binned).ravel(), minlength=n * n * nb).reshape(n * n, nb)
-    return counts, pixels.copy()
+        counts = _hist_seed(img.ravel(), table, h, w, n, ch, cw, nb)
+        return counts, np.full(n * n, ch * cw, dtype=np.int64)
+    rowcell, colcell, pixels = _general_layout(h, w, n)
+    return _hist_general(img, table, rowcell, colcell, n, nb), pixels.copy()
 
 
 def _check_seed_size(shape: tuple[int, ...], source: str | None) -> None:
@@ -264,11 +287,14 @@ def _check_seed_size(shape: tuple[int, ...], source: str | None) -> None:
         )
 
 
-def _signature_from_binned(planes: Sequence[np.ndarray], spec: GridSpec) -> FrameSignature:
+Plane = tuple[np.ndarray, np.ndarray | None]  # uint8 values and the lut mapping them to bins (None: bins)
+
+
+def _signature_from_planes(planes: Sequence[Plane], spec: GridSpec) -> FrameSignature:
     hists = []
     pixels: np.ndarray | None = None
-    for p in planes:
-        counts, pixels = grid_histograms(p, spec)
+    for values, lut in planes:
+        counts, pixels = grid_histograms(values, spec, lut)
         hists.append(counts)
     assert pixels is not None
     counts_all = np.stack(hists)  # (C, n*n, nb)
@@ -280,7 +306,7 @@ def _signature_from_binned(planes: Sequence[np.ndarray], spec: GridSpec) -> Fram
     blocked = np.ascontiguousarray(padded.reshape(blocks, LANES, spec.bins).transpose(0, 2, 1))
     return FrameSignature(
         spec=spec,
-        shape=(int(planes[0].shape[0]), int(planes[0].shape[1])),
+        shape=(int(planes[0][0].shape[0]), int(planes[0][0].shape[1])),
         channels=len(planes),
         cum=blocked,
         cell_pixels=pixels.astype(np.int32),
@@ -303,18 +329,33 @@ def frame_signature(
         raise ValueError(f"expected grey planes (C, H, W), got shape {grey.shape}")
     if spec.mode == "seed" and check_size:
         _check_seed_size(grey.shape[1:], source)
-    return _signature_from_binned([bin_values(p, spec.bins) for p in grey], spec)
+    if grey.dtype == np.uint8:
+        return _signature_from_planes([(p, _uint8_bin_table(spec.bins)) for p in grey], spec)
+    return _signature_from_planes([(bin_values(p, spec.bins), None) for p in grey], spec)
 
 
 def frame_signature_from_rgb(
     rgb: Sequence[np.ndarray] | np.ndarray, spec: GridSpec, *, check_size: bool = True, source: str | None = None
 ) -> FrameSignature:
     """Signature of one frame given as RGB channel images (C, H, W, 3) uint8, converted as the reference does."""
-    planes = [grey_from_rgb(np.asarray(im)) for im in rgb]
+    planes = [_rgb_plane(np.asarray(im), spec.bins) for im in rgb]
     if spec.mode == "seed" and check_size:
-        for p in planes:
-            _check_seed_size(p.shape, source)
-    return _signature_from_binned([bin_values(p, spec.bins) for p in planes], spec)
+        for values, _ in planes:
+            _check_seed_size(values.shape, source)
+    return _signature_from_planes(planes, spec)
+
+
+@lru_cache(maxsize=16)
+def _grey_rgb_bin_table(bins: int) -> np.ndarray:
+    """Bin of the reference grey of (v, v, v) for every v: KMA's grey-as-RGB pixels in one lookup."""
+    return bin_values(_grey_table(), bins)
+
+
+def _rgb_plane(rgb: np.ndarray, bins: int) -> Plane:
+    r, g, b = (rgb[:, :, k] for k in range(3))
+    if np.array_equal(r, g) and np.array_equal(g, b):
+        return np.ascontiguousarray(r), _grey_rgb_bin_table(bins)
+    return bin_values(grey_from_rgb(rgb), bins), None
 
 
 def read_reference_grey(path: str | Path) -> np.ndarray:
@@ -327,17 +368,31 @@ def read_reference_grey(path: str | Path) -> np.ndarray:
         return grey_from_rgb(np.asarray(rgb, dtype=np.uint8))
 
 
+def _read_plane(path: str, bins: int) -> Plane:
+    """One image file as the reference reads it (8-bit RGB, then grey), as values plus bin lookup."""
+    with Image.open(path) as im:
+        im.load()
+        if im.mode == "L":
+            return np.asarray(im, dtype=np.uint8), _grey_rgb_bin_table(bins)
+        rgb = im if im.mode == "RGB" else im.convert("RGB")
+        red, green, blue = rgb.split()
+        # Grey stored as RGB (KMA's PNGs): compare the bands in C and bin the red band by table.
+        if ImageChops.difference(red, green).getbbox() is None and ImageChops.difference(green, blue).getbbox() is None:
+            return np.asarray(red, dtype=np.uint8), _grey_rgb_bin_table(bins)
+        return bin_values(grey_from_rgb(np.asarray(rgb, dtype=np.uint8)), bins), None
+
+
 def _frame_signature_uncached(paths: Sequence[str], spec: GridSpec, check_size: bool) -> FrameSignature:
     planes = []
     for p in paths:
-        grey = read_reference_grey(p)
+        plane = _read_plane(p, spec.bins)
         if spec.mode == "seed" and check_size:
-            _check_seed_size(grey.shape, str(p))
-        planes.append(bin_values(grey, spec.bins))
-    shapes = {pl.shape for pl in planes}
+            _check_seed_size(plane[0].shape, str(p))
+        planes.append(plane)
+    shapes = {pl[0].shape for pl in planes}
     if len(shapes) != 1:
         raise ValueError(f"channel images of one frame differ in size: {sorted(shapes)} ({', '.join(paths)})")
-    return _signature_from_binned(planes, spec)
+    return _signature_from_planes(planes, spec)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -604,7 +659,9 @@ def frame_signatures_from_paths(
 
     jobs = [([str(p) for p in f], spec, str(cache.directory) if cache else None, check_size) for f in frames]
     if workers <= 1 or len(jobs) <= 1:
-        it: Iterable[FrameSignature] = (_worker(j) for j in jobs)
+        it: Iterable[FrameSignature] = (
+            frame_signature_from_paths(f, spec, cache, check_size=check_size) for f in frames
+        )
         return list(tqdm(it, total=len(jobs), desc="signatures", unit="frame", disable=not progress))
     with ProcessPoolExecutor(max_workers=workers) as pool:
         it = pool.map(_worker, jobs, chunksize=max(1, len(jobs) // (4 * workers)))
