@@ -279,3 +279,36 @@ def test_frame_vector_store_persists_and_skips_known_frames(tmp_path: Path) -> N
         reopened.get_many("GK-2A", times[:1])
     with pytest.raises(ValueError):
         FrameVectorStore(tmp_path / "fv", dim=8)
+
+
+def test_rwlock_readers_share_writers_exclude() -> None:
+    from satwatch.services.index import RWLock
+
+    lock = RWLock()
+    inside = threading.Event()
+    release = threading.Event()
+    events: list[str] = []
+
+    def reader() -> None:
+        with lock.read():
+            inside.set()
+            release.wait(10)
+            events.append("reader out")
+
+    def writer() -> None:
+        with lock.write():
+            events.append("writer in")
+
+    r = threading.Thread(target=reader)
+    r.start()
+    assert inside.wait(10)
+    with lock.read():  # a second reader enters while the first holds the lock
+        events.append("second reader")
+    w = threading.Thread(target=writer)
+    w.start()
+    w.join(0.2)
+    assert w.is_alive() and "writer in" not in events  # the writer waits for the reader
+    release.set()
+    r.join(10)
+    w.join(10)
+    assert events == ["second reader", "reader out", "writer in"]
