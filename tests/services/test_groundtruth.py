@@ -393,3 +393,19 @@ def test_matches_cpp_reference_on_small_rgb_images(tmp_path: Path) -> None:
     # The reference, unflagged, refuses the size and names the file.
     bad = subprocess.run([str(exe), "5", "20", "1", "1", str(paths[0]), str(paths[1])], capture_output=True, text=True)
     assert bad.returncode != 0 and "i0.png" in bad.stderr
+
+
+def test_grey_png_reads_like_grey_stored_as_rgb(tmp_path: Path) -> None:
+    # The reference reads every file as RGB: an 8-bit grey PNG must give the same bins as R = G = B.
+    rng = np.random.default_rng(12)
+    grey = rng.integers(0, 256, (21, 17), dtype=np.uint8)
+    grey[0, :4] = 255
+    Image.fromarray(grey, mode="L").save(tmp_path / "l.png")
+    _write_rgb(tmp_path / "rgb.png", np.repeat(grey[:, :, None], 3, axis=2))
+    spec = GridSpec(3, 20, "seed")
+    a = frame_signature_from_paths([tmp_path / "l.png"], spec, check_size=False)
+    b = frame_signature_from_paths([tmp_path / "rgb.png"], spec, check_size=False)
+    np.testing.assert_array_equal(a.cum, b.cum)
+    planes = [grey_from_rgb(np.repeat(grey[:, :, None], 3, axis=2))]
+    exp = frame_signature(planes[0], spec, check_size=False)
+    np.testing.assert_array_equal(a.cum, exp.cum)
