@@ -65,8 +65,12 @@ class Index(Protocol):
     def save(self, directory: str | Path) -> None: ...
 
 
-#: Re-ranks neighbours for a window (given its cached entries); returns neighbours with ``similarity`` set.
-Reranker = Callable[[list[WindowEntry], list[Any]], list[Any]]
+class Reranker(Protocol):
+    """Exact re-ranking of search results from per-frame ground-truth signatures."""
+
+    def add(self, satellite: str, time: datetime, planes: np.ndarray) -> Any: ...
+
+    def rerank(self, satellite: str, times: Sequence[datetime], neighbours: list[Any]) -> list[Any]: ...
 
 
 @dataclass
@@ -180,20 +184,20 @@ class Detector:
         with m.stage("anomaly"):
             result = self.scorer.score(frame)
         window = self.window(sat)
-        admission = window.add(WindowEntry(frame.time, embedding, {"frame": frame}))
-        if admission in (Admission.DUPLICATE, Admission.OUT_OF_ORDER):
-            raise InvalidFrame(admission.value, f"{sat} {frame.time:%Y-%m-%d %H:%M}: {admission.value} frame")
+        if window.check(frame.time) in (Admission.DUPLICATE, Admission.OUT_OF_ORDER):
+            raise InvalidFrame("duplicate", f"{sat} {frame.time:%Y-%m-%d %H:%M}: duplicate or out-of-order frame")
+        if self.reranker is not None:
+            with m.stage("signature"):
+                self.reranker.add(sat, frame.time, frame.data)
+        admission = window.add(WindowEntry(frame.time, embedding))
         if admission is Admission.RESTARTED:
             m.window_restarts.labels(sat).inc()
             log.warning("%s %s: gap longer than the cadence allows; window restarted", sat, frame.time.isoformat())
-        # Keep only the newest frame's pixels: older entries need just their embedding (and any signature).
-        for entry in window.entries[:-1]:
-            entry.extras.pop("frame", None)
 
         neighbours: list[Any] = []
         if len(window) >= self.settings.min_frames_for_search and len(self.index) > 0:
             with m.stage("search"):
-                neighbours = self._search(window)
+                neighbours = self._search(sat, window)
         score = float(result.score)
         outcome = FrameOutcome(sat, frame.time, admission, score, self.threshold, len(window), neighbours)
         outcome.heatmap = result.heatmap
@@ -217,18 +221,18 @@ class Detector:
             m.frame_age.labels(sat).observe(max(0.0, now - published_at))
         return outcome
 
-    def _search(self, window: RollingWindow) -> list[Any]:
+    def _search(self, sat: str, window: RollingWindow) -> list[Any]:
         s = self.settings
         start, end = window.start, window.end
         assert start is not None and end is not None
         exclude_after = end - timedelta(hours=s.exclude_recent_hours) if s.exclude_recent_hours > 0 else None
-        fetch = s.k * 5 if self.reranker else s.k
+        fetch = max(s.k, s.rerank_candidates) if self.reranker else s.k
         found = self.index.query(
             window.embedding(), k=fetch, exclude_overlap_with=(start, end), exclude_after=exclude_after
         )
         if self.reranker and found:
             with self.metrics.stage("rerank"):
-                found = self.reranker(window.entries, found)
+                found = self.reranker.rerank(sat, window.times, found)
         return list(found[: s.k])
 
     def _make_alert(self, window: RollingWindow, score: float, heatmap: np.ndarray, neighbours: Sequence[Any]) -> Alert:
@@ -324,6 +328,8 @@ def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -
     encoder = FrameEncoder.load(d.model_dir)
     scorer = AnomalyScorer.load(d.model_dir, threshold=d.anomaly_threshold)
     index_dir = state / "index"
+    from satwatch.services.stream_signatures import StreamSignatures
+
     index = SimilarityIndex.open_or_create(
         index_dir,
         encoder.dim,
@@ -333,4 +339,5 @@ def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -
         ef=d.index_ef,
     )
     store = AlertStore(state / "alerts.sqlite")
-    return Detector(encoder, scorer, index, store, d, metrics, index_dir=index_dir)
+    signatures = StreamSignatures(state / "signatures") if d.rerank else None
+    return Detector(encoder, scorer, index, store, d, metrics, index_dir=index_dir, reranker=signatures)
