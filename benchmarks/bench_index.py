@@ -105,10 +105,10 @@ def records(n: int, offset: int = 0) -> list[WindowRecord]:
 def bench_one(name: str, base: np.ndarray, queries: np.ndarray, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     n, dim = base.shape
     truth = exact_knn(base, queries, 10)
+    recs = records(n)  # made before the RSS baseline: the caller's records are not the index's memory
     gc.collect()
     rss0 = rss_bytes()
     index = SimilarityIndex(dim=dim, max_elements=n, m=args.m, ef_construction=args.ef_construction, ef=64)
-    recs = records(n)
     t = time.perf_counter()
     batch = 50_000
     with tqdm(total=n, desc=f"build {name} {n:,}", unit="vec") as bar:
