@@ -209,13 +209,15 @@ def bench_rerank(args: argparse.Namespace) -> dict[str, Any]:
     rng = np.random.default_rng(1)
     spec = GridSpec(n=24, bins=20, mode="general")
     h, w = 347, 300
-    frames = rng.integers(0, 256, size=(40, 4, h, w), dtype=np.uint8)
+    frames = rng.integers(0, 256, size=(89, 4, h, w), dtype=np.uint8)
     frame_signature(frames[0], spec)  # compile the JIT kernels outside the timing
     t = time.perf_counter()
     fsigs = [frame_signature(f, spec) for f in frames]
     frame_sig_s = (time.perf_counter() - t) / len(frames)
-    windows = [window_signature([fsigs[(i + j) % 40] for j in range(20)]) for i in range(51)]
-    query, cands = windows[0], windows[1:]
+    # As in a real search: the query (frames 0-19) shares no frame with the candidates (the overlap rule),
+    # while the candidates, sliding windows of one past event, share frames with each other.
+    query = window_signature(fsigs[:20])
+    cands = [window_signature(fsigs[20 + i : 40 + i]) for i in range(50)]
     from satwatch.services.index import Neighbour
 
     neigh = [Neighbour(WindowRecord.from_times("BENCH", [T0 + i * STEP]), float(i)) for i in range(50)]
@@ -248,7 +250,7 @@ def bench_rerank(args: argparse.Namespace) -> dict[str, Any]:
     parts = np.empty((reps, 3))
     for rep in range(reps):
         t = time.perf_counter()
-        new_sig = frame_signature(frames[rep % 40], spec)
+        new_sig = frame_signature(frames[rep % len(frames)], spec)
         t1 = time.perf_counter()
         qsig = window_signature([*fsigs[:19], new_sig])
         t2 = time.perf_counter()
