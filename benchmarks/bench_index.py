@@ -10,9 +10,9 @@ For each, the index is built with the configured M / ef_construction, saved (fil
 vector at a time through ``SimilarityIndex.query`` (Python overhead included) for a sweep of ef values.
 Optionally measures re-rank cost (exact ground truth on top-50 candidates) and end-to-end search time.
 
-    python benchmarks/bench_index.py --sizes 100000,1000000 --out /tmp/bench_index
+    python benchmarks/bench_index.py --sizes 100000,1000000 --out OUT_DIR
 
-Writes ``results.json`` and ``recall_latency.png`` under ``--out``.
+Writes ``results.json`` and ``recall_latency.png`` under ``--out`` (default: the system temp folder).
 """
 
 from __future__ import annotations
