@@ -1,0 +1,1 @@
+"""Training and export of the two ONNX models (needs the optional ``train`` extra: PyTorch)."""

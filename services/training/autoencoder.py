@@ -1,0 +1,218 @@
+"""Training of the time-conditioned anomaly autoencoder on normal weather, threshold calibration, export."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from satwatch.services.anomaly import (
+    AUTOENCODER_CARD,
+    AUTOENCODER_FILE,
+    TIME_FEATURES,
+    aggregate_score,
+    time_features,
+)
+from satwatch.services.frames import CHANNELS
+from satwatch.services.modelcard import (
+    Conditioning,
+    ModelCard,
+    Normalisation,
+    Scoring,
+    TensorSpec,
+    normalise,
+)
+from satwatch.services.training.data import FrameSet
+from satwatch.services.training.encoder import TrainResult
+from satwatch.services.training.export import export_onnx, finish_card
+from satwatch.services.training.models import ConditionedAutoencoder
+
+log = logging.getLogger(__name__)
+
+#: The autoencoder sees frames box-averaged to 96 rows x 80 columns, pixels scaled to [0, 1].
+AE_NORMALISATION = Normalisation(
+    channels=list(CHANNELS), height=96, width=80, resample="box", scale=[1 / 255.0] * 4, offset=[0.0] * 4
+)
+SCORING = Scoring(aggregate="top_fraction_mean", fraction=0.01, error_output="error")
+FRAMES_PER_DAY = 96
+
+
+def prepare_inputs(frames: FrameSet, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs (N,4,96,80) float32 and time features (N,4) of every frame."""
+    x = np.empty((len(frames), 4, AE_NORMALISATION.height, AE_NORMALISATION.width), dtype=np.float32)
+    for s in tqdm(range(0, len(frames), 64), desc="autoencoder inputs", disable=not progress):
+        x[s : s + 64] = normalise(frames.data[s : s + 64], AE_NORMALISATION)
+    return x, time_features(frames.times)
+
+
+def model_scores(model: ConditionedAutoencoder, x: np.ndarray, cond: np.ndarray, batch: int = 128) -> np.ndarray:
+    """Anomaly scores (top-fraction mean of the error map) of many frames with a PyTorch model."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            _, err = model(torch.from_numpy(x[s : s + batch]), torch.from_numpy(cond[s : s + batch]))
+            out.append(aggregate_score(err.numpy(), SCORING.fraction))
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+def calibrate_threshold(normal_scores: np.ndarray, alerts_per_day: float = 0.5) -> float:
+    """Smallest threshold such that normal frames exceed it at most ``alerts_per_day`` times per day.
+
+    Scores strictly above the threshold alert. With D days of normal data, at most floor(rate * D)
+    validation frames may exceed it; the threshold is placed halfway to the next larger score.
+    """
+    s = np.sort(np.asarray(normal_scores, dtype=np.float64))[::-1]
+    if len(s) == 0:
+        raise ValueError("threshold calibration needs normal validation scores")
+    days = len(s) / FRAMES_PER_DAY
+    allowed = int(math.floor(alerts_per_day * days))
+    if allowed >= len(s):
+        return float(s[-1])
+    hi = s[allowed - 1] if allowed > 0 else s[allowed] * 1.05
+    return float((s[allowed] + hi) / 2.0)
+
+
+def train_autoencoder(
+    x_train: np.ndarray,
+    c_train: np.ndarray,
+    x_valid: np.ndarray,
+    c_valid: np.ndarray,
+    out_dir: str | Path,
+    epochs: int = 20,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    seed: int = 0,
+    device: str = "cpu",
+    resume: str | Path | None = None,
+    conditioned: bool = True,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train on normal frames (MSE); keep the epoch with the lowest validation loss; checkpoint each epoch."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = ConditionedAutoencoder(cond_dim=4 if conditioned else 0).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+    ckpt_path = out / ("autoencoder.ckpt" if conditioned else "autoencoder-unconditioned.ckpt")
+    history: list[dict[str, float]] = []
+    best: tuple[float, int] = (math.inf, 0)
+    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    start_epoch = 0
+    if resume is not None:
+        ck = torch.load(resume, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        history, best, best_state, start_epoch = ck["history"], tuple(ck["best"]), ck["best_state"], ck["epoch"]
+        torch.set_rng_state(ck["torch_rng"])
+    xt, ct = torch.from_numpy(x_train), torch.from_numpy(c_train)
+    xv, cv = torch.from_numpy(x_valid).to(device), torch.from_numpy(c_valid).to(device)
+    rng = np.random.default_rng(seed + start_epoch)
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        order = rng.permutation(len(xt))
+        losses = []
+        bar = tqdm(
+            range(0, len(order), batch_size),
+            desc=f"autoencoder epoch {epoch + 1}/{epochs}",
+            disable=not progress,
+            leave=False,
+        )
+        for s in bar:
+            pick = torch.from_numpy(order[s : s + batch_size])
+            xb, cb = xt[pick].to(device), ct[pick].to(device)
+            _, err = model(xb, cb)
+            loss = err.mean()
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{losses[-1]:.5f}")
+        sched.step()
+        model.eval()
+        with torch.no_grad():
+            vloss = float(
+                np.mean([float(model(xv[i : i + 128], cv[i : i + 128])[1].mean()) for i in range(0, len(xv), 128)])
+            )
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "valid_loss": vloss}
+        history.append(row)
+        if vloss < best[0]:
+            best = (vloss, epoch + 1)
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if on_epoch:
+            on_epoch(row)
+        log.info("autoencoder epoch %d: %s", epoch + 1, row)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "history": history,
+                "best": list(best),
+                "best_state": best_state,
+                "epoch": epoch + 1,
+                "config": model.config,
+                "torch_rng": torch.get_rng_state(),
+            },
+            ckpt_path,
+        )
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model=model, history=history, best_epoch=int(best[1]))
+
+
+def export_autoencoder(
+    model: ConditionedAutoencoder,
+    out_dir: str | Path,
+    threshold: float,
+    metrics: dict[str, Any],
+    training_data: str,
+    false_alert_rate: float,
+    version: str = "1.0.0",
+) -> ModelCard:
+    """Export ``autoencoder.onnx`` (checked against PyTorch) and write ``autoencoder.card.json``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.cpu().eval()
+    h, w = AE_NORMALISATION.height, AE_NORMALISATION.width
+    example = (torch.rand(3, 4, h, w), torch.from_numpy(time_features([datetime.now(UTC)] * 3)))
+    worst = export_onnx(model, example, out / AUTOENCODER_FILE, ["frames", "time"], ["reconstruction", "error"])
+    card = ModelCard(
+        name="satwatch-anomaly-autoencoder",
+        kind="autoencoder",
+        version=version,
+        file=AUTOENCODER_FILE,
+        sha256="",
+        input=TensorSpec(name="frames", shape=["batch", 4, h, w]),
+        outputs=[
+            TensorSpec(name="reconstruction", shape=["batch", 4, h, w]),
+            TensorSpec(name="error", shape=["batch", h, w]),
+        ],
+        normalisation=AE_NORMALISATION,
+        conditioning=Conditioning(
+            input=TensorSpec(name="time", shape=["batch", 4]),
+            features=TIME_FEATURES,
+            description=(
+                "sin/cos of UTC time of day (fraction of 86400 s) and of day of year "
+                "((yday - 1 + day fraction) / 365.25); the decoder is FiLM-modulated by them"
+            ),
+        ),
+        scoring=SCORING,
+        training_data=training_data,
+        metrics={**metrics, "export_max_abs_diff": worst},
+        thresholds={"anomaly": float(threshold), "false_alert_rate": float(false_alert_rate)},
+        created=datetime.now(UTC),
+    )
+    return finish_card(card, out / AUTOENCODER_FILE, out / AUTOENCODER_CARD)

@@ -1,0 +1,120 @@
+"""Training data: frames of an archive (simulated when none is given), time-block splits and windows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from satwatch.services.archive import Archive
+from satwatch.services.frames import Frame, shrink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FrameSet:
+    """Frames of one satellite in time order, as one uint8 array, with the event kinds active per frame."""
+
+    satellite: str
+    times: list[datetime]
+    data: np.ndarray
+    labels: list[tuple[str, ...]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.labels:
+            self.labels = [() for _ in self.times]
+        if len(self.times) != len(self.data) or len(self.labels) != len(self.times):
+            raise ValueError("times, data and labels of a FrameSet must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def frame(self, i: int) -> Frame:
+        return Frame(self.satellite, self.times[i], ("ir01", "ir02", "swir", "wv"), self.data[i])
+
+    def normal(self) -> np.ndarray:
+        """Boolean mask of frames with no labelled event."""
+        return np.array([not lab for lab in self.labels], dtype=bool)
+
+
+def _labels_for(root: Path, times: Sequence[datetime]) -> list[tuple[str, ...]]:
+    """Event kinds active at each time, from the simulator's labels.json when the archive has one."""
+    if not (root / "labels.json").is_file():
+        return [() for _ in times]
+    from satwatch.services.simulator import load_labels
+
+    events = load_labels(root / "labels.json")
+    return [tuple(sorted({e.kind for e in events if e.active(t)})) for t in times]
+
+
+def load_archive(root: str | Path, progress: bool = True, satellite: str = "COMS-1") -> FrameSet:
+    """Read every complete frame of a KMA-named archive (shrunk to the study size) plus its labels."""
+    archive = Archive(root, satellite=satellite)
+    if not archive.times:
+        raise ValueError(f"archive {root} holds no complete frame")
+    first = shrink(archive.load(archive.times[0]))
+    data = np.empty((len(archive.times), *first.data.shape), dtype=np.uint8)
+    for i, t in enumerate(tqdm(archive.times, desc=f"reading {Path(root).name}", disable=not progress)):
+        data[i] = first.data if i == 0 else shrink(archive.load(t)).data
+    return FrameSet(satellite, list(archive.times), data, _labels_for(Path(root), archive.times))
+
+
+def default_start() -> datetime:
+    return datetime(2024, 7, 1, tzinfo=UTC)
+
+
+def simulated_archive(
+    cache_dir: str | Path, seed: int, days: float, events: bool, start: datetime | None = None
+) -> Path:
+    """Write (once) a simulated archive into ``cache_dir`` and return its folder."""
+    from satwatch.services.simulator import SimConfig, write_archive
+
+    start = start or default_start()
+    key = json.dumps({"seed": seed, "days": days, "events": events, "start": start.isoformat()}, sort_keys=True)
+    folder = (
+        Path(cache_dir)
+        / f"sim-{seed}-{days:g}d-{'ev' if events else 'normal'}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+    )
+    done = folder / ".complete"
+    if not done.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        log.info("simulating %g days (seed %d, events %s) into %s", days, seed, events, folder)
+        cfg = SimConfig(seed=seed, start=start, days=days, events=events)
+        write_archive(cfg, folder)
+        done.write_text(key)
+    return folder
+
+
+def split_blocks(n: int, fractions: Sequence[float] = (0.2, 0.2, 0.6)) -> list[range]:
+    """Cut ``n`` time-ordered frames into contiguous blocks with these fractions (train, valid, test)."""
+    edges = np.round(np.cumsum([0.0, *fractions]) / sum(fractions) * n).astype(int)
+    return [range(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def block_windows(
+    times: Sequence[datetime],
+    block: range,
+    size: int = 20,
+    stride: int = 4,
+    cadence: timedelta = timedelta(minutes=15),
+    max_gap_factor: float = 4.0,
+) -> np.ndarray:
+    """Frame indices (M, size) of windows lying wholly inside ``block``; windows spanning a gap are skipped.
+
+    Windows that straddle a block boundary are dropped, so no frame is shared between splits.
+    """
+    out = []
+    limit = cadence * max_gap_factor
+    for s in range(block.start, block.stop - size + 1, stride):
+        idx = np.arange(s, s + size)
+        if all(times[i + 1] - times[i] <= limit for i in idx[:-1]):
+            out.append(idx)
+    return np.array(out, dtype=np.int64).reshape(-1, size)
