@@ -47,7 +47,7 @@ SEED_WIDTH = 1300
 #: The grey weights of the reference, applied in this order in double precision.
 GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)
 #: Bumped whenever the on-disk signature format or the computation changes.
-SIGNATURE_VERSION = 1
+SIGNATURE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class ImageSizeError(ValueError):
     """An image the seed-compatible mode (like the reference) refuses."""
 
 
-#: Cells per SIMD block: signatures keep (blocks, bins, LANES) so the pair kernel runs 32 int16 lanes wide.
+#: Cell slots of a signature are padded to a multiple of this (one AVX-512 register of int16).
 LANES = 32
 
 
@@ -88,9 +88,10 @@ LANES = 32
 class FrameSignature:
     """Per-cell cumulative bin counts of one frame's channels.
 
-    ``cum`` has shape (blocks, bins, LANES): cell k (channel-major, then row-major cells) sits at
-    ``cum[k // LANES, :, k % LANES]`` and row b holds how many of its pixels fall in bins 0..b. The last
-    bin (always the cell's pixel count) is left out; cells past ``channels * n * n`` are zero padding.
+    ``cum`` has shape (bins, slots), bins outermost: ``cum[b, k]`` is how many pixels of cell k
+    (channel-major, then row-major cells) fall in bins 0..b, so the pair kernel streams whole rows of cells
+    through SIMD lanes. The last bin (always the cell's pixel count) is left out; slots past
+    ``channels * n * n`` (up to a multiple of ``LANES``) are zero padding.
     ``cell_pixels`` is the pixel count of each of the n*n cells. ``key`` names the frame's files when the
     signature came from files, so windows sharing a frame can share its pair results.
     """
@@ -113,7 +114,7 @@ class FrameSignature:
 
     def cumulative(self) -> np.ndarray:
         """Cumulative counts as (channels, n*n, bins), int64."""
-        flat = self.cum.transpose(0, 2, 1).reshape(-1, self.spec.bins)[: self.size]
+        flat = self.cum[:, : self.size].T
         return flat.astype(np.int64).reshape(self.channels, self.spec.cells, self.spec.bins)
 
     def histograms(self) -> np.ndarray:
@@ -123,8 +124,8 @@ class FrameSignature:
         return np.diff(np.concatenate([cum, total], axis=2), axis=2, prepend=0)
 
     def weights(self) -> np.ndarray:
-        """1 / pixel count per cell slot of ``cum`` (zero for padding), float64 (blocks * LANES,)."""
-        w = np.zeros(self.cum.shape[0] * LANES)
+        """1 / pixel count per cell slot of ``cum`` (zero for padding), float64 (slots,)."""
+        w = np.zeros(self.cum.shape[1])
         w[: self.size] = np.tile(1.0 / self.cell_pixels, self.channels)
         return w
 
@@ -300,10 +301,9 @@ def _signature_from_planes(planes: Sequence[Plane], spec: GridSpec) -> FrameSign
     counts_all = np.stack(hists)  # (C, n*n, nb)
     cum = np.cumsum(counts_all[:, :, : spec.bins], axis=2).reshape(-1, spec.bins)
     dtype = np.int16 if int(pixels.max()) <= np.iinfo(np.int16).max else np.int32
-    blocks = -(-cum.shape[0] // LANES)
-    padded = np.zeros((blocks * LANES, spec.bins), dtype=dtype)
-    padded[: cum.shape[0]] = cum
-    blocked = np.ascontiguousarray(padded.reshape(blocks, LANES, spec.bins).transpose(0, 2, 1))
+    slots = -(-cum.shape[0] // LANES) * LANES
+    blocked = np.zeros((spec.bins, slots), dtype=dtype)
+    blocked[:, : cum.shape[0]] = cum.T
     return FrameSignature(
         spec=spec,
         shape=(int(planes[0][0].shape[0]), int(planes[0][0].shape[1])),
@@ -410,30 +410,107 @@ def window_signature(frames: Sequence[FrameSignature]) -> WindowSignature:
     return WindowSignature(tuple(frames))
 
 
-@numba.njit(cache=True, nogil=True)
-def _frame_ks_sum(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:  # pragma: no cover - compiled
-    """sum over cells of max_bin |a - b| * w for two (blocks, bins, LANES) signatures."""
-    nblk, nb, lanes = a.shape
-    acc = np.zeros(lanes)
-    mx = np.zeros(lanes, dtype=a.dtype)
-    for i in range(nblk):
-        for j in range(lanes):
-            mx[j] = 0
-        for k in range(nb):
-            for j in range(lanes):
-                # Explicit narrow casts keep LLVM on 16-bit lanes (numba would widen to int64).
-                d = a.dtype.type(a[i, k, j] - b[i, k, j])
-                d = a.dtype.type(d if d >= 0 else -d)
-                m = mx[j]
-                mx[j] = m if m >= d else d
-        for j in range(lanes):
-            acc[j] += np.float64(mx[j]) * w[i * lanes + j]
-    return acc.sum()
+#: Cell slots a pair kernel works on at a time (a tile's slices of 2 * TILE frames stay in L2).
+SLICE = 512
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _absdiff(x, y, kind):  # pragma: no cover - compiled
+    # Explicit narrow casts keep LLVM on 16-bit lanes (numba would widen to int64).
+    d = kind(x - y)
+    return kind(d if d >= 0 else -d)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _hi(p, q):  # pragma: no cover - compiled
+    return p if p >= q else q
 
 
 @numba.njit(cache=True, nogil=True)
-def _window_pairs(
-    frames: np.ndarray,
+def _max_diff_add(
+    a: np.ndarray, b: np.ndarray, s0: int, s1: int, mx: np.ndarray, acc: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """acc[j - s0] += max over bins k of |a[k, j] - b[k, j]| for slots s0 <= j < s1 of two (bins, slots)
+    signatures.
+
+    Bins are taken four at a time so the running maximum ``mx`` is loaded and stored once per four bins;
+    the slot loop (contiguous in memory) is the one LLVM vectorises.
+    """
+    nb = a.shape[0]
+    n = s1 - s0
+    kind = a.dtype.type
+    for j in range(n):
+        mx[j] = 0
+    k = 0
+    while k + 4 <= nb:
+        a0, a1, a2, a3 = a[k, s0:s1], a[k + 1, s0:s1], a[k + 2, s0:s1], a[k + 3, s0:s1]
+        b0, b1, b2, b3 = b[k, s0:s1], b[k + 1, s0:s1], b[k + 2, s0:s1], b[k + 3, s0:s1]
+        for j in range(n):
+            m = _hi(
+                _hi(_absdiff(a0[j], b0[j], kind), _absdiff(a1[j], b1[j], kind)),
+                _hi(_absdiff(a2[j], b2[j], kind), _absdiff(a3[j], b3[j], kind)),
+            )
+            mx[j] = _hi(mx[j], m)
+        k += 4
+    while k < nb:
+        ak, bk = a[k, s0:s1], b[k, s0:s1]
+        for j in range(n):
+            mx[j] = _hi(mx[j], _absdiff(ak[j], bk[j], kind))
+        k += 1
+    for j in range(n):
+        acc[j] += mx[j]
+
+
+@numba.njit(cache=True, nogil=True)
+def _weighted(acc: np.ndarray, w: np.ndarray) -> float:  # pragma: no cover - compiled
+    s = 0.0
+    for j in range(acc.shape[0]):
+        s += acc[j] * w[j]
+    return s
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_sums(
+    frames: Sequence[np.ndarray],
+    w: np.ndarray,
+    wins: np.ndarray,
+    ia: np.ndarray,
+    ib: np.ndarray,
+    chunk: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """out[p] = KS sum of windows ia[p], ib[p] (rows of frame indices into ``frames``), no memo.
+
+    Per pair, the integer maxima of every cell slot are summed over the window's frames and weighted once.
+    Pairs are taken ``chunk`` at a time, a slice of cell slots and a frame at a time, so when the caller
+    orders pairs in tiles of a few windows the slices they read stay in cache for the whole tile and each
+    frame is streamed from memory once per tile rather than once per pair.
+    """
+    npairs, nf = ia.shape[0], wins.shape[1]
+    ns = frames[0].shape[1]
+    width = min(ns, SLICE)
+    acc = np.zeros((chunk, width), dtype=np.int32)
+    mx = np.zeros(width, dtype=frames[0].dtype)
+    for c0 in range(0, npairs, chunk):
+        c1 = min(c0 + chunk, npairs)
+        for p in range(c0, c1):
+            out[p] = 0.0
+        for s0 in range(0, ns, width):
+            s1 = min(s0 + width, ns)
+            acc[:] = 0
+            for t in range(nf):
+                for p in range(c0, c1):
+                    u = wins[ia[p], t]
+                    v = wins[ib[p], t]
+                    if u != v:
+                        _max_diff_add(frames[u], frames[v], s0, s1, mx, acc[p - c0])
+            for p in range(c0, c1):
+                out[p] += _weighted(acc[p - c0, : s1 - s0], w[s0:s1])
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_sums_memo(
+    frames: Sequence[np.ndarray],
     w: np.ndarray,
     wins: np.ndarray,
     ia: np.ndarray,
@@ -441,12 +518,11 @@ def _window_pairs(
     memo: np.ndarray,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """out[p] = KS sum of windows ia[p], ib[p]; windows are rows of frame indices into ``frames``.
-
-    ``memo`` (U x U, NaN = unknown, or 0 x 0 for none) remembers frame-pair sums, so overlapping
-    (sliding) windows pay for each frame pair once.
-    """
-    use_memo = memo.shape[0] > 0
+    """Like :func:`_pair_sums`, but ``memo`` (U x U, NaN = unknown) remembers frame-pair sums, so
+    overlapping (sliding) windows pay for each frame pair once."""
+    ns = frames[0].shape[1]
+    acc = np.zeros(ns, dtype=np.int32)
+    mx = np.zeros(ns, dtype=frames[0].dtype)
     for p in range(ia.shape[0]):
         s = 0.0
         for t in range(wins.shape[1]):
@@ -454,30 +530,34 @@ def _window_pairs(
             v = wins[ib[p], t]
             if u == v:
                 continue
-            if use_memo:
-                r = memo[u, v]
-                if np.isnan(r):
-                    r = _frame_ks_sum(frames[u], frames[v], w)
-                    memo[u, v] = r
-                    memo[v, u] = r
-                s += r
-            else:
-                s += _frame_ks_sum(frames[u], frames[v], w)
+            r = memo[u, v]
+            if np.isnan(r):
+                acc[:] = 0
+                _max_diff_add(frames[u], frames[v], 0, ns, mx, acc)
+                r = _weighted(acc, w)
+                memo[u, v] = r
+                memo[v, u] = r
+            s += r
         out[p] = s
 
 
 #: Largest number of distinct frames for which frame-pair results are memoised (U*U float64).
 MEMO_MAX_FRAMES = 4096
+#: Windows per side of the tiles in which :func:`pairwise_similarity` visits pairs sharing no frames.
+TILE = 8
+#: Pairs a pair kernel call keeps in flight (several tiles of one row strip, which share their row windows).
+CHUNK = 4 * TILE * TILE
 
 
 class _Batch:
     """Distinct frames of some windows stacked once, with each window as a row of frame indices."""
 
-    def __init__(self, windows: Sequence[WindowSignature]) -> None:
+    def __init__(self, windows: Sequence[WindowSignature], stack: bool = True) -> None:
         first = windows[0]
         index: dict[object, int] = {}
         frames: list[FrameSignature] = []
         rows = []
+        slots = 0
         for win in windows:
             if win.spec != first.spec or win.channels != first.channels or len(win.frames) != len(first.frames):
                 raise ValueError(
@@ -491,6 +571,7 @@ class _Batch:
                     index[ident] = len(frames)
                     frames.append(f)
                 row.append(index[ident])
+                slots += 1
             rows.append(row)
         ref = frames[0]
         self.uniform = all(
@@ -499,16 +580,36 @@ class _Batch:
         self.frames = frames
         self.wins = np.array(rows, dtype=np.int64)
         self.size = first.size
+        #: Some frame sits in more than one window slot: frame-pair results are worth remembering.
+        self.shared = len(frames) < slots and len(frames) <= MEMO_MAX_FRAMES
+        self.stacked = stack and self.uniform
         if self.uniform:
-            self.stack = np.stack([f.cum for f in frames])
             self.weights = ref.weights()
-            u = len(frames)
-            self.memo = np.full((u, u) if u <= MEMO_MAX_FRAMES else (0, 0), np.nan)
+        if self.stacked:
+            # A typed list refers to the frames' arrays: no copy of what may be hundreds of MB.
+            self.stack = numba.typed.List([f.cum for f in frames])
+            if self.shared:
+                self.memo = np.full((len(frames), len(frames)), np.nan)
 
     def sums(self, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
         out = np.empty(len(ia))
+        if self.stacked:
+            if self.shared:
+                _pair_sums_memo(self.stack, self.weights, self.wins, ia, ib, self.memo, out)
+            else:
+                _pair_sums(self.stack, self.weights, self.wins, ia, ib, CHUNK, out)
+            return out
         if self.uniform:
-            _window_pairs(self.stack, self.weights, self.wins, ia, ib, self.memo, out)
+            # A few pairs: one compiled call per frame pair, without copying the frames into one stack.
+            ns = self.frames[0].cum.shape[1]
+            acc = np.zeros(ns, dtype=np.int32)
+            mx = np.zeros(ns, dtype=self.frames[0].cum.dtype)
+            for p, (i, j) in enumerate(zip(ia, ib, strict=True)):
+                acc[:] = 0
+                for u, v in zip(self.wins[i], self.wins[j], strict=True):
+                    if u != v:
+                        _max_diff_add(self.frames[u].cum, self.frames[v].cum, 0, ns, mx, acc)
+                out[p] = _weighted(acc, self.weights)
             return out
         # Cells that differ in pixel count (general mode, frames of different sizes): compare fractions.
         fr = [f.cumulative() / f.cell_pixels[None, :, None] for f in self.frames]
@@ -519,9 +620,21 @@ class _Batch:
         return out
 
 
+def _tiled_pairs(m: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs i < j of m windows, ordered tile by tile (``tile`` windows a side)."""
+    ia, ib = [], []
+    for r0 in range(0, m, tile):
+        for c0 in range(r0, m, tile):
+            i, j = np.meshgrid(np.arange(r0, min(r0 + tile, m)), np.arange(c0, min(c0 + tile, m)), indexing="ij")
+            keep = i < j
+            ia.append(i[keep])
+            ib.append(j[keep])
+    return np.concatenate(ia).astype(np.int64), np.concatenate(ib).astype(np.int64)
+
+
 def window_similarity(a: WindowSignature, b: WindowSignature) -> float:
     """The study's window similarity: mean over frames, channels and cells of ``1 - KS``."""
-    batch = _Batch([a, b])
+    batch = _Batch([a, b], stack=False)
     return float(1.0 - batch.sums(np.array([0]), np.array([1]))[0] / a.size)
 
 
@@ -542,8 +655,8 @@ def pairwise_similarity(windows: Sequence[WindowSignature]) -> np.ndarray:
     if m < 2:
         return result
     batch = _Batch(windows)
-    ia, ib = np.triu_indices(m, k=1)
-    sims = 1.0 - batch.sums(ia.astype(np.int64), ib.astype(np.int64)) / batch.size
+    ia, ib = _tiled_pairs(m, TILE)
+    sims = 1.0 - batch.sums(ia, ib) / batch.size
     result[ia, ib] = sims
     result[ib, ia] = sims
     return result
@@ -551,7 +664,7 @@ def pairwise_similarity(windows: Sequence[WindowSignature]) -> np.ndarray:
 
 def cell_similarities(a: WindowSignature, b: WindowSignature) -> np.ndarray:
     """``1 - D`` of every cell pair, shape (frames, channels, n, n)."""
-    _Batch([a, b])  # validates compatibility
+    _Batch([a, b], stack=False)  # validates compatibility
     n = a.spec.n
     out = np.empty((len(a.frames), a.channels, n, n))
     for t, (fa, fb) in enumerate(zip(a.frames, b.frames, strict=True)):
