@@ -29,25 +29,17 @@ log = logging.getLogger(__name__)
 
 
 class _Rewind(ConsumerRebalanceListener):
-    """On assignment, seek back so windows refill from the topic; remember where replay ends."""
+    """Notes newly assigned partitions; the poll loop rewinds them (blocking calls are not allowed here)."""
 
     def __init__(self, owner: DetectorConsumer) -> None:
         self.owner = owner
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        pass
+        for tp in revoked:
+            self.owner.to_rewind.discard(tp)
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        c = self.owner.consumer
-        for tp in assigned:
-            committed = c.committed(tp) or 0
-            self.owner.replay_until[tp] = committed
-            start = max(0, committed - self.owner.settings.detector.rebuild_messages)
-            c.seek(tp, start)
-            if committed:
-                log.info(
-                    "partition %s: committed %d, re-reading from %d to refill windows", tp.partition, committed, start
-                )
+        self.owner.to_rewind.update(assigned)
 
 
 class DetectorConsumer:
@@ -86,6 +78,7 @@ class DetectorConsumer:
             retries=10,
         )
         self.replay_until: dict[TopicPartition, int] = {}
+        self.to_rewind: set[TopicPartition] = set()
         self._archives: dict[str, Archive] = {}
         self._stop = threading.Event()
         self.published_ids: set[str] = set()
@@ -140,6 +133,10 @@ class DetectorConsumer:
         try:
             while not self._stop.is_set():
                 batch = self.consumer.poll(timeout_ms=500)
+                if self.to_rewind:
+                    # Records fetched before the rewind are read again from the earlier position.
+                    batch = {tp: recs for tp, recs in batch.items() if tp not in self.to_rewind}
+                    self._rewind()
                 if not batch:
                     if max_idle_seconds is not None and time.monotonic() - idle_since > max_idle_seconds:
                         break
@@ -148,6 +145,19 @@ class DetectorConsumer:
                 self._handle_batch(batch)
         finally:
             self.close()
+
+    def _rewind(self) -> None:
+        """Seek newly assigned partitions back so rolling windows refill; remember where replay ends."""
+        for tp in sorted(self.to_rewind, key=lambda t: t.partition):
+            committed = self.consumer.committed(tp) or 0
+            self.replay_until[tp] = committed
+            start = max(0, committed - self.settings.detector.rebuild_messages)
+            self.consumer.seek(tp, start)
+            if committed:
+                log.info(
+                    "partition %d: committed %d, re-reading from %d to refill windows", tp.partition, committed, start
+                )
+        self.to_rewind.clear()
 
     def _handle_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         new_alerts: list[Alert] = []
