@@ -138,7 +138,9 @@ class DetectorConsumer:
                     batch = {tp: recs for tp, recs in batch.items() if tp not in self.to_rewind}
                     self._rewind()
                 if not batch:
-                    if max_idle_seconds is not None and time.monotonic() - idle_since > max_idle_seconds:
+                    if not self.consumer.assignment():
+                        idle_since = time.monotonic()  # still joining the group: not idle yet
+                    elif max_idle_seconds is not None and time.monotonic() - idle_since > max_idle_seconds:
                         break
                     continue
                 idle_since = time.monotonic()

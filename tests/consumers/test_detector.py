@@ -186,7 +186,8 @@ def test_bad_input_is_dead_lettered_and_stream_goes_on(settings: Settings, strea
     send(encode_inline(Frame("COMS-1", f7.time, CHANNELS[:3], f7.data[:3])))  # missing channel
     send(encode_inline(Frame("COMS-1", f7.time, CHANNELS, np.zeros((4, 100, 120), np.uint8))))  # wrong size
     send(encode_inline(good[5]))  # duplicate
-    send(encode_inline(good[2]))  # out of order
+    early = Frame("COMS-1", good[5].time - timedelta(minutes=7), CHANNELS, f7.data)
+    send(encode_inline(early))  # out of order: older than the window's end, not a frame it holds
     late = Frame("COMS-1", f7.time + timedelta(days=3650), CHANNELS, f7.data)
     send(encode_inline(late))  # time out of range
     for f in good[6:]:
