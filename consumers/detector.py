@@ -162,21 +162,72 @@ class DetectorConsumer:
         self.to_rewind.clear()
 
     def _handle_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        new_alerts: list[Alert] = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        accepted: list[tuple[ConsumerRecord, Frame, bool]] = []
         for tp, records in batch.items():
             for record in records:
                 replay = record.offset < self.replay_until.get(tp, 0)
-                alert = self._handle(record, replay)
-                if alert is not None:
-                    new_alerts.append(alert)
+                frame = self._decode(record, replay)
+                if frame is not None:
+                    accepted.append((record, frame, replay))
                 offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+        new_alerts = [a for a in self._process(accepted) if a is not None]
+        self.detector.flush()  # index journal and signatures durable before the commit
         for alert in new_alerts:
             self._send_alert(alert)
         self.producer.flush()
         if new_alerts:
             self.detector.store.mark_published([a.id for a in new_alerts])
         self.consumer.commit(offsets)
+
+    def _process(self, accepted: list[tuple[ConsumerRecord, Frame, bool]]) -> list[Alert | None]:
+        """Run decoded frames through the detector as one batch; refused frames go to the dead-letter topic."""
+        if not accepted:
+            return []
+        metrics = self.detector.metrics
+        frames = [f for _, f, _ in accepted]
+        stamps = [r.timestamp / 1000.0 for r, _, _ in accepted]
+        try:
+            with metrics.stage("total"):
+                results = self.detector.process_batch(frames, stamps)
+        except Exception:  # noqa: BLE001 - fall back to one at a time so one bad frame cannot sink the batch
+            if len(accepted) == 1:
+                record, _, replay = accepted[0]
+                metrics.errors.labels("process").inc()
+                log.exception("unexpected error on %s:%d:%d", record.topic, record.partition, record.offset)
+                if not replay:
+                    self._dead_letter(
+                        record, "processing_error", "unexpected error while processing", self._origin(record)
+                    )
+                return [None]
+            return [a for item in accepted for a in self._process([item])]
+        alerts: list[Alert | None] = []
+        for (record, _, replay), result in zip(accepted, results, strict=True):
+            if isinstance(result, InvalidFrame):
+                if not replay:
+                    self._dead_letter(record, result.reason, str(result), self._origin(record))
+                alerts.append(None)
+                continue
+            if self.on_outcome:
+                self.on_outcome(result)
+            alerts.append(result.alert)
+        return alerts
+
+    @staticmethod
+    def _origin(record: ConsumerRecord) -> str:
+        return f"{record.topic}:{record.partition}:{record.offset}"
+
+    def _decode(self, record: ConsumerRecord, replay: bool) -> Frame | None:
+        """Decode and validate one message; refused ones are dead-lettered (once) and give None."""
+        try:
+            with self.detector.metrics.stage("decode"):
+                meta, payload = decode_meta(record.value)
+                self.detector.validate_meta(meta)
+                return self._frame(meta, payload)
+        except (FrameDecodeError, InvalidFrame) as exc:
+            if not replay:  # a replayed message was dead-lettered the first time round
+                self._dead_letter(record, exc.reason, str(exc), self._origin(record))
+            return None
 
     def _send_alert(self, alert: Alert) -> None:
         if alert.id in self.published_ids:
@@ -185,30 +236,6 @@ class DetectorConsumer:
         self.published_ids.add(alert.id)
         if self.on_alert:
             self.on_alert(alert)
-
-    def _handle(self, record: ConsumerRecord, replay: bool) -> Alert | None:
-        metrics = self.detector.metrics
-        origin = f"{record.topic}:{record.partition}:{record.offset}"
-        try:
-            with metrics.stage("decode"):
-                meta, payload = decode_meta(record.value)
-                self.detector.validate_meta(meta)
-                frame = self._frame(meta, payload)
-            with metrics.stage("total"):
-                outcome = self.detector.process(frame, published_at=record.timestamp / 1000.0)
-        except (FrameDecodeError, InvalidFrame) as exc:
-            if not replay:  # a replayed message was dead-lettered the first time round
-                self._dead_letter(record, exc.reason, str(exc), origin)
-            return None
-        except Exception as exc:  # noqa: BLE001 - one bad message must never stop the stream
-            metrics.errors.labels("process").inc()
-            log.exception("unexpected error on %s", origin)
-            if not replay:
-                self._dead_letter(record, "processing_error", f"{type(exc).__name__}: {exc}", origin)
-            return None
-        if self.on_outcome:
-            self.on_outcome(outcome)
-        return outcome.alert
 
     def _frame(self, meta: FrameMeta, payload: bytes) -> Frame:
         if meta.encoding == Encoding.RAW_ZLIB:

@@ -64,6 +64,18 @@ def checksum(data: np.ndarray) -> str:
     return "sha256:" + hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()
 
 
+def _meta(frame: Frame, encoding: Encoding, uri: str | None = None) -> FrameMeta:
+    return FrameMeta(
+        satellite=frame.satellite,
+        time=frame.time,
+        channels=frame.channels,
+        shape=frame.data.shape,
+        encoding=encoding,
+        checksum=checksum(frame.data),
+        uri=uri,
+    )
+
+
 def _pack(meta: FrameMeta, payload: bytes) -> bytes:
     header = meta.model_dump_json().encode()
     return MAGIC + struct.pack(">I", len(header)) + header + payload
@@ -72,15 +84,7 @@ def _pack(meta: FrameMeta, payload: bytes) -> bytes:
 def encode_inline(frame: Frame) -> bytes:
     """Encode a (shrunk) frame with its pixels inline. Raises if it would not fit in a Kafka message."""
     payload = zlib.compress(np.ascontiguousarray(frame.data).tobytes(), 1)
-    meta = FrameMeta(
-        satellite=frame.satellite,
-        time=frame.time,
-        channels=frame.channels,
-        shape=frame.data.shape,
-        encoding=Encoding.RAW_ZLIB,
-        checksum=checksum(frame.data),
-    )
-    value = _pack(meta, payload)
+    value = _pack(_meta(frame, Encoding.RAW_ZLIB), payload)
     if len(value) > INLINE_LIMIT:
         raise ValueError(
             f"inline frame is {len(value)} bytes, over the {INLINE_LIMIT} byte limit; shrink it or send a claim check"
@@ -90,16 +94,7 @@ def encode_inline(frame: Frame) -> bytes:
 
 def encode_claim_check(frame: Frame, uri: str) -> bytes:
     """Encode a reference to a full-resolution frame stored elsewhere (archive URI + checksum)."""
-    meta = FrameMeta(
-        satellite=frame.satellite,
-        time=frame.time,
-        channels=frame.channels,
-        shape=frame.data.shape,
-        encoding=Encoding.CLAIM_CHECK,
-        checksum=checksum(frame.data),
-        uri=uri,
-    )
-    return _pack(meta, b"")
+    return _pack(_meta(frame, Encoding.CLAIM_CHECK, uri), b"")
 
 
 def decode_meta(value: bytes) -> tuple[FrameMeta, bytes]:

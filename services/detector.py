@@ -177,15 +177,46 @@ class Detector:
     # -- processing -------------------------------------------------------------------------------------
     def process(self, frame: Frame, published_at: float | None = None) -> FrameOutcome:
         """Run one validated, decoded frame through the pipeline. Raises InvalidFrame for refused frames."""
+        result = self.process_batch([frame], [published_at])[0]
+        if isinstance(result, InvalidFrame):
+            raise result
+        return result
+
+    def process_batch(
+        self, frames: Sequence[Frame], published_at: Sequence[float | None] | None = None
+    ) -> list[FrameOutcome | InvalidFrame]:
+        """Run frames (in stream order) through the pipeline; both models see the whole batch in one call.
+
+        Returns, per frame, its outcome or the InvalidFrame that refused it (a duplicate within the batch).
+        """
+        if not frames:
+            return []
+        m = self.metrics
+        with m.stage("embed"):
+            embeddings = self.encoder.encode(np.stack([f.data for f in frames]))
+        with m.stage("anomaly"):
+            results = self._score_batch(frames)
+        stamps = list(published_at) if published_at is not None else [None] * len(frames)
+        out: list[FrameOutcome | InvalidFrame] = []
+        for frame, emb, res, stamp in zip(frames, embeddings, results, stamps, strict=True):
+            try:
+                out.append(self._advance(frame, emb, res, stamp))
+            except InvalidFrame as exc:
+                out.append(exc)
+        return out
+
+    def _score_batch(self, frames: Sequence[Frame]) -> list[Any]:
+        batch = getattr(self.scorer, "score_batch", None)
+        return list(batch(list(frames))) if batch else [self.scorer.score(f) for f in frames]
+
+    def _advance(self, frame: Frame, embedding: np.ndarray, result: Any, published_at: float | None) -> FrameOutcome:
+        """The sequential part: window, search, alert, index growth, metrics."""
         m = self.metrics
         sat = frame.satellite
-        with m.stage("embed"):
-            embedding = self.encoder.encode(frame.data[None])[0]
-        with m.stage("anomaly"):
-            result = self.scorer.score(frame)
         window = self.window(sat)
-        if window.check(frame.time) in (Admission.DUPLICATE, Admission.OUT_OF_ORDER):
-            raise InvalidFrame("duplicate", f"{sat} {frame.time:%Y-%m-%d %H:%M}: duplicate or out-of-order frame")
+        verdict = window.check(frame.time)
+        if verdict in (Admission.DUPLICATE, Admission.OUT_OF_ORDER):
+            raise InvalidFrame(verdict.value, f"{sat} {frame.time:%Y-%m-%d %H:%M}: {verdict.value} frame in batch")
         if self.reranker is not None:
             with m.stage("signature"):
                 self.reranker.add(sat, frame.time, frame.data)
@@ -194,14 +225,16 @@ class Detector:
             m.window_restarts.labels(sat).inc()
             log.warning("%s %s: gap longer than the cadence allows; window restarted", sat, frame.time.isoformat())
 
+        score = float(result.score)
+        alerting = score > self.threshold
         neighbours: list[Any] = []
         if len(window) >= self.settings.min_frames_for_search and len(self.index) > 0:
             with m.stage("search"):
-                neighbours = self._search(sat, window)
-        score = float(result.score)
+                # Exact re-ranking costs ~10 ms, so only alerts, which a forecaster reads, pay for it.
+                neighbours = self._search(sat, window, exact=alerting)
         outcome = FrameOutcome(sat, frame.time, admission, score, self.threshold, len(window), neighbours)
         outcome.heatmap = result.heatmap
-        if score > self.threshold:
+        if alerting:
             with m.stage("alert_store"):
                 alert = self._make_alert(window, score, result.heatmap, neighbours)
                 if self.store.put(alert):
@@ -221,16 +254,17 @@ class Detector:
             m.frame_age.labels(sat).observe(max(0.0, now - published_at))
         return outcome
 
-    def _search(self, sat: str, window: RollingWindow) -> list[Any]:
+    def _search(self, sat: str, window: RollingWindow, exact: bool) -> list[Any]:
         s = self.settings
         start, end = window.start, window.end
         assert start is not None and end is not None
         exclude_after = end - timedelta(hours=s.exclude_recent_hours) if s.exclude_recent_hours > 0 else None
-        fetch = max(s.k, s.rerank_candidates) if self.reranker else s.k
+        exact = exact and self.reranker is not None
+        fetch = max(s.k, s.rerank_candidates) if exact else s.k
         found = self.index.query(
             window.embedding(), k=fetch, exclude_overlap_with=(start, end), exclude_after=exclude_after
         )
-        if self.reranker and found:
+        if exact and found and self.reranker is not None:
             with self.metrics.stage("rerank"):
                 found = self.reranker.rerank(sat, window.times, found)
         return list(found[: s.k])
@@ -302,6 +336,13 @@ class Detector:
         if n:
             log.info("replayed %d index additions from the journal", n)
 
+    def flush(self) -> None:
+        """Make everything processed so far durable; the consumer calls this before committing offsets."""
+        if self._journal is not None:
+            self._journal.sync()
+        if self.reranker is not None and hasattr(self.reranker, "flush"):
+            self.reranker.flush()
+
     def snapshot(self) -> None:
         """Persist the index and empty the journal (called periodically and on shutdown)."""
         if self._index_dir is None or self._journal is None:
@@ -312,9 +353,12 @@ class Detector:
         self._since_snapshot = 0
 
     def close(self) -> None:
+        self.flush()
         self.snapshot()
         if self._journal is not None:
             self._journal.close()
+        if self.reranker is not None and hasattr(self.reranker, "close"):
+            self.reranker.close()
 
 
 def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -> Detector:

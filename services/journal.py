@@ -1,8 +1,9 @@
 """Append-only journal of index additions since the last index snapshot.
 
 Writing an HNSW snapshot per frame is too costly, yet offsets may only be committed once the index update is
-durable. Each new window is appended here (fsync'd) instead; on start the journal is replayed into the loaded
-snapshot (adds are idempotent) and it is truncated after every snapshot.
+durable. Each new window is appended here instead, and ``sync`` makes a batch durable before its offsets
+commit; on start the journal is replayed into the loaded snapshot (adds are idempotent) and it is truncated
+after every snapshot.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class IndexJournal:
             "vector": np.asarray(vector, dtype=np.float32).tolist(),
         }
         self._fh.write(json.dumps(row) + "\n")
+
+    def sync(self) -> None:
+        """Force appended entries to disk (once per batch, before offsets are committed)."""
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
@@ -39,6 +43,7 @@ class IndexJournal:
         """Every complete entry; a torn last line (crash mid-write) is skipped."""
         if not self.path.exists():
             return
+        self._fh.flush()
         with open(self.path, encoding="utf-8") as fh:
             for line in fh:
                 try:
@@ -49,9 +54,11 @@ class IndexJournal:
                 yield row["window_id"], row["satellite"], times, np.asarray(row["vector"], dtype=np.float32)
 
     def truncate(self) -> None:
+        self._fh.flush()  # buffered entries are in the snapshot just written: drop them with the rest
         self._fh.truncate(0)
         self._fh.seek(0)
         os.fsync(self._fh.fileno())
 
     def close(self) -> None:
+        self.sync()
         self._fh.close()

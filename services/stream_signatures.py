@@ -8,6 +8,8 @@ be compared exactly with the current one without decoding a single image.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -37,6 +39,36 @@ class StreamSignatures:
         self.cache = SignatureCache(cache_dir) if cache_dir is not None else None
         self._memory: OrderedDict[tuple[str, datetime], FrameSignature] = OrderedDict()
         self._memory_frames = memory_frames
+        # Compressing and writing a signature takes longer than computing it: a writer thread does it off
+        # the per-frame path; flush() waits for it before offsets are committed.
+        self._pending: queue.Queue[tuple[str, FrameSignature] | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        if self.cache is not None:
+            self._writer = threading.Thread(target=self._write_loop, name="signature-writer", daemon=True)
+            self._writer.start()
+
+    def _write_loop(self) -> None:
+        assert self.cache is not None
+        while True:
+            item = self._pending.get()
+            try:
+                if item is None:
+                    return
+                self.cache.put(*item)
+            finally:
+                self._pending.task_done()
+
+    def flush(self) -> None:
+        """Wait until every signature handed to ``add`` is on disk."""
+        if self._writer is not None:
+            self._pending.join()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self.flush()
+            self._pending.put(None)
+            self._writer.join()
+            self._writer = None
 
     def _key(self, satellite: str, time: datetime) -> str:
         text = f"stream:{self.spec.key}:{satellite}:{time.astimezone(UTC).isoformat()}"
@@ -52,8 +84,8 @@ class StreamSignatures:
         """Compute, remember and persist the signature of one frame (uint8 planes, C x H x W)."""
         sig = frame_signature(planes, self.spec)
         self._remember((satellite, time), sig)
-        if self.cache is not None:
-            self.cache.put(self._key(satellite, time), sig)
+        if self._writer is not None:
+            self._pending.put((self._key(satellite, time), sig))
         return sig
 
     def frame(self, satellite: str, time: datetime) -> FrameSignature | None:

@@ -91,7 +91,8 @@ def test_journal_restores_index_without_snapshot(tmp_path) -> None:  # type: ign
     for i in range(6):
         det.process(make_frame(T0 + i * Q))
     det.index.save(tmp_path / "index")  # an old snapshot ...
-    det.process(make_frame(T0 + 6 * Q))  # ... then one more window, journaled only; then a crash
+    det.process(make_frame(T0 + 6 * Q))  # ... then one more window, journaled only ...
+    det.flush()  # ... made durable as the consumer does before committing; then a crash
     restarted = make_detector(tmp_path)
     assert restarted.index.contains(window_id("COMS-1", T0 + 6 * Q))
     assert len(restarted.index) == 4

@@ -19,6 +19,7 @@ def test_signatures_survive_in_the_disk_cache(tmp_path) -> None:  # type: ignore
     s = StreamSignatures(tmp_path, memory_frames=1)
     s.add("COMS-1", T0, frame.data)
     s.add("COMS-1", T0 + Q, make_frame(T0 + Q).data)  # pushes the first out of memory
+    s.flush()
     fresh = StreamSignatures(tmp_path)
     sig = fresh.frame("COMS-1", T0)
     assert sig is not None
