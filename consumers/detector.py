@@ -238,7 +238,7 @@ class DetectorConsumer:
             self.on_alert(alert)
 
     def _frame(self, meta: FrameMeta, payload: bytes) -> Frame:
-        if meta.encoding == Encoding.RAW_ZLIB:
+        if meta.encoding != Encoding.CLAIM_CHECK:
             return decode_inline(meta, payload)
         # Claim check: "kma+file://<archive root>#YYYYMMDDHHMM", pixels read from the archive and verified.
         uri = meta.uri or ""

@@ -44,6 +44,7 @@ def make_producer(settings: KafkaSettings) -> KafkaProducer:
         max_in_flight_requests_per_connection=5,
         linger_ms=5,
         max_request_size=1_048_576,
+        compression_type=settings.compression_type,
     )
 
 

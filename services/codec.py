@@ -1,8 +1,8 @@
 """Frame messages: versioned, validated metadata plus an inline or claim-check payload.
 
-A message value is ``MAGIC | u32 header length | header JSON | payload``. Shrunk frames travel inline
-(zlib-compressed raw planes, well under Kafka's 1 MB default); full-resolution frames travel as a claim
-check: the archive URI plus the sha256 of what it points to.
+A message value is ``MAGIC | u32 header length | header JSON | payload``. Shrunk frames travel inline (raw
+planes, zlib-compressed only when they would not fit under Kafka's 1 MB default); full-resolution frames
+travel as a claim check: the archive URI plus the sha256 of what it points to.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ INLINE_LIMIT = 900_000
 
 
 class Encoding(StrEnum):
+    RAW = "raw"
     RAW_ZLIB = "raw+zlib"
     CLAIM_CHECK = "claim-check"
 
@@ -82,9 +83,15 @@ def _pack(meta: FrameMeta, payload: bytes) -> bytes:
 
 
 def encode_inline(frame: Frame) -> bytes:
-    """Encode a (shrunk) frame with its pixels inline. Raises if it would not fit in a Kafka message."""
-    payload = zlib.compress(np.ascontiguousarray(frame.data).tobytes(), 1)
-    value = _pack(_meta(frame, Encoding.RAW_ZLIB), payload)
+    """Encode a (shrunk) frame with its pixels inline. Raises if it would not fit in a Kafka message.
+
+    Raw planes are sent as they are when they fit (compressing costs more CPU than the whole rest of the
+    producer; Kafka's own ``compression_type`` can compress batches on the wire), zlib-compressed otherwise.
+    """
+    raw = np.ascontiguousarray(frame.data).tobytes()
+    value = _pack(_meta(frame, Encoding.RAW), raw)
+    if len(value) > INLINE_LIMIT:
+        value = _pack(_meta(frame, Encoding.RAW_ZLIB), zlib.compress(raw, 1))
     if len(value) > INLINE_LIMIT:
         raise ValueError(
             f"inline frame is {len(value)} bytes, over the {INLINE_LIMIT} byte limit; shrink it or send a claim check"
@@ -113,12 +120,15 @@ def decode_meta(value: bytes) -> tuple[FrameMeta, bytes]:
 
 def decode_inline(meta: FrameMeta, payload: bytes) -> Frame:
     """Rebuild an inline frame, checking size and checksum."""
-    if meta.encoding != Encoding.RAW_ZLIB:
+    if meta.encoding == Encoding.RAW:
+        raw = payload
+    elif meta.encoding == Encoding.RAW_ZLIB:
+        try:
+            raw = zlib.decompress(payload)
+        except zlib.error as exc:
+            raise FrameDecodeError("corrupt_payload", f"payload does not decompress: {exc}") from exc
+    else:
         raise FrameDecodeError("unsupported_encoding", f"cannot decode {meta.encoding} inline")
-    try:
-        raw = zlib.decompress(payload)
-    except zlib.error as exc:
-        raise FrameDecodeError("corrupt_payload", f"payload does not decompress: {exc}") from exc
     expected = int(np.prod(meta.shape))
     if len(raw) != expected:
         raise FrameDecodeError("wrong_size", f"payload holds {len(raw)} bytes, shape {meta.shape} needs {expected}")

@@ -22,6 +22,9 @@ class KafkaSettings(BaseModel):
     dead_letter_topic: str = "frames.dlq"
     group_id: str = "satwatch-detector"
     partitions: int = Field(3, description="partitions used when satwatch creates a topic")
+    compression_type: str | None = Field(
+        None, description="producer batch compression (gzip, lz4, zstd, snappy if installed); none by default"
+    )
 
 
 class BrokerSettings(BaseModel):

@@ -182,7 +182,7 @@ def test_bad_input_is_dead_lettered_and_stream_goes_on(settings: Settings, strea
         send(encode_inline(f))
     f7 = good[6]
     send(b"\x89PNG\r\n\x1a\n this is not a frame")  # corrupt bytes
-    send(encode_inline(f7)[:-40] + bytes(40))  # corrupt payload
+    send(encode_inline(f7)[:-40] + bytes(40))  # corrupted pixels
     send(encode_inline(Frame("COMS-1", f7.time, CHANNELS[:3], f7.data[:3])))  # missing channel
     send(encode_inline(Frame("COMS-1", f7.time, CHANNELS, np.zeros((4, 100, 120), np.uint8))))  # wrong size
     send(encode_inline(good[5]))  # duplicate
@@ -201,7 +201,7 @@ def test_bad_input_is_dead_lettered_and_stream_goes_on(settings: Settings, strea
     assert metrics.frames_consumed.labels("COMS-1")._value.get() == len(good)
     expected = {
         "bad_envelope": 1,
-        "corrupt_payload": 1,
+        "checksum_mismatch": 1,
         "wrong_channels": 1,
         "wrong_shape": 1,
         "duplicate": 1,

@@ -1,4 +1,3 @@
-import zlib
 from datetime import UTC, datetime
 
 import numpy as np
@@ -32,7 +31,7 @@ def test_full_size_frame_shrinks_and_fits_inline() -> None:
     value = encode_inline(small)
     assert len(value) < INLINE_LIMIT  # even incompressible noise stays under Kafka's 1 MB default
     meta, payload = decode_meta(value)
-    assert meta.encoding is Encoding.RAW_ZLIB and meta.shape == (4, 347, 300)
+    assert meta.encoding is Encoding.RAW and meta.shape == (4, 347, 300)
     back = decode_inline(meta, payload)
     np.testing.assert_array_equal(back.data, small.data)
     assert back.time == T0 and back.channels == CHANNELS
@@ -53,7 +52,8 @@ def test_full_resolution_inline_is_refused_and_claim_check_is_small() -> None:
     [
         (lambda v: b"XXXX" + v[4:], "bad_envelope"),
         (lambda v: v[:12], "bad_envelope"),
-        (lambda v: v[:-50] + bytes(50), "corrupt_payload"),
+        (lambda v: v[:-50] + bytes(50), "checksum_mismatch"),
+        (lambda v: v[:-50], "wrong_size"),
     ],
 )
 def test_corrupt_messages_raise_with_reason(mutate, reason) -> None:  # type: ignore[no-untyped-def]
@@ -67,7 +67,7 @@ def test_corrupt_messages_raise_with_reason(mutate, reason) -> None:  # type: ig
 def test_checksum_mismatch_is_detected() -> None:
     frame = make_frame(T0)
     meta, _ = decode_meta(encode_inline(frame))
-    other = zlib.compress((frame.data ^ 1).tobytes())
+    other = (frame.data ^ 1).tobytes()
     with pytest.raises(FrameDecodeError) as err:
         decode_inline(meta, other)
     assert err.value.reason == "checksum_mismatch"
@@ -85,3 +85,14 @@ def test_kma_names_round_trip() -> None:
     parsed = parse_kma_filename(name)
     assert parsed is not None and parsed.channel == "ir01" and parsed.time == t and parsed.area == "ea040ps"
     assert parse_kma_filename("notes.txt") is None
+
+
+def test_frames_too_big_raw_are_compressed_and_corruption_detected() -> None:
+    big = Frame("GK-2A", T0, CHANNELS, np.full((4, 600, 500), 120, np.uint8))  # 1.2 MB raw
+    value = encode_inline(big)
+    meta, payload = decode_meta(value)
+    assert meta.encoding is Encoding.RAW_ZLIB and len(value) < INLINE_LIMIT
+    np.testing.assert_array_equal(decode_inline(meta, payload).data, big.data)
+    with pytest.raises(FrameDecodeError) as err:
+        decode_inline(meta, payload[:10] + b"garbage" + payload[17:])
+    assert err.value.reason == "corrupt_payload"
