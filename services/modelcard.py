@@ -30,11 +30,18 @@ class TensorSpec(BaseModel):
     dtype: str = "float32"
 
 
+def _mean_only() -> list[Literal["mean", "std"]]:
+    return ["mean"]
+
+
 class Normalisation(BaseModel):
     """How a (C,H,W) uint8 frame at the shrunk size becomes the model's input.
 
     The planes are resized to ``height`` x ``width`` with ``resample`` (skipped when already that size),
-    then each channel c becomes ``pixel * scale[c] + offset[c]`` as float32.
+    then each channel c becomes ``pixel * scale[c] + offset[c]`` as float32. With ``features`` ["mean",
+    "std"] (box resampling only) the input also carries, after the C mean planes, C planes of the pixel
+    standard deviation inside each output cell, times ``std_scale``: sub-cell texture such as scan-line
+    striping survives the downsampling that way.
     """
 
     channels: list[str]
@@ -43,6 +50,8 @@ class Normalisation(BaseModel):
     resample: Literal["box", "bilinear"] = "box"
     scale: list[float]
     offset: list[float]
+    features: list[Literal["mean", "std"]] = Field(default_factory=_mean_only)
+    std_scale: float = 1.0 / 255.0
 
 
 class Conditioning(BaseModel):
@@ -162,19 +171,29 @@ def normalise(frames: np.ndarray, norm: Normalisation) -> np.ndarray:
             f"{norm.channels}; expected (N,{len(norm.channels)},H,W) uint8"
         )
     n, c, h, w = batch.shape
+    want_std = "std" in norm.features
+    size = (norm.width, norm.height)
+    out = np.empty((n, c, norm.height, norm.width), dtype=np.float32)
+    sq = np.zeros_like(out) if want_std else None
     if (h, w) != (norm.height, norm.width):
         method = Image.Resampling.BOX if norm.resample == "box" else Image.Resampling.BILINEAR
-        # float "F" mode keeps the resampled values unrounded, as the training pipeline does.
-        out = np.empty((n, c, norm.height, norm.width), dtype=np.float32)
+        # float "F" mode keeps the resampled values unrounded.
         for i in range(n):
             for j in range(c):
-                plane = Image.fromarray(batch[i, j].astype(np.float32), mode="F")
-                out[i, j] = np.asarray(plane.resize((norm.width, norm.height), method))
+                plane = batch[i, j].astype(np.float32)
+                out[i, j] = np.asarray(Image.fromarray(plane, mode="F").resize(size, method))
+                if sq is not None:
+                    sq[i, j] = np.asarray(Image.fromarray(plane * plane, mode="F").resize(size, method))
     else:
-        out = batch.astype(np.float32)
+        out[:] = batch
+        if sq is not None:
+            sq[:] = out * out
     scale = np.asarray(norm.scale, dtype=np.float32)[None, :, None, None]
     offset = np.asarray(norm.offset, dtype=np.float32)[None, :, None, None]
-    return np.ascontiguousarray(out * scale + offset, dtype=np.float32)
+    parts = [out * scale + offset]
+    if sq is not None:
+        parts.append(np.sqrt(np.maximum(sq - out * out, 0.0)) * np.float32(norm.std_scale))
+    return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
 
 
 def open_session(path: str | Path, threads: int = 1) -> Any:

@@ -37,17 +37,26 @@ from satwatch.services.training.models import ConditionedAutoencoder
 
 log = logging.getLogger(__name__)
 
-#: The autoencoder sees frames box-averaged to 96 rows x 80 columns, pixels scaled to [0, 1].
+#: The autoencoder sees frames box-averaged to 96 rows x 80 columns, pixels scaled to [0, 1], plus the
+#: pixel standard deviation inside each cell (x 4/255) so sub-cell faults (striping, dropped lines) show.
 AE_NORMALISATION = Normalisation(
-    channels=list(CHANNELS), height=96, width=80, resample="box", scale=[1 / 255.0] * 4, offset=[0.0] * 4
+    channels=list(CHANNELS),
+    height=96,
+    width=80,
+    resample="box",
+    scale=[1 / 255.0] * 4,
+    offset=[0.0] * 4,
+    features=["mean", "std"],
+    std_scale=4.0 / 255.0,
 )
+AE_CHANNELS = len(AE_NORMALISATION.channels) * len(AE_NORMALISATION.features)
 SCORING = Scoring(aggregate="top_fraction_mean", fraction=0.01, error_output="error")
 FRAMES_PER_DAY = 96
 
 
 def prepare_inputs(frames: FrameSet, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Model inputs (N,4,96,80) float32 and time features (N,4) of every frame."""
-    x = np.empty((len(frames), 4, AE_NORMALISATION.height, AE_NORMALISATION.width), dtype=np.float32)
+    x = np.empty((len(frames), AE_CHANNELS, AE_NORMALISATION.height, AE_NORMALISATION.width), dtype=np.float32)
     for s in tqdm(range(0, len(frames), 64), desc="autoencoder inputs", disable=not progress):
         x[s : s + 64] = normalise(frames.data[s : s + 64], AE_NORMALISATION)
     return x, time_features(frames.times)
@@ -97,11 +106,11 @@ def train_autoencoder(
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Train on normal frames (MSE); keep the epoch with the lowest validation loss; checkpoint each epoch."""
+    """Train on normal frames (Gaussian NLL); keep the epoch with the lowest validation loss; checkpoint each epoch."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    model = ConditionedAutoencoder(cond_dim=4 if conditioned else 0).to(device)
+    model = ConditionedAutoencoder(channels=x_train.shape[1], cond_dim=4 if conditioned else 0).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     ckpt_path = out / ("autoencoder.ckpt" if conditioned else "autoencoder-unconditioned.ckpt")
@@ -132,8 +141,7 @@ def train_autoencoder(
         for s in bar:
             pick = torch.from_numpy(order[s : s + batch_size])
             xb, cb = xt[pick].to(device), ct[pick].to(device)
-            _, err = model(xb, cb)
-            loss = err.mean()
+            loss = model.nll(xb, cb)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -187,7 +195,8 @@ def export_autoencoder(
     out.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     h, w = AE_NORMALISATION.height, AE_NORMALISATION.width
-    example = (torch.rand(3, 4, h, w), torch.from_numpy(time_features([datetime.now(UTC)] * 3)))
+    c = int(model.config["channels"])
+    example = (torch.rand(3, c, h, w), torch.from_numpy(time_features([datetime.now(UTC)] * 3)))
     worst = export_onnx(model, example, out / AUTOENCODER_FILE, ["frames", "time"], ["reconstruction", "error"])
     card = ModelCard(
         name="satwatch-anomaly-autoencoder",
@@ -195,9 +204,9 @@ def export_autoencoder(
         version=version,
         file=AUTOENCODER_FILE,
         sha256="",
-        input=TensorSpec(name="frames", shape=["batch", 4, h, w]),
+        input=TensorSpec(name="frames", shape=["batch", c, h, w]),
         outputs=[
-            TensorSpec(name="reconstruction", shape=["batch", 4, h, w]),
+            TensorSpec(name="reconstruction", shape=["batch", c, h, w]),
             TensorSpec(name="error", shape=["batch", h, w]),
         ],
         normalisation=AE_NORMALISATION,

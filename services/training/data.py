@@ -93,6 +93,53 @@ def simulated_archive(
     return folder
 
 
+def simulate_frames(
+    seed: int, days: float, events: bool, start: datetime | None = None, cache_dir: str | Path | None = None
+) -> FrameSet:
+    """Simulate frames in memory (cached as ``.npz`` under ``cache_dir`` when given), labels included."""
+    from satwatch.services.simulator import SceneSimulator, SimConfig
+
+    start = start or default_start()
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"sim-{seed}-{days:g}d-{'ev' if events else 'normal'}-{start:%Y%m%d%H%M}.npz"
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as z:
+                times = [datetime.fromtimestamp(float(x), UTC) for x in z["times"]]
+                labels = [tuple(x.split(",")) if x else () for x in z["labels"].tolist()]
+                return FrameSet(str(z["satellite"]), times, z["data"], labels)
+    sim = SceneSimulator(SimConfig(seed=seed, days=days, events=events, start=start))
+    frames = list(sim.frames())
+    fs = FrameSet(
+        sim.cfg.satellite,
+        [f.time for f in frames],
+        np.stack([f.data for f in frames]),
+        [tuple(sorted({e.kind for e in sim.events if e.active(f.time)})) for f in frames],
+    )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(
+            tmp,
+            satellite=np.array(fs.satellite),
+            times=np.array([t.timestamp() for t in fs.times]),
+            labels=np.array([",".join(lab) for lab in fs.labels]),
+            data=fs.data,
+        )
+        tmp.replace(path)
+    return fs
+
+
+def concat(sets: Sequence[FrameSet]) -> FrameSet:
+    """Several frame sets as one (times need not be increasing across sets)."""
+    return FrameSet(
+        sets[0].satellite,
+        [t for s in sets for t in s.times],
+        np.concatenate([s.data for s in sets]),
+        [lab for s in sets for lab in s.labels],
+    )
+
+
 def split_blocks(n: int, fractions: Sequence[float] = (0.2, 0.2, 0.6)) -> list[range]:
     """Cut ``n`` time-ordered frames into contiguous blocks with these fractions (train, valid, test)."""
     edges = np.round(np.cumsum([0.0, *fractions]) / sum(fractions) * n).astype(int)

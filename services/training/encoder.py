@@ -56,7 +56,7 @@ def log_ratio_loss(emb: torch.Tensor, sim: torch.Tensor, eps: float = EPS_SIM) -
     return per[valid].mean()
 
 
-def cdf_features(data: np.ndarray, model: FrameEncoderNet, chunk: int = 32, progress: bool = False) -> torch.Tensor:
+def cdf_features(data: np.ndarray, model: FrameEncoderNet, chunk: int = 8, progress: bool = False) -> torch.Tensor:
     """The encoder's fixed front end applied to (N,4,H,W) uint8 frames, in chunks to bound memory."""
     out = []
     with torch.no_grad():
@@ -92,7 +92,7 @@ class EncoderData:
 
 
 def prepare_encoder_data(
-    frames: FrameSet, window_size: int = 20, stride: int = 4, train_stride: int = 2, progress: bool = True
+    frames: FrameSet, window_size: int = 20, stride: int = 4, train_stride: int = 1, progress: bool = True
 ) -> EncoderData:
     """Split frames 20:20:60 by time, build windows per block and their ground-truth similarities."""
     blocks = split_blocks(len(frames))

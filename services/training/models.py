@@ -6,9 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: Pixel thresholds of the encoder's fixed front end: per-cell empirical CDFs at these grey levels.
-#: Half-integers, so integer pixels never sit on a threshold and PyTorch and ONNX Runtime agree exactly.
-CDF_THRESHOLDS = tuple(25.5 * k + 0.5 for k in range(1, 10))
+#: Pixel thresholds of the encoder's fixed front end: per-cell empirical CDFs at these grey levels. They
+#: are the ground-truth metric's bin edges for 20 bins (pixel v is in bin floor(v / 255 * 20), so
+#: "v < 12.75 k" is "bin < k"); comparisons of integer-valued floats are exact in PyTorch and ONNX Runtime.
+CDF_THRESHOLDS = tuple(12.75 * k for k in range(1, 21))
 #: Front-end cell size (rows, cols): the ground-truth metric's 24x24 grid on a 347x300 frame.
 CDF_CELL = (15, 13)
 
@@ -118,14 +119,20 @@ class _Up(nn.Module):
 
 
 class ConditionedAutoencoder(nn.Module):
-    """Convolutional autoencoder over (N,4,H,W) frames in [0,1]; decoder FiLM-conditioned on time features.
+    """Convolutional autoencoder over (N,C,H,W) inputs in [0,1]; decoder FiLM-conditioned on time features.
 
-    With ``cond_dim=0`` it is the unconditioned baseline (the time input is accepted and ignored).
-    Returns the reconstruction and the per-pixel error map (mean squared error over channels).
+    The decoder predicts, per pixel and plane, a mean and a log-variance (a Gaussian likelihood), so cloud
+    edges that are hard to reconstruct are expected to be uncertain and smooth areas to be exact. The error
+    map is the squared standardised residual averaged over planes: a fault in a clear, smooth area stands
+    out however small its grey-level change. With ``cond_dim=0`` it is the unconditioned baseline (the time
+    input is accepted and ignored). Returns the reconstruction (the predicted mean) and the error map.
     """
 
+    LOG_VAR_MIN = -12.0
+    LOG_VAR_MAX = 0.0
+
     def __init__(
-        self, channels: int = 4, widths: tuple[int, ...] = (24, 48, 64), latent: int = 8, cond_dim: int = 4
+        self, channels: int = 4, widths: tuple[int, ...] = (16, 32, 48), latent: int = 8, cond_dim: int = 4
     ) -> None:
         super().__init__()
         self.config = {"channels": channels, "widths": list(widths), "latent": latent, "cond_dim": cond_dim}
@@ -137,9 +144,12 @@ class ConditionedAutoencoder(nn.Module):
         rev = list(reversed(widths))
         self.ups = nn.ModuleList([_Up(rev[i], rev[i + 1], cond_dim) for i in range(len(rev) - 1)])
         self.last_up = _Up(rev[-1], rev[-1], cond_dim)
-        self.out = nn.Conv2d(rev[-1], channels, 3, padding=1)
+        # Two heads rather than one split in two: the exported graph then keeps static channel counts.
+        self.out_mean = nn.Conv2d(rev[-1], channels, 3, padding=1)
+        self.out_log_var = nn.Conv2d(rev[-1], channels, 3, padding=1)
 
-    def reconstruct(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def predict(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predicted mean and log-variance, each (N,C,H,W)."""
         z = self.to_latent(self.encoder(x))
         h = self.from_latent(z)
         if self.latent_film is not None:
@@ -148,8 +158,14 @@ class ConditionedAutoencoder(nn.Module):
         for up in self.ups:
             h = up(h, cond)
         h = self.last_up(h, cond)
-        return torch.sigmoid(self.out(h))
+        log_var = self.out_log_var(h).clamp(self.LOG_VAR_MIN, self.LOG_VAR_MAX)
+        return torch.sigmoid(self.out_mean(h)), log_var
+
+    def nll(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Mean Gaussian negative log-likelihood per element (up to a constant): the training loss."""
+        mean, log_var = self.predict(x, cond)
+        return 0.5 * (log_var + (x - mean) ** 2 * torch.exp(-log_var)).mean()
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        rec = self.reconstruct(x, cond)
-        return rec, ((rec - x) ** 2).mean(dim=1)
+        mean, log_var = self.predict(x, cond)
+        return mean, ((x - mean) ** 2 * torch.exp(-log_var)).mean(dim=1)

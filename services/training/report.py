@@ -1,0 +1,290 @@
+"""The model evaluation report: numbers and pictures of the shipped ONNX models (no PyTorch needed)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from satwatch.services.anomaly import AnomalyScorer
+from satwatch.services.embedding import FrameEncoder
+from satwatch.services.training.data import FrameSet, block_windows, split_blocks
+from satwatch.services.training.evaluation import EVENT_KINDS, anomaly_metrics
+from satwatch.services.training.metrics import pairwise_distances, retrieval_report
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if isinstance(v, float):
+        return "n/a" if math.isnan(v) else f"{v:.{digits}f}"
+    return str(v)
+
+
+def encode_all(encoder: FrameEncoder, data: np.ndarray, batch: int = 16, progress: bool = True) -> np.ndarray:
+    """Per-frame embeddings of every frame with the ONNX encoder."""
+    out = [
+        encoder.encode(data[s : s + batch])
+        for s in tqdm(range(0, len(data), batch), desc="encoding", disable=not progress)
+    ]
+    return np.concatenate(out)
+
+
+def score_all(
+    scorer: AnomalyScorer, fs: FrameSet, batch: int = 32, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (N,) and error maps (N,h,w) of every frame with the ONNX autoencoder."""
+    scores, maps = [], []
+    for s in tqdm(range(0, len(fs), batch), desc="scoring", disable=not progress):
+        res = scorer.score_batch([fs.frame(i) for i in range(s, min(len(fs), s + batch))])
+        scores += [r.score for r in res]
+        maps += [r.heatmap for r in res]
+    return np.array(scores), np.stack(maps)
+
+
+def encoder_section(
+    encoder: FrameEncoder, frames: FrameSet, out: Path, stride: int = 4, progress: bool = True
+) -> tuple[list[str], dict[str, Any]]:
+    """Correlations and retrieval on the test block, scatter plot and retrieval strips."""
+    from satwatch.services.training.encoder import window_similarities
+
+    plt = _plt()
+    test_block = split_blocks(len(frames))[2]
+    windows = block_windows(frames.times, test_block, 20, stride)
+    sim = window_similarities(frames.data, windows, progress)
+    lo = int(windows.min())
+    emb_frames = encode_all(encoder, frames.data[lo : int(windows.max()) + 1], progress=progress)
+    emb = emb_frames[windows - lo].mean(axis=1)
+    dist = pairwise_distances(emb)
+    starts = windows[:, 0]
+    apart = np.abs(starts[:, None] - starts[None, :]) >= 20
+    disjoint = retrieval_report(sim, dist, allowed=apart)
+    every = retrieval_report(sim, dist)
+    metrics = {"test_windows": int(len(windows)), "all_pairs": every.as_dict(), "disjoint_pairs": disjoint.as_dict()}
+
+    iu = np.triu_indices(len(sim), 1)
+    fig, ax = plt.subplots(figsize=(4.2, 3.4), dpi=90)
+    over = ~apart[iu]
+    ax.scatter(sim[iu][~over], dist[iu][~over], s=2, alpha=0.25, label="disjoint windows")
+    ax.scatter(sim[iu][over], dist[iu][over], s=2, alpha=0.5, color="tab:orange", label="overlapping windows")
+    ax.set_xlabel("ground-truth similarity")
+    ax.set_ylabel("embedding distance")
+    ax.set_title(f"test pairs: Pearson {every.pearson:.3f} (disjoint {disjoint.pearson:.3f})", fontsize=9)
+    ax.legend(fontsize=7, markerscale=4)
+    fig.tight_layout()
+    fig.savefig(out / "encoder_scatter.png")
+    plt.close(fig)
+
+    # Example retrievals: the query's middle ir01 frame, then its top-3 disjoint neighbours'.
+    rng = np.random.default_rng(0)
+    queries = rng.choice(len(windows), size=min(3, len(windows)), replace=False)
+    fig, axes = plt.subplots(len(queries), 4, figsize=(6.4, 1.9 * len(queries)), dpi=80)
+    axes = np.atleast_2d(axes)
+    for row, q in enumerate(queries):
+        cand = np.flatnonzero(apart[q])
+        top = cand[np.argsort(dist[q, cand])[:3]]
+        for col, w in enumerate([q, *top]):
+            mid = int(windows[w][10])
+            a = axes[row, col]
+            a.imshow(frames.data[mid, 0, ::2, ::2], cmap="gray", vmin=0, vmax=255)
+            a.set_xticks([])
+            a.set_yticks([])
+            t = frames.times[mid]
+            a.set_title(f"query {t:%m-%d %H:%M}" if col == 0 else f"{t:%m-%d %H:%M} s={sim[q, w]:.2f}", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "encoder_retrievals.png")
+    plt.close(fig)
+
+    lines = [
+        "## Frame encoder",
+        "",
+        f"Test block: {len(windows)} windows of 20 frames (every {stride}th start) from the last 60% of the "
+        "archive, never seen in training or model selection. Distances are Euclidean between window "
+        "embeddings (means of the frames' embeddings); ground truth is the study's metric in `general` mode "
+        "(24x24 grid, 20 bins). 'Disjoint' leaves out pairs of windows sharing frames (and, for retrieval, "
+        "candidates overlapping the query), which is the harder and more honest case.",
+        "",
+        "| measure | all test pairs | disjoint pairs | bar |",
+        "|---|---|---|---|",
+        f"| Pearson(ground truth, distance) | {_fmt(every.pearson)} | {_fmt(disjoint.pearson)} | <= -0.955 |",
+        f"| Spearman | {_fmt(every.spearman)} | {_fmt(disjoint.spearman)} | |",
+        f"| pairs | {every.pairs} | {disjoint.pairs} | |",
+        f"| mean GT similarity of top-10 by embedding | {_fmt(every.topk_mean_similarity)} | "
+        f"{_fmt(disjoint.topk_mean_similarity)} | >= 0.80 where such windows exist |",
+        f"| best possible top-10 mean | {_fmt(every.best_topk_mean_similarity)} | "
+        f"{_fmt(disjoint.best_topk_mean_similarity)} | |",
+        f"| ratio achieved / best | {_fmt(every.topk_ratio)} | {_fmt(disjoint.topk_ratio)} | |",
+        f"| queries whose best top-10 mean >= 0.80 | {every.queries_with_similar} | "
+        f"{disjoint.queries_with_similar} | |",
+        f"| top-10 mean GT similarity on those queries | {_fmt(every.topk_mean_similarity_where_similar)} | "
+        f"{_fmt(disjoint.topk_mean_similarity_where_similar)} | >= 0.80 |",
+        f"| recall@10 vs exact ground-truth ranking | {_fmt(every.recall_at_k)} | {_fmt(disjoint.recall_at_k)} | |",
+        "",
+        "![ground truth vs distance](encoder_scatter.png)",
+        "",
+        "Example retrievals (middle ir01 frame of the query window and of its 3 nearest disjoint windows, with "
+        "their ground-truth similarity s):",
+        "",
+        "![retrievals](encoder_retrievals.png)",
+        "",
+    ]
+    return lines, metrics
+
+
+def loss_curves(histories: dict[str, Sequence[dict[str, float]]], path: Path) -> None:
+    """One panel per model: train and validation loss per epoch."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(histories), figsize=(3.3 * len(histories), 2.8), dpi=90, squeeze=False)
+    for ax, (name, hist) in zip(axes[0], histories.items(), strict=True):
+        ep = [h["epoch"] for h in hist]
+        ax.plot(ep, [h["train_loss"] for h in hist], label="train")
+        ax.plot(ep, [h["valid_loss"] for h in hist], label="valid")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch")
+        # The Gaussian NLL can be negative; a log axis only suits positive losses.
+        if all(h["train_loss"] > 0 and h["valid_loss"] > 0 for h in hist):
+            ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def anomaly_section(
+    scorer: AnomalyScorer, events: FrameSet, twin: FrameSet, out: Path, progress: bool = True
+) -> tuple[list[str], dict[str, Any]]:
+    """AUC/AP per event kind, delays, false alerts on the normal twin, maps of detected events."""
+    plt = _plt()
+    scores, maps = score_all(scorer, events, progress=progress)
+    normal_scores, _ = score_all(scorer, twin, progress=progress)
+    m = anomaly_metrics(scores, events.labels, normal_scores, scorer.threshold)
+    base = scorer.card.metrics.get("unconditioned_baseline", {})
+    per_base = base.get("per_kind", {})
+
+    # Score trace with event frames shaded.
+    fig, ax = plt.subplots(figsize=(7.5, 2.4), dpi=90)
+    ax.plot(range(len(scores)), scores, lw=0.8, label="events period")
+    ax.plot(range(len(normal_scores)), normal_scores, lw=0.8, alpha=0.6, label="same period, no events")
+    ev = np.array([bool(lab) for lab in events.labels])
+    ax.fill_between(range(len(scores)), 0, 1, where=ev, transform=ax.get_xaxis_transform(), alpha=0.15, color="red")
+    ax.axhline(scorer.threshold, color="k", ls="--", lw=0.8, label="threshold")
+    ax.set_yscale("log")
+    ax.set_xlabel("frame (15 min)")
+    ax.set_ylabel("anomaly score")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "anomaly_scores.png")
+    plt.close(fig)
+
+    # One detected (or the highest-scoring) frame per kind: ir01 and the error map.
+    picks = []
+    for kind in EVENT_KINDS:
+        idx = np.flatnonzero([kind in lab for lab in events.labels])
+        if len(idx):
+            picks.append((kind, int(idx[np.argmax(scores[idx])])))
+    if picks:
+        fig, axes = plt.subplots(2, len(picks), figsize=(1.6 * len(picks), 3.6), dpi=80, squeeze=False)
+        for col, (kind, i) in enumerate(picks):
+            axes[0, col].imshow(events.data[i, 0, ::2, ::2], cmap="gray", vmin=0, vmax=255)
+            axes[0, col].set_title(f"{kind}\n{events.times[i]:%m-%d %H:%M}", fontsize=7)
+            axes[1, col].imshow(maps[i], cmap="magma")
+            axes[1, col].set_title(f"score {scores[i]:.3g}", fontsize=7)
+            for a in axes[:, col]:
+                a.set_xticks([])
+                a.set_yticks([])
+        fig.tight_layout()
+        fig.savefig(out / "anomaly_maps.png")
+        plt.close(fig)
+
+    lines = [
+        "## Anomaly autoencoder",
+        "",
+        f"Held-out period: {scorer.card.metrics.get('test_data', 'held-out simulation')}. Threshold "
+        f"{scorer.threshold:.5g} (calibrated on normal validation weather for at most "
+        f"{scorer.card.thresholds.get('false_alert_rate', float('nan')):g} false alerts per day). Per kind, "
+        "positives are that kind's frames and negatives the frames without any event. Baseline: the same "
+        "network without time conditioning, trained on the same data (numbers from its training run).",
+        "",
+        "| event kind | frames | events detected | mean delay (frames) | ROC AUC | AP | AUC unconditioned |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind, v in m["per_kind"].items():
+        lines.append(
+            f"| {kind} | {v['frames']} | {v['detected']}/{v['events']} | {_fmt(v['mean_delay_frames'], 1)} | "
+            f"{_fmt(v['roc_auc'])} | {_fmt(v['average_precision'])} | "
+            f"{_fmt(per_base.get(kind, {}).get('roc_auc', float('nan')))} |"
+        )
+    lines += [
+        f"| **all** | {m['event_frames']} | {m['events_detected']}/{m['events']} | {_fmt(m['mean_delay_frames'], 1)} "
+        f"| **{_fmt(m['roc_auc'])}** | {_fmt(m['average_precision'])} | {_fmt(base.get('roc_auc', float('nan')))} |",
+        "",
+        f"False alerts per normal day (same period without events, {m['normal_days']:.1f} days): "
+        f"**{m['false_alerts_per_day']:.2f}** (bar <= 1; unconditioned baseline "
+        f"{_fmt(base.get('false_alerts_per_day', float('nan')), 2)}). Bar for ROC AUC overall: >= 0.95.",
+        "",
+        "![scores](anomaly_scores.png)",
+        "",
+        "Highest-scoring frame of each event kind (top: ir01; bottom: per-pixel reconstruction error):",
+        "",
+        "![maps](anomaly_maps.png)",
+        "",
+    ]
+    return lines, m
+
+
+def write_report(
+    out: Path,
+    model_dir: Path | None,
+    encoder_frames: FrameSet | None,
+    events: FrameSet | None,
+    twin: FrameSet | None,
+    progress: bool = True,
+) -> Path:
+    """Evaluate the models in ``model_dir`` (default: shipped) and write ``out/README.md`` + PNGs."""
+    out.mkdir(parents=True, exist_ok=True)
+    encoder = FrameEncoder.load(model_dir, threads=2)
+    scorer = AnomalyScorer.load(model_dir, threads=2)
+    lines = [
+        "# satwatch model report",
+        "",
+        f"Models: `{encoder.card.file}` v{encoder.card.version} (sha256 `{encoder.card.sha256[:12]}`), "
+        f"`{scorer.card.file}` v{scorer.card.version} (sha256 `{scorer.card.sha256[:12]}`). "
+        "Numbers below are recomputed with ONNX Runtime by `satwatch evaluate`.",
+        "",
+        f"Encoder training data: {encoder.card.training_data}",
+        "",
+        f"Autoencoder training data: {scorer.card.training_data}",
+        "",
+    ]
+    summary: dict[str, Any] = {}
+    histories = {}
+    if "history" in encoder.card.metrics:
+        histories["encoder (log-ratio loss)"] = encoder.card.metrics["history"]
+    for key, name in (("conditioned", "AE conditioned (NLL)"), ("unconditioned_baseline", "AE unconditioned")):
+        if "history" in scorer.card.metrics.get(key, {}):
+            histories[name] = scorer.card.metrics[key]["history"]
+    if histories:
+        loss_curves(histories, out / "loss_curves.png")
+        lines += ["Training curves:", "", "![loss curves](loss_curves.png)", ""]
+    if encoder_frames is not None:
+        sec, summary["encoder"] = encoder_section(encoder, encoder_frames, out, progress=progress)
+        lines += sec
+    if events is not None and twin is not None:
+        sec, summary["autoencoder"] = anomaly_section(scorer, events, twin, out, progress=progress)
+        lines += sec
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    path = out / "README.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

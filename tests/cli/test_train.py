@@ -1,0 +1,24 @@
+import pytest
+
+from satwatch.cli import build_parser, main
+
+
+def test_train_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for opt in ("--archive", "--out", "--epochs", "--batch-size", "--lr", "--seed", "--device", "--resume"):
+        assert opt in out
+    assert "encoder" in out and "autoencoder" in out
+
+
+def test_train_parses_arguments() -> None:
+    args = build_parser().parse_args(["train", "encoder", "--out", "x", "--epochs", "3", "--device", "cpu"])
+    assert args.model == "encoder" and args.epochs == 3 and str(args.out) == "x"
+
+
+def test_train_rejects_missing_archive(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("torch")
+    rc = main(["train", "autoencoder", "--archive", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,74 @@
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from satwatch.services.anomaly import AnomalyScorer  # noqa: E402
+from satwatch.services.frames import CHANNELS, Frame  # noqa: E402
+from satwatch.services.training.autoencoder import (  # noqa: E402
+    calibrate_threshold,
+    export_autoencoder,
+    model_scores,
+    prepare_inputs,
+    train_autoencoder,
+)
+from satwatch.services.training.data import FrameSet  # noqa: E402
+from satwatch.services.training.models import ConditionedAutoencoder  # noqa: E402
+
+
+def test_calibrated_threshold_bounds_false_alerts() -> None:
+    scores = np.random.default_rng(0).gamma(2.0, 1.0, 960)  # ten days of normal frames
+    for rate in (0.5, 1.0, 3.0):
+        thr = calibrate_threshold(scores, rate)
+        assert (scores > thr).sum() <= rate * 10
+        assert (scores > thr).sum() >= rate * 10 - 1
+    assert calibrate_threshold(scores, 0.0) > scores.max()
+
+
+def test_conditioning_changes_output_only_when_enabled() -> None:
+    x = torch.rand(2, 4, 96, 80)
+    c1, c2 = torch.zeros(2, 4), torch.ones(2, 4)
+    for cond_dim, differs in ((4, True), (0, False)):
+        torch.manual_seed(0)
+        m = ConditionedAutoencoder(cond_dim=cond_dim)
+        # FiLM starts as identity; perturb it so the time input matters
+        for p in m.parameters():
+            p.data += 0.05 * torch.randn_like(p)
+        r1, _ = m(x, c1)
+        r2, _ = m(x, c2)
+        assert (not torch.allclose(r1, r2)) == differs
+
+
+def _frames(n: int, seed: int) -> FrameSet:
+    rng = np.random.default_rng(seed)
+    t0 = datetime(2024, 7, 1, tzinfo=UTC)
+    yy, xx = np.mgrid[0:347, 0:300]
+    data = np.empty((n, 4, 347, 300), dtype=np.uint8)
+    for i in range(n):
+        wave = 100 + 60 * np.sin(xx / 40.0 + i / 5.0) * np.cos(yy / 50.0)
+        data[i] = np.clip(wave[None] + rng.normal(0, 3, (4, 347, 300)), 0, 255)
+    return FrameSet("COMS-1", [t0 + timedelta(minutes=15 * i) for i in range(n)], data)
+
+
+def test_tiny_autoencoder_trains_exports_and_scores(tmp_path: Path) -> None:
+    xt, ct = prepare_inputs(_frames(24, 1), progress=False)
+    xv, cv = prepare_inputs(_frames(8, 2), progress=False)
+    assert xt.shape == (24, 8, 96, 80) and xt.dtype == np.float32 and 0 <= xt.min() and xt[:, :4].max() <= 1
+    res = train_autoencoder(xt, ct, xv, cv, tmp_path, epochs=2, batch_size=8, progress=False)
+    assert [h["epoch"] for h in res.history] == [1, 2]
+    assert (tmp_path / "autoencoder.ckpt").is_file()
+    more = train_autoencoder(
+        xt, ct, xv, cv, tmp_path, epochs=3, batch_size=8, resume=tmp_path / "autoencoder.ckpt", progress=False
+    )
+    assert [h["epoch"] for h in more.history] == [1, 2, 3]
+    thr = calibrate_threshold(model_scores(more.model, xv, cv), 1.0)
+    card = export_autoencoder(more.model, tmp_path, thr, {}, "tiny", 1.0)
+    assert card.thresholds["anomaly"] == pytest.approx(thr)
+    scorer = AnomalyScorer.load(tmp_path)
+    fs = _frames(1, 3)
+    res_onnx = scorer.score(Frame("COMS-1", fs.times[0], CHANNELS, fs.data[0]))
+    x1, c1 = prepare_inputs(fs, progress=False)
+    assert res_onnx.score == pytest.approx(float(model_scores(more.model, x1, c1)[0]), rel=1e-3, abs=1e-6)
