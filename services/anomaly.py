@@ -58,7 +58,11 @@ def aggregate_score(error: np.ndarray, fraction: float) -> np.ndarray:
 
 @dataclass
 class AnomalyResult:
-    """A frame's anomaly score and its per-pixel reconstruction error map at model resolution."""
+    """A frame's anomaly score and its per-pixel error map at model resolution (96 x 80 for the shipped model).
+
+    The map is the model's ``error`` output: for the shipped autoencoder the per-pixel negative
+    log-likelihood of the frame under the reconstruction, averaged over input planes (higher = stranger).
+    """
 
     score: float
     heatmap: np.ndarray

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--archive",
         type=Path,
         help="archive for the encoder evaluation (its last 60%% is the test block); default: the simulated "
-        "archive the shipped encoder was trained on",
+        "archive the encoder was trained on (as its card records)",
     )
     p.add_argument(
         "--cache",
@@ -51,7 +51,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.archive is not None and not args.archive.is_dir():
         raise FileNotFoundError(f"archive directory {args.archive} does not exist")
-    enc = None if args.skip_encoder else encoder_frames(args.archive, args.cache)[0]
+    enc = None
+    if not args.skip_encoder:
+        from satwatch.services.embedding import FrameEncoder
+
+        # Without --archive, rebuild the simulated archive the encoder was trained on, so that its test
+        # block is the one held out in training.
+        sim = FrameEncoder.load(args.model_dir).card.metrics.get("simulation", {})
+        enc = encoder_frames(args.archive, args.cache, days=sim.get("days"))[0]
     events = twin = None
     if not args.skip_anomaly:
         events, twin = autoencoder_test_frames(args.cache)

@@ -123,11 +123,12 @@ class ConditionedAutoencoder(nn.Module):
 
     The decoder predicts, per pixel and plane, a mean and a log-variance (a Gaussian likelihood), so cloud
     edges that are hard to reconstruct are expected to be uncertain and smooth areas to be exact. The error
-    map is the squared standardised residual averaged over planes: a fault in a clear, smooth area stands
-    out however small its grey-level change. With ``cond_dim=0`` it is the unconditioned baseline (the time
+    map is the per-pixel negative log-likelihood averaged over planes: a fault in a clear, smooth area
+    stands out however small its grey-level change. With ``cond_dim=0`` it is the unconditioned baseline (the time
     input is accepted and ignored). Returns the reconstruction (the predicted mean) and the error map.
     """
 
+    #: Variance floor (a standard deviation of about 0.6 grey levels) keeps the likelihood finite.
     LOG_VAR_MIN = -12.0
     LOG_VAR_MAX = 0.0
 
@@ -168,4 +169,8 @@ class ConditionedAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_var = self.predict(x, cond)
-        return mean, ((x - mean) ** 2 * torch.exp(-log_var)).mean(dim=1)
+        # Per-pixel negative log-likelihood, shifted to be >= 0. The log-variance term matters: input the
+        # model has never seen (a calibration jump) tends to inflate the predicted variance, which alone
+        # would shrink the squared standardised residual and hide the fault.
+        nll = 0.5 * (log_var - self.LOG_VAR_MIN + (x - mean) ** 2 * torch.exp(-log_var))
+        return mean, nll.mean(dim=1)

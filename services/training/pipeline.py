@@ -118,6 +118,9 @@ def run_encoder(
         progress=opts.progress,
     )
     metrics: dict[str, Any] = {**result.metrics, "history": result.history}
+    if archive is None:
+        # lets `satwatch evaluate` rebuild the very same test block
+        metrics["simulation"] = {"seed": int(ENCODER_SIM["seed"]), "days": days or ENCODER_SIM["days"]}
     return export_encoder(result.model, opts.out, metrics, desc)
 
 

@@ -90,7 +90,7 @@ def encoder_section(
     # Example retrievals: the query's middle ir01 frame, then its top-3 disjoint neighbours'.
     rng = np.random.default_rng(0)
     queries = rng.choice(len(windows), size=min(3, len(windows)), replace=False)
-    fig, axes = plt.subplots(len(queries), 4, figsize=(6.4, 1.9 * len(queries)), dpi=80)
+    fig, axes = plt.subplots(len(queries), 4, figsize=(6.4, 1.9 * len(queries)), dpi=60)
     axes = np.atleast_2d(axes)
     for row, q in enumerate(queries):
         cand = np.flatnonzero(apart[q])
