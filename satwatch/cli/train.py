@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=Path("var/cache/training"),
         help="where simulated training data is cached (default: %(default)s)",
     )
-    p.add_argument("--epochs", type=int, help="training epochs (default: 10 for both)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: 10 encoder, 8 autoencoder)")
     p.add_argument("--batch-size", type=int, default=32, help="windows (encoder) or frames per batch")
     p.add_argument("--lr", type=float, help="AdamW learning rate (default: 1e-3 encoder, 2e-3 autoencoder)")
     p.add_argument("--seed", type=int, default=0, help="seed of weight initialisation and batch order")

@@ -29,7 +29,9 @@ def export_onnx(
 ) -> float:
     """Export ``model`` with a dynamic batch axis, then check ONNX Runtime against PyTorch on ``example``.
 
-    Returns the largest absolute difference seen; raises ExportMismatchError above ``atol``.
+    Values agree when ``|onnx - torch| <= atol * max(1, |torch|)``: absolute below 1, relative above, since
+    the autoencoder's likelihood map can reach the thousands where float32 rounding alone exceeds 1e-4.
+    Returns the largest scaled difference seen; raises ExportMismatchError above ``atol``.
     """
     model = model.eval()
     dynamic = {name: {0: "batch"} for name in input_names + output_names}
@@ -56,7 +58,8 @@ def export_onnx(
     got = session.run(output_names, {n: t.numpy() for n, t in zip(input_names, example, strict=True)})
     worst = 0.0
     for name, e, g in zip(output_names, expected, got, strict=True):
-        diff = float(np.max(np.abs(e.numpy() - g))) if e.numel() else 0.0
+        ref = e.numpy()
+        diff = float(np.max(np.abs(ref - g) / np.maximum(1.0, np.abs(ref)))) if e.numel() else 0.0
         worst = max(worst, diff)
         if not diff <= atol:
             raise ExportMismatchError(f"{path}: output {name!r} differs from PyTorch by {diff:.3g} > {atol}")

@@ -158,7 +158,7 @@ def run_autoencoder(
             xv,
             cv,
             opts.out,
-            epochs=opts.epochs if opts.epochs is not None else 10,
+            epochs=opts.epochs if opts.epochs is not None else 8,
             batch_size=opts.batch_size,
             lr=opts.lr if opts.lr is not None else 2e-3,
             seed=opts.seed,
