@@ -96,7 +96,10 @@ def test_build_indexes_every_window(built: dict[str, Path]) -> None:
     assert len(archive) == 48 and len(index) == len(archive) - 19
     first = next(index.records())
     assert first.frame_times == tuple(archive.times[:20]) and first.satellite == "COMS-1"
-    assert index.m == 16 and index.ef == 64  # the configured defaults
+    from satwatch.services.config import DetectorSettings
+
+    defaults = DetectorSettings()
+    assert (index.m, index.ef) == (defaults.index_m, defaults.index_ef)  # the configured defaults
 
 
 def test_window_vector_is_mean_of_frame_embeddings(built: dict[str, Path]) -> None:
