@@ -49,6 +49,7 @@ class DetectorSettings(BaseModel):
     cadence_minutes: int = Field(15, description="expected time between frames")
     max_gap_factor: float = Field(4.0, description="a gap longer than this many cadences restarts the window")
     k: int = Field(5, description="similar past events reported per alert")
+    distinct_events: bool = Field(True, description="report only similar windows that do not overlap each other")
     rerank: bool = Field(True, description="re-rank search candidates with the exact ground-truth metric")
     rerank_candidates: int = Field(50, description="embedding neighbours re-ranked exactly")
     exclude_recent_hours: float = Field(0.0, description="ignore neighbours ending within this many hours")

@@ -88,6 +88,18 @@ class FrameOutcome:
     heatmap: np.ndarray | None = None
 
 
+def distinct_events(ranked: Sequence[Any], k: int) -> list[Any]:
+    """The first ``k`` of ``ranked`` neighbours such that no two overlap in time on the same satellite."""
+    chosen: list[Any] = []
+    for n in ranked:
+        r = n.record
+        if all(c.record.satellite != r.satellite or c.record.end < r.start or r.end < c.record.start for c in chosen):
+            chosen.append(n)
+            if len(chosen) == k:
+                break
+    return chosen
+
+
 def window_id(satellite: str, end: datetime) -> str:
     """Deterministic id of the window of ``satellite`` ending at ``end``."""
     return f"{satellite}:{end.astimezone(UTC):%Y%m%dT%H%MZ}"
@@ -260,14 +272,16 @@ class Detector:
         assert start is not None and end is not None
         exclude_after = end - timedelta(hours=s.exclude_recent_hours) if s.exclude_recent_hours > 0 else None
         exact = exact and self.reranker is not None
-        fetch = max(s.k, s.rerank_candidates) if exact else s.k
+        # Neighbouring windows of one past event overlap and rank together: fetch more than k so that k
+        # distinct events remain once overlapping ones are folded into the best of each.
+        fetch = max(s.k, s.rerank_candidates) if exact else s.k * (8 if s.distinct_events else 1)
         found = self.index.query(
             window.embedding(), k=fetch, exclude_overlap_with=(start, end), exclude_after=exclude_after
         )
         if exact and found and self.reranker is not None:
             with self.metrics.stage("rerank"):
                 found = self.reranker.rerank(sat, window.times, found)
-        return list(found[: s.k])
+        return distinct_events(found, s.k) if s.distinct_events else list(found[: s.k])
 
     def _make_alert(self, window: RollingWindow, score: float, heatmap: np.ndarray, neighbours: Sequence[Any]) -> Alert:
         start, end = window.start, window.end

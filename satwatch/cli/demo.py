@@ -71,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
             first_alert.append(time.monotonic() - t_start)
         counts["alerts"] += 1
         active = [e.kind for e in sim.labels_at(alert.window_end)]
-        label = f"  [simulator label: {', '.join(active)}]" if active else "  [no labelled event: false alert]"
-        print(alert.summary() + label, flush=True)
+        label = f"  [simulator label: {', '.join(active)}]" if active else "  [no labelled event: a false alert]"
+        head, _, rest = alert.summary().partition("\n")
+        print(f"{head}{label}\n{rest}", flush=True)
 
     def on_outcome(outcome: FrameOutcome) -> None:
         counts["frames"] += 1

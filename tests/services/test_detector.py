@@ -138,3 +138,13 @@ def test_gap_restarts_window(tmp_path) -> None:  # type: ignore[no-untyped-def]
     det.process(make_frame(T0))
     out = det.process(make_frame(T0 + 10 * Q))
     assert out.admission is Admission.RESTARTED and out.window_frames == 1
+
+
+def test_similar_events_are_distinct_past_periods(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    det = make_detector(tmp_path)
+    for i in range(40):
+        det.process(make_frame(T0 + i * Q, value=60 + (i % 7)))
+    hot = det.process(make_frame(T0 + 40 * Q, value=230))
+    assert hot.alert is not None and len(hot.alert.similar) == 3
+    spans = sorted((e.start, e.end) for e in hot.alert.similar)
+    assert all(a_end < b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))

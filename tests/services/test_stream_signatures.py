@@ -62,9 +62,9 @@ def test_detector_alerts_carry_exact_similarity(tmp_path) -> None:  # type: igno
         reranker=StreamSignatures(tmp_path / "sig"),
         now=lambda: T0 + timedelta(days=30),
     )
-    for i in range(12):
+    for i in range(24):
         det.process(make_frame(T0 + i * Q, value=60 + 5 * (i % 4)))
-    out = det.process(make_frame(T0 + 12 * Q, value=230))
+    out = det.process(make_frame(T0 + 24 * Q, value=230))
     assert out.alert is not None and len(out.alert.similar) == 3
     sims = [e.similarity for e in out.alert.similar]
     assert all(x is not None and 0.0 < x <= 1.0 for x in sims) and sims == sorted(sims, reverse=True)
