@@ -49,7 +49,7 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=os.cpu_count() or 1,
         metavar="N",
-        help="processes decoding images (default: all cores)",
+        help="threads decoding images (default: all cores)",
     )
 
 
