@@ -537,11 +537,9 @@ def _hi(p, q):  # pragma: no cover - compiled
     return p if p >= q else q
 
 
-@numba.njit(cache=True, nogil=True)
-def _max_diff_add(
-    a: np.ndarray, b: np.ndarray, s0: int, s1: int, mx: np.ndarray, acc: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    """acc[j - s0] += max over bins k of |a[k, j] - b[k, j]| for slots s0 <= j < s1 of two (bins, slots)
+@numba.njit(cache=True, nogil=True, inline="always")
+def _max_over_bins(a: np.ndarray, b: np.ndarray, s0: int, s1: int, mx: np.ndarray) -> None:  # pragma: no cover
+    """mx[j - s0] = max over bins k of |a[k, j] - b[k, j]| for slots s0 <= j < s1 of two (bins, slots)
     signatures.
 
     Bins are taken four at a time so the running maximum ``mx`` is loaded and stored once per four bins;
@@ -568,37 +566,25 @@ def _max_diff_add(
         for j in range(n):
             mx[j] = _hi(mx[j], _absdiff(ak[j], bk[j], kind))
         k += 1
-    for j in range(n):
+
+
+@numba.njit(cache=True, nogil=True)
+def _max_diff_add(
+    a: np.ndarray, b: np.ndarray, s0: int, s1: int, mx: np.ndarray, acc: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """acc[j - s0] += the per-slot maximum of :func:`_max_over_bins`."""
+    _max_over_bins(a, b, s0, s1, mx)
+    for j in range(s1 - s0):
         acc[j] += mx[j]
 
 
 @numba.njit(cache=True, nogil=True)
 def _max_diff_sum(a: np.ndarray, b: np.ndarray, s0: int, s1: int, mx: np.ndarray) -> int:  # pragma: no cover
-    """Sum over slots s0 <= j < s1 of max over bins k of |a[k, j] - b[k, j]|: :func:`_max_diff_add` reduced
-    to one integer, for frames whose cells all hold the same number of pixels."""
-    nb = a.shape[0]
-    n = s1 - s0
-    kind = a.dtype.type
-    for j in range(n):
-        mx[j] = 0
-    k = 0
-    while k + 4 <= nb:
-        a0, a1, a2, a3 = a[k, s0:s1], a[k + 1, s0:s1], a[k + 2, s0:s1], a[k + 3, s0:s1]
-        b0, b1, b2, b3 = b[k, s0:s1], b[k + 1, s0:s1], b[k + 2, s0:s1], b[k + 3, s0:s1]
-        for j in range(n):
-            m = _hi(
-                _hi(_absdiff(a0[j], b0[j], kind), _absdiff(a1[j], b1[j], kind)),
-                _hi(_absdiff(a2[j], b2[j], kind), _absdiff(a3[j], b3[j], kind)),
-            )
-            mx[j] = _hi(mx[j], m)
-        k += 4
-    while k < nb:
-        ak, bk = a[k, s0:s1], b[k, s0:s1]
-        for j in range(n):
-            mx[j] = _hi(mx[j], _absdiff(ak[j], bk[j], kind))
-        k += 1
+    """Sum over slots s0 <= j < s1 of the per-slot maximum of :func:`_max_over_bins`, as one integer, for
+    frames whose cells all hold the same number of pixels."""
+    _max_over_bins(a, b, s0, s1, mx)
     total = 0
-    for j in range(n):
+    for j in range(s1 - s0):
         total += int(mx[j])
     return total
 
