@@ -16,9 +16,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from satwatch.services.alerts import Alert, AlertStore, SimilarEvent, alert_id
-from satwatch.services.codec import FrameMeta
+from satwatch.services.codec import Encoding, FrameMeta
 from satwatch.services.config import DetectorSettings, Settings
-from satwatch.services.frames import CHANNELS, Frame
+from satwatch.services.frames import CHANNELS, Frame, shrink_size
 from satwatch.services.journal import IndexJournal
 from satwatch.services.metrics import DetectorMetrics
 from satwatch.services.window import Admission, RollingWindow, WindowEntry
@@ -154,7 +154,12 @@ class Detector:
                 f"(missing {missing}, unexpected {extra}); expected exactly {list(CHANNELS)}",
             )
         expected = (len(CHANNELS), s.frame_height, s.frame_width)
-        if tuple(meta.shape) != expected:
+        shape = tuple(meta.shape)
+        if meta.encoding == Encoding.CLAIM_CHECK:
+            # A claim check names the full-resolution frame; the detector shrinks it after reading it.
+            c, h, w = shape
+            shape = (c, *reversed(shrink_size(w, h)))
+        if shape != expected:
             raise InvalidFrame(
                 "wrong_shape",
                 f"{meta.satellite} {meta.time:%Y-%m-%d %H:%M}: shape {tuple(meta.shape)}, expected {expected} "

@@ -215,3 +215,33 @@ def test_bad_input_is_dead_lettered_and_stream_goes_on(settings: Settings, strea
     text = caplog.text
     assert "missing ['wv']" in text and "expected (4, 347, 300)" in text and "duplicate frame" in text
     assert consumer.detector.window("COMS-1").end == good[-1].time
+
+
+def test_claim_check_replay_reads_and_verifies_the_archive(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from satwatch.producers.sources import archive_source
+    from satwatch.services.archive import Archive
+    from satwatch.services.frames import kma_filename, write_rgb_png
+    from satwatch.services.simulator import write_archive
+
+    cfg = SimConfig(seed=5, width=600, height=694, days=6 / 24, events=False)  # full size: 2x the study size
+    root = write_archive(cfg, tmp_path / "archive", progress=False)
+    archive = Archive(root)
+    frames = list(archive_source(archive))
+    # Tamper with one channel of the last frame after publication: its checksum no longer matches.
+    last = frames[-1]
+    ensure_topics(settings.kafka)
+    producer = make_producer(settings.kafka)
+    publisher = FramePublisher(
+        producer, settings.kafka, source="archive", claim_check_uri=f"kma+file://{root.resolve()}"
+    )
+    publisher.publish_all(frames)
+    producer.close()
+    path = next(root.rglob(kma_filename("wv", cfg.area, last.time)))
+    write_rgb_png(path, 255 - last.data[3])
+
+    metrics = DetectorMetrics()
+    consumer = run_detector(settings, len(frames) - 1, metrics)
+    assert metrics.frames_consumed.labels("COMS-1")._value.get() == len(frames) - 1
+    assert consumer.detector.window("COMS-1").end == frames[-2].time
+    dead = read_topic(settings, settings.kafka.dead_letter_topic, 1)
+    assert [dict(m.headers)[DLQ_REASON] for m in dead] == [b"checksum_mismatch"]
