@@ -1,8 +1,9 @@
 """Anomaly scores at run time: the time-conditioned ONNX autoencoder behind a small API.
 
 The score of a frame is a robust aggregate of its per-pixel reconstruction error (the mean of the worst
-fraction of pixels, so a small localised fault still counts); the alert threshold comes from the model
-card, calibrated on normal weather, and can be overridden by the operator.
+fraction of pixels, so a small localised fault still counts), plus, where the model card says so, a
+frame-level channel-consistency term that catches whole-channel calibration jumps; the alert threshold
+comes from the model card, calibrated on normal weather, and can be overridden by the operator.
 """
 
 from __future__ import annotations
@@ -56,6 +57,18 @@ def aggregate_score(error: np.ndarray, fraction: float) -> np.ndarray:
     return top.mean(axis=1).astype(np.float32)
 
 
+def combine_scores(pixel: np.ndarray, consistency: np.ndarray | None, scoring: Scoring) -> np.ndarray:
+    """Frame scores (N,) from pixel scores and, for ``with_consistency`` scoring, the consistency output."""
+    pixel = np.asarray(pixel, dtype=np.float32)
+    if scoring.aggregate != "with_consistency":
+        return pixel
+    if consistency is None:
+        raise ValueError("with_consistency scoring needs the model's consistency output")
+    z = (pixel - np.float32(scoring.pixel_center)) / np.float32(scoring.pixel_scale)
+    extra = np.maximum(np.asarray(consistency, dtype=np.float32) - np.float32(scoring.consistency_gate), 0.0)
+    return (z + extra).astype(np.float32)
+
+
 @dataclass
 class AnomalyResult:
     """A frame's anomaly score and its per-pixel error map at model resolution (96 x 80 for the shipped model).
@@ -100,22 +113,30 @@ class AnomalyScorer:
         verify(card, folder / card.file)
         return cls(card, open_session(folder / card.file, threads), threshold)
 
-    def error_maps(self, data: np.ndarray, times: list[datetime]) -> np.ndarray:
-        """Per-pixel reconstruction error (N,h,w) float32 of (N,4,H,W) uint8 frames observed at ``times``."""
+    def _run(self, data: np.ndarray, times: list[datetime], outputs: list[str]) -> list[np.ndarray]:
         assert self.card.conditioning is not None
         x = normalise(np.asarray(data), self.card.normalisation)
         if x.shape[0] != len(times):
             raise ValueError(f"{x.shape[0]} frames but {len(times)} times")
         feeds = {self.card.input.name: x, self.card.conditioning.input.name: time_features(times)}
-        err = self._session.run([self._scoring.error_output], feeds)[0]
-        return np.asarray(err, dtype=np.float32)
+        return [np.asarray(o, dtype=np.float32) for o in self._session.run(outputs, feeds)]
+
+    def error_maps(self, data: np.ndarray, times: list[datetime]) -> np.ndarray:
+        """Per-pixel reconstruction error (N,h,w) float32 of (N,4,H,W) uint8 frames observed at ``times``."""
+        return self._run(data, times, [self._scoring.error_output])[0]
 
     def score_batch(self, frames: list[Frame]) -> list[AnomalyResult]:
         """Score several frames in one model call."""
         if not frames:
             return []
-        maps = self.error_maps(np.stack([f.data for f in frames]), [f.time for f in frames])
-        scores = aggregate_score(maps, self._scoring.fraction)
+        outputs = [self._scoring.error_output]
+        if self._scoring.aggregate == "with_consistency" and self._scoring.consistency_output:
+            outputs.append(self._scoring.consistency_output)
+        got = self._run(np.stack([f.data for f in frames]), [f.time for f in frames], outputs)
+        maps = got[0]
+        scores = combine_scores(
+            aggregate_score(maps, self._scoring.fraction), got[1] if len(got) > 1 else None, self._scoring
+        )
         return [AnomalyResult(float(s), m, self.threshold) for s, m in zip(scores, maps, strict=True)]
 
     def score(self, frame: Frame) -> AnomalyResult:

@@ -63,11 +63,21 @@ class Conditioning(BaseModel):
 
 
 class Scoring(BaseModel):
-    """How the anomaly score is aggregated from the per-pixel error map."""
+    """How the anomaly score is aggregated from the per-pixel error map (and a frame-level output).
 
-    aggregate: Literal["top_fraction_mean"] = "top_fraction_mean"
+    ``top_fraction_mean``: the mean of the largest ``fraction`` of the error map. ``with_consistency``:
+    that pixel score standardised, ``(pixel - pixel_center) / pixel_scale``, plus
+    ``max(0, consistency - consistency_gate)`` where ``consistency`` is the model's frame-level output named
+    ``consistency_output`` (already in units of its own spread); below the gate it leaves the score alone.
+    """
+
+    aggregate: Literal["top_fraction_mean", "with_consistency"] = "top_fraction_mean"
     fraction: float = 0.01
     error_output: str = "error"
+    consistency_output: str | None = None
+    pixel_center: float = 0.0
+    pixel_scale: float = 1.0
+    consistency_gate: float = 0.0
 
 
 class ModelCard(BaseModel):

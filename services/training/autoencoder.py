@@ -19,6 +19,7 @@ from satwatch.services.anomaly import (
     AUTOENCODER_FILE,
     TIME_FEATURES,
     aggregate_score,
+    combine_scores,
     time_features,
 )
 from satwatch.services.frames import CHANNELS
@@ -33,7 +34,7 @@ from satwatch.services.modelcard import (
 from satwatch.services.training.data import FrameSet
 from satwatch.services.training.encoder import TrainResult
 from satwatch.services.training.export import export_onnx, finish_card
-from satwatch.services.training.models import ConditionedAutoencoder
+from satwatch.services.training.models import ChannelConsistency, ConditionedAutoencoder, ScoredAutoencoder
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +63,101 @@ def prepare_inputs(frames: FrameSet, progress: bool = True) -> tuple[np.ndarray,
     return x, time_features(frames.times)
 
 
-def model_scores(model: ConditionedAutoencoder, x: np.ndarray, cond: np.ndarray, batch: int = 128) -> np.ndarray:
-    """Anomaly scores (top-fraction mean of the error map) of many frames with a PyTorch model."""
+#: The consistency term only adds to the score beyond this many residual spreads (leave-one-geography-out
+#: RMS). No normal validation frame comes near it (they stay below about 3), while a calibration jump of
+#: 15 grey levels in ir01, ir02 or wv lies 50 or more spreads out; short-wave infrared's frame mean is only
+#: loosely predictable (its spread is about 2.4 grey levels), so only large swir jumps cross it.
+CONSISTENCY_GATE = 10.0
+
+
+def pixel_and_consistency(
+    model: ConditionedAutoencoder | ScoredAutoencoder, x: np.ndarray, cond: np.ndarray, batch: int = 128
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pixel scores (top-fraction mean of the error map) and, for a ScoredAutoencoder, consistency values."""
     model.eval()
-    out = []
+    pix, cons = [], []
     with torch.no_grad():
         for s in range(0, len(x), batch):
-            _, err = model(torch.from_numpy(x[s : s + batch]), torch.from_numpy(cond[s : s + batch]))
-            out.append(aggregate_score(err.numpy(), SCORING.fraction))
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+            out = model(torch.from_numpy(x[s : s + batch]), torch.from_numpy(cond[s : s + batch]))
+            pix.append(aggregate_score(out[1].numpy(), SCORING.fraction))
+            if len(out) > 2:
+                cons.append(out[2].numpy())
+    p = np.concatenate(pix) if pix else np.zeros(0, dtype=np.float32)
+    return p, (np.concatenate(cons) if cons else None)
+
+
+def model_scores(
+    model: ConditionedAutoencoder | ScoredAutoencoder,
+    x: np.ndarray,
+    cond: np.ndarray,
+    batch: int = 128,
+    scoring: Scoring | None = None,
+) -> np.ndarray:
+    """Anomaly scores of many frames with a PyTorch model, aggregated as ``scoring`` says (default: pixels only)."""
+    pix, cons = pixel_and_consistency(model, x, cond, batch)
+    return combine_scores(pix, cons, scoring or SCORING)
+
+
+def fit_consistency(x: np.ndarray, cond: np.ndarray, groups: int) -> ChannelConsistency:
+    """Fit the channel-consistency check on normal frames ``x`` (N,C,H,W) with time features ``cond``.
+
+    Least squares per channel; the residual scale is the RMS of leave-one-group-out residuals, the frames
+    cut into ``groups`` contiguous groups (for the simulated data, one per geography), so the scale covers
+    a geography the fit has not seen, not just the fit's own residuals.
+    """
+    check = ChannelConsistency(channels=len(AE_NORMALISATION.channels))
+    with torch.no_grad():
+        xt, ct = torch.from_numpy(x), torch.from_numpy(cond)
+        m = torch.cat([check.means(xt[s : s + 256]) for s in range(0, len(xt), 256)]).double()
+        feats = check.features(m, ct.double()).numpy()
+    y = m.numpy()
+    mask = ChannelConsistency.feature_mask(check.channels).numpy()
+    group = np.minimum(np.arange(len(y)) * max(1, groups) // len(y), max(1, groups) - 1)
+    weight = np.zeros(mask.shape)
+    scale = np.zeros(check.channels)
+    for c in range(check.channels):
+        a = feats[:, mask[c]]
+        weight[c, mask[c]] = np.linalg.lstsq(a, y[:, c], rcond=None)[0]
+        res = np.empty(len(y))
+        for g in np.unique(group):
+            out = group == g
+            if out.all():
+                res[out] = y[out, c] - a[out] @ weight[c, mask[c]]
+                continue
+            w = np.linalg.lstsq(a[~out], y[~out, c], rcond=None)[0]
+            res[out] = y[out, c] - a[out] @ w
+        scale[c] = max(float(np.sqrt(np.mean(res**2))), 1e-6)
+    check.weight.copy_(torch.from_numpy(weight).float())
+    check.scale.copy_(torch.from_numpy(scale).float())
+    return check.eval()
+
+
+def with_consistency(
+    model: ConditionedAutoencoder,
+    x_train: np.ndarray,
+    c_train: np.ndarray,
+    x_valid: np.ndarray,
+    c_valid: np.ndarray,
+    groups: int,
+    gate: float = CONSISTENCY_GATE,
+) -> tuple[ScoredAutoencoder, Scoring]:
+    """Attach the channel-consistency check to a trained autoencoder and set up the combined scoring.
+
+    The pixel score is standardised by its normal-validation mean and standard deviation; the consistency
+    term (already in residual spreads) adds only beyond ``gate``.
+    """
+    scored = ScoredAutoencoder(model.cpu().eval(), fit_consistency(x_train, c_train, groups)).eval()
+    pix, _ = pixel_and_consistency(model, x_valid, c_valid)
+    scoring = SCORING.model_copy(
+        update={
+            "aggregate": "with_consistency",
+            "consistency_output": "consistency",
+            "pixel_center": float(np.mean(pix)),
+            "pixel_scale": float(max(np.std(pix), 1e-6)),
+            "consistency_gate": float(gate),
+        }
+    )
+    return scored, scoring
 
 
 def calibrate_threshold(normal_scores: np.ndarray, alerts_per_day: float = 0.5) -> float:
@@ -182,22 +269,31 @@ def train_autoencoder(
 
 
 def export_autoencoder(
-    model: ConditionedAutoencoder,
+    model: ConditionedAutoencoder | ScoredAutoencoder,
     out_dir: str | Path,
     threshold: float,
     metrics: dict[str, Any],
     training_data: str,
     false_alert_rate: float,
-    version: str = "1.0.0",
+    version: str = "1.2.0",
+    scoring: Scoring | None = None,
 ) -> ModelCard:
-    """Export ``autoencoder.onnx`` (checked against PyTorch) and write ``autoencoder.card.json``."""
+    """Export ``autoencoder.onnx`` (checked against PyTorch) and write ``autoencoder.card.json``.
+
+    A ScoredAutoencoder adds the ``consistency`` output (N,); pass the ``scoring`` that uses it.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     h, w = AE_NORMALISATION.height, AE_NORMALISATION.width
     c = int(model.config["channels"])
     example = (torch.rand(3, c, h, w), torch.from_numpy(time_features([datetime.now(UTC)] * 3)))
-    worst = export_onnx(model, example, out / AUTOENCODER_FILE, ["frames", "time"], ["reconstruction", "error"])
+    names = ["reconstruction", "error"]
+    extra: list[TensorSpec] = []
+    if isinstance(model, ScoredAutoencoder):
+        names.append("consistency")
+        extra.append(TensorSpec(name="consistency", shape=["batch"]))
+    worst = export_onnx(model, example, out / AUTOENCODER_FILE, ["frames", "time"], names)
     card = ModelCard(
         name="satwatch-anomaly-autoencoder",
         kind="autoencoder",
@@ -208,6 +304,7 @@ def export_autoencoder(
         outputs=[
             TensorSpec(name="reconstruction", shape=["batch", c, h, w]),
             TensorSpec(name="error", shape=["batch", h, w]),
+            *extra,
         ],
         normalisation=AE_NORMALISATION,
         conditioning=Conditioning(
@@ -218,7 +315,7 @@ def export_autoencoder(
                 "((yday - 1 + day fraction) / 365.25); the decoder is FiLM-modulated by them"
             ),
         ),
-        scoring=SCORING,
+        scoring=scoring or SCORING,
         training_data=training_data,
         metrics={**metrics, "export_max_abs_diff": worst},
         thresholds={"anomaly": float(threshold), "false_alert_rate": float(false_alert_rate)},

@@ -252,7 +252,7 @@ def export_encoder(
     out_dir: str | Path,
     metrics: dict[str, Any],
     training_data: str,
-    version: str = "1.0.0",
+    version: str = "1.2.0",
 ) -> ModelCard:
     """Export ``encoder.onnx`` (checked against PyTorch) and write ``encoder.card.json``."""
     out = Path(out_dir)

@@ -139,6 +139,7 @@ def run_autoencoder(
         model_scores,
         prepare_inputs,
         train_autoencoder,
+        with_consistency,
     )
     from satwatch.services.training.evaluation import anomaly_metrics
 
@@ -167,14 +168,21 @@ def run_autoencoder(
             conditioned=conditioned,
             progress=opts.progress,
         )
-        threshold = calibrate_threshold(model_scores(result.model, xv, cv), alerts_per_day)
+        # One consistency group per simulated geography (contiguous 6-h runs), else ten blocks of time.
+        groups = len(AE_TRAIN_SEEDS) if archive is None else 10
+        scored, scoring = with_consistency(result.model, xt, ct, xv, cv, groups)
+        threshold = calibrate_threshold(model_scores(scored, xv, cv, scoring=scoring), alerts_per_day)
         m = anomaly_metrics(
-            model_scores(result.model, xe, ce), test_ev.labels, model_scores(result.model, xn, cn), threshold
+            model_scores(scored, xe, ce, scoring=scoring),
+            test_ev.labels,
+            model_scores(scored, xn, cn, scoring=scoring),
+            threshold,
         )
         key = "conditioned" if conditioned else "unconditioned_baseline"
         kinds[key] = {"threshold": threshold, **m, "best_epoch": result.best_epoch, "history": result.history}
         if conditioned:
-            exported = (result.model, threshold)
+            kinds[key]["consistency_scale"] = [float(v) for v in scored.consistency.scale]
+            exported = (scored, threshold, scoring)
     assert exported is not None
     cards_metrics = {
         "test_data": (
@@ -183,4 +191,6 @@ def run_autoencoder(
         ),
         **kinds,
     }
-    return export_autoencoder(exported[0], opts.out, exported[1], cards_metrics, desc, alerts_per_day)
+    return export_autoencoder(
+        exported[0], opts.out, exported[1], cards_metrics, desc, alerts_per_day, scoring=exported[2]
+    )

@@ -11,9 +11,11 @@ from satwatch.services.frames import CHANNELS, Frame  # noqa: E402
 from satwatch.services.training.autoencoder import (  # noqa: E402
     calibrate_threshold,
     export_autoencoder,
+    fit_consistency,
     model_scores,
     prepare_inputs,
     train_autoencoder,
+    with_consistency,
 )
 from satwatch.services.training.data import FrameSet  # noqa: E402
 from satwatch.services.training.models import ConditionedAutoencoder  # noqa: E402
@@ -72,3 +74,41 @@ def test_tiny_autoencoder_trains_exports_and_scores(tmp_path: Path) -> None:
     res_onnx = scorer.score(Frame("COMS-1", fs.times[0], CHANNELS, fs.data[0]))
     x1, c1 = prepare_inputs(fs, progress=False)
     assert res_onnx.score == pytest.approx(float(model_scores(more.model, x1, c1)[0]), rel=1e-3, abs=1e-6)
+
+
+def _split_window_frames(n: int, seed: int, jump: float = 0.0) -> FrameSet:
+    """Frames whose channels track each other (ir02 = ir01 - 3, swir and wv offset), optionally one jumped."""
+    rng = np.random.default_rng(seed)
+    t0 = datetime(2024, 7, 1, tzinfo=UTC)
+    yy, xx = np.mgrid[0:347, 0:300]
+    data = np.empty((n, 4, 347, 300), dtype=np.uint8)
+    for i in range(n):
+        base = 110 + rng.uniform(-30, 30) + 40 * np.sin(xx / 30.0 + rng.uniform(0, 6)) * np.cos(yy / 45.0)
+        planes = np.stack([base, base - 3, base + 10, 0.5 * base + 60]) + rng.normal(0, 1, (4, 347, 300))
+        planes[1] += jump
+        data[i] = np.clip(planes, 0, 255)
+    return FrameSet("COMS-1", [t0 + timedelta(minutes=15 * i) for i in range(n)], data)
+
+
+def test_consistency_catches_a_calibration_jump_and_exports(tmp_path: Path) -> None:
+    xt, ct = prepare_inputs(_split_window_frames(24, 1), progress=False)
+    xv, cv = prepare_inputs(_split_window_frames(8, 2), progress=False)
+    xj, cj = prepare_inputs(_split_window_frames(4, 3, jump=20.0), progress=False)
+    check = fit_consistency(xt, ct, groups=4)
+    with torch.no_grad():
+        normal = check(torch.from_numpy(xv), torch.from_numpy(cv)).numpy()
+        jumped = check(torch.from_numpy(xj), torch.from_numpy(cj)).numpy()
+    assert jumped.min() > 10 * max(1.0, normal.max())
+    torch.manual_seed(0)
+    scored, scoring = with_consistency(ConditionedAutoencoder(channels=8), xt, ct, xv, cv, groups=4)
+    assert scoring.aggregate == "with_consistency" and scoring.consistency_output == "consistency"
+    valid = model_scores(scored, xv, cv, scoring=scoring)
+    assert model_scores(scored, xj, cj, scoring=scoring).min() > valid.max()
+    thr = calibrate_threshold(valid, 1.0)
+    card = export_autoencoder(scored, tmp_path, thr, {}, "tiny", 1.0, scoring=scoring)
+    assert [o.name for o in card.outputs] == ["reconstruction", "error", "consistency"]
+    scorer = AnomalyScorer.load(tmp_path)
+    fs = _split_window_frames(1, 3, jump=20.0)
+    got = scorer.score(Frame("COMS-1", fs.times[0], CHANNELS, fs.data[0]))
+    assert got.is_anomaly
+    assert got.score == pytest.approx(float(model_scores(scored, xj[:1], cj[:1], scoring=scoring)[0]), rel=1e-3)

@@ -77,3 +77,21 @@ def test_tiny_encoder_trains_resumes_and_exports(tmp_path: Path) -> None:
     with torch.no_grad():
         ref = resumed.model(torch.from_numpy(data.frames.data[:3]).float()).numpy()
     np.testing.assert_allclose(out, ref, atol=1e-4)
+
+
+def test_front_end_is_the_ground_truth_metrics_cells_and_bins() -> None:
+    from satwatch.services.groundtruth import GridSpec, frame_signature
+    from satwatch.services.training.models import CdfFrontEnd
+
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 256, (2, 4, 347, 300), dtype=np.uint8)
+    frames[0, :, :10] = 51  # exactly on a bin edge
+    cdf = CdfFrontEnd()(torch.from_numpy(frames).float()).numpy()
+    assert cdf.shape == (2, 80, 24, 24)
+    for i in range(2):
+        sig = frame_signature(frames[i], GridSpec(n=24, bins=20, mode="general"))
+        ref = sig.cumulative() / sig.cell_pixels[None, :, None]  # (channels, cells, bins)
+        got = cdf[i].reshape(4, 20, 576).transpose(0, 2, 1)
+        np.testing.assert_allclose(got, ref, atol=1e-6)
+    hist = CdfFrontEnd(features="sqrt_hist")(torch.from_numpy(frames).float()).numpy()
+    np.testing.assert_allclose((hist.reshape(2, 4, 21, 576) ** 2).sum(axis=2), 1.0, atol=1e-5)
