@@ -31,6 +31,7 @@ from satwatch.services.modelcard import (
     TensorSpec,
     normalise,
 )
+from satwatch.services.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from satwatch.services.training.data import FrameSet
 from satwatch.services.training.encoder import TrainResult
 from satwatch.services.training.export import export_onnx, finish_card
@@ -206,12 +207,8 @@ def train_autoencoder(
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
     start_epoch = 0
     if resume is not None:
-        ck = torch.load(resume, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        history, best, best_state, start_epoch = ck["history"], tuple(ck["best"]), ck["best_state"], ck["epoch"]
-        torch.set_rng_state(ck["torch_rng"])
+        resumed = load_checkpoint(resume, model, opt, sched, device)
+        history, best, best_state, start_epoch = resumed.history, resumed.best, resumed.best_state, resumed.epoch
     xt, ct = torch.from_numpy(x_train), torch.from_numpy(c_train)
     xv, cv = torch.from_numpy(x_valid).to(device), torch.from_numpy(c_valid).to(device)
     rng = np.random.default_rng(seed + start_epoch)
@@ -249,20 +246,7 @@ def train_autoencoder(
         if on_epoch:
             on_epoch(row)
         log.info("autoencoder epoch %d: %s", epoch + 1, row)
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "history": history,
-                "best": list(best),
-                "best_state": best_state,
-                "epoch": epoch + 1,
-                "config": model.config,
-                "torch_rng": torch.get_rng_state(),
-            },
-            ckpt_path,
-        )
+        save_checkpoint(ckpt_path, model, opt, sched, TrainState(history, best, best_state, epoch + 1))
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(model=model, history=history, best_epoch=int(best[1]))

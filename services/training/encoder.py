@@ -24,6 +24,7 @@ from satwatch.services.embedding import ENCODER_CARD, ENCODER_FILE
 from satwatch.services.frames import CHANNELS
 from satwatch.services.groundtruth import GridSpec, frame_signature, pairwise_similarity, window_signature
 from satwatch.services.modelcard import ModelCard, Normalisation, TensorSpec
+from satwatch.services.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from satwatch.services.training.data import FrameSet, block_windows, split_blocks
 from satwatch.services.training.export import export_onnx, finish_card
 from satwatch.services.training.metrics import RetrievalReport, pairwise_distances, retrieval_report
@@ -173,13 +174,8 @@ def train_encoder(
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
     start_epoch = 0
     if resume is not None:
-        ck = torch.load(resume, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        history, best, best_state, start_epoch = ck["history"], tuple(ck["best"]), ck["best_state"], ck["epoch"]
-        torch.set_rng_state(ck["torch_rng"])
-        np.random.set_state(ck["numpy_rng"])
+        resumed = load_checkpoint(resume, model, opt, sched, device)
+        history, best, best_state, start_epoch = resumed.history, resumed.best, resumed.best_state, resumed.epoch
     feats = data.feats.to(device)
     sim_train = torch.from_numpy(train.sim).float().to(device)
     rng = np.random.default_rng(seed + start_epoch)
@@ -221,21 +217,7 @@ def train_encoder(
         if on_epoch:
             on_epoch(row)
         log.info("encoder epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in row.items()})
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "history": history,
-                "best": list(best),
-                "best_state": best_state,
-                "epoch": epoch + 1,
-                "config": model.config,
-                "torch_rng": torch.get_rng_state(),
-                "numpy_rng": np.random.get_state(),
-            },
-            out / "encoder.ckpt",
-        )
+        save_checkpoint(out / "encoder.ckpt", model, opt, sched, TrainState(history, best, best_state, epoch + 1))
     model.load_state_dict(best_state)
     model.eval()
     result = TrainResult(model=model, history=history, best_epoch=int(best[1]))
