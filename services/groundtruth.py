@@ -510,6 +510,18 @@ def _frame_signature_uncached(paths: Sequence[str], spec: GridSpec, check_size: 
 # Windows and pair similarity
 
 
+def cdf_features(planes: np.ndarray, spec: GridSpec) -> np.ndarray:
+    """Per channel and cell, the fraction of pixels in bins below 1..B: shape (C * B, n, n), float32.
+
+    The empirical CDFs the metric compares, channel-major then bin; the frame encoder's input when its card
+    says ``front_end = "grid_cdf"``. Computed from the frame's signature (about 1.5 ms for 4 x 347 x 300).
+    """
+    sig = frame_signature(planes, spec)
+    cdf = sig.cumulative() / sig.cell_pixels.astype(np.float64)[None, :, None]  # (C, n*n, B)
+    n = spec.n
+    return np.ascontiguousarray(cdf.transpose(0, 2, 1), dtype=np.float32).reshape(sig.channels * spec.bins, n, n)
+
+
 def window_signature(frames: Sequence[FrameSignature]) -> WindowSignature:
     """Group the frame signatures of one window (all of one grid spec and channel count)."""
     if not frames:

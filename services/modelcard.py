@@ -52,6 +52,13 @@ class Normalisation(BaseModel):
     offset: list[float]
     features: list[Literal["mean", "std"]] = Field(default_factory=_mean_only)
     std_scale: float = 1.0 / 255.0
+    front_end: Literal["pixels", "grid_cdf"] = Field(
+        "pixels",
+        description="pixels: the planes as above; grid_cdf: each channel's per-cell empirical CDF at the "
+        "ground-truth metric's general-mode grid and bin edges, (N, C*bins, grid, grid), computed outside the graph",
+    )
+    grid: int = 24
+    bins: int = 20
 
 
 class Conditioning(BaseModel):
@@ -180,6 +187,11 @@ def normalise(frames: np.ndarray, norm: Normalisation) -> np.ndarray:
             f"frames of shape {frames.shape} do not match the model's {len(norm.channels)} channels "
             f"{norm.channels}; expected (N,{len(norm.channels)},H,W) uint8"
         )
+    if norm.front_end == "grid_cdf":
+        from satwatch.services.groundtruth import GridSpec, cdf_features
+
+        spec = GridSpec(n=norm.grid, bins=norm.bins, mode="general")
+        return np.stack([cdf_features(f, spec) for f in batch.astype(np.uint8, copy=False)])
     n, c, h, w = batch.shape
     want_std = "std" in norm.features
     size = (norm.width, norm.height)

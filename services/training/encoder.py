@@ -241,15 +241,24 @@ def export_encoder(
     out.mkdir(parents=True, exist_ok=True)
     cfg = model.config
     model = model.cpu().eval()
-    example = torch.randint(0, 256, (3, cfg["channels"], cfg["height"], cfg["width"])).float()
-    worst = export_onnx(model, (example,), out / ENCODER_FILE, ["frames"], ["embedding"])
+    # Only the learned body goes into the graph when the front end is the metric's own CDFs: the runtime
+    # computes those from the ground-truth signature in ~1.5 ms instead of ~30 ms of dense ops in the graph.
+    cdf_front = cfg.get("features", "cdf") == "cdf"
+    pixels = torch.randint(0, 256, (3, cfg["channels"], cfg["height"], cfg["width"])).float()
+    if cdf_front:
+        example = model.front(pixels)
+        worst = export_onnx(model.body, (example,), out / ENCODER_FILE, ["cdf"], ["embedding"])
+        input_spec = TensorSpec(name="cdf", shape=["batch", *example.shape[1:]])
+    else:
+        worst = export_onnx(model, (pixels,), out / ENCODER_FILE, ["frames"], ["embedding"])
+        input_spec = TensorSpec(name="frames", shape=["batch", cfg["channels"], cfg["height"], cfg["width"]])
     card = ModelCard(
         name="satwatch-frame-encoder",
         kind="encoder",
         version=version,
         file=ENCODER_FILE,
         sha256="",
-        input=TensorSpec(name="frames", shape=["batch", cfg["channels"], cfg["height"], cfg["width"]]),
+        input=input_spec,
         outputs=[TensorSpec(name="embedding", shape=["batch", cfg["dim"]])],
         normalisation=Normalisation(
             channels=list(CHANNELS),
@@ -258,6 +267,7 @@ def export_encoder(
             resample="box",
             scale=[1.0] * cfg["channels"],
             offset=[0.0] * cfg["channels"],
+            front_end="grid_cdf" if cdf_front else "pixels",
         ),
         training_data=training_data,
         metrics={**metrics, "export_max_abs_diff": worst, "window_embedding": "mean of the frames' embeddings"},

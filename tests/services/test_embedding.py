@@ -38,3 +38,20 @@ def test_window_embedding_is_mean_and_discriminates(encoder: FrameEncoder) -> No
 def test_encode_rejects_wrong_channels(encoder: FrameEncoder) -> None:
     with pytest.raises(ValueError, match="channels"):
         encoder.encode(np.zeros((1, 3, 347, 300), dtype=np.uint8))
+
+
+def test_shipped_encoder_reads_the_metric_cdfs_outside_the_graph() -> None:
+    import onnxruntime as ort
+
+    from satwatch.services.groundtruth import GridSpec, cdf_features
+    from satwatch.services.modelcard import packaged_model_dir
+
+    enc = FrameEncoder.load()
+    norm = enc.card.normalisation
+    assert norm.front_end == "grid_cdf" and enc.card.input.shape[1:] == [4 * norm.bins, norm.grid, norm.grid]
+    frames = np.random.default_rng(0).integers(0, 256, (2, 4, 347, 300), dtype=np.uint8)
+    spec = GridSpec(n=norm.grid, bins=norm.bins, mode="general")
+    x = np.stack([cdf_features(f, spec) for f in frames])
+    session = ort.InferenceSession(str(packaged_model_dir() / enc.card.file))
+    direct = session.run(None, {enc.card.input.name: x})[0]
+    np.testing.assert_allclose(enc.encode(frames), direct, rtol=1e-6, atol=1e-6)

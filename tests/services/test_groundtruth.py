@@ -17,6 +17,7 @@ from satwatch.services.groundtruth import (
     ImageSizeError,
     SignatureCache,
     bin_values,
+    cdf_features,
     cell_similarities,
     frame_signature,
     frame_signature_from_paths,
@@ -409,3 +410,19 @@ def test_grey_png_reads_like_grey_stored_as_rgb(tmp_path: Path) -> None:
     planes = [grey_from_rgb(np.repeat(grey[:, :, None], 3, axis=2))]
     exp = frame_signature(planes[0], spec, check_size=False)
     np.testing.assert_array_equal(a.cum, exp.cum)
+
+
+def test_cdf_features_are_the_cells_empirical_cdfs() -> None:
+    rng = np.random.default_rng(3)
+    planes = rng.integers(0, 256, (2, 37, 29), dtype=np.uint8)
+    spec = GridSpec(n=4, bins=5, mode="general")
+    feats = cdf_features(planes, spec)
+    assert feats.shape == (2 * 5, 4, 4) and feats.dtype == np.float32
+    rows, cols = np.array_split(np.arange(37), 4), np.array_split(np.arange(29), 4)
+    for c in range(2):
+        bins = bin_values(planes[c], 5)
+        for i, r in enumerate(rows):
+            for j, q in enumerate(cols):
+                cell = bins[np.ix_(r, q)]
+                for k in range(5):  # fraction of the cell's pixels in bins below k + 1
+                    assert feats[c * 5 + k, i, j] == pytest.approx(np.mean(cell <= k), abs=1e-7)
