@@ -253,7 +253,7 @@ class Detector:
         outcome.heatmap = result.heatmap
         if alerting:
             with m.stage("alert_store"):
-                alert = self._make_alert(window, score, result.heatmap, neighbours)
+                alert = self._make_alert(sat, window, score, result.heatmap, neighbours)
                 if self.store.put(alert):
                     outcome.alert = alert
                     m.alerts.labels(sat, alert.kind).inc()
@@ -288,10 +288,11 @@ class Detector:
                 found = self.reranker.rerank(sat, window.times, found)
         return distinct_events(found, s.k) if s.distinct_events else list(found[: s.k])
 
-    def _make_alert(self, window: RollingWindow, score: float, heatmap: np.ndarray, neighbours: Sequence[Any]) -> Alert:
+    def _make_alert(
+        self, sat: str, window: RollingWindow, score: float, heatmap: np.ndarray, neighbours: Sequence[Any]
+    ) -> Alert:
         start, end = window.start, window.end
         assert start is not None and end is not None
-        sat = next(iter(k for k, w in self._windows.items() if w is window))
         hotspot = None
         if heatmap is not None and heatmap.size:
             y, x = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
