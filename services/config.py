@@ -54,6 +54,7 @@ class DetectorSettings(BaseModel):
     rerank_candidates: int = Field(50, description="embedding neighbours re-ranked exactly")
     exclude_recent_hours: float = Field(0.0, description="ignore neighbours ending within this many hours")
     anomaly_threshold: float | None = Field(None, description="overrides the model card's calibrated threshold")
+    model_threads: int = Field(2, description="onnxruntime threads per model (the machine's cores suit most)")
     model_dir: str | None = Field(None, description="directory holding encoder/autoencoder ONNX + cards")
     state_dir: str = Field("var/detector", description="alert store, index and window state live here")
     frame_width: int = Field(300, description="expected frame width after shrinking (pixels)")

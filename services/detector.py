@@ -389,8 +389,8 @@ def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -
 
     d = settings.detector
     state = Path(d.state_dir)
-    encoder = FrameEncoder.load(d.model_dir)
-    scorer = AnomalyScorer.load(d.model_dir, threshold=d.anomaly_threshold)
+    encoder = FrameEncoder.load(d.model_dir, threads=d.model_threads)
+    scorer = AnomalyScorer.load(d.model_dir, threshold=d.anomaly_threshold, threads=d.model_threads)
     index_dir = state / "index"
     from satwatch.services.stream_signatures import StreamSignatures
 
