@@ -167,48 +167,11 @@ def _unfilter_red_if_grey(raw: np.ndarray, h: int, w: int, out: np.ndarray) -> i
     stride = 3 * w + 1
     for r in range(h):
         base = r * stride
-        ft = raw[base]
         src = raw[base + 1 : base + stride]
-        diff = 0
-        for x in range(w):
-            v = src[3 * x]
-            diff |= (v ^ src[3 * x + 1]) | (v ^ src[3 * x + 2])
-        if diff != 0:
+        if not _grey_row(src, w):
             return 0
-        cur = out[r]
-        if ft == 0 or (ft == 2 and r == 0):
-            for x in range(w):
-                cur[x] = src[3 * x]
-        elif ft == 1 or (ft == 4 and r == 0):
-            left = np.int32(0)
-            for x in range(w):
-                left = (np.int32(src[3 * x]) + left) & 255
-                cur[x] = np.uint8(left)
-        elif ft == 2:
-            up = out[r - 1]
-            for x in range(w):
-                cur[x] = np.uint8((np.int32(src[3 * x]) + np.int32(up[x])) & 255)
-        elif ft == 3:
-            left = np.int32(0)
-            if r == 0:
-                for x in range(w):
-                    left = (np.int32(src[3 * x]) + (left >> 1)) & 255
-                    cur[x] = np.uint8(left)
-            else:
-                up = out[r - 1]
-                for x in range(w):
-                    left = (np.int32(src[3 * x]) + ((left + np.int32(up[x])) >> 1)) & 255
-                    cur[x] = np.uint8(left)
-        elif ft == 4:
-            up = out[r - 1]
-            left = np.int32(0)
-            upleft = np.int32(0)
-            for x in range(w):
-                above = np.int32(up[x])
-                left = (np.int32(src[3 * x]) + _paeth(left, above, upleft)) & 255
-                upleft = above
-                cur[x] = np.uint8(left)
-        else:
+        # Row 0 never reads the row above (_red_row treats its filters as having a zero row above).
+        if not _red_row(raw[base], r, src, out[r - 1] if r > 0 else out[0], out[r], w):
             return -1
     return 1
 
