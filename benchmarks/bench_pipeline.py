@@ -112,9 +112,10 @@ def main() -> None:
         print(f"\n{title}\nstage            calls    p50 ms    p99 ms   mean ms")
         for name in (
             "decode",
+            "signature",
             "embed",
             "anomaly",
-            "signature",
+            "signature_store",
             "search",
             "rerank",
             "alert_store",

@@ -19,6 +19,7 @@ from satwatch.services.alerts import Alert, AlertStore, SimilarEvent, alert_id
 from satwatch.services.codec import Encoding, FrameMeta
 from satwatch.services.config import DetectorSettings, Settings
 from satwatch.services.frames import CHANNELS, Frame, shrink_size
+from satwatch.services.groundtruth import frame_signature
 from satwatch.services.journal import IndexJournal
 from satwatch.services.metrics import DetectorMetrics
 from satwatch.services.window import Admission, RollingWindow, WindowEntry
@@ -68,7 +69,9 @@ class Index(Protocol):
 class Reranker(Protocol):
     """Exact re-ranking of search results from per-frame ground-truth signatures."""
 
-    def add(self, satellite: str, time: datetime, planes: np.ndarray) -> Any: ...
+    spec: Any
+
+    def add(self, satellite: str, time: datetime, planes: np.ndarray, signature: Any = None) -> Any: ...
 
     def rerank(self, satellite: str, times: Sequence[datetime], neighbours: list[Any]) -> list[Any]: ...
 
@@ -209,15 +212,24 @@ class Detector:
         if not frames:
             return []
         m = self.metrics
-        with m.stage("embed"):
-            embeddings = self.encoder.encode(np.stack([f.data for f in frames]))
+        signatures: list[Any] = [None] * len(frames)
+        spec = getattr(self.encoder, "signature_spec", None)
+        if self.reranker is not None and spec is not None and spec == self.reranker.spec:
+            # The encoder reads the very grid histograms the re-ranker keeps: sign each frame once for both.
+            with m.stage("signature"):
+                signatures = [frame_signature(f.data, spec) for f in frames]
+            with m.stage("embed"):
+                embeddings = self.encoder.encode_signatures(signatures)  # type: ignore[attr-defined]
+        else:
+            with m.stage("embed"):
+                embeddings = self.encoder.encode(np.stack([f.data for f in frames]))
         with m.stage("anomaly"):
             results = self._score_batch(frames)
         stamps = list(published_at) if published_at is not None else [None] * len(frames)
         out: list[FrameOutcome | InvalidFrame] = []
-        for frame, emb, res, stamp in zip(frames, embeddings, results, stamps, strict=True):
+        for frame, emb, res, stamp, sig in zip(frames, embeddings, results, stamps, signatures, strict=True):
             try:
-                out.append(self._advance(frame, emb, res, stamp))
+                out.append(self._advance(frame, emb, res, stamp, sig))
             except InvalidFrame as exc:
                 out.append(exc)
         return out
@@ -226,7 +238,9 @@ class Detector:
         batch = getattr(self.scorer, "score_batch", None)
         return list(batch(list(frames))) if batch else [self.scorer.score(f) for f in frames]
 
-    def _advance(self, frame: Frame, embedding: np.ndarray, result: Any, published_at: float | None) -> FrameOutcome:
+    def _advance(
+        self, frame: Frame, embedding: np.ndarray, result: Any, published_at: float | None, signature: Any
+    ) -> FrameOutcome:
         """The sequential part: window, search, alert, index growth, metrics."""
         m = self.metrics
         sat = frame.satellite
@@ -235,8 +249,8 @@ class Detector:
         if verdict in (Admission.DUPLICATE, Admission.OUT_OF_ORDER):
             raise InvalidFrame(verdict.value, f"{sat} {frame.time:%Y-%m-%d %H:%M}: {verdict.value} frame in batch")
         if self.reranker is not None:
-            with m.stage("signature"):
-                self.reranker.add(sat, frame.time, frame.data)
+            with m.stage("signature_store"):
+                self.reranker.add(sat, frame.time, frame.data, signature)
         admission = window.add(WindowEntry(frame.time, embedding))
         if admission is Admission.RESTARTED:
             m.window_restarts.labels(sat).inc()

@@ -6,11 +6,13 @@ and keeps the per-frame vectors with the window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from satwatch.services.groundtruth import FrameSignature, GridSpec, cdf_from_signature
 from satwatch.services.modelcard import (
     ModelCard,
     load_card,
@@ -52,6 +54,21 @@ class FrameEncoder:
         x = normalise(np.asarray(frames), self.card.normalisation)
         out = self._session.run([self._output], {self._input: x})[0]
         return np.asarray(out, dtype=np.float32)
+
+    @property
+    def signature_spec(self) -> GridSpec | None:
+        """The ground-truth grid whose CDFs this encoder reads (``front_end = "grid_cdf"``), else None."""
+        norm = self.card.normalisation
+        if norm.front_end != "grid_cdf":
+            return None
+        return GridSpec(n=norm.grid, bins=norm.bins, mode="general")
+
+    def encode_signatures(self, signatures: Sequence[FrameSignature]) -> np.ndarray:
+        """Embed frames from their ground-truth signatures (grid_cdf encoders only) -> (N, dim) float32."""
+        if self.signature_spec is None:
+            raise ValueError(f"encoder {self.card.name!r} reads pixels, not ground-truth signatures")
+        x = np.stack([cdf_from_signature(s) for s in signatures])
+        return np.asarray(self._session.run([self._output], {self._input: x})[0], dtype=np.float32)
 
     def encode_window(self, frames: np.ndarray) -> np.ndarray:
         """A window's embedding: the mean of its frames' embeddings, shape (dim,)."""

@@ -516,10 +516,14 @@ def cdf_features(planes: np.ndarray, spec: GridSpec) -> np.ndarray:
     The empirical CDFs the metric compares, channel-major then bin; the frame encoder's input when its card
     says ``front_end = "grid_cdf"``. Computed from the frame's signature (about 1.5 ms for 4 x 347 x 300).
     """
-    sig = frame_signature(planes, spec)
+    return cdf_from_signature(frame_signature(planes, spec))
+
+
+def cdf_from_signature(sig: FrameSignature) -> np.ndarray:
+    """:func:`cdf_features` from a signature already computed (the detector signs each frame once)."""
     cdf = sig.cumulative() / sig.cell_pixels.astype(np.float64)[None, :, None]  # (C, n*n, B)
-    n = spec.n
-    return np.ascontiguousarray(cdf.transpose(0, 2, 1), dtype=np.float32).reshape(sig.channels * spec.bins, n, n)
+    n = sig.spec.n
+    return np.ascontiguousarray(cdf.transpose(0, 2, 1), dtype=np.float32).reshape(sig.channels * sig.spec.bins, n, n)
 
 
 def window_signature(frames: Sequence[FrameSignature]) -> WindowSignature:

@@ -80,9 +80,12 @@ class StreamSignatures:
         if len(self._memory) > self._memory_frames:
             self._memory.popitem(last=False)
 
-    def add(self, satellite: str, time: datetime, planes: np.ndarray) -> FrameSignature:
-        """Compute, remember and persist the signature of one frame (uint8 planes, C x H x W)."""
-        sig = frame_signature(planes, self.spec)
+    def add(
+        self, satellite: str, time: datetime, planes: np.ndarray, signature: FrameSignature | None = None
+    ) -> FrameSignature:
+        """Remember and persist the signature of one frame (uint8 planes, C x H x W); pass ``signature`` when
+        it is already computed with this store's ``spec``."""
+        sig = signature if signature is not None else frame_signature(planes, self.spec)
         self._remember((satellite, time), sig)
         if self._writer is not None:
             self._pending.put((self._key(satellite, time), sig))
