@@ -125,3 +125,29 @@ def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
     hits = y[order]
     precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
     return float(precision[hits].mean())
+
+
+def window_mean_cdfs(cdfs: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """Per window, the mean over its frames of the frames' cell CDFs: (M, C, cells, B) from (N, C, cells, B)."""
+    return np.stack([cdfs[w].mean(axis=0) for w in windows])
+
+
+def reference_distances(mean_cdfs: np.ndarray) -> dict[str, np.ndarray]:
+    """Fixed (unlearned, uncompressed) distances between windows' mean CDFs (M, C, cells, B).
+
+    They bound what an encoder of this design can reach: its window embedding is a mean of frame
+    embeddings compared by Euclidean distance, so with a linear body it is at best a reweighted L2 distance
+    between mean CDFs (or mean square-root histograms). The KS statistic on the mean CDFs is the metric
+    itself with the frames' order forgotten: no Euclidean embedding is guaranteed to reach it.
+    """
+    m = len(mean_cdfs)
+    flat = mean_cdfs.reshape(m, -1).astype(np.float64)
+    hist = np.diff(mean_cdfs, axis=-1, prepend=0.0, append=1.0).clip(min=0.0)
+    ks = np.zeros((m, m))
+    for i in range(m):
+        ks[i] = np.abs(mean_cdfs[i : i + 1] - mean_cdfs).max(axis=-1).mean(axis=(1, 2))
+    return {
+        "KS statistic on window-mean CDFs (not Euclidean)": ks,
+        "L2 between window-mean CDFs": pairwise_distances(flat),
+        "L2 between window-mean square-root histograms": pairwise_distances(np.sqrt(hist).reshape(m, -1)),
+    }

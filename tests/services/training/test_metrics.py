@@ -6,9 +6,11 @@ from satwatch.services.training.metrics import (
     average_precision,
     pairwise_distances,
     pearson,
+    reference_distances,
     retrieval_report,
     roc_auc,
     spearman,
+    window_mean_cdfs,
 )
 
 
@@ -44,3 +46,26 @@ def test_retrieval_report_perfect_embedding() -> None:
     assert rep.recall_at_k == 1.0 and rep.topk_ratio == pytest.approx(1.0)
     shuffled = retrieval_report(sim, pairwise_distances(rng.normal(size=(40, 3))), k=5)
     assert shuffled.recall_at_k < 0.6 and shuffled.topk_mean_similarity < rep.topk_mean_similarity
+
+
+def test_reference_distances_on_hand_made_windows() -> None:
+    # Two one-channel, one-cell windows of two frames, CDFs over 2 bins (3 grey-level bins in all).
+    cdfs = np.array(
+        [
+            [[[1.0, 1.0]]],  # every pixel in the lowest bin
+            [[[0.0, 1.0]]],  # every pixel in the middle bin
+            [[[0.0, 0.0]]],  # every pixel in the top bin
+            [[[0.5, 1.0]]],
+        ]
+    )
+    means = window_mean_cdfs(cdfs, np.array([[0, 1], [2, 3]]))
+    np.testing.assert_allclose(means[:, 0, 0], [[0.5, 1.0], [0.25, 0.5]])
+    ref = reference_distances(means)
+    ks, l2, hell = ref.values()
+    # KS: the largest CDF gap, 0.5 at the second edge.
+    np.testing.assert_allclose(ks, [[0.0, 0.5], [0.5, 0.0]])
+    np.testing.assert_allclose(l2[0, 1], np.hypot(0.25, 0.5))
+    # Histograms (0.5, 0.5, 0) and (0.25, 0.25, 0.5): Euclidean distance of their square roots.
+    h = np.sqrt([[0.5, 0.5, 0.0], [0.25, 0.25, 0.5]])
+    np.testing.assert_allclose(hell[0, 1], np.linalg.norm(h[0] - h[1]))
+    assert np.allclose(np.diag(l2), 0) and np.allclose(l2, l2.T)
