@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "archive the encoder was trained on (as its card records)",
     )
     p.add_argument(
+        "--days",
+        type=float,
+        help="length of the simulated encoder archive (default: the one the encoder was trained on); a longer "
+        "one moves the test block (its last 60%%) further from the training data",
+    )
+    p.add_argument(
         "--cache",
         type=Path,
         default=Path("var/cache/training"),
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         # Without --archive, rebuild the simulated archive the encoder was trained on, so that its test
         # block is the one held out in training.
         sim = FrameEncoder.load(args.model_dir).card.metrics.get("simulation", {})
-        enc = encoder_frames(args.archive, args.cache, days=sim.get("days"))[0]
+        enc = encoder_frames(args.archive, args.cache, days=args.days or sim.get("days"))[0]
     events = twin = None
     if not args.skip_anomaly:
         events, twin = autoencoder_test_frames(args.cache)
