@@ -22,7 +22,13 @@ from tqdm import tqdm
 
 from satwatch.services.embedding import ENCODER_CARD, ENCODER_FILE
 from satwatch.services.frames import CHANNELS
-from satwatch.services.groundtruth import GridSpec, frame_signature, pairwise_similarity, window_signature
+from satwatch.services.groundtruth import (
+    FrameSignature,
+    GridSpec,
+    frame_signature,
+    pairwise_similarity,
+    window_signature,
+)
 from satwatch.services.modelcard import ModelCard, Normalisation, TensorSpec
 from satwatch.services.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from satwatch.services.training.data import FrameSet, block_windows, split_blocks
@@ -66,13 +72,22 @@ def cdf_features(data: np.ndarray, model: FrameEncoderNet, chunk: int = 8, progr
     return torch.cat(out)
 
 
-def window_similarities(data: np.ndarray, windows: np.ndarray, progress: bool = False) -> np.ndarray:
-    """Ground-truth similarity matrix of the windows (M, size) over frames ``data``."""
-    needed = np.unique(windows)
-    sigs = {
+def frame_signatures(data: np.ndarray, windows: np.ndarray, progress: bool = False) -> dict[int, FrameSignature]:
+    """Ground-truth signature of every frame the windows (M, size) use, keyed by frame index."""
+    return {
         int(i): frame_signature(data[i], GT_SPEC)
-        for i in tqdm(needed, desc="ground-truth signatures", disable=not progress)
+        for i in tqdm(np.unique(windows), desc="ground-truth signatures", disable=not progress)
     }
+
+
+def window_similarities(
+    data: np.ndarray,
+    windows: np.ndarray,
+    progress: bool = False,
+    sigs: dict[int, FrameSignature] | None = None,
+) -> np.ndarray:
+    """Ground-truth similarity matrix of the windows (M, size) over frames ``data`` (or their ``sigs``)."""
+    sigs = sigs if sigs is not None else frame_signatures(data, windows, progress)
     wins = [window_signature([sigs[int(i)] for i in w]) for w in windows]
     return pairwise_similarity(wins)
 

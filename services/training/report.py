@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from satwatch.services.anomaly import AnomalyScorer
 from satwatch.services.embedding import FrameEncoder
+from satwatch.services.groundtruth import FrameSignature, cdf_from_signature
 from satwatch.services.training.data import FrameSet, block_windows, split_blocks
 from satwatch.services.training.evaluation import EVENT_KINDS, anomaly_metrics
 from satwatch.services.training.metrics import (
@@ -61,17 +62,14 @@ def score_all(
 
 
 def reference_ceilings(
-    data: np.ndarray, windows: np.ndarray, sim: np.ndarray, apart: np.ndarray, progress: bool = True
+    sigs: dict[int, FrameSignature], windows: np.ndarray, sim: np.ndarray, apart: np.ndarray
 ) -> dict[str, dict[str, float]]:
     """Pearson correlation with the ground truth of each fixed reference distance, all and disjoint pairs."""
-    from satwatch.services.groundtruth import frame_signature
-    from satwatch.services.training.encoder import GT_SPEC
-
     needed = np.unique(windows)
-    cdfs = np.zeros((len(needed), data.shape[1], GT_SPEC.n * GT_SPEC.n, GT_SPEC.bins), dtype=np.float32)
-    for j, i in enumerate(tqdm(needed, desc="reference CDFs", disable=not progress)):
-        sig = frame_signature(data[i], GT_SPEC)
-        cdfs[j] = sig.cumulative() / sig.cell_pixels[None, :, None]
+    # cdf_from_signature gives (C * B, n, n); the reference distances want (C, cells, B).
+    cdfs = np.stack([cdf_from_signature(sigs[int(i)]) for i in needed])
+    spec = sigs[int(needed[0])].spec
+    cdfs = cdfs.reshape(len(needed), -1, spec.bins, spec.n * spec.n).transpose(0, 1, 3, 2)
     iu = np.triu_indices(len(sim), 1)
     keep = apart[iu]
     out = {}
@@ -87,12 +85,13 @@ def encoder_section(
     encoder: FrameEncoder, frames: FrameSet, out: Path, stride: int = 4, progress: bool = True
 ) -> tuple[list[str], dict[str, Any]]:
     """Correlations and retrieval on the test block, scatter plot and retrieval strips."""
-    from satwatch.services.training.encoder import window_similarities
+    from satwatch.services.training.encoder import frame_signatures, window_similarities
 
     plt = _plt()
     test_block = split_blocks(len(frames))[2]
     windows = block_windows(frames.times, test_block, 20, stride)
-    sim = window_similarities(frames.data, windows, progress)
+    sigs = frame_signatures(frames.data, windows, progress)
+    sim = window_similarities(frames.data, windows, sigs=sigs)
     lo = int(windows.min())
     emb_frames = encode_all(encoder, frames.data[lo : int(windows.max()) + 1], progress=progress)
     emb = emb_frames[windows - lo].mean(axis=1)
@@ -102,7 +101,7 @@ def encoder_section(
     disjoint = retrieval_report(sim, dist, allowed=apart)
     every = retrieval_report(sim, dist)
     metrics = {"test_windows": int(len(windows)), "all_pairs": every.as_dict(), "disjoint_pairs": disjoint.as_dict()}
-    ceilings = reference_ceilings(frames.data, windows, sim, apart, progress)
+    ceilings = reference_ceilings(sigs, windows, sim, apart)
     metrics["reference_distances"] = ceilings
 
     iu = np.triu_indices(len(sim), 1)
