@@ -42,6 +42,9 @@ class SimulatorSettings(BaseModel):
     cadence_minutes: int = 15
     days: float = 2.0
     events: bool = Field(True, description="inject labelled events (convection, vortex, sensor faults)")
+    geography: int | None = Field(
+        None, description="seed of the coastline; runs of one simulated satellite share it (default: seed's own)"
+    )
 
 
 class DetectorSettings(BaseModel):

@@ -39,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--start", type=_iso_time, metavar="ISO", help="UTC time of the first frame, e.g. 2024-07-01T00:00Z")
     p.add_argument("--cadence-minutes", type=int, metavar="M", help="minutes between frames (default 15)")
     p.add_argument("--no-events", action="store_true", help="normal weather only: inject no events")
+    p.add_argument(
+        "--geography",
+        type=int,
+        metavar="SEED",
+        help="coastline of this seed instead of the stream's own: runs meant as one satellite's history share it",
+    )
     p.add_argument("--satellite", help="satellite name recorded in labels (default COMS-1)")
     p.add_argument("--area", help="KMA area code used in file names (default ea040ps)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -57,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         days=args.days,
         satellite=args.satellite,
         area=args.area,
+        geography=args.geography,
         events=False if args.no_events else None,
     )
     out = write_archive(cfg, args.out, progress=not args.quiet)

@@ -64,7 +64,7 @@ def prepare_inputs(frames: FrameSet, progress: bool = True) -> tuple[np.ndarray,
     return x, time_features(frames.times)
 
 
-#: The consistency term only adds to the score beyond this many residual spreads (leave-one-geography-out
+#: The consistency term only adds to the score beyond this many residual spreads (leave-one-run-out
 #: RMS). No normal validation frame comes near it (they stay below about 3), while a calibration jump of
 #: 15 grey levels in ir01, ir02 or wv lies 50 or more spreads out; short-wave infrared's frame mean is only
 #: loosely predictable (its spread is about 2.4 grey levels), so only large swir jumps cross it.
@@ -103,8 +103,8 @@ def fit_consistency(x: np.ndarray, cond: np.ndarray, groups: int) -> ChannelCons
     """Fit the channel-consistency check on normal frames ``x`` (N,C,H,W) with time features ``cond``.
 
     Least squares per channel; the residual scale is the RMS of leave-one-group-out residuals, the frames
-    cut into ``groups`` contiguous groups (for the simulated data, one per geography), so the scale covers
-    a geography the fit has not seen, not just the fit's own residuals.
+    cut into ``groups`` contiguous groups (for the simulated data, one per run), so the scale covers
+    weather and a season the fit has not seen, not just the fit's own residuals.
     """
     check = ChannelConsistency(channels=len(AE_NORMALISATION.channels))
     with torch.no_grad():

@@ -94,21 +94,30 @@ def simulated_archive(
 
 
 def simulate_frames(
-    seed: int, days: float, events: bool, start: datetime | None = None, cache_dir: str | Path | None = None
+    seed: int,
+    days: float,
+    events: bool,
+    start: datetime | None = None,
+    cache_dir: str | Path | None = None,
+    geography: int | None = None,
 ) -> FrameSet:
-    """Simulate frames in memory (cached as ``.npz`` under ``cache_dir`` when given), labels included."""
+    """Simulate frames in memory (cached as ``.npz`` under ``cache_dir`` when given), labels included.
+
+    ``geography`` fixes the coastline (see :class:`SimConfig`); None gives each seed its own.
+    """
     from satwatch.services.simulator import SceneSimulator, SimConfig
 
     start = start or default_start()
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"sim-{seed}-{days:g}d-{'ev' if events else 'normal'}-{start:%Y%m%d%H%M}.npz"
+        geo = "" if geography is None or geography == seed else f"-geo{geography}"
+        path = Path(cache_dir) / f"sim-{seed}{geo}-{days:g}d-{'ev' if events else 'normal'}-{start:%Y%m%d%H%M}.npz"
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
                 times = [datetime.fromtimestamp(float(x), UTC) for x in z["times"]]
                 labels = [tuple(x.split(",")) if x else () for x in z["labels"].tolist()]
                 return FrameSet(str(z["satellite"]), times, z["data"], labels)
-    sim = SceneSimulator(SimConfig(seed=seed, days=days, events=events, start=start))
+    sim = SceneSimulator(SimConfig(seed=seed, days=days, events=events, start=start, geography=geography))
     frames = list(sim.frames())
     fs = FrameSet(
         sim.cfg.satellite,

@@ -4,9 +4,10 @@ Default data when no archive is given (all simulated, cached under ``cache_dir``
 
 * encoder: 14 days from 2024-07-01, simulator seed 101, events on (weather events make the ground truth
   varied); split 20:20:60 by time.
-* autoencoder: normal weather only; each simulator seed draws its own geography, so for geography and
-  season variety 40 seeds x 6 h (train) and 16 other seeds x 6 h (validation, threshold calibration),
-  starting in different months.
+* autoencoder: normal weather only, all on one coastline (a satellite's view of the Earth is fixed): 40
+  seeds x 6 h (train) and 16 other seeds x 6 h (validation, threshold calibration), starting in different
+  months and at different hours, so that together they cover every hour of the day in every season (the
+  model is conditioned on time of day; a night it never saw is not "normal").
 """
 
 from __future__ import annotations
@@ -25,9 +26,14 @@ from satwatch.services.training.data import FrameSet, concat, load_archive, simu
 log = logging.getLogger(__name__)
 
 ENCODER_SIM = {"seed": 101, "days": 14.0}
-#: (seed, days, start month): many short runs, because each simulator seed draws its own geography.
-AE_TRAIN_SEEDS = [(500 + i, 0.25, 1 + (5 * i) % 12) for i in range(40)]
-AE_VALID_SEEDS = [(600 + i, 0.25, 1 + (5 * i + 2) % 12) for i in range(16)]
+#: (seed, days, start month, start hour UTC): many short runs for weather, season and time-of-day variety.
+#: Runs i and i + 12 share a month (5 * 12 = 0 mod 12) and start 6 h apart, so each month gets
+#: up to four quarters of the day.
+AE_TRAIN_SEEDS = [(500 + i, 0.25, 1 + (5 * i) % 12, (6 * i + 6 * (i // 12)) % 24) for i in range(40)]
+AE_VALID_SEEDS = [(600 + i, 0.25, 1 + (5 * i + 2) % 12, (6 * i + 3 + 6 * (i // 12)) % 24) for i in range(16)]
+#: The coastline of every autoencoder run: that of the default simulated satellite (seed 7), because a real
+#: satellite's anomaly model learns and is judged on one fixed view of the Earth.
+AE_GEOGRAPHY = 7
 #: Held-out evaluation period: its own seed, events on, plus the same seed without events.
 AE_TEST_SIM = {"seed": 303, "days": 3.0}
 
@@ -44,8 +50,8 @@ class TrainOptions:
     progress: bool = True
 
 
-def _month_start(month: int) -> datetime:
-    return datetime(2024, month, 1, tzinfo=UTC)
+def _run_start(month: int, hour: int) -> datetime:
+    return datetime(2024, month, 1, hour, tzinfo=UTC)
 
 
 def encoder_frames(archive: Path | None, cache_dir: Path, days: float | None = None) -> tuple[FrameSet, str]:
@@ -77,14 +83,16 @@ def autoencoder_frames(archive: Path | None, cache_dir: Path, scale: float = 1.0
 
         return sub(keep[:cut]), sub(keep[cut:]), f"archive {archive.name}: {len(keep)} normal frames, 80:20 by time"
 
-    def sims(spec: list[tuple[int, float, int]]) -> FrameSet:
-        return concat([simulate_frames(s, d * scale, False, _month_start(m), cache_dir) for s, d, m in spec])
+    def sims(spec: list[tuple[int, float, int, int]]) -> FrameSet:
+        runs = [simulate_frames(s, d * scale, False, _run_start(m, h), cache_dir, AE_GEOGRAPHY) for s, d, m, h in spec]
+        return concat(runs)
 
     train, valid = sims(AE_TRAIN_SEEDS), sims(AE_VALID_SEEDS)
     desc = (
         f"simulated normal weather (events off): train {len(train)} frames from seeds "
-        f"{AE_TRAIN_SEEDS[0][0]}-{AE_TRAIN_SEEDS[-1][0]} (6 h each, starting in months 1-12), validation "
-        f"{len(valid)} frames from seeds {AE_VALID_SEEDS[0][0]}-{AE_VALID_SEEDS[-1][0]}"
+        f"{AE_TRAIN_SEEDS[0][0]}-{AE_TRAIN_SEEDS[-1][0]} (6 h each, starting in months 1-12 at hours spread over "
+        f"the day), validation {len(valid)} frames from seeds {AE_VALID_SEEDS[0][0]}-{AE_VALID_SEEDS[-1][0]}; all on "
+        f"the coastline of seed {AE_GEOGRAPHY}"
     )
     return train, valid, desc
 
@@ -93,8 +101,8 @@ def autoencoder_test_frames(cache_dir: Path, scale: float = 1.0) -> tuple[FrameS
     """The held-out period with labelled events and its event-free twin (same seed, same weather)."""
     seed, days = int(AE_TEST_SIM["seed"]), AE_TEST_SIM["days"] * scale
     return (
-        simulate_frames(seed, days, True, cache_dir=cache_dir),
-        simulate_frames(seed, days, False, cache_dir=cache_dir),
+        simulate_frames(seed, days, True, cache_dir=cache_dir, geography=AE_GEOGRAPHY),
+        simulate_frames(seed, days, False, cache_dir=cache_dir, geography=AE_GEOGRAPHY),
     )
 
 
@@ -168,7 +176,7 @@ def run_autoencoder(
             conditioned=conditioned,
             progress=opts.progress,
         )
-        # One consistency group per simulated geography (contiguous 6-h runs), else ten blocks of time.
+        # One consistency group per simulated run (its own weather and season), else ten blocks of time.
         groups = len(AE_TRAIN_SEEDS) if archive is None else 10
         scored, scoring = with_consistency(result.model, xt, ct, xv, cv, groups)
         threshold = calibrate_threshold(model_scores(scored, xv, cv, scoring=scoring), alerts_per_day)

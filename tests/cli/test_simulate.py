@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from satwatch.cli import main
@@ -34,6 +35,20 @@ def test_no_events_and_settings_from_environment(tmp_path: Path, monkeypatch: py
     assert load_labels(out / "labels.json") == []
     arch = Archive(out)
     assert arch.load(arch.times[-1]).data.shape == (4, 50, 48)
+
+
+def test_geography_borrows_another_seeds_coastline(tmp_path: Path) -> None:
+    """--geography is recorded and changes only the coastline: seed 9 on seed 4's land is neither stream."""
+    common = ["--days", "0.05", "--width", "64", "--height", "72", "--no-events", "--quiet"]
+    for seed in ("4", "9"):
+        assert main(["simulate", "--out", str(tmp_path / seed), "--seed", seed, "--geography", "4", *common]) == 0
+    assert main(["simulate", "--out", str(tmp_path / "own"), "--seed", "9", *common]) == 0
+    cfg = json.loads((tmp_path / "9" / "simulation.json").read_text())["config"]
+    assert cfg["geography"] == 4 and cfg["seed"] == 9
+    first = {name: Archive(tmp_path / name) for name in ("4", "9", "own")}
+    frames = {name: a.load(a.times[0]).data for name, a in first.items()}
+    assert not np.array_equal(frames["9"], frames["4"])  # other weather
+    assert not np.array_equal(frames["9"], frames["own"])  # other coastline under the same weather
 
 
 def test_bad_arguments_fail_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

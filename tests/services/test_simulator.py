@@ -57,6 +57,19 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs() -> None:
     assert a[0].data.tobytes() != c[0].data.tobytes()
 
 
+def test_geography_fixes_the_coastline_and_keeps_the_seeds_weather() -> None:
+    cfg = replace(SMALL, days=0.1, events=False)
+    own, other = SceneSimulator(cfg), SceneSimulator(replace(cfg, seed=12))
+    shared = SceneSimulator(replace(cfg, seed=12, geography=cfg.seed))
+    # The coastline is seed 11's ...
+    assert np.array_equal(shared._land, own._land) and np.array_equal(shared._elev, own._elev)
+    assert not np.array_equal(other._land, own._land)
+    # ... and the weather is seed 12's: its cloud forcing and wind are untouched by the borrowed coastline.
+    assert np.array_equal(shared._spec, other._spec) and shared._steer == other._steer
+    assert SceneSimulator(replace(cfg, geography=cfg.seed))._land.tobytes() == own._land.tobytes()
+    assert SimConfig.from_json(replace(cfg, geography=3).to_json()).geography == 3
+
+
 def test_frames_restart_from_the_first_frame() -> None:
     sim = SceneSimulator(replace(SMALL, days=0.1))
     first = [f.data.copy() for f in sim.frames()]
