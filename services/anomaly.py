@@ -57,21 +57,27 @@ def aggregate_score(error: np.ndarray, fraction: float) -> np.ndarray:
     return top.mean(axis=1).astype(np.float32)
 
 
-def combine_scores(pixel: np.ndarray, consistency: np.ndarray | None, scoring: Scoring) -> np.ndarray:
-    """Frame scores (N,) from pixel scores and, for ``with_consistency`` scoring, the consistency output."""
+def combine_scores(
+    pixel: np.ndarray, consistency: np.ndarray | None, scoring: Scoring, lines: np.ndarray | None = None
+) -> np.ndarray:
+    """Frame scores (N,) from pixel scores and, for ``with_consistency`` scoring, the frame-level outputs."""
     pixel = np.asarray(pixel, dtype=np.float32)
     if scoring.aggregate != "with_consistency":
         return pixel
     if consistency is None:
         raise ValueError("with_consistency scoring needs the model's consistency output")
+    if scoring.lines_output and lines is None:
+        raise ValueError(f"the scoring needs the model's {scoring.lines_output!r} output")
     z = (pixel - np.float32(scoring.pixel_center)) / np.float32(scoring.pixel_scale)
     extra = np.maximum(np.asarray(consistency, dtype=np.float32) - np.float32(scoring.consistency_gate), 0.0)
+    if scoring.lines_output and lines is not None:
+        extra += np.maximum(np.asarray(lines, dtype=np.float32) - np.float32(scoring.lines_gate), 0.0)
     return (z + extra).astype(np.float32)
 
 
 @dataclass
 class AnomalyResult:
-    """A frame's anomaly score and its per-pixel error map at model resolution (96 x 80 for the shipped model).
+    """A frame's anomaly score and its per-pixel error map at model resolution (176 x 152 for the shipped model).
 
     The map is the model's ``error`` output: for the shipped autoencoder the per-pixel negative
     log-likelihood of the frame under the reconstruction, averaged over input planes (higher = stranger).
@@ -129,13 +135,17 @@ class AnomalyScorer:
         """Score several frames in one model call."""
         if not frames:
             return []
-        outputs = [self._scoring.error_output]
-        if self._scoring.aggregate == "with_consistency" and self._scoring.consistency_output:
-            outputs.append(self._scoring.consistency_output)
-        got = self._run(np.stack([f.data for f in frames]), [f.time for f in frames], outputs)
+        sc = self._scoring
+        frame_level = [sc.consistency_output, sc.lines_output] if sc.aggregate == "with_consistency" else []
+        wanted = [name for name in frame_level if name]
+        got = self._run(np.stack([f.data for f in frames]), [f.time for f in frames], [sc.error_output, *wanted])
         maps = got[0]
+        named = dict(zip(wanted, got[1:], strict=True))
         scores = combine_scores(
-            aggregate_score(maps, self._scoring.fraction), got[1] if len(got) > 1 else None, self._scoring
+            aggregate_score(maps, sc.fraction),
+            named.get(sc.consistency_output or ""),
+            sc,
+            named.get(sc.lines_output or ""),
         )
         return [AnomalyResult(float(s), m, self.threshold) for s, m in zip(scores, maps, strict=True)]
 

@@ -76,6 +76,8 @@ class Scoring(BaseModel):
     that pixel score standardised, ``(pixel - pixel_center) / pixel_scale``, plus
     ``max(0, consistency - consistency_gate)`` where ``consistency`` is the model's frame-level output named
     ``consistency_output`` (already in units of its own spread); below the gate it leaves the score alone.
+    With ``lines_output`` set, ``max(0, lines - lines_gate)`` of that frame-level output (the scan-line
+    check, also in units of its spread) is added the same way.
     """
 
     aggregate: Literal["top_fraction_mean", "with_consistency"] = "top_fraction_mean"
@@ -85,6 +87,8 @@ class Scoring(BaseModel):
     pixel_center: float = 0.0
     pixel_scale: float = 1.0
     consistency_gate: float = 0.0
+    lines_output: str | None = None
+    lines_gate: float = 0.0
 
 
 class ModelCard(BaseModel):
@@ -177,6 +181,15 @@ def verify(card: ModelCard, onnx_path: str | Path) -> None:
             f"{p.name}: ONNX outputs {_describe(actual_out)} differ from model card {card.name!r} "
             f"outputs {_describe(card.outputs)}"
         )
+    if card.scoring is not None:
+        sc = card.scoring
+        named = [sc.error_output, sc.consistency_output, sc.lines_output]
+        missing = [n for n in named if n and n not in {o.name for o in card.outputs}]
+        if missing:
+            raise ModelCardError(
+                f"model card {card.name!r}: its scoring uses outputs {missing} that the model does not have "
+                f"({_describe(card.outputs)}); fix the card's 'scoring' section or re-export the model"
+            )
 
 
 def normalise(frames: np.ndarray, norm: Normalisation) -> np.ndarray:

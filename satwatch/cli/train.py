@@ -53,6 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="autoencoder: false alerts per normal day allowed when calibrating the threshold (default 0.5)",
     )
     p.add_argument("--no-baseline", action="store_true", help="autoencoder: skip the unconditioned baseline")
+    p.add_argument(
+        "--candidates",
+        type=int,
+        default=1,
+        metavar="N",
+        help="autoencoder: train N runs (seeds --seed upwards) and keep the best on the labelled development "
+        "periods (simulated default only; the shipped model used 3)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_config_argument(p)
     p.set_defaults(func=run)
@@ -86,7 +94,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"encoder written to {args.out}: test Pearson {test.get('pearson', float('nan')):.4f}")
     else:
         card = run_autoencoder(
-            opts, args.archive, args.cache, alerts_per_day=args.alerts_per_day, baseline=not args.no_baseline
+            opts,
+            args.archive,
+            args.cache,
+            alerts_per_day=args.alerts_per_day,
+            baseline=not args.no_baseline,
+            candidates=args.candidates,
         )
         m = card.metrics.get("conditioned", {})
         print(

@@ -35,16 +35,22 @@ from satwatch.services.training.checkpoint import TrainState, load_checkpoint, s
 from satwatch.services.training.data import FrameSet
 from satwatch.services.training.encoder import TrainResult
 from satwatch.services.training.export import export_onnx, finish_card
-from satwatch.services.training.models import ChannelConsistency, ConditionedAutoencoder, ScoredAutoencoder
+from satwatch.services.training.models import (
+    ChannelConsistency,
+    ConditionedAutoencoder,
+    ScanLineCheck,
+    ScoredAutoencoder,
+)
 
 log = logging.getLogger(__name__)
 
-#: The autoencoder sees frames box-averaged to 96 rows x 80 columns, pixels scaled to [0, 1], plus the
+#: The autoencoder sees frames box-averaged to 176 rows x 152 columns (about half the simulated frame, so a
+#: storm's eye a few pixels wide survives; at 96 x 80 it averaged away), pixels scaled to [0, 1], plus the
 #: pixel standard deviation inside each cell (x 4/255) so sub-cell faults (striping, dropped lines) show.
 AE_NORMALISATION = Normalisation(
     channels=list(CHANNELS),
-    height=96,
-    width=80,
+    height=176,
+    width=152,
     resample="box",
     scale=[1 / 255.0] * 4,
     offset=[0.0] * 4,
@@ -52,7 +58,9 @@ AE_NORMALISATION = Normalisation(
     std_scale=4.0 / 255.0,
 )
 AE_CHANNELS = len(AE_NORMALISATION.channels) * len(AE_NORMALISATION.features)
-SCORING = Scoring(aggregate="top_fraction_mean", fraction=0.01, error_output="error")
+#: Pixel score: the mean of the worst 5 heat-map pixels (5 / (176 * 152)), so an eye or a small new cell counts
+#: as much as a large diffuse fault.
+SCORING = Scoring(aggregate="top_fraction_mean", fraction=5 / (176 * 152), error_output="error")
 FRAMES_PER_DAY = 96
 
 
@@ -71,20 +79,22 @@ def prepare_inputs(frames: FrameSet, progress: bool = True) -> tuple[np.ndarray,
 CONSISTENCY_GATE = 10.0
 
 
-def pixel_and_consistency(
+def frame_outputs(
     model: ConditionedAutoencoder | ScoredAutoencoder, x: np.ndarray, cond: np.ndarray, batch: int = 128
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Pixel scores (top-fraction mean of the error map) and, for a ScoredAutoencoder, consistency values."""
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Pixel scores (worst pixels of the error map) and, for a ScoredAutoencoder, its consistency and
+    scan-line outputs (None where the model has no such output)."""
     model.eval()
-    pix, cons = [], []
+    outs: list[list[np.ndarray]] = [[], [], []]
     with torch.no_grad():
         for s in range(0, len(x), batch):
             out = model(torch.from_numpy(x[s : s + batch]), torch.from_numpy(cond[s : s + batch]))
-            pix.append(aggregate_score(out[1].numpy(), SCORING.fraction))
-            if len(out) > 2:
-                cons.append(out[2].numpy())
-    p = np.concatenate(pix) if pix else np.zeros(0, dtype=np.float32)
-    return p, (np.concatenate(cons) if cons else None)
+            outs[0].append(aggregate_score(out[1].numpy(), SCORING.fraction))
+            for i, extra in enumerate(out[2:], start=1):
+                outs[i].append(extra.numpy())
+    pix = np.concatenate(outs[0]) if outs[0] else np.zeros(0, dtype=np.float32)
+    cons, lines = (np.concatenate(o) if o else None for o in outs[1:])
+    return pix, cons, lines
 
 
 def model_scores(
@@ -95,8 +105,8 @@ def model_scores(
     scoring: Scoring | None = None,
 ) -> np.ndarray:
     """Anomaly scores of many frames with a PyTorch model, aggregated as ``scoring`` says (default: pixels only)."""
-    pix, cons = pixel_and_consistency(model, x, cond, batch)
-    return combine_scores(pix, cons, scoring or SCORING)
+    pix, cons, lines = frame_outputs(model, x, cond, batch)
+    return combine_scores(pix, cons, scoring or SCORING, lines)
 
 
 def fit_consistency(x: np.ndarray, cond: np.ndarray, groups: int) -> ChannelConsistency:
@@ -133,6 +143,23 @@ def fit_consistency(x: np.ndarray, cond: np.ndarray, groups: int) -> ChannelCons
     return check.eval()
 
 
+#: The scan-line check adds to the score beyond this multiple of the largest value any normal training frame
+#: reaches. Normal validation frames stay near 1; a 12-grey-level stripe every few lines is about 4.
+LINES_MARGIN = 1.5
+
+
+def fit_scan_lines(x: np.ndarray) -> tuple[ScanLineCheck, float]:
+    """Fit the scan-line check on normal frames ``x``: per-channel RMS scale, and a gate of LINES_MARGIN times
+    the largest value a normal frame reaches."""
+    check = ScanLineCheck(channels=len(AE_NORMALISATION.channels))
+    with torch.no_grad():
+        xt = torch.from_numpy(x)
+        z = torch.cat([check.zigzag(xt[s : s + 256]) for s in range(0, len(xt), 256)]).double()
+        check.scale.copy_(z.pow(2).mean(dim=(0, 2)).sqrt().clamp(min=1e-6).float())
+        top = float(torch.cat([check(xt[s : s + 256]) for s in range(0, len(xt), 256)]).max())
+    return check.eval(), LINES_MARGIN * top
+
+
 def with_consistency(
     model: ConditionedAutoencoder,
     x_train: np.ndarray,
@@ -142,13 +169,14 @@ def with_consistency(
     groups: int,
     gate: float = CONSISTENCY_GATE,
 ) -> tuple[ScoredAutoencoder, Scoring]:
-    """Attach the channel-consistency check to a trained autoencoder and set up the combined scoring.
+    """Attach the channel-consistency and scan-line checks to a trained autoencoder; set up the combined scoring.
 
     The pixel score is standardised by its normal-validation mean and standard deviation; the consistency
-    term (already in residual spreads) adds only beyond ``gate``.
+    term (already in residual spreads) adds only beyond ``gate``, the scan-line term beyond its fitted gate.
     """
-    scored = ScoredAutoencoder(model.cpu().eval(), fit_consistency(x_train, c_train, groups)).eval()
-    pix, _ = pixel_and_consistency(model, x_valid, c_valid)
+    lines, lines_gate = fit_scan_lines(x_train)
+    scored = ScoredAutoencoder(model.cpu().eval(), fit_consistency(x_train, c_train, groups), lines).eval()
+    pix, _, _ = frame_outputs(model, x_valid, c_valid)
     scoring = SCORING.model_copy(
         update={
             "aggregate": "with_consistency",
@@ -156,6 +184,8 @@ def with_consistency(
             "pixel_center": float(np.mean(pix)),
             "pixel_scale": float(max(np.std(pix), 1e-6)),
             "consistency_gate": float(gate),
+            "lines_output": "lines",
+            "lines_gate": lines_gate,
         }
     )
     return scored, scoring
@@ -259,12 +289,13 @@ def export_autoencoder(
     metrics: dict[str, Any],
     training_data: str,
     false_alert_rate: float,
-    version: str = "1.2.0",
+    version: str = "1.3.0",
     scoring: Scoring | None = None,
 ) -> ModelCard:
     """Export ``autoencoder.onnx`` (checked against PyTorch) and write ``autoencoder.card.json``.
 
-    A ScoredAutoencoder adds the ``consistency`` output (N,); pass the ``scoring`` that uses it.
+    A ScoredAutoencoder adds the ``consistency`` output (N,), and ``lines`` (N,) when it has the scan-line
+    check; pass the ``scoring`` that uses them.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -275,8 +306,9 @@ def export_autoencoder(
     names = ["reconstruction", "error"]
     extra: list[TensorSpec] = []
     if isinstance(model, ScoredAutoencoder):
-        names.append("consistency")
-        extra.append(TensorSpec(name="consistency", shape=["batch"]))
+        for name in ("consistency", "lines") if model.lines is not None else ("consistency",):
+            names.append(name)
+            extra.append(TensorSpec(name=name, shape=["batch"]))
     worst = export_onnx(model, example, out / AUTOENCODER_FILE, ["frames", "time"], names)
     card = ModelCard(
         name="satwatch-anomaly-autoencoder",

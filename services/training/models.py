@@ -291,15 +291,45 @@ class ChannelConsistency(nn.Module):
         return (self.residuals(x, cond).abs() / scale).amax(dim=1)
 
 
-class ScoredAutoencoder(nn.Module):
-    """The autoencoder plus the channel-consistency check, exported as one graph with three outputs."""
+class ScanLineCheck(nn.Module):
+    """Frame-level check for striping: each channel's row means, which a striped channel makes zig-zag.
 
-    def __init__(self, autoencoder: ConditionedAutoencoder, consistency: ChannelConsistency) -> None:
+    A detector fault that offsets every n-th scan line by tens of grey levels changes each pixel too little
+    for the heat map's worst pixels to notice, but averaged along a full row normal weather is smooth, so the
+    second difference of the row-mean profile, ``r[y] - (r[y-1] + r[y+1]) / 2``, jumps. ``scale`` (a fixed
+    buffer) is its RMS over normal frames per channel. Output: the largest ``|second difference| / scale``
+    over rows and channels, (N,).
+    """
+
+    def __init__(self, channels: int = 4) -> None:
+        super().__init__()
+        self.channels = channels
+        self.register_buffer("scale", torch.ones(channels))
+
+    def zigzag(self, x: torch.Tensor) -> torch.Tensor:
+        """|second difference| of each channel's row-mean profile, (N, channels, H - 2)."""
+        r = x[:, : self.channels].mean(dim=3)
+        return (r[:, :, 1:-1] - 0.5 * (r[:, :, :-2] + r[:, :, 2:])).abs()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale: torch.Tensor = self.scale  # type: ignore[assignment]
+        return (self.zigzag(x).amax(dim=2) / scale[None, :]).amax(dim=1)
+
+
+class ScoredAutoencoder(nn.Module):
+    """The autoencoder plus frame-level checks (channel consistency, optionally scan lines), as one graph."""
+
+    def __init__(
+        self, autoencoder: ConditionedAutoencoder, consistency: ChannelConsistency, lines: ScanLineCheck | None = None
+    ) -> None:
         super().__init__()
         self.autoencoder = autoencoder
         self.consistency = consistency
-        self.config = {**autoencoder.config, "consistency": True}
+        self.lines = lines
+        self.config = {**autoencoder.config, "consistency": True, "lines": lines is not None}
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, ...]:
         mean, error = self.autoencoder(x, cond)
-        return mean, error, self.consistency(x, cond)
+        if self.lines is None:
+            return mean, error, self.consistency(x, cond)
+        return mean, error, self.consistency(x, cond), self.lines(x)

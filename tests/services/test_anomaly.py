@@ -3,8 +3,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from satwatch.services.anomaly import AnomalyScorer, aggregate_score, time_features
+from satwatch.services.anomaly import AnomalyScorer, aggregate_score, combine_scores, time_features
 from satwatch.services.frames import CHANNELS, Frame
+from satwatch.services.modelcard import Scoring
 
 
 def _normal_frame(t: datetime) -> Frame:
@@ -36,6 +37,17 @@ def test_aggregate_score_takes_top_fraction() -> None:
     assert aggregate_score(err, 0.10)[1] == pytest.approx(0.5)
 
 
+def test_combine_scores_adds_frame_level_terms_beyond_their_gates() -> None:
+    sc = Scoring(aggregate="with_consistency", consistency_output="c", pixel_center=1.0, pixel_scale=2.0)
+    sc = sc.model_copy(update={"consistency_gate": 10.0, "lines_output": "lines", "lines_gate": 5.0})
+    pixel, cons, lines = np.array([1.0, 3.0, 1.0, 1.0]), np.array([9.0, 9.0, 14.0, 0.0]), np.array([4, 4, 4, 8.0])
+    assert combine_scores(pixel, cons, sc, lines).tolist() == [0.0, 1.0, 4.0, 3.0]
+    with pytest.raises(ValueError, match="lines"):
+        combine_scores(pixel, cons, sc)
+    plain = sc.model_copy(update={"lines_output": None})
+    assert combine_scores(pixel, cons, plain).tolist() == [0.0, 1.0, 4.0, 0.0]
+
+
 def test_shipped_model_scores_corrupted_frame_higher(scorer: AnomalyScorer) -> None:
     frame = _normal_frame(datetime(2024, 7, 20, 3, 0, tzinfo=UTC))
     bad = frame.data.copy()
@@ -44,11 +56,12 @@ def test_shipped_model_scores_corrupted_frame_higher(scorer: AnomalyScorer) -> N
     corrupted = Frame(frame.satellite, frame.time, CHANNELS, bad)
     normal_res, bad_res = scorer.score_batch([frame, corrupted])
     assert bad_res.score > 2 * normal_res.score
-    assert bad_res.heatmap.shape == normal_res.heatmap.shape == (96, 80)
+    h, w = scorer.card.normalisation.height, scorer.card.normalisation.width
+    assert bad_res.heatmap.shape == normal_res.heatmap.shape == (h, w)
     assert bad_res.heatmap.dtype == np.float32
-    # the error map peaks inside the corrupted block (rows 100-160 of 347 -> about 28-44 of 96)
+    # the error map peaks inside the corrupted block or on the missing lines (rows 100-203 of 347)
     r, _ = np.unravel_index(np.argmax(bad_res.heatmap), bad_res.heatmap.shape)
-    assert 20 <= r <= 60
+    assert 90 / 347 * h <= r <= 210 / 347 * h
     assert bad_res.is_anomaly
 
 

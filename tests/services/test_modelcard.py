@@ -56,6 +56,17 @@ def test_verify_rejects_wrong_output_name(encoder_copy: Path) -> None:
         verify(card.model_copy(update={"outputs": out}), encoder_copy / "encoder.onnx")
 
 
+def test_verify_rejects_scoring_that_names_a_missing_output(tmp_path: Path) -> None:
+    src = packaged_model_dir()
+    for name in ("autoencoder.onnx", "autoencoder.card.json"):
+        shutil.copy(src / name, tmp_path / name)
+    card = load_card(tmp_path / "autoencoder.card.json")
+    assert card.scoring is not None
+    wrong = card.model_copy(update={"scoring": card.scoring.model_copy(update={"lines_output": "stripes"})})
+    with pytest.raises(ModelCardError, match="stripes"):
+        verify(wrong, tmp_path / "autoencoder.onnx")
+
+
 def test_load_card_reports_bad_json(tmp_path: Path) -> None:
     p = tmp_path / "x.card.json"
     p.write_text(json.dumps({"name": "x"}))

@@ -9,9 +9,12 @@ torch = pytest.importorskip("torch")
 from satwatch.services.anomaly import AnomalyScorer  # noqa: E402
 from satwatch.services.frames import CHANNELS, Frame  # noqa: E402
 from satwatch.services.training.autoencoder import (  # noqa: E402
+    AE_NORMALISATION,
     calibrate_threshold,
     export_autoencoder,
     fit_consistency,
+    fit_scan_lines,
+    frame_outputs,
     model_scores,
     prepare_inputs,
     train_autoencoder,
@@ -58,7 +61,8 @@ def _frames(n: int, seed: int) -> FrameSet:
 def test_tiny_autoencoder_trains_exports_and_scores(tmp_path: Path) -> None:
     xt, ct = prepare_inputs(_frames(24, 1), progress=False)
     xv, cv = prepare_inputs(_frames(8, 2), progress=False)
-    assert xt.shape == (24, 8, 96, 80) and xt.dtype == np.float32 and 0 <= xt.min() and xt[:, :4].max() <= 1
+    h, w = AE_NORMALISATION.height, AE_NORMALISATION.width
+    assert xt.shape == (24, 8, h, w) and xt.dtype == np.float32 and 0 <= xt.min() and xt[:, :4].max() <= 1
     res = train_autoencoder(xt, ct, xv, cv, tmp_path, epochs=2, batch_size=8, progress=False)
     assert [h["epoch"] for h in res.history] == [1, 2]
     assert (tmp_path / "autoencoder.ckpt").is_file()
@@ -106,9 +110,38 @@ def test_consistency_catches_a_calibration_jump_and_exports(tmp_path: Path) -> N
     assert model_scores(scored, xj, cj, scoring=scoring).min() > valid.max()
     thr = calibrate_threshold(valid, 1.0)
     card = export_autoencoder(scored, tmp_path, thr, {}, "tiny", 1.0, scoring=scoring)
-    assert [o.name for o in card.outputs] == ["reconstruction", "error", "consistency"]
+    assert [o.name for o in card.outputs] == ["reconstruction", "error", "consistency", "lines"]
     scorer = AnomalyScorer.load(tmp_path)
     fs = _split_window_frames(1, 3, jump=20.0)
     got = scorer.score(Frame("COMS-1", fs.times[0], CHANNELS, fs.data[0]))
     assert got.is_anomaly
     assert got.score == pytest.approx(float(model_scores(scored, xj[:1], cj[:1], scoring=scoring)[0]), rel=1e-3)
+
+
+def _striped(fs: FrameSet, channel: int, period: int, amplitude: float) -> FrameSet:
+    data = fs.data.astype(np.float32)
+    data[:, channel, 100:220:period, :] += amplitude
+    return FrameSet(fs.satellite, fs.times, np.clip(data, 0, 255).astype(np.uint8))
+
+
+def test_scan_line_check_catches_striping_through_onnx(tmp_path: Path) -> None:
+    """Stripes too faint for the worst pixels lift the scan-line term far past its gate; normal frames stay under."""
+    xt, ct = prepare_inputs(_split_window_frames(24, 1), progress=False)
+    xv, cv = prepare_inputs(_split_window_frames(8, 2), progress=False)
+    check, gate = fit_scan_lines(xt)
+    striped_fs = _striped(_split_window_frames(4, 3), channel=2, period=4, amplitude=15.0)
+    xs, cs = prepare_inputs(striped_fs, progress=False)
+    with torch.no_grad():
+        normal, striped = check(torch.from_numpy(xv)).numpy(), check(torch.from_numpy(xs)).numpy()
+    assert normal.max() < gate < striped.min() / 2
+    torch.manual_seed(0)
+    scored, scoring = with_consistency(ConditionedAutoencoder(channels=8), xt, ct, xv, cv, groups=4)
+    assert scoring.lines_output == "lines" and scoring.lines_gate == pytest.approx(gate)
+    _, cons, lines = frame_outputs(scored, xs, cs)
+    assert cons is not None and lines is not None and lines.min() > gate
+    valid = model_scores(scored, xv, cv, scoring=scoring)
+    assert model_scores(scored, xs, cs, scoring=scoring).min() > valid.max()
+    export_autoencoder(scored, tmp_path, calibrate_threshold(valid, 1.0), {}, "tiny", 1.0, scoring=scoring)
+    got = AnomalyScorer.load(tmp_path).score(Frame("COMS-1", striped_fs.times[0], CHANNELS, striped_fs.data[0]))
+    assert got.is_anomaly
+    assert got.score == pytest.approx(float(model_scores(scored, xs[:1], cs[:1], scoring=scoring)[0]), rel=1e-3)
