@@ -58,9 +58,14 @@ AE_NORMALISATION = Normalisation(
     std_scale=4.0 / 255.0,
 )
 AE_CHANNELS = len(AE_NORMALISATION.channels) * len(AE_NORMALISATION.features)
-#: Pixel score: the mean of the worst 5 heat-map pixels (5 / (176 * 152)), so an eye or a small new cell counts
-#: as much as a large diffuse fault.
-SCORING = Scoring(aggregate="top_fraction_mean", fraction=5 / (176 * 152), error_output="error")
+#: Pixel score: the mean of the worst 5 heat-map pixels, so an eye or a small new cell counts as much as a large
+#: diffuse fault.
+WORST_PIXELS = 5
+SCORING = Scoring(
+    aggregate="top_fraction_mean",
+    fraction=WORST_PIXELS / (AE_NORMALISATION.height * AE_NORMALISATION.width),
+    error_output="error",
+)
 FRAMES_PER_DAY = 96
 
 
