@@ -1,0 +1,61 @@
+"""Score an autoencoder on several unseen simulated weeks: how much its ROC AUC moves from week to week.
+
+Run: python benchmarks/bench_anomaly_weeks.py [--model-dir onnx_models] [--seeds 1303 2303 3303 4303 5303 6303]
+
+Each week is one simulator seed (7 days, events on) on the autoencoder's coastline, plus the same seed with
+events off for false alerts per normal day, scored through ONNX Runtime exactly as `satwatch evaluate` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from satwatch.services.anomaly import AnomalyScorer
+from satwatch.services.frames import CHANNELS, Frame
+from satwatch.services.training.data import FrameSet, simulate_frames
+from satwatch.services.training.evaluation import anomaly_metrics
+from satwatch.services.training.pipeline import AE_GEOGRAPHY
+
+
+def _scores(scorer: AnomalyScorer, fs: FrameSet) -> np.ndarray:
+    out: list[float] = []
+    for s in range(0, len(fs), 64):
+        chunk = zip(fs.times[s : s + 64], fs.data[s : s + 64], strict=True)
+        frames = [Frame(fs.satellite, t, CHANNELS, d) for t, d in chunk]
+        out += [r.score for r in scorer.score_batch(frames)]
+    return np.array(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model-dir", type=Path, help="folder with autoencoder.onnx + card (default: shipped)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1303, 2303, 3303, 4303, 5303, 6303])
+    ap.add_argument("--days", type=float, default=7.0)
+    ap.add_argument("--cache", type=Path, default=Path("var/cache/training"), help="simulated frames cache")
+    args = ap.parse_args()
+    scorer = AnomalyScorer.load(args.model_dir, threads=2)
+    print(f"autoencoder v{scorer.card.version}, threshold {scorer.threshold:.4g}")
+    print("| seed | ROC AUC | events alerted | storms alerted | convection AUC | false alerts/day |")
+    print("|---|---|---|---|---|---|")
+    aucs = []
+    for seed in tqdm(args.seeds, desc="weeks", leave=False):
+        events = simulate_frames(seed, args.days, True, cache_dir=args.cache, geography=AE_GEOGRAPHY)
+        normal = simulate_frames(seed, args.days, False, cache_dir=args.cache, geography=AE_GEOGRAPHY)
+        m = anomaly_metrics(_scores(scorer, events), events.labels, _scores(scorer, normal), scorer.threshold)
+        kinds = m["per_kind"]
+        vortex, conv = kinds.get("vortex", {}), kinds.get("convection", {})
+        aucs.append(m["roc_auc"])
+        tqdm.write(
+            f"| {seed} | {m['roc_auc']:.3f} | {m['events_detected']} of {m['events']} | "
+            f"{vortex.get('detected', 0)} of {vortex.get('events', 0)} | {conv.get('roc_auc', float('nan')):.3f} | "
+            f"{m['false_alerts_per_day']:.2f} |"
+        )
+    print(f"mean ROC AUC {np.mean(aucs):.3f} (min {np.min(aucs):.3f}, max {np.max(aucs):.3f})")
+
+
+if __name__ == "__main__":
+    main()
