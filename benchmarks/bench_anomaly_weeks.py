@@ -15,19 +15,10 @@ import numpy as np
 from tqdm import tqdm
 
 from satwatch.services.anomaly import AnomalyScorer
-from satwatch.services.frames import CHANNELS, Frame
-from satwatch.services.training.data import FrameSet, simulate_frames
+from satwatch.services.training.data import simulate_frames
 from satwatch.services.training.evaluation import anomaly_metrics
 from satwatch.services.training.pipeline import AE_GEOGRAPHY
-
-
-def _scores(scorer: AnomalyScorer, fs: FrameSet) -> np.ndarray:
-    out: list[float] = []
-    for s in range(0, len(fs), 64):
-        chunk = zip(fs.times[s : s + 64], fs.data[s : s + 64], strict=True)
-        frames = [Frame(fs.satellite, t, CHANNELS, d) for t, d in chunk]
-        out += [r.score for r in scorer.score_batch(frames)]
-    return np.array(out)
+from satwatch.services.training.report import score_all
 
 
 def main() -> None:
@@ -45,7 +36,12 @@ def main() -> None:
     for seed in tqdm(args.seeds, desc="weeks", leave=False):
         events = simulate_frames(seed, args.days, True, cache_dir=args.cache, geography=AE_GEOGRAPHY)
         normal = simulate_frames(seed, args.days, False, cache_dir=args.cache, geography=AE_GEOGRAPHY)
-        m = anomaly_metrics(_scores(scorer, events), events.labels, _scores(scorer, normal), scorer.threshold)
+        m = anomaly_metrics(
+            score_all(scorer, events, progress=False)[0],
+            events.labels,
+            score_all(scorer, normal, progress=False)[0],
+            scorer.threshold,
+        )
         kinds = m["per_kind"]
         vortex, conv = kinds.get("vortex", {}), kinds.get("convection", {})
         aucs.append(m["roc_auc"])

@@ -299,8 +299,8 @@ def export_autoencoder(
 ) -> ModelCard:
     """Export ``autoencoder.onnx`` (checked against PyTorch) and write ``autoencoder.card.json``.
 
-    A ScoredAutoencoder adds the ``consistency`` output (N,), and ``lines`` (N,) when it has the scan-line
-    check; pass the ``scoring`` that uses them.
+    A ScoredAutoencoder adds the ``consistency`` and ``lines`` outputs (N,) each; pass the ``scoring`` that
+    uses them.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -311,7 +311,7 @@ def export_autoencoder(
     names = ["reconstruction", "error"]
     extra: list[TensorSpec] = []
     if isinstance(model, ScoredAutoencoder):
-        for name in ("consistency", "lines") if model.lines is not None else ("consistency",):
+        for name in ("consistency", "lines"):
             names.append(name)
             extra.append(TensorSpec(name=name, shape=["batch"]))
     worst = export_onnx(model, example, out / AUTOENCODER_FILE, ["frames", "time"], names)

@@ -317,19 +317,19 @@ class ScanLineCheck(nn.Module):
 
 
 class ScoredAutoencoder(nn.Module):
-    """The autoencoder plus frame-level checks (channel consistency, optionally scan lines), as one graph."""
+    """The autoencoder plus its frame-level checks (channel consistency, scan lines), exported as one graph."""
 
     def __init__(
-        self, autoencoder: ConditionedAutoencoder, consistency: ChannelConsistency, lines: ScanLineCheck | None = None
+        self, autoencoder: ConditionedAutoencoder, consistency: ChannelConsistency, lines: ScanLineCheck
     ) -> None:
         super().__init__()
         self.autoencoder = autoencoder
         self.consistency = consistency
         self.lines = lines
-        self.config = {**autoencoder.config, "consistency": True, "lines": lines is not None}
+        self.config = {**autoencoder.config, "consistency": True, "lines": True}
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, x: torch.Tensor, cond: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         mean, error = self.autoencoder(x, cond)
-        if self.lines is None:
-            return mean, error, self.consistency(x, cond)
         return mean, error, self.consistency(x, cond), self.lines(x)

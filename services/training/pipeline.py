@@ -183,7 +183,6 @@ def run_autoencoder(
     xe, ce = prepare_inputs(test_ev, opts.progress)
     xn, cn = prepare_inputs(test_normal, opts.progress)
     dev = autoencoder_dev_frames(cache_dir, scale) if candidates > 1 else None
-    xd, cd = prepare_inputs(dev, opts.progress) if dev is not None else (None, None)
     # One consistency group per simulated run (its own weather and season), else ten blocks of time.
     groups = len(AE_TRAIN_SEEDS) if archive is None else 10
     epochs = opts.epochs if opts.epochs is not None else 8
@@ -208,25 +207,29 @@ def run_autoencoder(
         scored, scoring = with_consistency(result.model, xt, ct, xv, cv, groups)
         return result, scored, scoring
 
-    kinds: dict[str, Any] = {}
+    runs = [
+        fit(
+            True,
+            opts.seed + i,
+            opts.out if candidates <= 1 else opts.out / f"candidate-{i}",
+            opts.resume if i == 0 else None,
+        )
+        for i in range(max(1, candidates))
+    ]
+    chosen = runs[0]
     tried: list[dict[str, Any]] = []
-    best: tuple[float, Any] | None = None
-    for i in range(max(1, candidates)):
-        out = opts.out if candidates <= 1 else opts.out / f"candidate-{i}"
-        run = fit(True, opts.seed + i, out, opts.resume if i == 0 else None)
-        if xd is None or cd is None or dev is None:
-            best = (float("nan"), run)
-            break
-        auc = roc_auc(model_scores(run[1], xd, cd, scoring=run[2]), [bool(lab) for lab in dev.labels])
-        tried.append({"seed": opts.seed + i, "dev_roc_auc": auc})
-        log.info("autoencoder candidate %d (seed %d): development ROC AUC %.4f", i, opts.seed + i, auc)
-        if best is None or auc > best[0]:
-            best = (auc, run)
-    assert best is not None
-    runs = [("conditioned", best[1])]
+    if dev is not None:
+        xd, cd = prepare_inputs(dev, opts.progress)
+        labels = [bool(lab) for lab in dev.labels]
+        aucs = [roc_auc(model_scores(scored, xd, cd, scoring=scoring), labels) for _, scored, scoring in runs]
+        tried = [{"seed": opts.seed + i, "dev_roc_auc": auc} for i, auc in enumerate(aucs)]
+        log.info("autoencoder candidates, development ROC AUC: %s", tried)
+        chosen = runs[int(np.argmax(aucs))]
+    evaluated = [("conditioned", chosen)]
     if baseline:
-        runs.append(("unconditioned_baseline", fit(False, opts.seed, opts.out, None)))
-    for key, (result, scored, scoring) in runs:
+        evaluated.append(("unconditioned_baseline", fit(False, opts.seed, opts.out, None)))
+    kinds: dict[str, Any] = {}
+    for key, (result, scored, scoring) in evaluated:
         threshold = calibrate_threshold(model_scores(scored, xv, cv, scoring=scoring), alerts_per_day)
         m = anomaly_metrics(
             model_scores(scored, xe, ce, scoring=scoring),
@@ -235,8 +238,8 @@ def run_autoencoder(
             threshold,
         )
         kinds[key] = {"threshold": threshold, **m, "best_epoch": result.best_epoch, "history": result.history}
-    chosen_result, chosen, chosen_scoring = best[1]
-    kinds["conditioned"]["consistency_scale"] = [float(v) for v in chosen.consistency.scale]
+    _, chosen_model, chosen_scoring = chosen
+    kinds["conditioned"]["consistency_scale"] = [float(v) for v in chosen_model.consistency.scale]
     if tried:
         dev_desc = ", ".join(f"seed {seed} ({days * scale:g} d)" for seed, days in AE_DEV_SIMS)
         kinds["conditioned"]["candidates"] = {"development_periods": dev_desc, "runs": tried}
@@ -248,5 +251,11 @@ def run_autoencoder(
         **kinds,
     }
     return export_autoencoder(
-        chosen, opts.out, kinds["conditioned"]["threshold"], cards_metrics, desc, alerts_per_day, scoring=chosen_scoring
+        chosen_model,
+        opts.out,
+        kinds["conditioned"]["threshold"],
+        cards_metrics,
+        desc,
+        alerts_per_day,
+        scoring=chosen_scoring,
     )
