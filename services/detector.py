@@ -7,7 +7,8 @@ frame's embedding and one anomaly score; the window embedding is the running mea
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from satwatch.services.alerts import Alert, AlertStore, SimilarEvent, alert_id
 from satwatch.services.codec import Encoding, FrameMeta
 from satwatch.services.config import DetectorSettings, Settings
 from satwatch.services.frames import CHANNELS, Frame, shrink_size
-from satwatch.services.groundtruth import frame_signature
+from satwatch.services.groundtruth import frame_signature, similarity_one_to_many, window_signature
 from satwatch.services.journal import IndexJournal
 from satwatch.services.metrics import DetectorMetrics
 from satwatch.services.window import Admission, RollingWindow, WindowEntry
@@ -27,6 +28,10 @@ from satwatch.services.window import Admission, RollingWindow, WindowEntry
 log = logging.getLogger(__name__)
 
 EARLIEST_FRAME = datetime(1990, 1, 1, tzinfo=UTC)
+
+#: Frames per anomaly-model call when a batch is scored in the background. Small calls let the first
+#: frames' results arrive early, and onnxruntime's cost per frame is lowest at 2-4 frames a call here.
+SCORE_CHUNK = 4
 
 
 class InvalidFrame(ValueError):
@@ -140,9 +145,28 @@ class Detector:
         self._index_dir = Path(index_dir) if index_dir else None
         self._journal = IndexJournal(self._index_dir / "journal.jsonl") if self._index_dir else None
         self._since_snapshot = 0
+        # One worker scores frames with the autoencoder while this thread signs, embeds and searches:
+        # onnxruntime releases the GIL, so on two cores the two halves of a replay batch overlap.
+        self._scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="anomaly")
         if self._journal is not None:
             self._replay_journal()
         self.metrics.index_size.set(len(self.index))
+
+    def warm_up(self) -> None:
+        """Run one blank frame of the configured size through both models, off the record.
+
+        The first call of each model, of the compiled pre-processing and of the exact re-rank loads and
+        optimises code (a few hundred ms each); paying that at start-up keeps it out of the first frames.
+        """
+        s = self.settings
+        shape = (len(CHANNELS), s.frame_height, s.frame_width)
+        blank = Frame("warm-up", EARLIEST_FRAME, CHANNELS, np.zeros(shape, np.uint8))
+        signatures, _ = self._embed([blank])
+        self.scorer.score(blank)
+        if signatures[0] is not None:
+            # The exact re-rank's first call builds numba's list type for the frames (about 0.4 s).
+            window = window_signature([signatures[0], signatures[0]])
+            similarity_one_to_many(window, [window])
 
     # -- validation -------------------------------------------------------------------------------------
     def validate_meta(self, meta: FrameMeta) -> None:
@@ -211,32 +235,67 @@ class Detector:
         """
         if not frames:
             return []
-        m = self.metrics
-        signatures: list[Any] = [None] * len(frames)
-        spec = getattr(self.encoder, "signature_spec", None)
-        if self.reranker is not None and spec is not None and spec == self.reranker.spec:
-            # The encoder reads the very grid histograms the re-ranker keeps: sign each frame once for both.
-            with m.stage("signature"):
-                signatures = [frame_signature(f.data, spec) for f in frames]
-            with m.stage("embed"):
-                embeddings = self.encoder.encode_signatures(signatures)  # type: ignore[attr-defined]
-        else:
-            with m.stage("embed"):
-                embeddings = self.encoder.encode(np.stack([f.data for f in frames]))
-        with m.stage("anomaly"):
-            results = self._score_batch(frames)
+        results = self._score_in_background(frames)
+        signatures, embeddings = self._embed(frames)
         stamps = list(published_at) if published_at is not None else [None] * len(frames)
         out: list[FrameOutcome | InvalidFrame] = []
         for frame, emb, res, stamp, sig in zip(frames, embeddings, results, stamps, signatures, strict=True):
+            if isinstance(res, InvalidFrame):
+                out.append(res)
+                continue
             try:
                 out.append(self._advance(frame, emb, res, stamp, sig))
             except InvalidFrame as exc:
                 out.append(exc)
         return out
 
+    def _embed(self, frames: Sequence[Frame]) -> tuple[list[Any], np.ndarray]:
+        """Frame embeddings, and the frames' ground-truth signatures where the re-ranker keeps them."""
+        m = self.metrics
+        spec = getattr(self.encoder, "signature_spec", None)
+        if self.reranker is not None and spec is not None and spec == self.reranker.spec:
+            # The encoder reads the very grid histograms the re-ranker keeps: sign each frame once for both.
+            with m.stage("signature"):
+                signatures = [frame_signature(f.data, spec) for f in frames]
+            with m.stage("embed"):
+                return signatures, self.encoder.encode_signatures(signatures)  # type: ignore[attr-defined]
+        with m.stage("embed"):
+            return [None] * len(frames), self.encoder.encode(np.stack([f.data for f in frames]))
+
     def _score_batch(self, frames: Sequence[Frame]) -> list[Any]:
-        batch = getattr(self.scorer, "score_batch", None)
-        return list(batch(list(frames))) if batch else [self.scorer.score(f) for f in frames]
+        with self.metrics.stage("anomaly"):
+            batch = getattr(self.scorer, "score_batch", None)
+            return list(batch(list(frames))) if batch else [self.scorer.score(f) for f in frames]
+
+    def _score_in_background(self, frames: Sequence[Frame]) -> Iterator[Any]:
+        """Queue the frames' anomaly scoring in chunks on the worker; yields the results in frame order.
+
+        The single worker runs the chunks in order, so frame i's result is ready as soon as its own chunk
+        is, while later chunks are still being scored. A frame the model fails on yields an InvalidFrame.
+        """
+        chunks = [
+            self._scoring.submit(self._score_isolating_failures, frames[i : i + SCORE_CHUNK])
+            for i in range(0, len(frames), SCORE_CHUNK)
+        ]
+        return (result for chunk in chunks for result in chunk.result())
+
+    def _score_isolating_failures(self, frames: Sequence[Frame]) -> list[Any]:
+        """Score a chunk; if the model fails, score its frames one by one so only the failing one is lost.
+
+        Earlier frames of the batch may already be in their windows by then, so an exception must not
+        escape: the caller would retry the whole batch and find those frames duplicated.
+        """
+        try:
+            return self._score_batch(frames)
+        except Exception as exc:  # noqa: BLE001 - any model failure becomes that frame's dead letter
+            if len(frames) > 1:
+                return [r for f in frames for r in self._score_isolating_failures([f])]
+            f = frames[0]
+            self.metrics.errors.labels("anomaly").inc()
+            log.exception("%s %s: the anomaly model failed", f.satellite, f.time.isoformat())
+            return [
+                InvalidFrame("processing_error", f"{f.satellite} {f.time:%Y-%m-%d %H:%M}: anomaly model failed: {exc}")
+            ]
 
     def _advance(
         self, frame: Frame, embedding: np.ndarray, result: Any, published_at: float | None, signature: Any
@@ -387,6 +446,7 @@ class Detector:
         self._since_snapshot = 0
 
     def close(self) -> None:
+        self._scoring.shutdown(wait=True)
         self.flush()
         self.snapshot()
         if self._journal is not None:
@@ -418,4 +478,6 @@ def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -
     )
     store = AlertStore(state / "alerts.sqlite")
     signatures = StreamSignatures(state / "signatures") if d.rerank else None
-    return Detector(encoder, scorer, index, store, d, metrics, index_dir=index_dir, reranker=signatures)
+    detector = Detector(encoder, scorer, index, store, d, metrics, index_dir=index_dir, reranker=signatures)
+    detector.warm_up()
+    return detector

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ _PARAMS = "params.json"
 #: Filters that leave at most this many windows are answered exactly by brute force: HNSW degrades
 #: (and hnswlib raises) when the allowed set is a tiny fraction of the graph.
 BRUTE_FORCE_MAX = 20_000
+#: Window records kept built for answering queries (about 2 KB each).
+RECORD_CACHE = 16_384
+#: Extra neighbours fetched (at least) so that excluded windows can be dropped after an unfiltered search.
+EXCLUSION_MARGIN = 64
 
 
 def window_id(satellite: str, end: datetime) -> str:
@@ -181,6 +186,9 @@ class SimilarityIndex:
         self._sat = _Growable()
         self._ft_flat = _Growable()
         self._ft_off = _Growable(np.zeros(1, np.int64))
+        # A label's record never changes once added, and building one converts 20 epochs to datetimes: the
+        # same recent windows come back query after query, so keep the latest ones built.
+        self._record: Callable[[int], WindowRecord] = lru_cache(maxsize=RECORD_CACHE)(self._build_record)
 
     # ----------------------------------------------------------------------------------------- basics
     def __len__(self) -> int:
@@ -219,7 +227,7 @@ class SimilarityIndex:
         for label in range(len(self._ids)):
             yield self._record(label)
 
-    def _record(self, label: int) -> WindowRecord:
+    def _build_record(self, label: int) -> WindowRecord:
         lo, hi = self._ft_off.view[label], self._ft_off.view[label + 1]
         return WindowRecord(
             window_id=self._ids[label],
@@ -323,9 +331,42 @@ class SimilarityIndex:
                     return self._brute(q, np.flatnonzero(mask), k)
                 allow = mask.tobytes()
                 return self._knn_or_brute(q, k, lambda label: allow[label] == 1, mask)
-            # Exclusions only: usually a handful of recent windows, so test them per candidate rather
-            # than building an O(n) mask for every query.
-            return self._knn_or_brute(q, k, self._exclusion_filter(exclude_overlap_with, exclude_after), None)
+            return self._knn_excluding(q, k, exclude_overlap_with, exclude_after)
+
+    def _knn_excluding(
+        self, q: np.ndarray, k: int, overlap: tuple[datetime, datetime] | None, after: datetime | None
+    ) -> list[Neighbour]:
+        """Nearest windows once a few (usually the query's own overlapping ones) are excluded.
+
+        Asks HNSW for a margin more than ``k`` without a filter and drops the excluded ones vectorised: a
+        Python filter called for every candidate HNSW visits cost milliseconds a query. Only when the
+        margin runs out does the filter go inside the search; a small index is answered exactly.
+        """
+        n = len(self._ids)
+        want = k + max(k, EXCLUSION_MARGIN)
+        if want >= n:
+            labels = np.arange(n)
+            return self._brute(q, labels[self._exclusion_mask(labels, overlap, after)], k)
+        found, dists = self._graph.knn_query(q, k=want, num_threads=1)
+        keep = self._exclusion_mask(found[0].astype(np.int64), overlap, after)
+        if int(keep.sum()) >= k:
+            return [
+                self._neighbour(int(lab), float(d))
+                for lab, d in zip(found[0][keep][:k], dists[0][keep][:k], strict=True)
+            ]
+        return self._knn_or_brute(q, k, self._exclusion_filter(overlap, after), None)
+
+    def _exclusion_mask(
+        self, labels: np.ndarray | slice, overlap: tuple[datetime, datetime] | None, after: datetime | None
+    ) -> np.ndarray:
+        """Which of ``labels`` (an array, or a slice of all labels) survive the overlap and end-time exclusions."""
+        starts, ends = self._start.view[labels], self._end.view[labels]
+        keep = np.ones(len(ends), dtype=bool)
+        if overlap is not None:
+            keep &= ~((starts <= _epoch(overlap[1])) & (ends >= _epoch(overlap[0])))
+        if after is not None:
+            keep &= ends <= _epoch(after)
+        return keep
 
     def _exclusion_filter(
         self, overlap: tuple[datetime, datetime] | None, after: datetime | None
@@ -353,11 +394,7 @@ class SimilarityIndex:
         months: set[int] | None,
     ) -> np.ndarray:
         starts, ends = self._start.view[:n], self._end.view[:n]
-        mask = np.ones(n, dtype=bool)
-        if overlap is not None:
-            mask &= ~((starts <= _epoch(overlap[1])) & (ends >= _epoch(overlap[0])))
-        if after is not None:
-            mask &= ends <= _epoch(after)
+        mask = self._exclusion_mask(slice(0, n), overlap, after)
         if satellite is not None:
             code = self._sat_code_of.get(satellite)
             if code is None:

@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from satwatch.services.resample import box_moments
 
 
 class ModelCardError(ValueError):
@@ -59,6 +61,12 @@ class Normalisation(BaseModel):
     )
     grid: int = 24
     bins: int = 20
+
+    @model_validator(mode="after")
+    def _spread_needs_box(self) -> Normalisation:
+        if "std" in self.features and self.resample != "box":
+            raise ValueError("the 'std' feature is the pixel spread inside each box cell: it needs resample 'box'")
+        return self
 
 
 class Conditioning(BaseModel):
@@ -205,30 +213,33 @@ def normalise(frames: np.ndarray, norm: Normalisation) -> np.ndarray:
 
         spec = GridSpec(n=norm.grid, bins=norm.bins, mode="general")
         return np.stack([cdf_features(f, spec) for f in batch.astype(np.uint8, copy=False)])
-    n, c, h, w = batch.shape
+    _, _, h, w = batch.shape
     want_std = "std" in norm.features
-    size = (norm.width, norm.height)
-    out = np.empty((n, c, norm.height, norm.width), dtype=np.float32)
-    sq = np.zeros_like(out) if want_std else None
-    if (h, w) != (norm.height, norm.width):
-        method = Image.Resampling.BOX if norm.resample == "box" else Image.Resampling.BILINEAR
-        # float "F" mode keeps the resampled values unrounded.
-        for i in range(n):
-            for j in range(c):
-                plane = batch[i, j].astype(np.float32)
-                out[i, j] = np.asarray(Image.fromarray(plane, mode="F").resize(size, method))
-                if sq is not None:
-                    sq[i, j] = np.asarray(Image.fromarray(plane * plane, mode="F").resize(size, method))
+    if (h, w) == (norm.height, norm.width):
+        mean = batch.astype(np.float32)
+        spread = np.zeros_like(mean) if want_std else None
+    elif norm.resample == "box":
+        mean, spread = box_moments(batch.astype(np.uint8, copy=False), norm.height, norm.width, spread=want_std)
     else:
-        out[:] = batch
-        if sq is not None:
-            sq[:] = out * out
+        mean = _bilinear(batch, norm.height, norm.width)
+        spread = None
     scale = np.asarray(norm.scale, dtype=np.float32)[None, :, None, None]
     offset = np.asarray(norm.offset, dtype=np.float32)[None, :, None, None]
-    parts = [out * scale + offset]
-    if sq is not None:
-        parts.append(np.sqrt(np.maximum(sq - out * out, 0.0)) * np.float32(norm.std_scale))
+    parts = [mean * scale + offset]
+    if spread is not None:
+        parts.append(spread * np.float32(norm.std_scale))
     return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
+
+
+def _bilinear(batch: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of every plane (Pillow, float mode so the values stay unrounded)."""
+    n, c = batch.shape[:2]
+    out = np.empty((n, c, height, width), dtype=np.float32)
+    for i in range(n):
+        for j in range(c):
+            plane = Image.fromarray(batch[i, j].astype(np.float32), mode="F")
+            out[i, j] = np.asarray(plane.resize((width, height), Image.Resampling.BILINEAR))
+    return out
 
 
 def open_session(path: str | Path, threads: int = 1) -> Any:
@@ -239,6 +250,7 @@ def open_session(path: str | Path, threads: int = 1) -> Any:
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 

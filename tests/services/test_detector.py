@@ -86,6 +86,46 @@ def test_reprocessing_after_restart_neither_duplicates_alerts_nor_index(tmp_path
     assert len(again.index) == size and again.store.count() == 1
 
 
+def test_batch_scored_in_background_chunks_matches_one_at_a_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    frames = [make_frame(T0 + i * Q, value=230 if i in (6, 9) else 60) for i in range(11)]  # 3 chunks of <= 4
+    one = make_detector(tmp_path / "one")
+    singly = [one.process(f) for f in frames]
+    batched = make_detector(tmp_path / "batch").process_batch(frames)
+    assert [(o.time, o.score, o.alert is not None) for o in batched] == [  # type: ignore[union-attr]
+        (o.time, o.score, o.alert is not None) for o in singly
+    ]
+
+
+class FailingScorer(BrightnessScorer):
+    """Fails on one frame, as a model might on input it cannot handle."""
+
+    def __init__(self, bad: object) -> None:
+        self.bad = bad
+
+    def score(self, frame: Frame) -> Result:
+        if frame.time == self.bad:
+            raise RuntimeError("model refused the input")
+        return super().score(frame)
+
+
+def test_model_failure_loses_only_its_frame(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    frames = [make_frame(T0 + i * Q) for i in range(8)]
+    det = make_detector(tmp_path)
+    det.scorer = FailingScorer(frames[5].time)
+    out = det.process_batch(frames)
+    refused = [o for o in out if isinstance(o, InvalidFrame)]
+    assert len(refused) == 1 and refused[0].reason == "processing_error" and "model refused" in str(refused[0])
+    assert out[5] is refused[0]
+    assert det.window("COMS-1").end == frames[7].time  # the frames after it went on
+    assert det.metrics.errors.labels("anomaly")._value.get() == 1
+
+
+def test_warm_up_leaves_no_trace(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    det = make_detector(tmp_path)
+    det.warm_up()
+    assert len(det.index) == 0 and det.store.count() == 0 and not det._windows
+
+
 def test_journal_restores_index_without_snapshot(tmp_path) -> None:  # type: ignore[no-untyped-def]
     det = make_detector(tmp_path)
     for i in range(6):

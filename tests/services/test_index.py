@@ -120,6 +120,25 @@ def test_exclusions_and_filters() -> None:
     assert all(h.record.end.month == 10 for h in index.query(vecs[0], k=5, months={10}))
 
 
+@pytest.mark.parametrize(
+    ("n", "cut_at"),
+    [
+        (50, None),  # k plus the margin covers the index: answered exactly
+        (400, None),  # unfiltered search, excluded windows dropped afterwards
+        (400, 40),  # most windows excluded: the margin runs out and the filter goes inside the search
+    ],
+)
+def test_exclusions_match_brute_force_on_every_path(n: int, cut_at: int | None) -> None:
+    recs, vecs = make_windows(n)
+    index = SimilarityIndex(dim=16, max_elements=n, ef=400)
+    index.add_many(recs, vecs)
+    q = recs[-1]
+    cut = recs[cut_at].end if cut_at is not None else None
+    hits = index.query(vecs[-1], k=10, exclude_overlap_with=(q.start, q.end), exclude_after=cut)
+    allowed = [i for i, r in enumerate(recs) if (r.end < q.start or r.start > q.end) and (cut is None or r.end <= cut)]
+    assert [h.record for h in hits] == [recs[allowed[i]] for i in brute(vecs[allowed], vecs[-1], 10)]
+
+
 def test_satellite_filter_with_two_satellites_matches_brute_force() -> None:
     recs_a, vecs_a = make_windows(300, seed=1, sat="COMS-1")
     recs_b, vecs_b = make_windows(300, seed=2, sat="GK-2A")

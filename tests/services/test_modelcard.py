@@ -85,3 +85,22 @@ def test_normalise_resizes_and_scales() -> None:
     np.testing.assert_allclose(x[:, 1], 9.0)
     with pytest.raises(ValueError, match="channels"):
         normalise(np.zeros((1, 3, 4, 2), dtype=np.uint8), norm)
+
+
+def test_normalise_adds_spread_planes_and_keeps_bilinear() -> None:
+    norm = Normalisation(
+        channels=["a"], height=1, width=1, scale=[1.0], offset=[0.0], features=["mean", "std"], std_scale=0.5
+    )
+    frames = np.array([[[[0, 10], [10, 0]]]], dtype=np.uint8)  # one cell, mean 5, spread 5
+    np.testing.assert_allclose(normalise(frames, norm)[0, :, 0, 0], [5.0, 2.5])
+    same_size = normalise(frames, norm.model_copy(update={"height": 2, "width": 2}))
+    np.testing.assert_allclose(same_size[0, 1], 0.0)  # a pixel has no spread of its own
+    bilinear = Normalisation(channels=["a"], height=2, width=2, resample="bilinear", scale=[1.0], offset=[0.0])
+    assert normalise(np.full((1, 1, 4, 4), 8, np.uint8), bilinear).shape == (1, 1, 2, 2)
+
+
+def test_spread_feature_needs_box_resampling() -> None:
+    with pytest.raises(ValueError, match="needs resample 'box'"):
+        Normalisation(
+            channels=["a"], height=2, width=2, resample="bilinear", scale=[1.0], offset=[0.0], features=["mean", "std"]
+        )
