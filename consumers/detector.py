@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -40,6 +42,23 @@ class _Rewind(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.owner.to_rewind.update(assigned)
+
+
+@dataclass
+class _Pending:
+    """A polled batch, decoded, whose anomaly scoring runs while the batch before it is finished."""
+
+    offsets: dict[TopicPartition, OffsetAndMetadata]
+    accepted: list[tuple[ConsumerRecord, Frame, bool]]
+    scores: Iterator[Any] | None
+
+    def without(self, partitions: set[TopicPartition]) -> _Pending:
+        """The batch less the records of rewound partitions (they will be read again); scored afresh."""
+        offsets = {tp: o for tp, o in self.offsets.items() if tp not in partitions}
+        if len(offsets) == len(self.offsets):  # every record's partition has an offset here
+            return self
+        kept = [a for a in self.accepted if TopicPartition(a[0].topic, a[0].partition) not in partitions]
+        return _Pending(offsets, kept, None)
 
 
 class DetectorConsumer:
@@ -125,26 +144,42 @@ class DetectorConsumer:
 
     # -- main loop ------------------------------------------------------------------------------------
     def run(self, max_idle_seconds: float | None = None) -> None:
-        """Consume until stop() (or, if given, until no message arrived for ``max_idle_seconds``)."""
+        """Consume until stop() (or, if given, until no message arrived for ``max_idle_seconds``).
+
+        The loop runs one poll ahead: a batch is decoded and its anomaly scoring started before the batch
+        before it is processed, flushed and committed, so the model never waits on the broker round trips.
+        """
         self.published_ids = self._read_published_ids()
         self._publish_pending()
         self.consumer.subscribe([self.settings.kafka.frames_topic], listener=_Rewind(self))
         idle_since = time.monotonic()
+        pending: _Pending | None = None
         try:
             while not self._stop.is_set():
-                batch = self.consumer.poll(timeout_ms=500)
+                # With a batch in hand, only look for what has already arrived; finish the batch at once.
+                batch = self.consumer.poll(timeout_ms=0 if pending else 500)
                 if self.to_rewind:
                     # Records fetched before the rewind are read again from the earlier position.
                     batch = {tp: recs for tp, recs in batch.items() if tp not in self.to_rewind}
+                    if pending is not None:
+                        pending = pending.without(self.to_rewind)
                     self._rewind()
-                if not batch:
-                    if not self.consumer.assignment():
-                        idle_since = time.monotonic()  # still joining the group: not idle yet
-                    elif max_idle_seconds is not None and time.monotonic() - idle_since > max_idle_seconds:
-                        break
-                    continue
-                idle_since = time.monotonic()
-                self._handle_batch(batch)
+                following = self._start(batch) if batch else None
+                if pending is not None:
+                    self._finish(pending)
+                pending = following
+                if batch:
+                    idle_since = time.monotonic()
+                elif not self.consumer.assignment():
+                    idle_since = time.monotonic()  # still joining the group: not idle yet
+                elif (
+                    pending is None
+                    and max_idle_seconds is not None
+                    and time.monotonic() - idle_since > max_idle_seconds
+                ):
+                    break
+            if pending is not None:
+                self._finish(pending)
         finally:
             self.close()
 
@@ -161,7 +196,8 @@ class DetectorConsumer:
                 )
         self.to_rewind.clear()
 
-    def _handle_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    def _start(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> _Pending:
+        """Decode a polled batch (refused messages go to the dead-letter topic) and start its scoring."""
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         accepted: list[tuple[ConsumerRecord, Frame, bool]] = []
         for tp, records in batch.items():
@@ -171,16 +207,24 @@ class DetectorConsumer:
                 if frame is not None:
                     accepted.append((record, frame, replay))
                 offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
-        new_alerts = [a for a in self._process(accepted) if a is not None]
+        scores = self.detector.score_ahead([f for _, f, _ in accepted]) if accepted else None
+        return _Pending(offsets, accepted, scores)
+
+    def _finish(self, pending: _Pending) -> None:
+        """Process a started batch, publish its alerts, make everything durable, then commit its offsets."""
+        new_alerts = [a for a in self._process(pending.accepted, pending.scores) if a is not None]
         self.detector.flush()  # index journal and signatures durable before the commit
         for alert in new_alerts:
             self._send_alert(alert)
         self.producer.flush()
         if new_alerts:
             self.detector.store.mark_published([a.id for a in new_alerts])
-        self.consumer.commit(offsets)
+        if pending.offsets:
+            self.consumer.commit(pending.offsets)
 
-    def _process(self, accepted: list[tuple[ConsumerRecord, Frame, bool]]) -> list[Alert | None]:
+    def _process(
+        self, accepted: list[tuple[ConsumerRecord, Frame, bool]], scores: Iterator[Any] | None = None
+    ) -> list[Alert | None]:
         """Run decoded frames through the detector as one batch; refused frames go to the dead-letter topic."""
         if not accepted:
             return []
@@ -189,7 +233,7 @@ class DetectorConsumer:
         stamps = [r.timestamp / 1000.0 for r, _, _ in accepted]
         try:
             with metrics.stage("total"):
-                results = self.detector.process_batch(frames, stamps)
+                results = self.detector.process_batch(frames, stamps, scores)
         except Exception:  # noqa: BLE001 - fall back to one at a time so one bad frame cannot sink the batch
             if len(accepted) == 1:
                 record, _, replay = accepted[0]

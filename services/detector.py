@@ -227,15 +227,20 @@ class Detector:
         return result
 
     def process_batch(
-        self, frames: Sequence[Frame], published_at: Sequence[float | None] | None = None
+        self,
+        frames: Sequence[Frame],
+        published_at: Sequence[float | None] | None = None,
+        scores: Iterator[Any] | None = None,
     ) -> list[FrameOutcome | InvalidFrame]:
-        """Run frames (in stream order) through the pipeline; both models see the whole batch in one call.
+        """Run frames (in stream order) through the pipeline; the encoder sees the whole batch in one call.
 
-        Returns, per frame, its outcome or the InvalidFrame that refused it (a duplicate within the batch).
+        ``scores``: what :meth:`score_ahead` returned for these very frames, if the caller started their
+        anomaly scoring earlier. Returns, per frame, its outcome or the InvalidFrame that refused it (a
+        duplicate within the batch, a frame the model failed on).
         """
         if not frames:
             return []
-        results = self._score_in_background(frames)
+        results = scores if scores is not None else self.score_ahead(frames)
         signatures, embeddings = self._embed(frames)
         stamps = list(published_at) if published_at is not None else [None] * len(frames)
         out: list[FrameOutcome | InvalidFrame] = []
@@ -267,11 +272,13 @@ class Detector:
             batch = getattr(self.scorer, "score_batch", None)
             return list(batch(list(frames))) if batch else [self.scorer.score(f) for f in frames]
 
-    def _score_in_background(self, frames: Sequence[Frame]) -> Iterator[Any]:
+    def score_ahead(self, frames: Sequence[Frame]) -> Iterator[Any]:
         """Queue the frames' anomaly scoring in chunks on the worker; yields the results in frame order.
 
         The single worker runs the chunks in order, so frame i's result is ready as soon as its own chunk
         is, while later chunks are still being scored. A frame the model fails on yields an InvalidFrame.
+        A caller that knows its next frames early (the consumer, one poll ahead) starts them here and passes
+        the iterator to :meth:`process_batch`, so the model works while the caller commits and polls.
         """
         chunks = [
             self._scoring.submit(self._score_isolating_failures, frames[i : i + SCORE_CHUNK])

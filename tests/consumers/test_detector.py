@@ -245,3 +245,26 @@ def test_claim_check_replay_reads_and_verifies_the_archive(settings: Settings, t
     assert consumer.detector.window("COMS-1").end == frames[-2].time
     dead = read_topic(settings, settings.kafka.dead_letter_topic, 1)
     assert [dict(m.headers)[DLQ_REASON] for m in dead] == [b"checksum_mismatch"]
+
+
+def test_pending_batch_drops_rewound_partitions_and_their_early_scores() -> None:
+    from types import SimpleNamespace
+
+    from kafka import OffsetAndMetadata, TopicPartition
+
+    from satwatch.consumers.detector import _Pending
+    from tests.helpers import T0, make_frame
+
+    p0, p1 = TopicPartition("frames", 0), TopicPartition("frames", 1)
+    rec0, rec1 = SimpleNamespace(topic="frames", partition=0), SimpleNamespace(topic="frames", partition=1)
+    frame = make_frame(T0)
+    scores = iter([object(), object()])
+    pending = _Pending(
+        {p0: OffsetAndMetadata(5, "", -1), p1: OffsetAndMetadata(9, "", -1)},
+        [(rec0, frame, False), (rec1, frame, False)],  # type: ignore[list-item]
+        scores,
+    )
+    assert pending.without({TopicPartition("frames", 2)}) is pending  # untouched: keeps its started scores
+    kept = pending.without({p1})
+    assert list(kept.offsets) == [p0] and [r for r, _, _ in kept.accepted] == [rec0]
+    assert kept.scores is None  # scored afresh: the early results belong to the full batch
