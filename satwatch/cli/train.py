@@ -44,7 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, help="AdamW learning rate (default: 1e-3 encoder, 2e-3 autoencoder)")
     p.add_argument("--seed", type=int, default=0, help="seed of weight initialisation and batch order")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="PyTorch device")
-    p.add_argument("--resume", type=Path, help="continue from a checkpoint written by an earlier run")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="PATH",
+        help="continue from a checkpoint written by an earlier run; autoencoder: or from an earlier --out "
+        "folder, each run (candidates, baseline) from its own checkpoint there, runs without one from scratch",
+    )
     p.add_argument("--days", type=float, help="encoder: days to simulate when no --archive is given (default 14)")
     p.add_argument(
         "--alerts-per-day",
@@ -76,8 +82,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.archive is not None and not args.archive.is_dir():
         raise FileNotFoundError(f"archive directory {args.archive} does not exist")
-    if args.resume is not None and not args.resume.is_file():
-        raise FileNotFoundError(f"checkpoint {args.resume} does not exist")
+    if args.resume is not None and not (
+        args.resume.is_file() or (args.model == "autoencoder" and args.resume.is_dir())
+    ):
+        raise FileNotFoundError(
+            f"checkpoint {args.resume} does not exist"
+            + (" (the autoencoder also takes an earlier --out folder)" if args.model == "autoencoder" else "")
+        )
     opts = TrainOptions(
         out=args.out,
         epochs=args.epochs,

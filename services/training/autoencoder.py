@@ -77,11 +77,13 @@ def prepare_inputs(frames: FrameSet, progress: bool = True) -> tuple[np.ndarray,
     return x, time_features(frames.times)
 
 
-#: The consistency term only adds to the score beyond this many residual spreads (leave-one-run-out
-#: RMS). No normal validation frame comes near it (they stay below about 3), while a calibration jump of
-#: 15 grey levels in ir01, ir02 or wv lies 50 or more spreads out; short-wave infrared's frame mean is only
-#: loosely predictable (its spread is about 2.4 grey levels), so only large swir jumps cross it.
-CONSISTENCY_GATE = 10.0
+#: A frame-level check (channel consistency, scan lines) adds to the score only beyond this multiple of the
+#: largest value normal frames reach: the consistency check on the normal validation runs (weather and
+#: seasons its fit has not seen), the scan-line check on the training frames. Below it, where normal frames
+#: stay, the ranking of the pixel score is untouched. Normal frames reach about 2.6 residual spreads, while
+#: a calibration jump of 15 grey levels in ir01, ir02 or wv lies 50 or more spreads out and one of 20 in
+#: short-wave infrared (the loosest channel, its spread about 2.9 grey levels) about 7.
+CHECK_MARGIN = 1.5
 
 
 def frame_outputs(
@@ -148,13 +150,8 @@ def fit_consistency(x: np.ndarray, cond: np.ndarray, groups: int) -> ChannelCons
     return check.eval()
 
 
-#: The scan-line check adds to the score beyond this multiple of the largest value any normal training frame
-#: reaches. Normal validation frames stay near 1; a 12-grey-level stripe every few lines is about 4.
-LINES_MARGIN = 1.5
-
-
 def fit_scan_lines(x: np.ndarray) -> tuple[ScanLineCheck, float]:
-    """Fit the scan-line check on normal frames ``x``: per-channel RMS scale, and a gate of LINES_MARGIN times
+    """Fit the scan-line check on normal frames ``x``: per-channel RMS scale, and a gate of CHECK_MARGIN times
     the largest value a normal frame reaches."""
     check = ScanLineCheck(channels=len(AE_NORMALISATION.channels))
     with torch.no_grad():
@@ -162,7 +159,7 @@ def fit_scan_lines(x: np.ndarray) -> tuple[ScanLineCheck, float]:
         z = torch.cat([check.zigzag(xt[s : s + 256]) for s in range(0, len(xt), 256)]).double()
         check.scale.copy_(z.pow(2).mean(dim=(0, 2)).sqrt().clamp(min=1e-6).float())
         top = float(torch.cat([check(xt[s : s + 256]) for s in range(0, len(xt), 256)]).max())
-    return check.eval(), LINES_MARGIN * top
+    return check.eval(), CHECK_MARGIN * top
 
 
 def with_consistency(
@@ -172,23 +169,23 @@ def with_consistency(
     x_valid: np.ndarray,
     c_valid: np.ndarray,
     groups: int,
-    gate: float = CONSISTENCY_GATE,
 ) -> tuple[ScoredAutoencoder, Scoring]:
     """Attach the channel-consistency and scan-line checks to a trained autoencoder; set up the combined scoring.
 
-    The pixel score is standardised by its normal-validation mean and standard deviation; the consistency
-    term (already in residual spreads) adds only beyond ``gate``, the scan-line term beyond its fitted gate.
+    The pixel score is standardised by its normal-validation mean and standard deviation; each check's term
+    adds only beyond its gate, CHECK_MARGIN times the largest value normal frames reach.
     """
     lines, lines_gate = fit_scan_lines(x_train)
     scored = ScoredAutoencoder(model.cpu().eval(), fit_consistency(x_train, c_train, groups), lines).eval()
-    pix, _, _ = frame_outputs(model, x_valid, c_valid)
+    pix, consistency, _ = frame_outputs(scored, x_valid, c_valid)
+    assert consistency is not None
     scoring = SCORING.model_copy(
         update={
             "aggregate": "with_consistency",
             "consistency_output": "consistency",
             "pixel_center": float(np.mean(pix)),
             "pixel_scale": float(max(np.std(pix), 1e-6)),
-            "consistency_gate": float(gate),
+            "consistency_gate": CHECK_MARGIN * float(consistency.max()),
             "lines_output": "lines",
             "lines_gate": lines_gate,
         }
@@ -282,6 +279,10 @@ def train_autoencoder(
             on_epoch(row)
         log.info("autoencoder epoch %d: %s", epoch + 1, row)
         save_checkpoint(ckpt_path, model, opt, sched, TrainState(history, best, best_state, epoch + 1))
+    if not ckpt_path.is_file():
+        # Resumed with no epoch left to run: the new folder still gets the run's checkpoint, so it can be
+        # resumed from in turn.
+        save_checkpoint(ckpt_path, model, opt, sched, TrainState(history, best, best_state, start_epoch))
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(model=model, history=history, best_epoch=int(best[1]))
@@ -294,7 +295,7 @@ def export_autoencoder(
     metrics: dict[str, Any],
     training_data: str,
     false_alert_rate: float,
-    version: str = "1.3.0",
+    version: str = "1.4.0",
     scoring: Scoring | None = None,
 ) -> ModelCard:
     """Export ``autoencoder.onnx`` (checked against PyTorch) and write ``autoencoder.card.json``.

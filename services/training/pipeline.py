@@ -207,15 +207,16 @@ def run_autoencoder(
         scored, scoring = with_consistency(result.model, xt, ct, xv, cv, groups)
         return result, scored, scoring
 
-    runs = [
-        fit(
-            True,
-            opts.seed + i,
-            opts.out if candidates <= 1 else opts.out / f"candidate-{i}",
-            opts.resume if i == 0 else None,
-        )
-        for i in range(max(1, candidates))
-    ]
+    def resume_from(sub: str, conditioned: bool, first: bool) -> Path | None:
+        # A checkpoint file continues the first run; a folder (an earlier --out) continues each run from its
+        # own checkpoint there, so a finished run is re-exported rather than trained again.
+        if opts.resume is None or opts.resume.is_file():
+            return opts.resume if first else None
+        ckpt = opts.resume / sub / ("autoencoder.ckpt" if conditioned else "autoencoder-unconditioned.ckpt")
+        return ckpt if ckpt.is_file() else None
+
+    subs = [""] if candidates <= 1 else [f"candidate-{i}" for i in range(candidates)]
+    runs = [fit(True, opts.seed + i, opts.out / sub, resume_from(sub, True, i == 0)) for i, sub in enumerate(subs)]
     chosen = runs[0]
     tried: list[dict[str, Any]] = []
     if dev is not None:
@@ -227,7 +228,7 @@ def run_autoencoder(
         chosen = runs[int(np.argmax(aucs))]
     evaluated = [("conditioned", chosen)]
     if baseline:
-        evaluated.append(("unconditioned_baseline", fit(False, opts.seed, opts.out, None)))
+        evaluated.append(("unconditioned_baseline", fit(False, opts.seed, opts.out, resume_from("", False, False))))
     kinds: dict[str, Any] = {}
     for key, (result, scored, scoring) in evaluated:
         threshold = calibrate_threshold(model_scores(scored, xv, cv, scoring=scoring), alerts_per_day)

@@ -10,6 +10,7 @@ from satwatch.services.anomaly import AnomalyScorer  # noqa: E402
 from satwatch.services.frames import CHANNELS, Frame  # noqa: E402
 from satwatch.services.training.autoencoder import (  # noqa: E402
     AE_NORMALISATION,
+    CHECK_MARGIN,
     calibrate_threshold,
     export_autoencoder,
     fit_consistency,
@@ -106,6 +107,7 @@ def test_consistency_catches_a_calibration_jump_and_exports(tmp_path: Path) -> N
     torch.manual_seed(0)
     scored, scoring = with_consistency(ConditionedAutoencoder(channels=8), xt, ct, xv, cv, groups=4)
     assert scoring.aggregate == "with_consistency" and scoring.consistency_output == "consistency"
+    assert scoring.consistency_gate == pytest.approx(CHECK_MARGIN * normal.max(), rel=1e-4)
     valid = model_scores(scored, xv, cv, scoring=scoring)
     assert model_scores(scored, xj, cj, scoring=scoring).min() > valid.max()
     thr = calibrate_threshold(valid, 1.0)

@@ -37,6 +37,12 @@ def test_candidates_are_chosen_on_the_development_periods(tmp_path: Path) -> Non
     scorer = AnomalyScorer.load(tmp_path / "ae")  # verified against its card
     assert scorer.threshold == pytest.approx(card.metrics["conditioned"]["threshold"])
     assert len(autoencoder_dev_frames(tmp_path / "cache", scale=0.12)) > 0
+    # Resuming from that folder re-exports the finished runs as they are and trains only the new third one.
+    more = TrainOptions(out=tmp_path / "ae3", epochs=1, batch_size=16, progress=False, resume=tmp_path / "ae")
+    card3 = run_autoencoder(more, None, tmp_path / "cache", baseline=False, scale=0.12, candidates=3)
+    runs3 = card3.metrics["conditioned"]["candidates"]["runs"]
+    assert [r["dev_roc_auc"] for r in runs3[:2]] == pytest.approx([r["dev_roc_auc"] for r in cand["runs"]])
+    assert all((tmp_path / "ae3" / f"candidate-{i}" / "autoencoder.ckpt").is_file() for i in range(3))
 
 
 def test_candidates_need_the_simulated_default(tmp_path: Path) -> None:
