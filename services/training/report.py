@@ -211,7 +211,7 @@ def _scoring_lines(scorer: AnomalyScorer) -> list[str]:
     text = (
         f"Score: the mean of the worst {worst} of the heat map's {norm.height} x {norm.width} pixels, standardised "
         f"by its normal-validation mean and spread ({sc.pixel_center:.4g}, {sc.pixel_scale:.4g}), plus the "
-        f"channel-consistency term beyond {sc.consistency_gate:g} of its spreads: each channel's frame mean "
+        f"channel-consistency term beyond {sc.consistency_gate:.3g} of its spreads: each channel's frame mean "
         "against a linear prediction from the other channels' means and the time of day (the spread is the RMS "
         "of leave-one-run-out residuals), which catches a whole-channel calibration jump that no pixel shows"
     )
