@@ -225,7 +225,7 @@ class SimilarityIndex:
     def records(self) -> Iterator[WindowRecord]:
         """Every stored record in insertion order."""
         for label in range(len(self._ids)):
-            yield self._record(label)
+            yield self._build_record(label)  # not through the query cache: a full scan would flush it
 
     def _build_record(self, label: int) -> WindowRecord:
         lo, hi = self._ft_off.view[label], self._ft_off.view[label + 1]
