@@ -334,6 +334,25 @@ def test_cache_hit_miss_and_invalidation(tmp_path: Path) -> None:
     assert not np.array_equal(changed.cum, first.cum)
 
 
+@pytest.mark.parametrize("side", [30, 60])  # cells of <= 255 pixels (per-bin counts as uint8) and of 900
+def test_cache_round_trip_is_exact_and_reads_the_older_format(tmp_path: Path, side: int) -> None:
+    rng = np.random.default_rng(side)
+    sig = frame_signature(rng.integers(0, 256, (4, side, side), dtype=np.uint8), GridSpec(2, 20, "general"))
+    cache = SignatureCache(tmp_path)
+    cache.put("k" * 64, sig)
+    back = cache.get("k" * 64, sig.spec)
+    assert back is not None and back.cum.dtype == sig.cum.dtype
+    np.testing.assert_array_equal(back.cum, sig.cum)
+    np.testing.assert_array_equal(back.cell_pixels, sig.cell_pixels)
+    # A file written before per-bin counts were stored (cumulative counts, numpy's own format) still reads.
+    old = tmp_path / "oo" / f"{'o' * 64}.npz"
+    old.parent.mkdir()
+    np.savez_compressed(old, cum=sig.cum, cell_pixels=sig.cell_pixels, shape=np.array(sig.shape), channels=sig.channels)
+    older = cache.get("o" * 64, sig.spec)
+    assert older is not None
+    np.testing.assert_array_equal(older.cum, sig.cum)
+
+
 def _study_window(root: Path, rng: np.random.Generator, frames: int, shape: tuple[int, int]) -> Path:
     for k in range(1, frames + 1):
         d = root / f"image_{k}"
