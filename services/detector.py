@@ -252,6 +252,12 @@ class Detector:
                 out.append(self._advance(frame, emb, res, stamp, sig))
             except InvalidFrame as exc:
                 out.append(exc)
+            except Exception as exc:  # noqa: BLE001 - an unexpected failure costs this frame, not the batch
+                # Raising would make the caller retry the whole batch, and the frames already advanced
+                # would then look duplicated (and their alerts go unpublished).
+                self.metrics.errors.labels("process").inc()
+                log.exception("%s %s: processing failed", frame.satellite, frame.time.isoformat())
+                out.append(InvalidFrame("processing_error", f"{frame.satellite} {frame.time:%Y-%m-%d %H:%M}: {exc}"))
         return out
 
     def _embed(self, frames: Sequence[Frame]) -> tuple[list[Any], np.ndarray]:

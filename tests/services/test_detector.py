@@ -120,6 +120,26 @@ def test_model_failure_loses_only_its_frame(tmp_path) -> None:  # type: ignore[n
     assert det.metrics.errors.labels("anomaly")._value.get() == 1
 
 
+def test_failure_after_earlier_frames_advanced_loses_only_that_frame(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    frames = [make_frame(T0 + i * Q, value=230 if i == 6 else 60) for i in range(8)]
+    det = make_detector(tmp_path)
+    query = det.index.query
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("index unavailable")
+        return query(*args, **kwargs)
+
+    monkeypatch.setattr(det.index, "query", flaky)
+    out = det.process_batch(frames)
+    failed = [o for o in out if isinstance(o, InvalidFrame)]
+    assert len(failed) == 1 and failed[0].reason == "processing_error" and "index unavailable" in str(failed[0])
+    assert sum(1 for o in out if not isinstance(o, InvalidFrame) and o.alert is not None) == 1  # the bright frame
+    assert det.metrics.errors.labels("process")._value.get() == 1
+
+
 def test_warm_up_leaves_no_trace(tmp_path) -> None:  # type: ignore[no-untyped-def]
     det = make_detector(tmp_path)
     det.warm_up()
