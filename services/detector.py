@@ -255,9 +255,7 @@ class Detector:
             except Exception as exc:  # noqa: BLE001 - an unexpected failure costs this frame, not the batch
                 # Raising would make the caller retry the whole batch, and the frames already advanced
                 # would then look duplicated (and their alerts go unpublished).
-                self.metrics.errors.labels("process").inc()
-                log.exception("%s %s: processing failed", frame.satellite, frame.time.isoformat())
-                out.append(InvalidFrame("processing_error", f"{frame.satellite} {frame.time:%Y-%m-%d %H:%M}: {exc}"))
+                out.append(self._failed(frame, "process", exc))
         return out
 
     def _embed(self, frames: Sequence[Frame]) -> tuple[list[Any], np.ndarray]:
@@ -303,12 +301,13 @@ class Detector:
         except Exception as exc:  # noqa: BLE001 - any model failure becomes that frame's dead letter
             if len(frames) > 1:
                 return [r for f in frames for r in self._score_isolating_failures([f])]
-            f = frames[0]
-            self.metrics.errors.labels("anomaly").inc()
-            log.exception("%s %s: the anomaly model failed", f.satellite, f.time.isoformat())
-            return [
-                InvalidFrame("processing_error", f"{f.satellite} {f.time:%Y-%m-%d %H:%M}: anomaly model failed: {exc}")
-            ]
+            return [self._failed(frames[0], "anomaly", exc)]
+
+    def _failed(self, frame: Frame, stage: str, exc: Exception) -> InvalidFrame:
+        """Log and count an unexpected failure at ``stage``; the frame's dead-letter refusal."""
+        self.metrics.errors.labels(stage).inc()
+        log.exception("%s %s: %s stage failed", frame.satellite, frame.time.isoformat(), stage)
+        return InvalidFrame("processing_error", f"{frame.satellite} {frame.time:%Y-%m-%d %H:%M}: {stage} failed: {exc}")
 
     def _advance(
         self, frame: Frame, embedding: np.ndarray, result: Any, published_at: float | None, signature: Any
