@@ -132,22 +132,31 @@ def window_mean_cdfs(cdfs: np.ndarray, windows: np.ndarray) -> np.ndarray:
     return np.stack([cdfs[w].mean(axis=0) for w in windows])
 
 
-def reference_distances(mean_cdfs: np.ndarray) -> dict[str, np.ndarray]:
-    """Fixed (unlearned, uncompressed) distances between windows' mean CDFs (M, C, cells, B).
+def reference_distances(cdfs: np.ndarray, windows: np.ndarray) -> dict[str, np.ndarray]:
+    """Fixed (unlearned, uncompressed) distances between windows, from their frames' cell CDFs.
 
-    They bound what an encoder of this design can reach: its window embedding is a mean of frame
-    embeddings compared by Euclidean distance, so with a linear body it is at best a reweighted L2 distance
-    between mean CDFs (or mean square-root histograms). The KS statistic on the mean CDFs is the metric
-    itself with the frames' order forgotten: no Euclidean embedding is guaranteed to reach it.
+    ``cdfs`` is (N, C, cells, B) per frame, ``windows`` (M, L) frame indices. The rows bound what an encoder
+    of this design can reach. Its window embedding is a mean of frame embeddings compared by Euclidean
+    distance, so with a linear body it is at best a reweighted L2 distance between window means of frame
+    features: the window-mean CDFs, or the window means of the frames' square-root histograms (the design's
+    linear ceiling). The square roots of the window-mean histograms are not a mean of frame features, and
+    the KS statistic on the mean CDFs (the metric itself with the frames' order forgotten) is not Euclidean:
+    no encoder of this design is guaranteed to reach those two.
     """
+    mean_cdfs = window_mean_cdfs(cdfs, windows)
     m = len(mean_cdfs)
     flat = mean_cdfs.reshape(m, -1).astype(np.float64)
     hist = np.diff(mean_cdfs, axis=-1, prepend=0.0, append=1.0).clip(min=0.0)
+    frame_roots = np.sqrt(np.diff(cdfs, axis=-1, prepend=0.0, append=1.0).clip(min=0.0)).astype(np.float32)
+    mean_roots = np.stack([frame_roots[w].mean(axis=0) for w in windows]).reshape(m, -1)
     ks = np.zeros((m, m))
     for i in range(m):
         ks[i] = np.abs(mean_cdfs[i : i + 1] - mean_cdfs).max(axis=-1).mean(axis=(1, 2))
     return {
         "KS statistic on window-mean CDFs (not Euclidean)": ks,
+        "L2 between square roots of window-mean histograms (not a mean of frame features)": pairwise_distances(
+            np.sqrt(hist).reshape(m, -1)
+        ),
+        "L2 between window means of frame square-root histograms (linear ceiling)": pairwise_distances(mean_roots),
         "L2 between window-mean CDFs": pairwise_distances(flat),
-        "L2 between window-mean square-root histograms": pairwise_distances(np.sqrt(hist).reshape(m, -1)),
     }

@@ -34,7 +34,9 @@ def test_evaluate_writes_the_encoder_report_from_an_archive(tmp_path) -> None:  
     assert (out / "encoder_scatter.png").stat().st_size > 0
     metrics = json.loads((out / "metrics.json").read_text())["encoder"]
     refs = metrics["reference_distances"]
-    assert len(refs) == 3
+    assert len(refs) == 4
+    assert set(refs["L2 between window-mean CDFs"]) == {"all", "disjoint", "study_triplets"}
+    assert metrics["study_triplet_pairs"]["pairs"] > 0
     # On any archive the metric itself, orderless, tracks the ground truth closely (similarity vs distance).
     ks = refs["KS statistic on window-mean CDFs (not Euclidean)"]
     assert ks["all"] < -0.8

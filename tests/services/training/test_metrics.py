@@ -58,14 +58,19 @@ def test_reference_distances_on_hand_made_windows() -> None:
             [[[0.5, 1.0]]],
         ]
     )
-    means = window_mean_cdfs(cdfs, np.array([[0, 1], [2, 3]]))
+    windows = np.array([[0, 1], [2, 3]])
+    means = window_mean_cdfs(cdfs, windows)
     np.testing.assert_allclose(means[:, 0, 0], [[0.5, 1.0], [0.25, 0.5]])
-    ref = reference_distances(means)
-    ks, l2, hell = ref.values()
+    ref = reference_distances(cdfs, windows)
+    ks, hell, roots, l2 = ref.values()
     # KS: the largest CDF gap, 0.5 at the second edge.
     np.testing.assert_allclose(ks, [[0.0, 0.5], [0.5, 0.0]])
     np.testing.assert_allclose(l2[0, 1], np.hypot(0.25, 0.5))
-    # Histograms (0.5, 0.5, 0) and (0.25, 0.25, 0.5): Euclidean distance of their square roots.
+    # Window-mean histograms (0.5, 0.5, 0) and (0.25, 0.25, 0.5): Euclidean distance of their square roots.
     h = np.sqrt([[0.5, 0.5, 0.0], [0.25, 0.25, 0.5]])
     np.testing.assert_allclose(hell[0, 1], np.linalg.norm(h[0] - h[1]))
+    # The design's linear ceiling averages the frames' square-root histograms instead: (1,0,0) and (0,1,0)
+    # give (0.5, 0.5, 0); (0,0,1) and (0.5,0.5,0) give (r/2, r/2, 0.5) with r = sqrt(0.5).
+    r = np.sqrt(0.5)
+    np.testing.assert_allclose(roots[0, 1], np.linalg.norm(np.array([0.5, 0.5, 0.0]) - [r / 2, r / 2, 0.5]), rtol=1e-6)
     assert np.allclose(np.diag(l2), 0) and np.allclose(l2, l2.T)
