@@ -67,6 +67,10 @@ SCORING = Scoring(
     error_output="error",
 )
 FRAMES_PER_DAY = 96
+#: The network sees where each pixel lies (row and column planes, inside the graph): cloud tops colder than a
+#: latitude's normal weather reaches (deep convection, a typhoon's core) are then unusual there, which a
+#: position-blind network, having seen such tops further north, reconstructs as ordinary cloud.
+AE_POSITION = True
 
 
 def prepare_inputs(frames: FrameSet, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -225,12 +229,14 @@ def train_autoencoder(
     conditioned: bool = True,
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    position: bool = AE_POSITION,
 ) -> TrainResult:
     """Train on normal frames (Gaussian NLL); keep the epoch with the lowest validation loss; checkpoint each epoch."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    model = ConditionedAutoencoder(channels=x_train.shape[1], cond_dim=4 if conditioned else 0).to(device)
+    model = ConditionedAutoencoder(channels=x_train.shape[1], cond_dim=4 if conditioned else 0, coords=position)
+    model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     ckpt_path = out / ("autoencoder.ckpt" if conditioned else "autoencoder-unconditioned.ckpt")
@@ -295,7 +301,7 @@ def export_autoencoder(
     metrics: dict[str, Any],
     training_data: str,
     false_alert_rate: float,
-    version: str = "1.4.0",
+    version: str = "1.5.0",
     scoring: Scoring | None = None,
 ) -> ModelCard:
     """Export ``autoencoder.onnx`` (checked against PyTorch) and write ``autoencoder.card.json``.

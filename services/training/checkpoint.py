@@ -42,6 +42,15 @@ def save_checkpoint(path: str | Path, model: Any, opt: Any, sched: Any, state: T
 def load_checkpoint(path: str | Path, model: Any, opt: Any, sched: Any, device: str) -> TrainState:
     """Restore what :func:`save_checkpoint` wrote into ``model``, ``opt`` and ``sched``; returns the progress."""
     ck = torch.load(path, map_location=device, weights_only=False)
+    wanted = getattr(model, "config", None)
+    if wanted is not None and "config" in ck:
+        # Options added later default to off in checkpoints written before them.
+        saved = {**{k: False for k in wanted if k not in ck["config"]}, **ck["config"]}
+        if saved != wanted:
+            raise ValueError(
+                f"checkpoint {path} holds a different network ({saved}) from the one this run trains ({wanted}); "
+                "resume from a checkpoint of the same recipe, or train from scratch without --resume"
+            )
     model.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
     sched.load_state_dict(ck["scheduler"])

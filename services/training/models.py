@@ -191,7 +191,9 @@ class ConditionedAutoencoder(nn.Module):
     edges that are hard to reconstruct are expected to be uncertain and smooth areas to be exact. The error
     map is the per-pixel negative log-likelihood averaged over planes: a fault in a clear, smooth area
     stands out however small its grey-level change. With ``cond_dim=0`` it is the unconditioned baseline (the time
-    input is accepted and ignored). Returns the reconstruction (the predicted mean) and the error map.
+    input is accepted and ignored). With ``coords`` the encoder's input and the output heads also get two planes
+    of pixel position (row and column, -1 to 1), so what is normal may depend on where in the image it is.
+    Returns the reconstruction (the predicted mean) and the error map.
     """
 
     #: Variance floor (a standard deviation of about 0.6 grey levels) keeps the likelihood finite.
@@ -199,11 +201,24 @@ class ConditionedAutoencoder(nn.Module):
     LOG_VAR_MAX = 0.0
 
     def __init__(
-        self, channels: int = 4, widths: tuple[int, ...] = (16, 32, 48), latent: int = 8, cond_dim: int = 4
+        self,
+        channels: int = 4,
+        widths: tuple[int, ...] = (16, 32, 48),
+        latent: int = 8,
+        cond_dim: int = 4,
+        coords: bool = False,
     ) -> None:
         super().__init__()
-        self.config = {"channels": channels, "widths": list(widths), "latent": latent, "cond_dim": cond_dim}
-        chans = [channels, *widths]
+        self.config = {
+            "channels": channels,
+            "widths": list(widths),
+            "latent": latent,
+            "cond_dim": cond_dim,
+            "coords": coords,
+        }
+        self.coords = coords
+        extra = 2 if coords else 0
+        chans = [channels + extra, *widths]
         self.encoder = nn.Sequential(*[_down(chans[i], chans[i + 1]) for i in range(len(widths))])
         self.to_latent = nn.Conv2d(widths[-1], latent, 1)
         self.from_latent = nn.Conv2d(latent, widths[-1], 1)
@@ -212,12 +227,20 @@ class ConditionedAutoencoder(nn.Module):
         self.ups = nn.ModuleList([_Up(rev[i], rev[i + 1], cond_dim) for i in range(len(rev) - 1)])
         self.last_up = _Up(rev[-1], rev[-1], cond_dim)
         # Two heads rather than one split in two: the exported graph then keeps static channel counts.
-        self.out_mean = nn.Conv2d(rev[-1], channels, 3, padding=1)
-        self.out_log_var = nn.Conv2d(rev[-1], channels, 3, padding=1)
+        self.out_mean = nn.Conv2d(rev[-1] + extra, channels, 3, padding=1)
+        self.out_log_var = nn.Conv2d(rev[-1] + extra, channels, 3, padding=1)
+
+    @staticmethod
+    def _with_position(x: torch.Tensor) -> torch.Tensor:
+        """``x`` with two planes appended: row and column position, each from -1 to 1."""
+        n, _, h, w = x.shape
+        ys = torch.linspace(-1.0, 1.0, h, dtype=x.dtype, device=x.device).view(1, 1, h, 1).expand(n, 1, h, w)
+        xs = torch.linspace(-1.0, 1.0, w, dtype=x.dtype, device=x.device).view(1, 1, 1, w).expand(n, 1, h, w)
+        return torch.cat([x, ys, xs], dim=1)
 
     def predict(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Predicted mean and log-variance, each (N,C,H,W)."""
-        z = self.to_latent(self.encoder(x))
+        z = self.to_latent(self.encoder(self._with_position(x) if self.coords else x))
         h = self.from_latent(z)
         if self.latent_film is not None:
             h = self.latent_film(h, cond)
@@ -225,6 +248,9 @@ class ConditionedAutoencoder(nn.Module):
         for up in self.ups:
             h = up(h, cond)
         h = self.last_up(h, cond)
+        if self.coords:
+            # Where in the image a pixel lies (its latitude, its coast) shapes what is normal there.
+            h = self._with_position(h)
         log_var = self.out_log_var(h).clamp(self.LOG_VAR_MIN, self.LOG_VAR_MAX)
         return torch.sigmoid(self.out_mean(h)), log_var
 

@@ -48,6 +48,26 @@ def test_conditioning_changes_output_only_when_enabled() -> None:
         assert (not torch.allclose(r1, r2)) == differs
 
 
+def test_position_planes_let_the_output_depend_on_where_a_pixel_is() -> None:
+    x = torch.full((1, 4, 96, 80), 0.5)
+    c = torch.zeros(1, 4)
+    for coords in (False, True):
+        torch.manual_seed(0)
+        recon, _ = ConditionedAutoencoder(coords=coords)(x, c)
+        inner = recon[0, :, 16:-16, 16:-16]  # away from the zero padding at the borders
+        varies = bool((inner.amax(dim=(1, 2)) - inner.amin(dim=(1, 2)) > 1e-4).any())
+        assert varies == coords
+
+
+def test_resume_refuses_a_checkpoint_of_another_network(tmp_path: Path) -> None:
+    xt, ct = prepare_inputs(_frames(8, 1), progress=False)
+    train_autoencoder(xt, ct, xt, ct, tmp_path, epochs=1, batch_size=8, progress=False, position=False)
+    with pytest.raises(ValueError, match="different network"):
+        train_autoencoder(
+            xt, ct, xt, ct, tmp_path / "b", epochs=2, batch_size=8, resume=tmp_path / "autoencoder.ckpt", progress=False
+        )
+
+
 def _frames(n: int, seed: int) -> FrameSet:
     rng = np.random.default_rng(seed)
     t0 = datetime(2024, 7, 1, tzinfo=UTC)
