@@ -1,6 +1,6 @@
 """Pipeline benchmark: frames/s through the real embedded broker and per-stage detector timings.
 
-    python benchmarks/bench_pipeline.py [--frames 400] [--threads 2]
+    python benchmarks/bench_pipeline.py [--frames 400] [--live 100] [--model-dir DIR]
 
 Simulates frames in memory first (not timed), publishes them to the embedded Tansu broker (producer rate),
 then runs the detector consumer over the topic with the shipped models (end-to-end rate from first consumed
@@ -36,6 +36,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--live", type=int, default=100, help="frames then sent one at a time, as a live feed")
     ap.add_argument("--live-interval", type=float, default=0.25, help="seconds between live frames")
+    ap.add_argument(
+        "--model-dir", help="folder with both models' ONNX files and cards (default: the shipped onnx_models/)"
+    )
     args = ap.parse_args()
 
     sim = SceneSimulator(SimConfig(seed=args.seed, days=(args.frames + args.live) / 96))
@@ -50,6 +53,7 @@ def main() -> None:
         s.kafka.bootstrap_servers = broker.bootstrap_servers
         s.kafka.partitions = 1
         s.detector.state_dir = state
+        s.detector.model_dir = args.model_dir
         ensure_topics(s.kafka)
         producer = make_producer(s.kafka)
         publisher = FramePublisher(producer, s.kafka, source="bench")
