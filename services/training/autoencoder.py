@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Callable
@@ -311,8 +312,10 @@ def export_autoencoder(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model = model.cpu().eval()
     h, w = AE_NORMALISATION.height, AE_NORMALISATION.width
+    # A copy, so the caller's model keeps training-time position planes while the graph gets constant maps.
+    model = copy.deepcopy(model).cpu().eval()
+    (model.autoencoder if isinstance(model, ScoredAutoencoder) else model).fold_position(h, w)
     c = int(model.config["channels"])
     example = (torch.rand(3, c, h, w), torch.from_numpy(time_features([datetime.now(UTC)] * 3)))
     names = ["reconstruction", "error"]

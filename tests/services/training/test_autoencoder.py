@@ -59,6 +59,21 @@ def test_position_planes_let_the_output_depend_on_where_a_pixel_is() -> None:
         assert varies == coords
 
 
+def test_folding_the_position_planes_keeps_the_output() -> None:
+    torch.manual_seed(1)
+    m = ConditionedAutoencoder(coords=True).eval()
+    for p in m.parameters():
+        p.data += 0.05 * torch.randn_like(p)
+    x, c = torch.rand(2, 4, 96, 80), torch.rand(2, 4)
+    with torch.no_grad():
+        before = m(x, c)
+        m.fold_position(96, 80)
+        after = m(x, c)
+    assert m.folded and m.out_mean.in_channels == m.last_up.conv.out_channels
+    for a, b in zip(before, after, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
 def test_resume_refuses_a_checkpoint_of_another_network(tmp_path: Path) -> None:
     xt, ct = prepare_inputs(_frames(8, 1), progress=False)
     train_autoencoder(xt, ct, xt, ct, tmp_path, epochs=1, batch_size=8, progress=False, position=False)
