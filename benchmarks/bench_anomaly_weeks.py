@@ -33,6 +33,7 @@ def main() -> None:
     print("| seed | ROC AUC | events alerted | storms alerted | convection AUC | false alerts/day |")
     print("|---|---|---|---|---|---|")
     aucs = []
+    per_kind: dict[str, dict[str, list[float]]] = {}
     for seed in tqdm(args.seeds, desc="weeks", leave=False):
         events = simulate_frames(seed, args.days, True, cache_dir=args.cache, geography=AE_GEOGRAPHY)
         normal = simulate_frames(seed, args.days, False, cache_dir=args.cache, geography=AE_GEOGRAPHY)
@@ -43,6 +44,10 @@ def main() -> None:
             scorer.threshold,
         )
         kinds = m["per_kind"]
+        for kind, km in kinds.items():
+            row = per_kind.setdefault(kind, {"auc": [], "detected": [], "events": []})
+            for key, value in (("auc", km["roc_auc"]), ("detected", km["detected"]), ("events", km["events"])):
+                row[key].append(float(value))
         vortex, conv = kinds.get("vortex", {}), kinds.get("convection", {})
         aucs.append(m["roc_auc"])
         tqdm.write(
@@ -51,6 +56,15 @@ def main() -> None:
             f"{m['false_alerts_per_day']:.2f} |"
         )
     print(f"mean ROC AUC {np.mean(aucs):.3f} (min {np.min(aucs):.3f}, max {np.max(aucs):.3f})")
+    print()
+    print("| event kind | ROC AUC, lowest to highest week | events alerted |")
+    print("|---|---|---|")
+    for kind, row in per_kind.items():
+        auc = np.array(row["auc"])
+        print(
+            f"| {kind} | {np.nanmin(auc):.3f} - {np.nanmax(auc):.3f} | "
+            f"{int(sum(row['detected']))} of {int(sum(row['events']))} |"
+        )
 
 
 if __name__ == "__main__":
