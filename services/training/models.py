@@ -280,9 +280,7 @@ class ConditionedAutoencoder(nn.Module):
         with torch.no_grad():
             for name, (owner, key, conv) in targets.items():
                 c = conv.in_channels - 2
-                pos = self._position(
-                    torch.zeros(1, 1, height, width, dtype=conv.weight.dtype, device=conv.weight.device)
-                )
+                pos = self._position(conv.weight.new_zeros(1, 1, height, width))
                 stride, padding = conv.stride, conv.padding
                 self.register_buffer(name, F.conv2d(pos, conv.weight[:, c:], None, stride, padding))
                 plain = nn.Conv2d(c, conv.out_channels, conv.kernel_size, stride, padding)  # type: ignore[arg-type]

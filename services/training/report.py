@@ -64,8 +64,8 @@ def score_all(
 def study_triplet_pairs(sim: np.ndarray, seed: int = 0, near_fraction: float = 0.1) -> np.ndarray:
     """(P, 2) window pairs of the study's protocol: per anchor, one near and one far window (``make_triplets``).
 
-    The study's -0.955 was measured on such pairs, which over-represent near (similar) windows compared
-    with all pairs; reporting both keeps the comparison like for like.
+    The study reports its -0.955 on the pairs of its triplet files, which over-represent near (similar)
+    windows compared with all pairs; reporting both keeps the comparison like for like.
     """
     trips = make_triplets(sim, list(range(len(sim))), np.random.default_rng(seed), near_fraction=near_fraction)
     return np.array([(t.x - 1, t.y - 1) for t in trips] + [(t.x - 1, t.z - 1) for t in trips], dtype=np.int64)
