@@ -14,6 +14,7 @@ import argparse
 import os
 import platform
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from time import perf_counter
 
@@ -44,21 +45,21 @@ def main() -> None:
             card.conditioning.input.name: time_features([datetime.now(UTC)] * args.batch),
         }
         session = open_session(folder / card.file, args.threads)
-        outputs = [o.name for o in session.get_outputs()]
+        call = partial(session.run, [o.name for o in session.get_outputs()], feeds)
         for _ in range(3):  # warm-up: first calls allocate
-            session.run(outputs, feeds)
-        runs.append((folder, card.version, session, outputs, feeds, []))
+            call()
+        runs.append((f"| {folder} | {card.version} |", call, []))
     for _ in range(args.rounds):
-        for _folder, _version, session, outputs, feeds, times in runs:
+        for _label, call, times in runs:
             for _ in range(args.calls):
                 t0 = perf_counter()
-                session.run(outputs, feeds)
+                call()
                 times.append(perf_counter() - t0)
     print(f"| model folder | version | median ms per call of {args.batch} frames | p90 ms |")
     print("|---|---|---|---|")
-    for folder, version, _session, _outputs, _feeds, times in runs:
+    for label, _call, times in runs:
         ms = 1000 * np.array(times)
-        print(f"| {folder} | {version} | {np.median(ms):.2f} | {np.percentile(ms, 90):.2f} |")
+        print(f"{label} {np.median(ms):.2f} | {np.percentile(ms, 90):.2f} |")
 
 
 if __name__ == "__main__":
