@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy services
+	$(BIN)/mypy services producers consumers satwatch
 
 test: $(TRAIN_STAMP) lint
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from satwatch.services.anomaly import AnomalyScorer
+from satwatch.services.models.anomaly import AnomalyScorer
 from satwatch.services.training.data import simulate_frames
 from satwatch.services.training.evaluation import anomaly_metrics
 from satwatch.services.training.pipeline import AE_GEOGRAPHY

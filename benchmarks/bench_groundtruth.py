@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from satwatch.services.frames import CHANNELS, write_rgb_png
-from satwatch.services.groundtruth import (
+from satwatch.services.frames.frame import CHANNELS, write_rgb_png
+from satwatch.services.metric.groundtruth import (
     FrameSignature,
     GridSpec,
     SignatureCache,
@@ -69,7 +69,7 @@ def write_frames(out: Path, count: int, synthetic: bool) -> list[list[Path]]:
 
         arrays: Iterator[np.ndarray] = gen()
     else:
-        from satwatch.services.simulator import SceneSimulator, SimConfig
+        from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 
         cfg = SimConfig(
             width=1300, height=1500, days=count * 15 / 1440 + 1e-6, events=True, start=datetime(2024, 7, 1, tzinfo=UTC)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from satwatch.services.index import SimilarityIndex, WindowRecord, bytes_per_vector
+from satwatch.services.retrieval.index import SimilarityIndex, WindowRecord, bytes_per_vector
 
 T0 = datetime(2010, 4, 1, tzinfo=UTC)
 STEP = timedelta(minutes=15)
@@ -201,10 +201,10 @@ def bench_one(name: str, base: np.ndarray, queries: np.ndarray, args: argparse.N
 def bench_rerank(args: argparse.Namespace) -> dict[str, Any]:
     """Exact ground-truth re-rank of top-50 candidates on 300x347 frames, and one end-to-end search."""
     try:
-        from satwatch.services.groundtruth import GridSpec, frame_signature, window_signature
+        from satwatch.services.metric.groundtruth import GridSpec, frame_signature, window_signature
     except ImportError as exc:  # pragma: no cover - depends on a colleague's module
         return {"pending": f"groundtruth module unavailable: {exc}"}
-    from satwatch.services.search import rerank
+    from satwatch.services.retrieval.search import rerank
 
     rng = np.random.default_rng(1)
     spec = GridSpec(n=24, bins=20, mode="general")
@@ -218,7 +218,7 @@ def bench_rerank(args: argparse.Namespace) -> dict[str, Any]:
     # while the candidates, sliding windows of one past event, share frames with each other.
     query = window_signature(fsigs[:20])
     cands = [window_signature(fsigs[20 + i : 40 + i]) for i in range(50)]
-    from satwatch.services.index import Neighbour
+    from satwatch.services.retrieval.index import Neighbour
 
     neigh = [Neighbour(WindowRecord.from_times("BENCH", [T0 + i * STEP]), float(i)) for i in range(50)]
     by_id = {n.record.window_id: s for n, s in zip(neigh, cands, strict=True)}
@@ -236,8 +236,8 @@ def bench_rerank(args: argparse.Namespace) -> dict[str, Any]:
 
     # End to end for one new window, short of encoding: sign the new frame, assemble the window signature,
     # query a 100k-window index for 50 candidates with the detector's exclusions, re-rank exactly.
-    from satwatch.services.index import SimilarityIndex
-    from satwatch.services.search import search
+    from satwatch.services.retrieval.index import SimilarityIndex
+    from satwatch.services.retrieval.search import search
 
     n_index = 100_000
     base = trajectory_windows(n_index, 128, np.random.default_rng(2))
@@ -279,7 +279,7 @@ def bench_rerank(args: argparse.Namespace) -> dict[str, Any]:
         ),
     }
     try:
-        from satwatch.services.embedding import FrameEncoder
+        from satwatch.services.models.embedding import FrameEncoder
 
         enc = FrameEncoder.load(None)
         enc.encode(frames[:1])

@@ -20,8 +20,8 @@ from time import perf_counter
 
 import numpy as np
 
-from satwatch.services.anomaly import AUTOENCODER_CARD, time_features
-from satwatch.services.modelcard import load_card, open_session, packaged_model_dir
+from satwatch.services.models.anomaly import AUTOENCODER_CARD, time_features
+from satwatch.services.models.modelcard import load_card, open_session, packaged_model_dir
 
 
 def main() -> None:

@@ -24,9 +24,9 @@ from satwatch.broker import EmbeddedBroker
 from satwatch.consumers.detector import DetectorConsumer
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.services.config import Settings
-from satwatch.services.detector import build_detector
-from satwatch.services.metrics import DetectorMetrics
-from satwatch.services.simulator import SceneSimulator, SimConfig
+from satwatch.services.detection.detector import build_detector
+from satwatch.services.detection.metrics import DetectorMetrics
+from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 from satwatch.topics import ensure_topics
 
 

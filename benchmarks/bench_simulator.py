@@ -18,9 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from satwatch.services.calibration import ENH_TIME, compare_with_coms, coms_data_dir  # noqa: E402
-from satwatch.services.frames import CHANNELS  # noqa: E402
-from satwatch.services.simulator import SceneSimulator, SimConfig  # noqa: E402
+from satwatch.services.frames.frame import CHANNELS  # noqa: E402
+from satwatch.services.simulator.calibration import ENH_TIME, compare_with_coms, coms_data_dir  # noqa: E402
+from satwatch.services.simulator.scene import SceneSimulator, SimConfig  # noqa: E402
 
 
 def time_frames(width: int, height: int, n: int) -> float:

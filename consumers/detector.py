@@ -19,12 +19,12 @@ from typing import Any
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from satwatch.services.alerts import Alert, alert_from_json, alert_to_json
-from satwatch.services.archive import Archive
-from satwatch.services.codec import Encoding, FrameDecodeError, FrameMeta, checksum, decode_inline, decode_meta
 from satwatch.services.config import Settings
-from satwatch.services.detector import Detector, FrameOutcome, InvalidFrame
-from satwatch.services.frames import Frame, shrink
+from satwatch.services.detection.alerts import Alert, alert_from_json, alert_to_json
+from satwatch.services.detection.detector import Detector, FrameOutcome, InvalidFrame
+from satwatch.services.frames.archive import Archive
+from satwatch.services.frames.codec import Encoding, FrameDecodeError, FrameMeta, checksum, decode_inline, decode_meta
+from satwatch.services.frames.frame import Frame, shrink
 from satwatch.topics import dead_letter_headers
 
 log = logging.getLogger(__name__)

@@ -6,13 +6,14 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeAlias
 
 from kafka import KafkaProducer
 
-from satwatch.services.codec import encode_claim_check, encode_inline
 from satwatch.services.config import KafkaSettings
-from satwatch.services.frames import Frame, shrink
-from satwatch.services.metrics import ProducerMetrics
+from satwatch.services.detection.metrics import ProducerMetrics
+from satwatch.services.frames.codec import encode_claim_check, encode_inline
+from satwatch.services.frames.frame import Frame, shrink
 from satwatch.topics import dead_letter_headers
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class Rejected:
     time: datetime | None = None
 
 
-SourceItem = Frame | Rejected
+SourceItem: TypeAlias = Frame | Rejected
 
 
 def make_producer(settings: KafkaSettings) -> KafkaProducer:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from satwatch.producers.publisher import Rejected, SourceItem
-from satwatch.services.archive import Archive
-from satwatch.services.frames import CHANNELS, Frame, parse_kma_filename, read_grey_png
+from satwatch.services.frames.archive import Archive
+from satwatch.services.frames.frame import CHANNELS, Frame, parse_kma_filename, read_grey_png
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from satwatch.services.frames import CHANNELS, Frame
+from satwatch.services.frames.frame import CHANNELS, Frame
 
 
 def make_frame(

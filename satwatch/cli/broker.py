@@ -11,7 +11,7 @@ from satwatch.cli._common import settings_from_args
 from satwatch.topics import ensure_topics
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "broker",
         help="start the embedded local Kafka-protocol broker (Tansu, in memory)",

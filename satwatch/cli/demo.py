@@ -14,13 +14,13 @@ from satwatch.cli._common import settings_from_args
 from satwatch.consumers.detector import DetectorConsumer
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.producers.sources import paced
-from satwatch.services.alerts import Alert
-from satwatch.services.detector import FrameOutcome, build_detector
-from satwatch.services.metrics import DetectorMetrics, MetricsServer, ProducerMetrics
+from satwatch.services.detection.alerts import Alert
+from satwatch.services.detection.detector import FrameOutcome, build_detector
+from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer, ProducerMetrics
 from satwatch.topics import ensure_topics
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="run everything locally: broker, simulated satellite stream, detector, metrics; print alerts",
@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from satwatch.services.simulator import SceneSimulator, SimConfig
+    from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 
     settings = settings_from_args(args)
     state = Path(args.state_dir)

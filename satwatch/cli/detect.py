@@ -9,13 +9,14 @@ import threading
 from satwatch.cli import add_config_argument
 from satwatch.cli._common import add_kafka_arguments, settings_from_args
 from satwatch.consumers.detector import DetectorConsumer
-from satwatch.services.alerts import Alert
-from satwatch.services.detector import build_detector
-from satwatch.services.metrics import DetectorMetrics, MetricsServer
+from satwatch.services.config import Settings
+from satwatch.services.detection.alerts import Alert
+from satwatch.services.detection.detector import build_detector
+from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer
 from satwatch.topics import ensure_topics
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "detect",
         help="run the detector consumer: windows, similar-event search, anomaly alerts, metrics",
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def apply_detector_overrides(args: argparse.Namespace, settings):  # type: ignore[no-untyped-def]
+def apply_detector_overrides(args: argparse.Namespace, settings: Settings) -> Settings:
     d = settings.detector
     if args.state_dir:
         d.state_dir = args.state_dir

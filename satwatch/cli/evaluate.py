@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"archive directory {args.archive} does not exist")
     enc = None
     if not args.skip_encoder:
-        from satwatch.services.embedding import FrameEncoder
+        from satwatch.services.models.embedding import FrameEncoder
 
         # Without --archive, rebuild the simulated archive the encoder was trained on, so that its test
         # block is the one held out in training.

@@ -83,10 +83,10 @@ def register(subparsers: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from satwatch.services.archive import Archive
-    from satwatch.services.embedding import FrameEncoder
-    from satwatch.services.index import FrameVectorStore, SimilarityIndex, WindowRecord, window_id
-    from satwatch.services.search import contiguous_windows, ensure_frame_vectors
+    from satwatch.services.frames.archive import Archive
+    from satwatch.services.models.embedding import FrameEncoder
+    from satwatch.services.retrieval.index import FrameVectorStore, SimilarityIndex, WindowRecord, window_id
+    from satwatch.services.retrieval.search import contiguous_windows, ensure_frame_vectors
 
     settings = load_settings(args.config)
     det = settings.detector
@@ -164,7 +164,7 @@ def format_info(info: dict[str, Any]) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from satwatch.services.index import SimilarityIndex
+    from satwatch.services.retrieval.index import SimilarityIndex
 
     settings = load_settings(args.config)
     path = Path(args.index) if args.index else default_index_dir(settings)

@@ -13,8 +13,8 @@ from satwatch.cli import add_config_argument
 from satwatch.cli._common import add_kafka_arguments, settings_from_args
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.producers.sources import DirectoryWatcher, archive_source, paced
-from satwatch.services.archive import Archive
-from satwatch.services.metrics import MetricsServer, ProducerMetrics
+from satwatch.services.detection.metrics import MetricsServer, ProducerMetrics
+from satwatch.services.frames.archive import Archive
 from satwatch.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def parse_time(text: str) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "produce",
         help="publish frames to Kafka from the simulator, an archive replay or a watched directory",
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     producer = make_producer(settings.kafka)
     try:
         if args.source == "simulator":
-            from satwatch.services.simulator import SceneSimulator, SimConfig
+            from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 
             cfg = SimConfig.from_settings(settings.simulator, days=args.days, seed=args.seed)
             sim = SceneSimulator(cfg)

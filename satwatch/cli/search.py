@@ -93,9 +93,9 @@ def register(subparsers: Any) -> None:
 
 def _query_frames(args: argparse.Namespace, archive: Any, window_size: int) -> tuple[np.ndarray, Any, Any]:
     """(frames (N,C,H,W) shrunk, WindowRecord or None, archive-like source or None) of the query."""
-    from satwatch.services.archive import Archive
-    from satwatch.services.index import WindowRecord
-    from satwatch.services.search import load_shrunk
+    from satwatch.services.frames.archive import Archive
+    from satwatch.services.retrieval.index import WindowRecord
+    from satwatch.services.retrieval.search import load_shrunk
 
     if args.time is not None:
         times = archive.times_between(None, args.time)[-window_size:]
@@ -113,8 +113,8 @@ def _query_frames(args: argparse.Namespace, archive: Any, window_size: int) -> t
     if not folder.is_dir():
         raise FileNotFoundError(f"query window folder {folder} does not exist")
     if any(d.is_dir() and d.name.startswith("image_") for d in folder.iterdir()):
-        from satwatch.services.frames import CHANNELS, Frame, read_grey_png, shrink
-        from satwatch.services.groundtruth import window_files
+        from satwatch.services.frames.frame import CHANNELS, Frame, read_grey_png, shrink
+        from satwatch.services.metric.groundtruth import window_files
 
         planes = []
         for paths in window_files(folder, CHANNELS):
@@ -130,10 +130,10 @@ def _query_frames(args: argparse.Namespace, archive: Any, window_size: int) -> t
 
 def run_search(args: argparse.Namespace) -> int:
     from satwatch.cli.index import default_index_dir, frame_vector_dir
-    from satwatch.services.archive import Archive
-    from satwatch.services.embedding import FrameEncoder
-    from satwatch.services.index import FrameVectorStore, SimilarityIndex
-    from satwatch.services.search import search
+    from satwatch.services.frames.archive import Archive
+    from satwatch.services.models.embedding import FrameEncoder
+    from satwatch.services.retrieval.index import FrameVectorStore, SimilarityIndex
+    from satwatch.services.retrieval.search import search
 
     settings = load_settings(args.config)
     det = settings.detector
@@ -155,8 +155,8 @@ def run_search(args: argparse.Namespace) -> int:
     query_sig = lookup = None
     if args.rerank > 0:
         try:
-            from satwatch.services.groundtruth import GridSpec, frame_signature, window_signature
-            from satwatch.services.search import ArchiveSignatures
+            from satwatch.services.metric.groundtruth import GridSpec, frame_signature, window_signature
+            from satwatch.services.retrieval.search import ArchiveSignatures
         except ImportError as exc:
             print(f"satwatch search: exact re-rank unavailable ({exc}); embedding order only", file=sys.stderr)
         else:
@@ -233,7 +233,7 @@ def plot_matches(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from satwatch.services.frames import shrink
+    from satwatch.services.frames.frame import shrink
 
     c = archive.channels.index(channel) if channel in archive.channels else 0
     rows: list[tuple[str, list[np.ndarray]]] = []

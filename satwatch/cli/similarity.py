@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from satwatch.cli import add_config_argument
-from satwatch.services.archive import Archive
-from satwatch.services.frames import CHANNELS
-from satwatch.services.groundtruth import (
+from satwatch.services.frames.archive import Archive
+from satwatch.services.frames.frame import CHANNELS
+from satwatch.services.metric.groundtruth import (
     GridSpec,
     SignatureCache,
     WindowSignature,
@@ -23,7 +23,7 @@ from satwatch.services.groundtruth import (
     window_signature,
     window_similarity,
 )
-from satwatch.services.study import study_window_files
+from satwatch.services.metric.study import study_window_files
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:

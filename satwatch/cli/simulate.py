@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from satwatch.cli import add_config_argument
 from satwatch.services.config import load_settings
-from satwatch.services.simulator import SimConfig, write_archive
+from satwatch.services.simulator.scene import SimConfig, write_archive
 
 
 def _iso_time(text: str) -> datetime:

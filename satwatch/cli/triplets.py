@@ -6,9 +6,9 @@ import argparse
 
 from satwatch.cli import add_config_argument
 from satwatch.cli.similarity import add_grid_arguments, spec_from_args
-from satwatch.services.archive import Archive
-from satwatch.services.groundtruth import SignatureCache
-from satwatch.services.study import build_study
+from satwatch.services.frames.archive import Archive
+from satwatch.services.metric.groundtruth import SignatureCache
+from satwatch.services.metric.study import build_study
 
 
 def _ratios(text: str) -> tuple[float, float, float]:

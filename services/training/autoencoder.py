@@ -15,7 +15,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from satwatch.services.anomaly import (
+from satwatch.services.frames.frame import CHANNELS
+from satwatch.services.models.anomaly import (
     AUTOENCODER_CARD,
     AUTOENCODER_FILE,
     TIME_FEATURES,
@@ -23,8 +24,7 @@ from satwatch.services.anomaly import (
     combine_scores,
     time_features,
 )
-from satwatch.services.frames import CHANNELS
-from satwatch.services.modelcard import (
+from satwatch.services.models.modelcard import (
     Conditioning,
     ModelCard,
     Normalisation,

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from satwatch.services.archive import Archive
-from satwatch.services.frames import Frame, shrink
+from satwatch.services.frames.archive import Archive
+from satwatch.services.frames.frame import Frame, shrink
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def _labels_for(root: Path, times: Sequence[datetime]) -> list[tuple[str, ...]]:
     """Event kinds active at each time, from the simulator's labels.json when the archive has one."""
     if not (root / "labels.json").is_file():
         return [() for _ in times]
-    from satwatch.services.simulator import load_labels
+    from satwatch.services.simulator.scene import load_labels
 
     events = load_labels(root / "labels.json")
     return [tuple(sorted({e.kind for e in events if e.active(t)})) for t in times]
@@ -75,7 +75,7 @@ def simulated_archive(
     cache_dir: str | Path, seed: int, days: float, events: bool, start: datetime | None = None
 ) -> Path:
     """Write (once) a simulated archive into ``cache_dir`` and return its folder."""
-    from satwatch.services.simulator import SimConfig, write_archive
+    from satwatch.services.simulator.scene import SimConfig, write_archive
 
     start = start or default_start()
     key = json.dumps({"seed": seed, "days": days, "events": events, "start": start.isoformat()}, sort_keys=True)
@@ -105,7 +105,7 @@ def simulate_frames(
 
     ``geography`` fixes the coastline (see :class:`SimConfig`); None gives each seed its own.
     """
-    from satwatch.services.simulator import SceneSimulator, SimConfig
+    from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 
     start = start or default_start()
     path = None

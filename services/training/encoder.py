@@ -20,16 +20,16 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from satwatch.services.embedding import ENCODER_CARD, ENCODER_FILE
-from satwatch.services.frames import CHANNELS
-from satwatch.services.groundtruth import (
+from satwatch.services.frames.frame import CHANNELS
+from satwatch.services.metric.groundtruth import (
     FrameSignature,
     GridSpec,
     frame_signature,
     pairwise_similarity,
     window_signature,
 )
-from satwatch.services.modelcard import ModelCard, Normalisation, TensorSpec
+from satwatch.services.models.embedding import ENCODER_CARD, ENCODER_FILE
+from satwatch.services.models.modelcard import ModelCard, Normalisation, TensorSpec
 from satwatch.services.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from satwatch.services.training.data import FrameSet, block_windows, split_blocks
 from satwatch.services.training.export import export_onnx, finish_card

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from satwatch.services.modelcard import ModelCard, file_sha256, open_session
+from satwatch.services.models.modelcard import ModelCard, file_sha256, open_session
 
 OPSET = 17
 

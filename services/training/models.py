@@ -21,7 +21,7 @@ def cdf_thresholds(bins: int = GT_BINS) -> tuple[float, ...]:
     the last grey level of bin k-1 and the first of bin k, so integer-valued pixels compare exactly in
     PyTorch and ONNX Runtime whatever the float rounding of ``v / 255 * bins``.
     """
-    from satwatch.services.groundtruth import bin_values
+    from satwatch.services.metric.groundtruth import bin_values
 
     table = bin_values(np.arange(256, dtype=np.uint8), bins).astype(np.int64)
     return tuple(float(np.flatnonzero(table >= k)[0]) - 0.5 for k in range(1, bins + 1))
@@ -30,7 +30,7 @@ def cdf_thresholds(bins: int = GT_BINS) -> tuple[float, ...]:
 def cell_pooling(size: int, n: int = GT_GRID) -> np.ndarray:
     """(n, size) averaging matrix over the metric's general-mode cells along one axis.
 
-    Cell boundaries are ``np.array_split``'s, exactly as in ``satwatch.services.groundtruth`` (general
+    Cell boundaries are ``np.array_split``'s, exactly as in ``satwatch.services.metric.groundtruth`` (general
     mode): on a 347 x 300 frame, rows of 15 then 14 pixels and columns of 13 then 12.
     """
     out = np.zeros((n, size), dtype=np.float64)

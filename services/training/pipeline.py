@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from satwatch.services.modelcard import ModelCard
+from satwatch.services.models.modelcard import ModelCard
 from satwatch.services.training.data import FrameSet, concat, load_archive, simulate_frames
 
 log = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from satwatch.services.anomaly import AnomalyScorer
-from satwatch.services.embedding import FrameEncoder
-from satwatch.services.groundtruth import FrameSignature, cdf_from_signature
-from satwatch.services.study import make_triplets
+from satwatch.services.metric.groundtruth import FrameSignature, cdf_from_signature
+from satwatch.services.metric.study import make_triplets
+from satwatch.services.models.anomaly import AnomalyScorer
+from satwatch.services.models.embedding import FrameEncoder
 from satwatch.services.training.data import FrameSet, block_windows, split_blocks
 from satwatch.services.training.evaluation import EVENT_KINDS, anomaly_metrics
 from satwatch.services.training.metrics import (

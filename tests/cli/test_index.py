@@ -21,7 +21,7 @@ def make_tiny_encoder(folder: Path, dim: int = 8) -> Path:
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
-    from satwatch.services.modelcard import ModelCard, Normalisation, TensorSpec, file_sha256
+    from satwatch.services.models.modelcard import ModelCard, Normalisation, TensorSpec, file_sha256
 
     folder.mkdir(parents=True, exist_ok=True)
     weights = np.random.default_rng(3).normal(size=(8, dim)).astype(np.float32)
@@ -62,7 +62,7 @@ def make_tiny_encoder(folder: Path, dim: int = 8) -> Path:
 
 
 def make_sim_archive(folder: Path, days: float = 0.5) -> Path:
-    sim = pytest.importorskip("satwatch.services.simulator")
+    sim = pytest.importorskip("satwatch.services.simulator.scene")
     sim.write_archive(sim.SimConfig(width=SIM_W, height=SIM_H, days=days, events=False), folder, progress=False)
     return folder
 
@@ -88,8 +88,8 @@ def test_help_explains_every_option() -> None:
 
 
 def test_build_indexes_every_window(built: dict[str, Path]) -> None:
-    from satwatch.services.archive import Archive
-    from satwatch.services.index import SimilarityIndex
+    from satwatch.services.frames.archive import Archive
+    from satwatch.services.retrieval.index import SimilarityIndex
 
     archive = Archive(built["archive"])
     index = SimilarityIndex.load(built["index"])
@@ -103,9 +103,9 @@ def test_build_indexes_every_window(built: dict[str, Path]) -> None:
 
 
 def test_window_vector_is_mean_of_frame_embeddings(built: dict[str, Path]) -> None:
-    from satwatch.services.archive import Archive
-    from satwatch.services.embedding import FrameEncoder
-    from satwatch.services.index import SimilarityIndex, window_id
+    from satwatch.services.frames.archive import Archive
+    from satwatch.services.models.embedding import FrameEncoder
+    from satwatch.services.retrieval.index import SimilarityIndex, window_id
 
     archive = Archive(built["archive"])
     enc = FrameEncoder.load(built["model"])
@@ -123,7 +123,7 @@ def test_rerun_is_resumable_and_adds_nothing(built: dict[str, Path], capsys: pyt
 
 
 def test_interrupted_build_resumes(tmp_path: Path, built: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    from satwatch.services.index import SimilarityIndex
+    from satwatch.services.retrieval.index import SimilarityIndex
 
     out = tmp_path / "ix"
     base = ["index", "build", "--archive", str(built["archive"]), "--out", str(out), "--model-dir", str(built["model"])]

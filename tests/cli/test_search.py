@@ -70,7 +70,7 @@ def test_window_folder_query_and_plot(
     built: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A folder holding 20 frames of the archive: the top match by exact similarity is that very window.
-    from satwatch.services.archive import Archive
+    from satwatch.services.frames.archive import Archive
 
     archive = Archive(built["archive"])
     times = archive.times[30:50]

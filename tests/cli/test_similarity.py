@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from satwatch.cli import build_parser, main
-from satwatch.services.frames import CHANNELS, kma_filename, write_rgb_png
-from satwatch.services.groundtruth import GridSpec, similarity_from_paths, window_files
-from satwatch.services.study import write_video2image
+from satwatch.services.frames.frame import CHANNELS, kma_filename, write_rgb_png
+from satwatch.services.metric.groundtruth import GridSpec, similarity_from_paths, window_files
+from satwatch.services.metric.study import write_video2image
 
 
 def _window(root: Path, rng: np.random.Generator, frames: int, shape: tuple[int, int]) -> Path:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from satwatch.cli import main
-from satwatch.services.archive import Archive
-from satwatch.services.simulator import load_labels
+from satwatch.services.frames.archive import Archive
+from satwatch.services.simulator.scene import load_labels
 
 
 def test_simulate_writes_an_archive(tmp_path: Path) -> None:

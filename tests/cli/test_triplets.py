@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from satwatch.cli import main
-from satwatch.services.frames import CHANNELS, kma_filename, write_rgb_png
-from satwatch.services.study import read_triplets, read_video2image
+from satwatch.services.frames.frame import CHANNELS, kma_filename, write_rgb_png
+from satwatch.services.metric.study import read_triplets, read_video2image
 
 
 def test_triplets_command_writes_study_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,13 +20,13 @@ import pytest
 
 from satwatch.consumers.detector import DetectorConsumer
 from satwatch.producers.publisher import FramePublisher, make_producer
-from satwatch.services.alerts import alert_from_json
-from satwatch.services.codec import encode_inline
 from satwatch.services.config import Settings
-from satwatch.services.detector import build_detector
-from satwatch.services.frames import CHANNELS, Frame
-from satwatch.services.metrics import DetectorMetrics, MetricsServer
-from satwatch.services.simulator import SceneSimulator, SimConfig, SimEvent
+from satwatch.services.detection.alerts import alert_from_json
+from satwatch.services.detection.detector import build_detector
+from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer
+from satwatch.services.frames.codec import encode_inline
+from satwatch.services.frames.frame import CHANNELS, Frame
+from satwatch.services.simulator.scene import SceneSimulator, SimConfig, SimEvent
 from satwatch.topics import DLQ_REASON, ensure_topics
 from tests.producers.test_publisher import read_topic
 
@@ -156,13 +156,13 @@ def test_kill_and_restart_loses_and_duplicates_nothing(settings: Settings, strea
     second = _detector_process(settings, port, tmp_path / "second.log")
     assert second.wait(180) == 0, (tmp_path / "second.log").read_text()[-3000:]
 
-    from satwatch.services.alerts import AlertStore
+    from satwatch.services.detection.alerts import AlertStore
 
     stored = AlertStore(Path(settings.detector.state_dir) / "alerts.sqlite").all()
     on_topic = [alert_from_json(m.value).id for m in read_topic(settings, settings.kafka.alerts_topic, len(expected))]
     assert {a.id for a in stored} == expected
     assert sorted(on_topic) == sorted(expected)  # nothing lost, nothing twice
-    from satwatch.services.index import SimilarityIndex
+    from satwatch.services.retrieval.index import SimilarityIndex
 
     index = SimilarityIndex.load(Path(settings.detector.state_dir) / "index")
     assert len(index) == len(frames) - 19  # every full window once
@@ -219,9 +219,9 @@ def test_bad_input_is_dead_lettered_and_stream_goes_on(settings: Settings, strea
 
 def test_claim_check_replay_reads_and_verifies_the_archive(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from satwatch.producers.sources import archive_source
-    from satwatch.services.archive import Archive
-    from satwatch.services.frames import kma_filename, write_rgb_png
-    from satwatch.services.simulator import write_archive
+    from satwatch.services.frames.archive import Archive
+    from satwatch.services.frames.frame import kma_filename, write_rgb_png
+    from satwatch.services.simulator.scene import write_archive
 
     cfg = SimConfig(seed=5, width=600, height=694, days=6 / 24, events=False)  # full size: 2x the study size
     root = write_archive(cfg, tmp_path / "archive", progress=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from satwatch.services.metrics import DetectorMetrics, ProducerMetrics
+from satwatch.services.detection.metrics import DetectorMetrics, ProducerMetrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

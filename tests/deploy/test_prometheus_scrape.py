@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from satwatch.broker import free_port
-from satwatch.services.metrics import DetectorMetrics, MetricsServer
+from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer
 from tests.deploy.promql import DEPLOY
 
 PROMETHEUS = shutil.which("prometheus")

@@ -8,9 +8,9 @@ from kafka import KafkaConsumer
 
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.producers.sources import DirectoryWatcher
-from satwatch.services.codec import decode_inline, decode_meta
 from satwatch.services.config import Settings
-from satwatch.services.frames import CHANNELS, kma_filename, write_rgb_png
+from satwatch.services.frames.codec import decode_inline, decode_meta
+from satwatch.services.frames.frame import CHANNELS, kma_filename, write_rgb_png
 from satwatch.topics import DLQ_REASON, ensure_topics
 from tests.helpers import T0, make_frame
 

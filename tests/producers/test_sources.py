@@ -5,7 +5,7 @@ from pathlib import Path
 
 from satwatch.producers.publisher import Rejected
 from satwatch.producers.sources import DirectoryWatcher, paced
-from satwatch.services.frames import CHANNELS, Frame, kma_filename, write_rgb_png
+from satwatch.services.frames.frame import CHANNELS, Frame, kma_filename, write_rgb_png
 from tests.helpers import T0, make_frame
 
 

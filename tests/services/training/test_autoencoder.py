@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from satwatch.services.anomaly import AnomalyScorer  # noqa: E402
-from satwatch.services.frames import CHANNELS, Frame  # noqa: E402
+from satwatch.services.frames.frame import CHANNELS, Frame  # noqa: E402
+from satwatch.services.models.anomaly import AnomalyScorer  # noqa: E402
 from satwatch.services.training.autoencoder import (  # noqa: E402
     AE_NORMALISATION,
     CHECK_MARGIN,

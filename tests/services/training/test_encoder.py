@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from satwatch.services.embedding import FrameEncoder  # noqa: E402
+from satwatch.services.models.embedding import FrameEncoder  # noqa: E402
 from satwatch.services.training.data import FrameSet  # noqa: E402
 from satwatch.services.training.encoder import (  # noqa: E402
     export_encoder,
@@ -80,7 +80,7 @@ def test_tiny_encoder_trains_resumes_and_exports(tmp_path: Path) -> None:
 
 
 def test_front_end_is_the_ground_truth_metrics_cells_and_bins() -> None:
-    from satwatch.services.groundtruth import GridSpec, frame_signature
+    from satwatch.services.metric.groundtruth import GridSpec, frame_signature
     from satwatch.services.training.models import CdfFrontEnd
 
     rng = np.random.default_rng(5)

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from satwatch.services.anomaly import AnomalyScorer  # noqa: E402
+from satwatch.services.models.anomaly import AnomalyScorer  # noqa: E402
 from satwatch.services.training.pipeline import (  # noqa: E402
     AE_DEV_SIMS,
     AE_TRAIN_SEEDS,

@@ -1,0 +1,495 @@
+"""The detector: one frame in, window updated, similar past windows found, anomaly scored, alert decided.
+
+Kafka-free: the consumer hands it decoded frames and publishes what it returns. Per frame the cost is one
+frame's embedding and one anomaly score; the window embedding is the running mean of cached frame embeddings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from satwatch.services.config import DetectorSettings, Settings
+from satwatch.services.detection.alerts import Alert, AlertStore, SimilarEvent, alert_id
+from satwatch.services.detection.journal import IndexJournal
+from satwatch.services.detection.metrics import DetectorMetrics
+from satwatch.services.detection.window import Admission, RollingWindow, WindowEntry
+from satwatch.services.frames.codec import Encoding, FrameMeta
+from satwatch.services.frames.frame import CHANNELS, Frame, shrink_size
+from satwatch.services.metric.groundtruth import frame_signature, similarity_one_to_many, window_signature
+
+log = logging.getLogger(__name__)
+
+EARLIEST_FRAME = datetime(1990, 1, 1, tzinfo=UTC)
+
+#: Frames per anomaly-model call when a batch is scored in the background. Small calls let the first
+#: frames' results arrive early, and onnxruntime's cost per frame is lowest at 2-4 frames a call here.
+SCORE_CHUNK = 4
+
+
+class InvalidFrame(ValueError):
+    """A frame the detector refuses; ``reason`` is the metric label and dead-letter reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Encoder(Protocol):
+    dim: int
+
+    def encode(self, frames: np.ndarray) -> np.ndarray: ...
+
+
+class ScoreResult(Protocol):
+    score: float
+    heatmap: np.ndarray
+
+
+class Scorer(Protocol):
+    threshold: float
+
+    def score(self, frame: Frame) -> Any: ...
+
+
+class Index(Protocol):
+    def __len__(self) -> int: ...
+
+    def add(self, record: Any, vector: np.ndarray) -> bool: ...
+
+    def query(self, vector: np.ndarray, k: int = 10, **filters: Any) -> list[Any]: ...
+
+    def contains(self, window_id: str) -> bool: ...
+
+    def save(self, directory: str | Path) -> None: ...
+
+
+class Reranker(Protocol):
+    """Exact re-ranking of search results from per-frame ground-truth signatures."""
+
+    spec: Any
+
+    def add(self, satellite: str, time: datetime, planes: np.ndarray, signature: Any = None) -> Any: ...
+
+    def rerank(self, satellite: str, times: Sequence[datetime], neighbours: list[Any]) -> list[Any]: ...
+
+
+@dataclass
+class FrameOutcome:
+    """What processing one frame produced."""
+
+    satellite: str
+    time: datetime
+    admission: Admission
+    score: float
+    threshold: float
+    window_frames: int
+    neighbours: list[Any] = field(default_factory=list)
+    alert: Alert | None = None  # set only when the alert is new to the store
+    heatmap: np.ndarray | None = None
+
+
+def distinct_events(ranked: Sequence[Any], k: int) -> list[Any]:
+    """The first ``k`` of ``ranked`` neighbours such that no two overlap in time on the same satellite."""
+    chosen: list[Any] = []
+    for n in ranked:
+        r = n.record
+        if all(c.record.satellite != r.satellite or c.record.end < r.start or r.end < c.record.start for c in chosen):
+            chosen.append(n)
+            if len(chosen) == k:
+                break
+    return chosen
+
+
+def window_id(satellite: str, end: datetime) -> str:
+    """Deterministic id of the window of ``satellite`` ending at ``end``."""
+    return f"{satellite}:{end.astimezone(UTC):%Y%m%dT%H%MZ}"
+
+
+class Detector:
+    """Per-satellite rolling windows over one encoder, one anomaly scorer and one similarity index."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        scorer: Scorer,
+        index: Index,
+        store: AlertStore,
+        settings: DetectorSettings,
+        metrics: DetectorMetrics | None = None,
+        *,
+        index_dir: str | Path | None = None,
+        record_factory: Callable[..., Any] | None = None,
+        reranker: Reranker | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.encoder = encoder
+        self.scorer = scorer
+        self.index = index
+        self.store = store
+        self.settings = settings
+        self.metrics = metrics or DetectorMetrics()
+        self.reranker = reranker
+        self._now = now
+        self.threshold = settings.anomaly_threshold if settings.anomaly_threshold is not None else scorer.threshold
+        self.metrics.anomaly_threshold.set(self.threshold)
+        self._windows: dict[str, RollingWindow] = {}
+        self._record_factory = record_factory
+        self._index_dir = Path(index_dir) if index_dir else None
+        self._journal = IndexJournal(self._index_dir / "journal.jsonl") if self._index_dir else None
+        self._since_snapshot = 0
+        # One worker scores frames with the autoencoder while this thread signs, embeds and searches:
+        # onnxruntime releases the GIL, so on two cores the two halves of a replay batch overlap.
+        self._scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="anomaly")
+        if self._journal is not None:
+            self._replay_journal()
+        self.metrics.index_size.set(len(self.index))
+
+    def warm_up(self) -> None:
+        """Run one blank frame of the configured size through both models, off the record.
+
+        The first call of each model, of the compiled pre-processing and of the exact re-rank loads and
+        optimises code (a few hundred ms each); paying that at start-up keeps it out of the first frames.
+        """
+        s = self.settings
+        shape = (len(CHANNELS), s.frame_height, s.frame_width)
+        blank = Frame("warm-up", EARLIEST_FRAME, CHANNELS, np.zeros(shape, np.uint8))
+        signatures, _ = self._embed([blank])
+        self.scorer.score(blank)
+        if signatures[0] is not None:
+            # The exact re-rank's first call builds numba's list type for the frames (about 0.4 s).
+            window = window_signature([signatures[0], signatures[0]])
+            similarity_one_to_many(window, [window])
+
+    # -- validation -------------------------------------------------------------------------------------
+    def validate_meta(self, meta: FrameMeta) -> None:
+        """Checks that need only the metadata; raises InvalidFrame."""
+        s = self.settings
+        if tuple(meta.channels) != CHANNELS:
+            missing = sorted(set(CHANNELS) - set(meta.channels))
+            extra = sorted(set(meta.channels) - set(CHANNELS))
+            raise InvalidFrame(
+                "wrong_channels",
+                f"{meta.satellite} {meta.time:%Y-%m-%d %H:%M}: channels {list(meta.channels)} "
+                f"(missing {missing}, unexpected {extra}); expected exactly {list(CHANNELS)}",
+            )
+        expected = (len(CHANNELS), s.frame_height, s.frame_width)
+        shape = tuple(meta.shape)
+        if meta.encoding == Encoding.CLAIM_CHECK:
+            # A claim check names the full-resolution frame; the detector shrinks it after reading it.
+            c, h, w = shape
+            shape = (c, *reversed(shrink_size(w, h)))
+        if shape != expected:
+            raise InvalidFrame(
+                "wrong_shape",
+                f"{meta.satellite} {meta.time:%Y-%m-%d %H:%M}: shape {tuple(meta.shape)}, expected {expected} "
+                "(shrink frames to the study size before publishing)",
+            )
+        latest = self._now() + timedelta(minutes=s.max_future_minutes)
+        if not EARLIEST_FRAME <= meta.time <= latest:
+            raise InvalidFrame(
+                "time_out_of_range",
+                f"{meta.satellite}: observation time {meta.time.isoformat()} outside "
+                f"{EARLIEST_FRAME:%Y-%m-%d} .. now + {s.max_future_minutes:g} min",
+            )
+        verdict = self.window(meta.satellite).check(meta.time)
+        if verdict in (Admission.DUPLICATE, Admission.OUT_OF_ORDER):
+            last = self.window(meta.satellite).end
+            raise InvalidFrame(
+                verdict.value,
+                f"{meta.satellite} {meta.time:%Y-%m-%d %H:%M}: {verdict.value.replace('_', ' ')} frame "
+                f"(window already ends at {last:%Y-%m-%d %H:%M})"
+                if last
+                else f"{verdict.value} frame",
+            )
+
+    def window(self, satellite: str) -> RollingWindow:
+        w = self._windows.get(satellite)
+        if w is None:
+            s = self.settings
+            w = RollingWindow(s.window_size, timedelta(minutes=s.cadence_minutes), s.max_gap_factor)
+            self._windows[satellite] = w
+        return w
+
+    # -- processing -------------------------------------------------------------------------------------
+    def process(self, frame: Frame, published_at: float | None = None) -> FrameOutcome:
+        """Run one validated, decoded frame through the pipeline. Raises InvalidFrame for refused frames."""
+        result = self.process_batch([frame], [published_at])[0]
+        if isinstance(result, InvalidFrame):
+            raise result
+        return result
+
+    def process_batch(
+        self,
+        frames: Sequence[Frame],
+        published_at: Sequence[float | None] | None = None,
+        scores: Iterator[Any] | None = None,
+    ) -> list[FrameOutcome | InvalidFrame]:
+        """Run frames (in stream order) through the pipeline; the encoder sees the whole batch in one call.
+
+        ``scores``: what :meth:`score_ahead` returned for these very frames, if the caller started their
+        anomaly scoring earlier. Returns, per frame, its outcome or the InvalidFrame that refused it (a
+        duplicate within the batch, a frame the model failed on).
+        """
+        if not frames:
+            return []
+        results = scores if scores is not None else self.score_ahead(frames)
+        signatures, embeddings = self._embed(frames)
+        stamps = list(published_at) if published_at is not None else [None] * len(frames)
+        out: list[FrameOutcome | InvalidFrame] = []
+        for frame, emb, res, stamp, sig in zip(frames, embeddings, results, stamps, signatures, strict=True):
+            if isinstance(res, InvalidFrame):
+                out.append(res)
+                continue
+            try:
+                out.append(self._advance(frame, emb, res, stamp, sig))
+            except InvalidFrame as exc:
+                out.append(exc)
+            except Exception as exc:  # noqa: BLE001 - an unexpected failure costs this frame, not the batch
+                # Raising would make the caller retry the whole batch, and the frames already advanced
+                # would then look duplicated (and their alerts go unpublished).
+                out.append(self._failed(frame, "process", exc))
+        return out
+
+    def _embed(self, frames: Sequence[Frame]) -> tuple[list[Any], np.ndarray]:
+        """Frame embeddings, and the frames' ground-truth signatures where the re-ranker keeps them."""
+        m = self.metrics
+        spec = getattr(self.encoder, "signature_spec", None)
+        if self.reranker is not None and spec is not None and spec == self.reranker.spec:
+            # The encoder reads the very grid histograms the re-ranker keeps: sign each frame once for both.
+            with m.stage("signature"):
+                signatures = [frame_signature(f.data, spec) for f in frames]
+            with m.stage("embed"):
+                return signatures, self.encoder.encode_signatures(signatures)  # type: ignore[attr-defined]
+        with m.stage("embed"):
+            return [None] * len(frames), self.encoder.encode(np.stack([f.data for f in frames]))
+
+    def _score_batch(self, frames: Sequence[Frame]) -> list[Any]:
+        with self.metrics.stage("anomaly"):
+            batch = getattr(self.scorer, "score_batch", None)
+            return list(batch(list(frames))) if batch else [self.scorer.score(f) for f in frames]
+
+    def score_ahead(self, frames: Sequence[Frame]) -> Iterator[Any]:
+        """Queue the frames' anomaly scoring in chunks on the worker; yields the results in frame order.
+
+        The single worker runs the chunks in order, so frame i's result is ready as soon as its own chunk
+        is, while later chunks are still being scored. A frame the model fails on yields an InvalidFrame.
+        A caller that knows its next frames early (the consumer, one poll ahead) starts them here and passes
+        the iterator to :meth:`process_batch`, so the model works while the caller commits and polls.
+        """
+        chunks = [
+            self._scoring.submit(self._score_isolating_failures, frames[i : i + SCORE_CHUNK])
+            for i in range(0, len(frames), SCORE_CHUNK)
+        ]
+        return (result for chunk in chunks for result in chunk.result())
+
+    def _score_isolating_failures(self, frames: Sequence[Frame]) -> list[Any]:
+        """Score a chunk; if the model fails, score its frames one by one so only the failing one is lost.
+
+        Earlier frames of the batch may already be in their windows by then, so an exception must not
+        escape: the caller would retry the whole batch and find those frames duplicated.
+        """
+        try:
+            return self._score_batch(frames)
+        except Exception as exc:  # noqa: BLE001 - any model failure becomes that frame's dead letter
+            if len(frames) > 1:
+                return [r for f in frames for r in self._score_isolating_failures([f])]
+            return [self._failed(frames[0], "anomaly", exc)]
+
+    def _failed(self, frame: Frame, stage: str, exc: Exception) -> InvalidFrame:
+        """Log and count an unexpected failure at ``stage``; the frame's dead-letter refusal."""
+        self.metrics.errors.labels(stage).inc()
+        log.exception("%s %s: %s stage failed", frame.satellite, frame.time.isoformat(), stage)
+        return InvalidFrame("processing_error", f"{frame.satellite} {frame.time:%Y-%m-%d %H:%M}: {stage} failed: {exc}")
+
+    def _advance(
+        self, frame: Frame, embedding: np.ndarray, result: Any, published_at: float | None, signature: Any
+    ) -> FrameOutcome:
+        """The sequential part: window, search, alert, index growth, metrics."""
+        m = self.metrics
+        sat = frame.satellite
+        window = self.window(sat)
+        verdict = window.check(frame.time)
+        if verdict in (Admission.DUPLICATE, Admission.OUT_OF_ORDER):
+            raise InvalidFrame(verdict.value, f"{sat} {frame.time:%Y-%m-%d %H:%M}: {verdict.value} frame in batch")
+        if self.reranker is not None:
+            with m.stage("signature_store"):
+                self.reranker.add(sat, frame.time, frame.data, signature)
+        admission = window.add(WindowEntry(frame.time, embedding))
+        if admission is Admission.RESTARTED:
+            m.window_restarts.labels(sat).inc()
+            log.warning("%s %s: gap longer than the cadence allows; window restarted", sat, frame.time.isoformat())
+
+        score = float(result.score)
+        alerting = score > self.threshold
+        neighbours: list[Any] = []
+        if len(window) >= self.settings.min_frames_for_search and len(self.index) > 0:
+            with m.stage("search"):
+                # Exact re-ranking costs ~10 ms, so only alerts, which a forecaster reads, pay for it.
+                neighbours = self._search(sat, window, exact=alerting)
+        outcome = FrameOutcome(sat, frame.time, admission, score, self.threshold, len(window), neighbours)
+        outcome.heatmap = result.heatmap
+        if alerting:
+            with m.stage("alert_store"):
+                alert = self._make_alert(sat, window, score, result.heatmap, neighbours)
+                if self.store.put(alert):
+                    outcome.alert = alert
+                    m.alerts.labels(sat, alert.kind).inc()
+        if window.full:
+            with m.stage("index_add"):
+                self._grow_index(sat, window)
+        m.frames_consumed.labels(sat).inc()
+        m.anomaly_score.labels(sat).set(score)
+        m.anomaly_scores.observe(score)
+        m.window_fill.labels(sat).set(window.fill)
+        m.last_frame_time.labels(sat).set(frame.time.timestamp())
+        now = self._now().timestamp()
+        m.last_processed.set(now)
+        if published_at is not None:
+            m.frame_age.labels(sat).observe(max(0.0, now - published_at))
+        return outcome
+
+    def _search(self, sat: str, window: RollingWindow, exact: bool) -> list[Any]:
+        s = self.settings
+        start, end = window.start, window.end
+        assert start is not None and end is not None
+        exclude_after = end - timedelta(hours=s.exclude_recent_hours) if s.exclude_recent_hours > 0 else None
+        exact = exact and self.reranker is not None
+        # Neighbouring windows of one past event overlap and rank together: fetch more than k so that k
+        # distinct events remain once overlapping ones are folded into the best of each.
+        fetch = max(s.k, s.rerank_candidates) if exact else s.k * (8 if s.distinct_events else 1)
+        found = self.index.query(
+            window.embedding(), k=fetch, exclude_overlap_with=(start, end), exclude_after=exclude_after
+        )
+        if exact and found and self.reranker is not None:
+            with self.metrics.stage("rerank"):
+                found = self.reranker.rerank(sat, window.times, found)
+        return distinct_events(found, s.k) if s.distinct_events else list(found[: s.k])
+
+    def _make_alert(
+        self, sat: str, window: RollingWindow, score: float, heatmap: np.ndarray, neighbours: Sequence[Any]
+    ) -> Alert:
+        start, end = window.start, window.end
+        assert start is not None and end is not None
+        hotspot = None
+        if heatmap is not None and heatmap.size:
+            y, x = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
+            hotspot = (float(x) / heatmap.shape[1], float(y) / heatmap.shape[0])
+        similar = [
+            SimilarEvent(
+                window_id=n.record.window_id,
+                satellite=n.record.satellite,
+                start=n.record.start,
+                end=n.record.end,
+                distance=float(n.distance),
+                similarity=n.similarity,
+            )
+            for n in neighbours
+        ]
+        return Alert(
+            id=alert_id(sat, end, "anomaly"),
+            satellite=sat,
+            window_start=start,
+            window_end=end,
+            frames_in_window=len(window),
+            score=score,
+            threshold=self.threshold,
+            hotspot=hotspot,
+            similar=similar,
+            created=self._now(),
+        )
+
+    # -- index growth and durability --------------------------------------------------------------------
+    def _record(self, sat: str, times: tuple[datetime, ...]) -> Any:
+        factory = self._record_factory
+        if factory is None:
+            from satwatch.services.retrieval.index import WindowRecord
+
+            factory = WindowRecord
+        return factory(
+            window_id=window_id(sat, times[-1]), satellite=sat, start=times[0], end=times[-1], frame_times=times
+        )
+
+    def _grow_index(self, sat: str, window: RollingWindow) -> None:
+        times = window.times
+        record = self._record(sat, times)
+        if self.index.contains(record.window_id):
+            return
+        vector = window.embedding()
+        self.index.add(record, vector)
+        if self._journal is not None:
+            self._journal.append(record.window_id, sat, times, vector)
+            self._since_snapshot += 1
+            if self._since_snapshot >= self.settings.index_save_every:
+                self.snapshot()
+        self.metrics.index_size.set(len(self.index))
+
+    def _replay_journal(self) -> None:
+        assert self._journal is not None
+        n = 0
+        for wid, sat, times, vector in self._journal.replay():
+            if not self.index.contains(wid):
+                self.index.add(self._record(sat, times), vector)
+                n += 1
+        if n:
+            log.info("replayed %d index additions from the journal", n)
+
+    def flush(self) -> None:
+        """Make everything processed so far durable; the consumer calls this before committing offsets."""
+        if self._journal is not None:
+            self._journal.sync()
+        if self.reranker is not None and hasattr(self.reranker, "flush"):
+            self.reranker.flush()
+
+    def snapshot(self) -> None:
+        """Persist the index and empty the journal (called periodically and on shutdown)."""
+        if self._index_dir is None or self._journal is None:
+            return
+        with self.metrics.stage("index_snapshot"):
+            self.index.save(self._index_dir)
+            self._journal.truncate()
+        self._since_snapshot = 0
+
+    def close(self) -> None:
+        self._scoring.shutdown(wait=True)
+        self.flush()
+        self.snapshot()
+        if self._journal is not None:
+            self._journal.close()
+        if self.reranker is not None and hasattr(self.reranker, "close"):
+            self.reranker.close()
+
+
+def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -> Detector:
+    """Assemble a detector from configuration: shipped (or configured) models, the saved index, the store."""
+    from satwatch.services.models.anomaly import AnomalyScorer
+    from satwatch.services.models.embedding import FrameEncoder
+    from satwatch.services.retrieval.index import SimilarityIndex
+
+    d = settings.detector
+    state = Path(d.state_dir)
+    encoder = FrameEncoder.load(d.model_dir, threads=d.model_threads)
+    scorer = AnomalyScorer.load(d.model_dir, threshold=d.anomaly_threshold, threads=d.model_threads)
+    index_dir = state / "index"
+    from satwatch.services.metric.stream_signatures import StreamSignatures
+
+    index = SimilarityIndex.open_or_create(
+        index_dir,
+        encoder.dim,
+        max_elements=d.index_max_elements,
+        m=d.index_m,
+        ef_construction=d.index_ef_construction,
+        ef=d.index_ef,
+    )
+    store = AlertStore(state / "alerts.sqlite")
+    signatures = StreamSignatures(state / "signatures") if d.rerank else None
+    detector = Detector(encoder, scorer, index, store, d, metrics, index_dir=index_dir, reranker=signatures)
+    detector.warm_up()
+    return detector

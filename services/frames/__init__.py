@@ -1,0 +1,1 @@
+"""Frames: the frame model, satellite profiles, the message codec, PNG reading, resampling, archives."""

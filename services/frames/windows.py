@@ -1,0 +1,39 @@
+"""The one window rule every part of satwatch uses: the detector, ``similarity --archive``, ``triplets``,
+``index build`` and the exact re-rank.
+
+A window ending at time t holds the latest ``frames`` frame times in the span (t - span, t]: 20 frames
+within 6 hours for COMS-1. Where frames are missing (real archives miss some every day) the window still
+reaches back at most ``span`` and holds fewer frames only when fewer exist in it: a part-filled window.
+The study chose 20 of the up to 24 frames in its 6-hour spans (its ``video2image.txt`` lines skip ids);
+taking the latest ones makes the rule deterministic and lets the detector update a window in O(1).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+
+def window_ending(times: Sequence[datetime], end: datetime, frames: int, span: timedelta) -> list[datetime]:
+    """The window ending at ``end`` (which need not be a frame time) over sorted ``times``."""
+    hi = bisect.bisect_right(times, end)
+    lo = bisect.bisect_right(times, end - span)
+    return list(times[max(lo, hi - frames) : hi])
+
+
+def windows_over(
+    times: Sequence[datetime], frames: int, span: timedelta, min_frames: int | None = None, stride: int = 1
+) -> list[list[datetime]]:
+    """The window ending at every ``stride``-th frame time that holds at least ``min_frames`` frames.
+
+    ``min_frames`` defaults to ``frames`` (full windows only), as the study's protocol and the index builder
+    want; pass a smaller value to keep part-filled windows.
+    """
+    need = frames if min_frames is None else min_frames
+    out = []
+    for i in range(0, len(times), stride):
+        w = window_ending(times, times[i], frames, span)
+        if len(w) >= need:
+            out.append(w)
+    return out

@@ -1,0 +1,1 @@
+"""Model runtimes: model cards, the ONNX window encoder and the ONNX anomaly autoencoder."""

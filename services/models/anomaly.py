@@ -1,0 +1,154 @@
+"""Anomaly scores at run time: the time-conditioned ONNX autoencoder behind a small API.
+
+The score of a frame is a robust aggregate of its per-pixel reconstruction error (the mean of the worst
+fraction of pixels, so a small localised fault still counts), plus, where the model card says so, a
+frame-level channel-consistency term that catches whole-channel calibration jumps; the alert threshold
+comes from the model card, calibrated on normal weather, and can be overridden by the operator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from satwatch.services.frames.frame import Frame
+from satwatch.services.models.modelcard import (
+    ModelCard,
+    Scoring,
+    load_card,
+    normalise,
+    open_session,
+    packaged_model_dir,
+    verify,
+)
+
+AUTOENCODER_FILE = "autoencoder.onnx"
+AUTOENCODER_CARD = "autoencoder.card.json"
+#: Conditioning feature order shared by training and run time.
+TIME_FEATURES = ["sin_time_of_day", "cos_time_of_day", "sin_day_of_year", "cos_day_of_year"]
+
+
+def time_features(times: list[datetime]) -> np.ndarray:
+    """(N, 4) float32 sin/cos of UTC time of day and of day of year, in ``TIME_FEATURES`` order."""
+    out = np.empty((len(times), 4), dtype=np.float32)
+    for i, t in enumerate(times):
+        u = t.astimezone(UTC)
+        day = (u.hour * 3600 + u.minute * 60 + u.second) / 86400.0
+        year = (u.timetuple().tm_yday - 1 + day) / 365.25
+        out[i] = (
+            math.sin(2 * math.pi * day),
+            math.cos(2 * math.pi * day),
+            math.sin(2 * math.pi * year),
+            math.cos(2 * math.pi * year),
+        )
+    return out
+
+
+def aggregate_score(error: np.ndarray, fraction: float) -> np.ndarray:
+    """Mean of the largest ``fraction`` of per-pixel errors of each (N,h,w) map -> (N,) float32."""
+    flat = error.reshape(error.shape[0], -1)
+    k = max(1, int(round(flat.shape[1] * fraction)))
+    top = np.partition(flat, flat.shape[1] - k, axis=1)[:, -k:]
+    return top.mean(axis=1).astype(np.float32)
+
+
+def combine_scores(
+    pixel: np.ndarray, consistency: np.ndarray | None, scoring: Scoring, lines: np.ndarray | None = None
+) -> np.ndarray:
+    """Frame scores (N,) from pixel scores and, for ``with_consistency`` scoring, the frame-level outputs."""
+    pixel = np.asarray(pixel, dtype=np.float32)
+    if scoring.aggregate != "with_consistency":
+        return pixel
+    if consistency is None:
+        raise ValueError("with_consistency scoring needs the model's consistency output")
+    if scoring.lines_output and lines is None:
+        raise ValueError(f"the scoring needs the model's {scoring.lines_output!r} output")
+    z = (pixel - np.float32(scoring.pixel_center)) / np.float32(scoring.pixel_scale)
+    extra = np.maximum(np.asarray(consistency, dtype=np.float32) - np.float32(scoring.consistency_gate), 0.0)
+    if scoring.lines_output and lines is not None:
+        extra += np.maximum(np.asarray(lines, dtype=np.float32) - np.float32(scoring.lines_gate), 0.0)
+    return (z + extra).astype(np.float32)
+
+
+@dataclass
+class AnomalyResult:
+    """A frame's anomaly score and its per-pixel error map at model resolution (176 x 152 for the shipped model).
+
+    The map is the model's ``error`` output: for the shipped autoencoder the per-pixel negative
+    log-likelihood of the frame under the reconstruction, averaged over input planes (higher = stranger).
+    """
+
+    score: float
+    heatmap: np.ndarray
+    threshold: float = math.inf
+
+    @property
+    def is_anomaly(self) -> bool:
+        return self.score > self.threshold
+
+
+class AnomalyScorer:
+    """Scores frames with the conditioned autoencoder; ``threshold`` defaults to the card's calibration."""
+
+    def __init__(self, card: ModelCard, session: Any, threshold: float | None = None) -> None:
+        if card.conditioning is None:
+            raise ValueError(f"autoencoder card {card.name!r} lacks its time conditioning input")
+        self.card = card
+        self._session = session
+        self._scoring = card.scoring or Scoring()
+        if threshold is None:
+            if "anomaly" not in card.thresholds:
+                raise ValueError(f"card {card.name!r} has no calibrated 'anomaly' threshold; pass one")
+            threshold = card.thresholds["anomaly"]
+        self.threshold: float = float(threshold)
+
+    @classmethod
+    def load(
+        cls, model_dir: str | Path | None = None, threshold: float | None = None, threads: int = 1
+    ) -> AnomalyScorer:
+        """Load ``autoencoder.onnx`` + card (default: the packaged models), verify them, set the threshold."""
+        folder = Path(model_dir) if model_dir is not None else packaged_model_dir()
+        card = load_card(folder / AUTOENCODER_CARD)
+        if card.kind != "autoencoder":
+            raise ValueError(f"{folder / AUTOENCODER_CARD} describes a {card.kind}, not an autoencoder")
+        verify(card, folder / card.file)
+        return cls(card, open_session(folder / card.file, threads), threshold)
+
+    def _run(self, data: np.ndarray, times: list[datetime], outputs: list[str]) -> list[np.ndarray]:
+        assert self.card.conditioning is not None
+        x = normalise(np.asarray(data), self.card.normalisation)
+        if x.shape[0] != len(times):
+            raise ValueError(f"{x.shape[0]} frames but {len(times)} times")
+        feeds = {self.card.input.name: x, self.card.conditioning.input.name: time_features(times)}
+        return [np.asarray(o, dtype=np.float32) for o in self._session.run(outputs, feeds)]
+
+    def error_maps(self, data: np.ndarray, times: list[datetime]) -> np.ndarray:
+        """Per-pixel reconstruction error (N,h,w) float32 of (N,4,H,W) uint8 frames observed at ``times``."""
+        return self._run(data, times, [self._scoring.error_output])[0]
+
+    def score_batch(self, frames: list[Frame]) -> list[AnomalyResult]:
+        """Score several frames in one model call."""
+        if not frames:
+            return []
+        sc = self._scoring
+        frame_level = [sc.consistency_output, sc.lines_output] if sc.aggregate == "with_consistency" else []
+        wanted = [name for name in frame_level if name]
+        got = self._run(np.stack([f.data for f in frames]), [f.time for f in frames], [sc.error_output, *wanted])
+        maps = got[0]
+        named = dict(zip(wanted, got[1:], strict=True))
+        scores = combine_scores(
+            aggregate_score(maps, sc.fraction),
+            named.get(sc.consistency_output or ""),
+            sc,
+            named.get(sc.lines_output or ""),
+        )
+        return [AnomalyResult(float(s), m, self.threshold) for s, m in zip(scores, maps, strict=True)]
+
+    def score(self, frame: Frame) -> AnomalyResult:
+        """Score one frame, conditioning on its observation time."""
+        return self.score_batch([frame])[0]

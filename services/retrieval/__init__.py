@@ -1,0 +1,1 @@
+"""Similar-event retrieval: the HNSW window index, its per-frame vector store, and search with exact re-rank."""

@@ -1,0 +1,237 @@
+"""Similar-event search: HNSW candidates, exclusion rules and filters, then exact ground-truth re-ranking.
+
+The index returns the nearest windows by embedding distance; :func:`search` asks it for a wider candidate
+list (e.g. 50) than the answer (e.g. 10), drops windows that overlap the query in time (they are the query's
+own frames, not past events) and optionally the most recent hours, then :func:`rerank` orders the candidates
+by the study's exact similarity computed from cached per-frame grid histograms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from satwatch.services.frames.archive import Archive
+from satwatch.services.frames.frame import shrink
+from satwatch.services.retrieval.index import FrameVectorStore, Neighbour, SimilarityIndex, WindowRecord
+
+#: Returns the exact-metric signature of a window, or None when it cannot be built (missing frames).
+SignatureLookup = Callable[[WindowRecord], Any | None]
+#: ``similarity_fn(query_signature, candidate_signatures) -> similarities`` (higher is more similar).
+SimilarityFn = Callable[[Any, Sequence[Any]], np.ndarray]
+
+
+def exclusion_rules(
+    query: WindowRecord | None, exclude_recent_hours: float = 0.0, now: datetime | None = None
+) -> dict[str, Any]:
+    """Keyword filters for :meth:`SimilarityIndex.query` that keep a query from matching itself.
+
+    Windows sharing any instant with the query are dropped; with ``exclude_recent_hours`` > 0, so are
+    windows ending within that many hours before ``now`` (default: the query's end).
+    """
+    rules: dict[str, Any] = {}
+    if query is not None:
+        rules["exclude_overlap_with"] = (query.start, query.end)
+    ref = now if now is not None else (query.end if query is not None else None)
+    if exclude_recent_hours > 0 and ref is not None:
+        rules["exclude_after"] = ref - timedelta(hours=exclude_recent_hours)
+    return rules
+
+
+def _default_similarity(query: Any, many: Sequence[Any]) -> np.ndarray:
+    from satwatch.services.metric.groundtruth import similarity_one_to_many, window_similarity
+
+    try:
+        return similarity_one_to_many(query, many)
+    except ValueError:
+        # Mixed image geometries cannot be batched; compare pair by pair.
+        return np.array([window_similarity(query, m) for m in many])
+
+
+def rerank(
+    query_sig: Any,
+    neighbours: Sequence[Neighbour],
+    signature_lookup: SignatureLookup,
+    similarity_fn: SimilarityFn | None = None,
+) -> list[Neighbour]:
+    """Attach exact similarity to each candidate and sort by it (highest first, ties by distance).
+
+    Candidates whose signature cannot be found keep ``similarity=None`` and go last, in distance order.
+    """
+    fn = similarity_fn or _default_similarity
+    sigs = [signature_lookup(n.record) for n in neighbours]
+    have = [i for i, s in enumerate(sigs) if s is not None]
+    sims = np.asarray(fn(query_sig, [sigs[i] for i in have]), dtype=np.float64) if have else np.empty(0)
+    scored = [
+        Neighbour(neighbours[i].record, neighbours[i].distance, float(s)) for i, s in zip(have, sims, strict=True)
+    ]
+    scored.sort(key=lambda n: (-(n.similarity or 0.0), n.distance))
+    missing = [neighbours[i] for i in range(len(neighbours)) if sigs[i] is None]
+    return scored + sorted(missing, key=lambda n: n.distance)
+
+
+def search(
+    index: SimilarityIndex,
+    vector: np.ndarray,
+    *,
+    query: WindowRecord | None = None,
+    k: int = 10,
+    candidates: int = 50,
+    exclude_recent_hours: float = 0.0,
+    now: datetime | None = None,
+    satellite: str | None = None,
+    time_range: tuple[datetime, datetime] | None = None,
+    months: set[int] | None = None,
+    query_signature: Any | None = None,
+    signature_lookup: SignatureLookup | None = None,
+    similarity_fn: SimilarityFn | None = None,
+) -> list[Neighbour]:
+    """The ``k`` most similar past windows to ``vector`` (the window ``query``, when known).
+
+    With a query signature and a lookup, ``max(candidates, k)`` embedding neighbours are re-ranked by exact
+    similarity; otherwise the ``k`` nearest by embedding distance are returned.
+    """
+    rules = exclusion_rules(query, exclude_recent_hours, now)
+    exact = query_signature is not None and signature_lookup is not None
+    fetch = max(candidates, k) if exact else k
+    hits = index.query(vector, fetch, satellite=satellite, time_range=time_range, months=months, **rules)
+    if exact and hits:
+        assert signature_lookup is not None  # for mypy; checked in `exact`
+        hits = rerank(query_signature, hits, signature_lookup, similarity_fn)
+    return hits[:k]
+
+
+class ArchiveSignatures:
+    """Ground-truth window signatures for windows of an archive, from per-frame signatures cached on disk
+    (``SignatureCache``) and in memory (LRU), so re-ranking known windows costs no image decoding.
+
+    Frames are shrunk to the study size first (a no-op for already shrunk archives), then signed in the
+    groundtruth ``general`` mode, the size-agnostic variant of the study's metric.
+    """
+
+    def __init__(
+        self,
+        archive: Archive,
+        cache_dir: str | Path | None = None,
+        grid: int = 24,
+        bins: int = 20,
+        memory_frames: int = 2000,
+    ) -> None:
+        from satwatch.services.metric.groundtruth import GridSpec, SignatureCache
+
+        self.archive = archive
+        self.spec = GridSpec(n=grid, bins=bins, mode="general")
+        self.cache = SignatureCache(cache_dir) if cache_dir is not None else None
+        self._memory: OrderedDict[datetime, Any] = OrderedDict()
+        self._memory_frames = memory_frames
+
+    def frame(self, time: datetime) -> Any:
+        """The signature of the archive's frame at ``time`` (KeyError when the archive lacks it)."""
+        from satwatch.services.metric.groundtruth import frame_signature
+
+        hit = self._memory.get(time)
+        if hit is not None:
+            self._memory.move_to_end(time)
+            return hit
+        key = None
+        if self.cache is not None:
+            files = self.archive.files(time)
+            paths = [files.paths[c] for c in self.archive.channels]
+            # These signatures come from shrunk 8-bit planes, not the reference's full-size float grey:
+            # a key of their own keeps them apart from file-level signatures in a shared cache.
+            base = self.cache.key(paths, self.spec)
+            key = hashlib.sha256(f"shrunk-uint8:{base}".encode()).hexdigest()
+        sig = self.cache.get(key, self.spec) if self.cache is not None and key else None
+        if sig is None:
+            sig = frame_signature(shrink(self.archive.load(time)).data, self.spec)
+            if self.cache is not None and key:
+                self.cache.put(key, sig)
+        self._memory[time] = sig
+        if len(self._memory) > self._memory_frames:
+            self._memory.popitem(last=False)
+        return sig
+
+    def window(self, times: Sequence[datetime]) -> Any:
+        """The window signature of the frames at ``times``."""
+        from satwatch.services.metric.groundtruth import window_signature
+
+        return window_signature([self.frame(t) for t in times])
+
+    def __call__(self, record: WindowRecord) -> Any | None:
+        try:
+            return self.window(record.frame_times)
+        except (KeyError, FileNotFoundError, OSError, ValueError):
+            return None
+
+
+class Encoder(Protocol):
+    """What :func:`ensure_frame_vectors` needs of an encoder (``FrameEncoder`` fits)."""
+
+    dim: int
+
+    def encode(self, frames: np.ndarray) -> np.ndarray: ...
+
+
+def contiguous_windows(
+    times: Sequence[datetime], size: int, stride: int = 1, max_gap: timedelta | None = None
+) -> list[list[datetime]]:
+    """Runs of ``size`` consecutive frame times, every ``stride`` frames, with no gap above ``max_gap``."""
+    if size < 1 or stride < 1:
+        raise ValueError("window size and stride must be at least 1")
+    out = []
+    for i in range(0, len(times) - size + 1, stride):
+        w = list(times[i : i + size])
+        if max_gap is None or all(b - a <= max_gap for a, b in zip(w, w[1:], strict=False)):
+            out.append(w)
+    return out
+
+
+def load_shrunk(archive: Archive, times: Sequence[datetime], workers: int = 1) -> np.ndarray:
+    """Frames at ``times`` as one (N, C, H, W) uint8 array at the study size; PNG decoding runs in threads."""
+
+    def one(t: datetime) -> np.ndarray:
+        return shrink(archive.load(t)).data
+
+    if workers <= 1 or len(times) <= 1:
+        planes = [one(t) for t in times]
+    else:
+        # Pillow releases the GIL while decoding, so threads use both cores without pickling frames.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            planes = list(pool.map(one, times))
+    shapes = {p.shape for p in planes}
+    if len(shapes) > 1:
+        raise ValueError(f"frames differ in shape after shrinking: {sorted(shapes)}")
+    return np.stack(planes)
+
+
+def ensure_frame_vectors(
+    archive: Archive,
+    times: Sequence[datetime],
+    encoder: Encoder,
+    store: FrameVectorStore,
+    *,
+    batch: int = 32,
+    workers: int = 1,
+    progress: bool = True,
+) -> int:
+    """Encode and store every frame among ``times`` the store lacks; returns how many were encoded.
+
+    Each batch is stored as soon as it is encoded, so an interrupted run resumes where it stopped.
+    """
+    from tqdm import tqdm
+
+    todo = store.missing(archive.satellite, times)
+    with tqdm(total=len(todo), desc="encode frames", unit="frame", disable=not progress or not todo) as bar:
+        for lo in range(0, len(todo), batch):
+            chunk = todo[lo : lo + batch]
+            vecs = encoder.encode(load_shrunk(archive, chunk, workers))
+            store.put_many(archive.satellite, chunk, vecs)
+            bar.update(len(chunk))
+    return len(todo)

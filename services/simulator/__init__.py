@@ -1,0 +1,1 @@
+"""The scene simulator (labelled events included) and its calibration against real imagery."""

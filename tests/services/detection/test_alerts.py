@@ -1,0 +1,48 @@
+from datetime import timedelta
+
+from satwatch.services.detection.alerts import Alert, AlertStore, SimilarEvent, alert_from_json, alert_id, alert_to_json
+from tests.helpers import T0
+
+
+def make_alert(end_offset: int = 0) -> Alert:
+    end = T0 + timedelta(minutes=15 * end_offset)
+    return Alert(
+        id=alert_id("COMS-1", end, "anomaly"),
+        satellite="COMS-1",
+        window_start=end - timedelta(hours=5, minutes=45),
+        window_end=end,
+        frames_in_window=20,
+        score=0.5,
+        threshold=0.1,
+        similar=[SimilarEvent(window_id="w", satellite="COMS-1", start=T0, end=T0, distance=0.3, similarity=0.8)],
+        created=T0,
+    )
+
+
+def test_alert_id_is_deterministic_and_distinguishes_inputs() -> None:
+    assert alert_id("A", T0, "anomaly") == alert_id("A", T0, "anomaly")
+    assert alert_id("A", T0, "anomaly") != alert_id("B", T0, "anomaly")
+    assert alert_id("A", T0, "anomaly") != alert_id("A", T0 + timedelta(minutes=15), "anomaly")
+
+
+def test_store_is_idempotent_and_survives_reopen(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = AlertStore(tmp_path / "a.sqlite")
+    a = make_alert()
+    assert store.put(a) is True
+    assert store.put(a) is False
+    assert store.put(make_alert(1)) is True
+    assert [x.id for x in store.unpublished()] == [a.id, make_alert(1).id]
+    store.mark_published([a.id])
+    store.close()
+    again = AlertStore(tmp_path / "a.sqlite")
+    assert again.count() == 2
+    assert [x.id for x in again.unpublished()] == [make_alert(1).id]
+    assert again.acknowledge(a.id, "seen, convection over Jeju")
+    assert again.get(a.id) == a
+
+
+def test_json_round_trip_and_summary() -> None:
+    a = make_alert()
+    assert alert_from_json(alert_to_json(a)) == a
+    text = a.summary()
+    assert "COMS-1" in text and "score 0.5000 > threshold 0.1000" in text and "gt-sim 0.800" in text

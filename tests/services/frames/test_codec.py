@@ -1,0 +1,98 @@
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from satwatch.services.frames.codec import (
+    INLINE_LIMIT,
+    Encoding,
+    FrameDecodeError,
+    decode_inline,
+    decode_meta,
+    encode_claim_check,
+    encode_inline,
+)
+from satwatch.services.frames.frame import CHANNELS, Frame, kma_filename, parse_kma_filename, shrink, shrink_size
+from tests.helpers import T0, make_frame
+
+
+def test_shrink_size_follows_study_rule() -> None:
+    assert shrink_size(1300, 1500) == (300, 347)
+    assert shrink_size(1500, 1300) == (347, 300)
+    assert shrink_size(1332, 1500) == (300, 338)
+    assert shrink_size(200, 250) == (200, 250)
+
+
+def test_full_size_frame_shrinks_and_fits_inline() -> None:
+    rng = np.random.default_rng(0)
+    frame = Frame("COMS-1", T0, CHANNELS, rng.integers(0, 256, (4, 1500, 1300), dtype=np.uint8))
+    small = shrink(frame)
+    assert small.data.shape == (4, 347, 300)
+    value = encode_inline(small)
+    assert len(value) < INLINE_LIMIT  # even incompressible noise stays under Kafka's 1 MB default
+    meta, payload = decode_meta(value)
+    assert meta.encoding is Encoding.RAW and meta.shape == (4, 347, 300)
+    back = decode_inline(meta, payload)
+    np.testing.assert_array_equal(back.data, small.data)
+    assert back.time == T0 and back.channels == CHANNELS
+
+
+def test_full_resolution_inline_is_refused_and_claim_check_is_small() -> None:
+    rng = np.random.default_rng(1)
+    frame = Frame("COMS-1", T0, CHANNELS, rng.integers(0, 256, (4, 1500, 1300), dtype=np.uint8))
+    with pytest.raises(ValueError, match="claim check"):
+        encode_inline(frame)
+    value = encode_claim_check(frame, "kma+file://archive#202407010000")
+    meta, payload = decode_meta(value)
+    assert meta.encoding is Encoding.CLAIM_CHECK and payload == b"" and len(value) < 2000
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda v: b"XXXX" + v[4:], "bad_envelope"),
+        (lambda v: v[:12], "bad_envelope"),
+        (lambda v: v[:-50] + bytes(50), "checksum_mismatch"),
+        (lambda v: v[:-50], "wrong_size"),
+    ],
+)
+def test_corrupt_messages_raise_with_reason(mutate, reason) -> None:  # type: ignore[no-untyped-def]
+    value = mutate(encode_inline(make_frame(T0)))
+    with pytest.raises(FrameDecodeError) as err:
+        meta, payload = decode_meta(value)
+        decode_inline(meta, payload)
+    assert err.value.reason == reason
+
+
+def test_checksum_mismatch_is_detected() -> None:
+    frame = make_frame(T0)
+    meta, _ = decode_meta(encode_inline(frame))
+    other = (frame.data ^ 1).tobytes()
+    with pytest.raises(FrameDecodeError) as err:
+        decode_inline(meta, other)
+    assert err.value.reason == "checksum_mismatch"
+
+
+def test_metadata_requires_utc_time() -> None:
+    with pytest.raises(ValueError):
+        Frame("COMS-1", datetime(2024, 1, 1), CHANNELS, np.zeros((4, 2, 2), np.uint8))
+
+
+def test_kma_names_round_trip() -> None:
+    t = datetime(2011, 3, 3, 6, 45, tzinfo=UTC)
+    name = kma_filename("ir01", "ea040ps", t)
+    assert name == "coms_mi_le1b_ir01_ea040ps_201103030645.png"
+    parsed = parse_kma_filename(name)
+    assert parsed is not None and parsed.channel == "ir01" and parsed.time == t and parsed.area == "ea040ps"
+    assert parse_kma_filename("notes.txt") is None
+
+
+def test_frames_too_big_raw_are_compressed_and_corruption_detected() -> None:
+    big = Frame("GK-2A", T0, CHANNELS, np.full((4, 600, 500), 120, np.uint8))  # 1.2 MB raw
+    value = encode_inline(big)
+    meta, payload = decode_meta(value)
+    assert meta.encoding is Encoding.RAW_ZLIB and len(value) < INLINE_LIMIT
+    np.testing.assert_array_equal(decode_inline(meta, payload).data, big.data)
+    with pytest.raises(FrameDecodeError) as err:
+        decode_inline(meta, payload[:10] + b"garbage" + payload[17:])
+    assert err.value.reason == "corrupt_payload"

@@ -1,0 +1,70 @@
+from datetime import timedelta
+
+import numpy as np
+
+from satwatch.services.config import DetectorSettings
+from satwatch.services.detection.alerts import AlertStore
+from satwatch.services.detection.detector import Detector
+from satwatch.services.metric.groundtruth import frame_signature, window_signature, window_similarity
+from satwatch.services.metric.stream_signatures import StreamSignatures
+from satwatch.services.retrieval.index import Neighbour, SimilarityIndex, WindowRecord
+from tests.helpers import T0, make_frame
+from tests.services.detection.test_detector import BrightnessScorer, MeanEncoder
+
+Q = timedelta(minutes=15)
+
+
+def test_signatures_survive_in_the_disk_cache(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    frame = make_frame(T0)
+    s = StreamSignatures(tmp_path, memory_frames=1)
+    s.add("COMS-1", T0, frame.data)
+    s.add("COMS-1", T0 + Q, make_frame(T0 + Q).data)  # pushes the first out of memory
+    s.flush()
+    fresh = StreamSignatures(tmp_path)
+    sig = fresh.frame("COMS-1", T0)
+    assert sig is not None
+    np.testing.assert_array_equal(sig.cum, frame_signature(frame.data, s.spec).cum)
+    assert fresh.window("COMS-1", [T0, T0 + 2 * Q]) is None  # a frame never seen
+
+
+def test_rerank_orders_by_exact_similarity(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    s = StreamSignatures()
+    frames = [make_frame(T0 + i * Q, value=50 + 40 * (i % 3)) for i in range(6)]
+    for f in frames:
+        s.add("COMS-1", f.time, f.data)
+    query_times = [frames[0].time, frames[3].time]
+    cands = [
+        Neighbour(
+            WindowRecord(f"w{i}", "COMS-1", frames[i].time, frames[i + 1].time, (frames[i].time, frames[i + 1].time)),
+            0.1 * i,
+        )
+        for i in range(4)
+    ]
+    ranked = s.rerank("COMS-1", query_times, cands)
+    sims = [n.similarity for n in ranked]
+    assert sims == sorted(sims, reverse=True)
+    q = window_signature([frame_signature(frames[0].data, s.spec), frame_signature(frames[3].data, s.spec)])
+    for n in ranked:
+        i = int(n.record.window_id[1:])
+        expected = window_similarity(
+            q, window_signature([frame_signature(frames[i].data, s.spec), frame_signature(frames[i + 1].data, s.spec)])
+        )
+        assert abs(n.similarity - expected) < 1e-12
+
+
+def test_detector_alerts_carry_exact_similarity(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    det = Detector(
+        MeanEncoder(),
+        BrightnessScorer(),
+        SimilarityIndex(dim=4, max_elements=64),
+        AlertStore(tmp_path / "a.sqlite"),
+        DetectorSettings(window_size=4, min_frames_for_search=4, k=3),
+        reranker=StreamSignatures(tmp_path / "sig"),
+        now=lambda: T0 + timedelta(days=30),
+    )
+    for i in range(24):
+        det.process(make_frame(T0 + i * Q, value=60 + 5 * (i % 4)))
+    out = det.process(make_frame(T0 + 24 * Q, value=230))
+    assert out.alert is not None and len(out.alert.similar) == 3
+    sims = [e.similarity for e in out.alert.similar]
+    assert all(x is not None and 0.0 < x <= 1.0 for x in sims) and sims == sorted(sims, reverse=True)
