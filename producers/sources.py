@@ -12,7 +12,8 @@ import numpy as np
 
 from satwatch.producers.publisher import Rejected, SourceItem
 from satwatch.services.frames.archive import Archive
-from satwatch.services.frames.frame import CHANNELS, Frame, parse_kma_filename, read_grey_png
+from satwatch.services.frames.frame import Frame, load_plane
+from satwatch.services.frames.profiles import SatelliteProfile, get_profile
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +51,34 @@ def archive_source(
 
 
 class DirectoryWatcher:
-    """Watches a directory where KMA-named PNGs land; yields each frame once, when its last channel lands.
+    """Watches a directory where a satellite's images land; yields each frame once, when its last channel lands.
 
-    A file counts as landed once its size has been stable for ``settle_seconds`` (writers copy files in
-    pieces). A time whose channels stay incomplete for ``incomplete_after`` is rejected as missing a channel.
+    Files are recognised by the satellite profile's naming, in any sub-folder. A file counts as landed once
+    its size has been stable for ``settle_seconds`` (writers copy files in pieces). A time whose channels
+    stay incomplete for ``incomplete_after`` is rejected as missing a channel. Image files the profile's
+    naming does not recognise are logged once each and counted in ``unrecognised``. Only one area is taken:
+    ``area``, or the first one seen (files of other areas are counted as unrecognised).
     """
 
     def __init__(
         self,
         directory: str | Path,
-        satellite: str = "COMS-1",
-        channels: tuple[str, ...] = CHANNELS,
+        satellite: str | SatelliteProfile = "COMS-1",
+        area: str | None = None,
         settle_seconds: float = 0.5,
         incomplete_after: timedelta = timedelta(minutes=30),
         clock: Callable[[], float] = time.monotonic,
+        on_unrecognised: Callable[[Path], None] | None = None,
     ) -> None:
         self.directory = Path(directory)
         if not self.directory.is_dir():
             raise FileNotFoundError(f"watched directory {self.directory} does not exist")
-        self.satellite = satellite
-        self.channels = channels
+        self.profile = get_profile(satellite) if isinstance(satellite, str) else satellite
+        self.satellite = self.profile.name
+        self.channels = self.profile.channels
+        self.area = area
+        self.unrecognised: set[Path] = set()
+        self._on_unrecognised = on_unrecognised
         self.settle_seconds = settle_seconds
         self.incomplete_after = incomplete_after.total_seconds()
         self._clock = clock
@@ -81,7 +90,7 @@ class DirectoryWatcher:
     def _stable_files(self) -> list[Path]:
         now = self._clock()
         stable = []
-        for path in self.directory.rglob("*.png"):
+        for path in self.directory.rglob(f"*.{self.profile.image_format}"):
             try:
                 size = path.stat().st_size
             except FileNotFoundError:
@@ -98,8 +107,23 @@ class DirectoryWatcher:
         """One pass: frames completed since the last pass (in time order) and rejections."""
         now = self._clock()
         for path in self._stable_files():
-            name = parse_kma_filename(path.name)
-            if name is None or name.channel not in self.channels or name.time in self._done:
+            name = self.profile.parse_filename(path.name)
+            if name is not None and self.area is None:
+                self.area = name.area
+            if name is None or name.channel not in self.channels or name.area != self.area:
+                if path not in self.unrecognised:
+                    self.unrecognised.add(path)
+                    if self._on_unrecognised is not None:
+                        self._on_unrecognised(path)
+                    log.warning(
+                        "%s: not a %s %s image (naming %s); ignored",
+                        path,
+                        self.satellite,
+                        f"area {self.area}" if name is not None else "",
+                        self.profile.filename_template,
+                    )
+                continue
+            if name.time in self._done:
                 continue
             self._pending.setdefault(name.time, {})[name.channel] = path
             self._first_seen.setdefault(name.time, now)
@@ -129,7 +153,7 @@ class DirectoryWatcher:
     def _load(self, t: datetime, files: dict[str, Path]) -> SourceItem:
         origin = ",".join(str(files[c]) for c in self.channels)
         try:
-            planes = [read_grey_png(files[c]) for c in self.channels]
+            planes = [load_plane(files[c], self.profile) for c in self.channels]
             if len({p.shape for p in planes}) != 1:
                 raise ValueError(f"channel sizes differ: {[p.shape for p in planes]}")
             return Frame(self.satellite, t, self.channels, np.stack(planes))

@@ -36,8 +36,8 @@ class SimulatorSettings(BaseModel):
     seed: int = 7
     satellite: str = "COMS-1"
     area: str = "ea040ps"
-    width: int = Field(300, description="frame width in pixels (the study's full size is 1300)")
-    height: int = Field(347, description="frame height in pixels (the study's full size is 1500)")
+    width: int = Field(375, description="frame width in pixels (shrunk COMS size; the native size is 1500)")
+    height: int = Field(300, description="frame height in pixels (shrunk COMS size; the native size is 1300)")
     start: str = Field("2024-07-01T00:00:00Z", description="UTC time of the first frame")
     cadence_minutes: int = 15
     days: float = 2.0
@@ -48,9 +48,15 @@ class SimulatorSettings(BaseModel):
 
 
 class DetectorSettings(BaseModel):
-    window_size: int = Field(20, description="frames per window (the study's 6-hour window)")
-    cadence_minutes: int = Field(15, description="expected time between frames")
-    max_gap_factor: float = Field(4.0, description="a gap longer than this many cadences restarts the window")
+    window_size: int | None = Field(
+        None, description="frames in a full window; default: the satellite profile's (20 for COMS-1)"
+    )
+    window_hours: float | None = Field(
+        None, description="a window reaches back at most this far; default: the satellite profile's (6 h)"
+    )
+    profiles_file: str | None = Field(
+        None, description="TOML file of extra satellite profiles ([[profile]] tables) to load at start"
+    )
     k: int = Field(5, description="similar past events reported per alert")
     distinct_events: bool = Field(True, description="report only similar windows that do not overlap each other")
     rerank: bool = Field(True, description="re-rank search candidates with the exact ground-truth metric")
@@ -60,8 +66,6 @@ class DetectorSettings(BaseModel):
     model_threads: int = Field(2, description="onnxruntime threads per model (the machine's cores suit most)")
     model_dir: str | None = Field(None, description="directory holding encoder/autoencoder ONNX + cards")
     state_dir: str = Field("var/detector", description="alert store, index and window state live here")
-    frame_width: int = Field(300, description="expected frame width after shrinking (pixels)")
-    frame_height: int = Field(347, description="expected frame height after shrinking (pixels)")
     max_future_minutes: float = Field(60.0, description="frames timed further in the future are refused")
     min_frames_for_search: int = Field(
         4, description="search for similar windows once the window holds this many frames"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -10,7 +11,7 @@ from satwatch.services.frames.frame import CHANNELS, Frame
 
 
 def make_frame(
-    time: datetime, value: int = 100, shape: tuple[int, int] = (347, 300), satellite: str = "COMS-1"
+    time: datetime, value: int = 100, shape: tuple[int, int] = (300, 375), satellite: str = "COMS-1"
 ) -> Frame:
     rng = np.random.default_rng(int(time.timestamp()) % 2**32)
     data = np.clip(rng.normal(value, 10, size=(len(CHANNELS), *shape)), 0, 255).astype(np.uint8)
@@ -18,3 +19,13 @@ def make_frame(
 
 
 T0 = datetime(2024, 7, 1, tzinfo=UTC)
+
+
+def shared_data(*parts: str) -> Path:
+    """A folder of the real data beside the repository (``../shared/data/...``); the test skips when absent."""
+    import pytest
+
+    path = Path(__file__).resolve().parents[2].joinpath("shared", "data", *parts)
+    if not path.is_dir():
+        pytest.skip(f"real data folder {'/'.join(('shared', 'data', *parts))} is not beside the repository")
+    return path

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +60,10 @@ def register(subparsers: Any) -> None:
     build.add_argument("--workers", type=int, default=2, help="threads for PNG decoding and ONNX inference (default 2)")
     build.add_argument("--batch", type=int, default=32, help="frames encoded per ONNX call (default 32)")
     build.add_argument(
-        "--max-gap-minutes",
-        type=float,
-        help="skip windows with a gap between frames longer than this "
-        "(default: detector.cadence_minutes x detector.max_gap_factor)",
+        "--min-frames",
+        type=int,
+        help="also index part-filled windows holding at least this many frames (default: full windows only; "
+        "a window is the latest 20 frames within 6 hours for COMS-1, so missing frames are spanned)",
     )
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.set_defaults(func=run_build)
@@ -86,14 +85,14 @@ def run_build(args: argparse.Namespace) -> int:
     from satwatch.services.frames.archive import Archive
     from satwatch.services.models.embedding import FrameEncoder
     from satwatch.services.retrieval.index import FrameVectorStore, SimilarityIndex, WindowRecord, window_id
-    from satwatch.services.retrieval.search import contiguous_windows, ensure_frame_vectors
+    from satwatch.services.retrieval.search import ensure_frame_vectors
 
     settings = load_settings(args.config)
     det = settings.detector
     out = Path(args.out) if args.out else default_index_dir(settings)
     if args.stride < 1 or args.workers < 1 or args.batch < 1:
         raise ValueError("--stride, --workers and --batch must be at least 1")
-    archive = Archive(args.archive, satellite=args.satellite)
+    archive = Archive(args.archive, args.satellite)
     encoder = FrameEncoder.load(args.model_dir or det.model_dir, threads=args.workers)
     sha = encoder.card.sha256
     build_file = out / BUILD_FILE
@@ -104,8 +103,9 @@ def run_build(args: argparse.Namespace) -> int:
                 f"index {out} was built with encoder {built_with[:12]}, not {sha[:12]}: "
                 "embeddings of different models do not mix; pass a new --out"
             )
-    gap = args.max_gap_minutes if args.max_gap_minutes is not None else det.cadence_minutes * det.max_gap_factor
-    windows = contiguous_windows(archive.times, det.window_size, args.stride, timedelta(minutes=gap))
+    archive.require_frames()
+    size = det.window_size or archive.profile.window_frames
+    windows = archive.windows(size, args.stride, args.min_frames)
     index = SimilarityIndex.open_or_create(
         out,
         dim=encoder.dim,
@@ -116,12 +116,12 @@ def run_build(args: argparse.Namespace) -> int:
     )
     todo = [w for w in windows if not index.contains(window_id(archive.satellite, w[-1]))]
     print(
-        f"archive {archive.root}: {len(archive)} frames, {len(windows)} windows of {det.window_size} "
+        f"archive {archive.root}: {len(archive)} frames, {len(windows)} windows of up to {size} frames "
         f"(stride {args.stride}); {len(windows) - len(todo)} already indexed, {len(todo)} to add"
     )
     out.mkdir(parents=True, exist_ok=True)
     build_file.write_text(
-        json.dumps({"encoder": encoder.card.name, "encoder_sha256": sha, "window_size": det.window_size}, indent=2)
+        json.dumps({"encoder": encoder.card.name, "encoder_sha256": sha, "window_size": size}, indent=2)
     )
     store = FrameVectorStore(frame_vector_dir(out, sha), encoder.dim)
     needed = [t for w in todo for t in w]
@@ -134,8 +134,9 @@ def run_build(args: argparse.Namespace) -> int:
         with tqdm(total=len(todo), desc="index windows", unit="window", disable=args.quiet or not todo) as bar:
             for lo in range(0, len(todo), step):
                 chunk = todo[lo : lo + step]
-                flat = store.get_many(archive.satellite, [t for w in chunk for t in w])
-                vecs = flat.reshape(len(chunk), det.window_size, encoder.dim).mean(axis=1, dtype=np.float64)
+                flat = store.get_many(archive.satellite, [t for w in chunk for t in w]).astype(np.float64)
+                starts = np.cumsum([0] + [len(w) for w in chunk[:-1]])
+                vecs = np.add.reduceat(flat, starts, axis=0) / np.array([len(w) for w in chunk])[:, None]
                 records = [WindowRecord.from_times(archive.satellite, w) for w in chunk]
                 added += index.add_many(records, vecs.astype(np.float32))
                 bar.update(len(chunk))

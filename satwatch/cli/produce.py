@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from satwatch.cli._common import add_kafka_arguments, settings_from_args
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.producers.sources import DirectoryWatcher, archive_source, paced
 from satwatch.services.detection.metrics import MetricsServer, ProducerMetrics
-from satwatch.services.frames.archive import Archive
+from satwatch.services.frames.archive import Archive, NoFramesError
+from satwatch.services.frames.profiles import ProfileError, profile_names
 from satwatch.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -42,16 +44,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--days", type=float, help="length of the simulated stream in days")
     sim.add_argument("--seed", type=int, help="simulator seed (same seed, same frames)")
 
-    arc = sources.add_parser("archive", help="replay an archive of KMA-named PNGs between two times")
+    arc = sources.add_parser(
+        "archive", help="replay an archive of a satellite's images (named as its profile says) between two times"
+    )
     arc.add_argument("--archive", required=True, type=Path, help="archive directory (searched recursively)")
     arc.add_argument("--start", type=parse_time, help="first observation time, ISO UTC (default: the first)")
     arc.add_argument("--end", type=parse_time, help="last observation time, ISO UTC (default: the last)")
-    arc.add_argument("--satellite", default="COMS-1", help="satellite name put on the frames")
+    arc.add_argument(
+        "--satellite",
+        default="COMS-1",
+        help=f"satellite profile: its file naming, channels and size ({', '.join(profile_names())})",
+    )
+    arc.add_argument("--area", help="area (sector) to replay when the archive holds several, e.g. ea040ps")
     arc.add_argument("--claim-check", action="store_true", help="send a reference to the full-resolution archive frame")
 
     watch = sources.add_parser("watch", help="publish each frame once all its channels have landed in a directory")
-    watch.add_argument("--dir", required=True, type=Path, help="directory the PNGs land in")
-    watch.add_argument("--satellite", default="COMS-1", help="satellite name put on the frames")
+    watch.add_argument("--dir", required=True, type=Path, help="directory the images land in (sub-folders too)")
+    watch.add_argument("--satellite", default="COMS-1", help="satellite profile of the images that land")
+    watch.add_argument("--area", help="area (sector) to publish; default: the first one seen")
     watch.add_argument("--poll", type=float, default=1.0, help="seconds between directory scans")
     watch.add_argument("--settle", type=float, default=0.5, help="a file counts once its size is stable this long")
 
@@ -90,7 +100,15 @@ def run(args: argparse.Namespace) -> int:
             items = tqdm(paced(iter(sim.frames()), args.speed), total=len(sim.times), unit="frame", desc="simulator")
             n = publisher.publish_all(items)
         elif args.source == "archive":
-            archive = Archive(args.archive, args.satellite)
+            archive = Archive(args.archive, args.satellite, args.area)
+            metrics.unrecognised_files.labels(archive.satellite).inc(len(archive.unrecognised))
+            archive.require_frames()
+            if not archive.times_between(args.start, args.end):
+                raise NoFramesError(
+                    f"{len(archive)} {archive.satellite} frames under {args.archive} "
+                    f"({archive.times[0]:%Y-%m-%dT%H:%MZ} .. {archive.times[-1]:%Y-%m-%dT%H:%MZ}), none between "
+                    f"--start and --end"
+                )
             uri = f"kma+file://{args.archive.resolve()}" if args.claim_check else None
             publisher = FramePublisher(producer, settings.kafka, metrics, source="archive", claim_check_uri=uri)
             times = archive.times_between(args.start, args.end)
@@ -102,9 +120,19 @@ def run(args: argparse.Namespace) -> int:
             )
             n = publisher.publish_all(items)
         else:
-            watcher = DirectoryWatcher(args.dir, args.satellite, settle_seconds=args.settle)
+            watcher = DirectoryWatcher(
+                args.dir,
+                args.satellite,
+                args.area,
+                settle_seconds=args.settle,
+                on_unrecognised=lambda _: metrics.unrecognised_files.labels(args.satellite).inc(),
+            )
             publisher = FramePublisher(producer, settings.kafka, metrics, source="watch")
-            print(f"watching {args.dir} for KMA-named PNGs (Ctrl-C stops)", flush=True)
+            print(
+                f"watching {args.dir} for {args.satellite} images named like {watcher.profile.filename_template} "
+                "(Ctrl-C stops)",
+                flush=True,
+            )
             n = 0
             for item in watcher.watch(args.poll):
                 publisher.publish(item)
@@ -112,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
                 n += 1
                 log.info("published %s", getattr(item, "time", item))
         print(f"published {n} frames to {settings.kafka.frames_topic} at {settings.kafka.bootstrap_servers}")
+    except (NoFramesError, ProfileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("stopped")
     finally:

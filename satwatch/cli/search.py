@@ -98,33 +98,26 @@ def _query_frames(args: argparse.Namespace, archive: Any, window_size: int) -> t
     from satwatch.services.retrieval.search import load_shrunk
 
     if args.time is not None:
-        times = archive.times_between(None, args.time)[-window_size:]
+        times = archive.window(args.time, window_size)
         if not times or times[-1] != args.time:
             before = archive.times_between(None, args.time)[-2:]
             after = archive.times_between(args.time, None)[:2]
             hint = ", ".join(f"{t:%Y-%m-%dT%H:%MZ}" for t in before + after) or "the archive is empty"
             raise ValueError(f"the archive has no complete frame at {args.time:%Y-%m-%dT%H:%MZ} (nearby: {hint})")
-        if len(times) < window_size:
-            raise ValueError(
-                f"only {len(times)} frames up to {args.time:%Y-%m-%dT%H:%MZ}; a window needs {window_size}"
-            )
         return load_shrunk(archive, times, workers=2), WindowRecord.from_times(archive.satellite, times), archive
     folder = Path(args.window)
     if not folder.is_dir():
         raise FileNotFoundError(f"query window folder {folder} does not exist")
     if any(d.is_dir() and d.name.startswith("image_") for d in folder.iterdir()):
-        from satwatch.services.frames.frame import CHANNELS, Frame, read_grey_png, shrink
+        from satwatch.services.frames.frame import load_plane
         from satwatch.services.metric.groundtruth import window_files
 
-        planes = []
-        for paths in window_files(folder, CHANNELS):
-            data = np.stack([read_grey_png(p) for p in paths])
-            planes.append(shrink(Frame(args.satellite, datetime(1970, 1, 1, tzinfo=UTC), CHANNELS, data)).data)
+        profile = archive.profile
+        planes = [np.stack([load_plane(p, profile) for p in paths]) for paths in window_files(folder, profile.channels)]
         return np.stack(planes), None, None
-    source = Archive(folder, satellite=args.satellite)
-    times = source.times[-window_size:]
-    if not times:
-        raise ValueError(f"{folder} holds no complete KMA-named frames")
+    source = Archive(folder, args.satellite)
+    source.require_frames()
+    times = source.window(source.times[-1], window_size)
     return load_shrunk(source, times, workers=2), WindowRecord.from_times(source.satellite, times), source
 
 
@@ -141,8 +134,8 @@ def run_search(args: argparse.Namespace) -> int:
         raise ValueError("--k must be at least 1 and --rerank at least 0")
     index_dir = Path(args.index) if args.index else default_index_dir(settings)
     index = SimilarityIndex.load(index_dir, ef=args.ef)
-    archive = Archive(args.archive, satellite=args.satellite)
-    frames, record, source = _query_frames(args, archive, det.window_size)
+    archive = Archive(args.archive, args.satellite)
+    frames, record, source = _query_frames(args, archive, det.window_size or archive.profile.window_frames)
     encoder = FrameEncoder.load(args.model_dir or det.model_dir, threads=2)
     store_dir = frame_vector_dir(index_dir, encoder.card.sha256)
     store = FrameVectorStore(store_dir, encoder.dim) if store_dir.is_dir() else None

@@ -22,7 +22,14 @@ from satwatch.services.detection.journal import IndexJournal
 from satwatch.services.detection.metrics import DetectorMetrics
 from satwatch.services.detection.window import Admission, RollingWindow, WindowEntry
 from satwatch.services.frames.codec import Encoding, FrameMeta
-from satwatch.services.frames.frame import CHANNELS, Frame, shrink_size
+from satwatch.services.frames.frame import CHANNELS, Frame
+from satwatch.services.frames.profiles import (
+    ProfileError,
+    SatelliteProfile,
+    get_profile,
+    load_profiles,
+    profile_names,
+)
 from satwatch.services.metric.groundtruth import frame_signature, similarity_one_to_many, window_signature
 
 log = logging.getLogger(__name__)
@@ -129,6 +136,7 @@ class Detector:
         record_factory: Callable[..., Any] | None = None,
         reranker: Reranker | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        model_channels: tuple[str, ...] = CHANNELS,
     ) -> None:
         self.encoder = encoder
         self.scorer = scorer
@@ -138,6 +146,8 @@ class Detector:
         self.metrics = metrics or DetectorMetrics()
         self.reranker = reranker
         self._now = now
+        #: The channels the models were trained on (their cards say); satellites with others are refused.
+        self.model_channels = tuple(model_channels)
         self.threshold = settings.anomaly_threshold if settings.anomaly_threshold is not None else scorer.threshold
         self.metrics.anomaly_threshold.set(self.threshold)
         self._windows: dict[str, RollingWindow] = {}
@@ -158,9 +168,9 @@ class Detector:
         The first call of each model, of the compiled pre-processing and of the exact re-rank loads and
         optimises code (a few hundred ms each); paying that at start-up keeps it out of the first frames.
         """
-        s = self.settings
-        shape = (len(CHANNELS), s.frame_height, s.frame_width)
-        blank = Frame("warm-up", EARLIEST_FRAME, CHANNELS, np.zeros(shape, np.uint8))
+        served = [p for p in map(get_profile, profile_names()) if p.channels == self.model_channels]
+        shape = served[0].shrunk_shape if served else (len(self.model_channels), 300, 375)
+        blank = Frame("warm-up", EARLIEST_FRAME, self.model_channels, np.zeros(shape, np.uint8))
         signatures, _ = self._embed([blank])
         self.scorer.score(blank)
         if signatures[0] is not None:
@@ -169,28 +179,44 @@ class Detector:
             similarity_one_to_many(window, [window])
 
     # -- validation -------------------------------------------------------------------------------------
+    def profile(self, satellite: str) -> SatelliteProfile:
+        """The satellite's profile; InvalidFrame ``unknown_satellite`` when there is none."""
+        try:
+            return get_profile(satellite)
+        except ProfileError as exc:
+            raise InvalidFrame("unknown_satellite", str(exc)) from None
+
     def validate_meta(self, meta: FrameMeta) -> None:
         """Checks that need only the metadata; raises InvalidFrame."""
         s = self.settings
-        if tuple(meta.channels) != CHANNELS:
-            missing = sorted(set(CHANNELS) - set(meta.channels))
-            extra = sorted(set(meta.channels) - set(CHANNELS))
+        profile = self.profile(meta.satellite)
+        if tuple(meta.channels) != profile.channels:
+            missing = sorted(set(profile.channels) - set(meta.channels))
+            extra = sorted(set(meta.channels) - set(profile.channels))
             raise InvalidFrame(
                 "wrong_channels",
                 f"{meta.satellite} {meta.time:%Y-%m-%d %H:%M}: channels {list(meta.channels)} "
-                f"(missing {missing}, unexpected {extra}); expected exactly {list(CHANNELS)}",
+                f"(missing {missing}, unexpected {extra}); the {profile.name} profile has exactly "
+                f"{list(profile.channels)}",
             )
-        expected = (len(CHANNELS), s.frame_height, s.frame_width)
+        if profile.channels != self.model_channels:
+            raise InvalidFrame(
+                "no_model",
+                f"{meta.satellite}: no model serves its channels {list(profile.channels)}; the loaded models "
+                f"were trained on {list(self.model_channels)}. Train models for {profile.name} "
+                "(satwatch train ... --satellite) and point detector.model_dir at them",
+            )
+        expected = profile.shrunk_shape
+        native = (len(profile.channels), profile.native_height, profile.native_width)
         shape = tuple(meta.shape)
-        if meta.encoding == Encoding.CLAIM_CHECK:
-            # A claim check names the full-resolution frame; the detector shrinks it after reading it.
-            c, h, w = shape
-            shape = (c, *reversed(shrink_size(w, h)))
-        if shape != expected:
+        # A claim check names the full-resolution frame; the detector shrinks it after reading it.
+        allowed = (expected, native) if meta.encoding == Encoding.CLAIM_CHECK else (expected,)
+        if shape not in allowed:
             raise InvalidFrame(
                 "wrong_shape",
-                f"{meta.satellite} {meta.time:%Y-%m-%d %H:%M}: shape {tuple(meta.shape)}, expected {expected} "
-                "(shrink frames to the study size before publishing)",
+                f"{meta.satellite} {meta.time:%Y-%m-%d %H:%M}: shape {shape} (channels, height, width), expected "
+                f"{expected}: {profile.name} frames are shrunk from {profile.native_width} wide x "
+                f"{profile.native_height} high to {expected[2]} x {expected[1]} before publishing",
             )
         latest = self._now() + timedelta(minutes=s.max_future_minutes)
         if not EARLIEST_FRAME <= meta.time <= latest:
@@ -213,8 +239,9 @@ class Detector:
     def window(self, satellite: str) -> RollingWindow:
         w = self._windows.get(satellite)
         if w is None:
-            s = self.settings
-            w = RollingWindow(s.window_size, timedelta(minutes=s.cadence_minutes), s.max_gap_factor)
+            s, p = self.settings, self.profile(satellite)
+            span = timedelta(hours=s.window_hours) if s.window_hours else p.window_span
+            w = RollingWindow(s.window_size or p.window_frames, span)
             self._windows[satellite] = w
         return w
 
@@ -474,9 +501,17 @@ def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -
     from satwatch.services.retrieval.index import SimilarityIndex
 
     d = settings.detector
+    if d.profiles_file:
+        load_profiles(d.profiles_file)
     state = Path(d.state_dir)
     encoder = FrameEncoder.load(d.model_dir, threads=d.model_threads)
     scorer = AnomalyScorer.load(d.model_dir, threshold=d.anomaly_threshold, threads=d.model_threads)
+    channels = tuple(encoder.card.normalisation.channels)
+    if tuple(scorer.card.normalisation.channels) != channels:
+        raise ValueError(
+            f"the encoder ({encoder.card.name}) serves channels {list(channels)} but the autoencoder "
+            f"({scorer.card.name}) serves {scorer.card.normalisation.channels}; use models trained for one satellite"
+        )
     index_dir = state / "index"
     from satwatch.services.metric.stream_signatures import StreamSignatures
 
@@ -490,6 +525,8 @@ def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -
     )
     store = AlertStore(state / "alerts.sqlite")
     signatures = StreamSignatures(state / "signatures") if d.rerank else None
-    detector = Detector(encoder, scorer, index, store, d, metrics, index_dir=index_dir, reranker=signatures)
+    detector = Detector(
+        encoder, scorer, index, store, d, metrics, index_dir=index_dir, reranker=signatures, model_channels=channels
+    )
     detector.warm_up()
     return detector

@@ -98,6 +98,12 @@ class ProducerMetrics:
         self.publish_errors = Counter(
             "satwatch_publish_errors", "Frames that could not be published", ["reason"], registry=r
         )
+        self.unrecognised_files = Counter(
+            "satwatch_unrecognised_files",
+            "Image files a frame source found but could not place (naming, channel or area)",
+            ["satellite"],
+            registry=r,
+        )
         self.message_bytes = Histogram(
             "satwatch_message_bytes",
             "Size of published frame messages",

@@ -1,5 +1,7 @@
 """Per-satellite rolling window of per-frame results, so a new frame costs one frame's encoding.
 
+The window follows the one window rule (services.frames.windows): the latest ``size`` frames within
+``span`` of the newest one; frames missing from the feed leave it part-filled rather than restarting it.
 The window embedding is the mean of the cached per-frame embeddings (DESIGN.md section 4); a running sum
 keeps the update O(dim) instead of O(window * dim).
 """
@@ -19,7 +21,7 @@ class Admission(StrEnum):
     """What the window did with an offered frame."""
 
     APPENDED = "appended"
-    RESTARTED = "restarted"  # a gap longer than the cadence allows: the window starts again from this frame
+    RESTARTED = "restarted"  # a gap as long as the span: every earlier frame has left the window
     DUPLICATE = "duplicate"
     OUT_OF_ORDER = "out_of_order"
 
@@ -34,14 +36,15 @@ class WindowEntry:
 
 
 class RollingWindow:
-    """The last ``size`` frames of one satellite, in time order, with their cached embeddings."""
+    """The latest ``size`` frames of one satellite within ``span``, in time order, with cached embeddings."""
 
-    def __init__(self, size: int, cadence: timedelta, max_gap_factor: float = 4.0) -> None:
+    def __init__(self, size: int, span: timedelta) -> None:
         if size < 1:
             raise ValueError("window size must be at least 1")
+        if span <= timedelta(0):
+            raise ValueError("window span must be positive")
         self.size = size
-        self.cadence = cadence
-        self.max_gap = cadence * max_gap_factor
+        self.span = span
         self._entries: deque[WindowEntry] = deque()
         self._sum: np.ndarray | None = None
 
@@ -82,7 +85,7 @@ class RollingWindow:
             return Admission.DUPLICATE
         if time < last:
             return Admission.OUT_OF_ORDER
-        if time - last > self.max_gap:
+        if time - last >= self.span:
             return Admission.RESTARTED
         return Admission.APPENDED
 
@@ -96,7 +99,8 @@ class RollingWindow:
         vec = np.asarray(entry.embedding, dtype=np.float64)
         self._entries.append(entry)
         self._sum = vec.copy() if self._sum is None else self._sum + vec
-        if len(self._entries) > self.size:
+        oldest = entry.time - self.span
+        while len(self._entries) > self.size or self._entries[0].time <= oldest:
             old = self._entries.popleft()
             self._sum -= np.asarray(old.embedding, dtype=np.float64)
         return verdict

@@ -1,12 +1,15 @@
-"""A directory archive of frames in KMA's file naming, indexed by observation time.
+"""A directory archive of one satellite's frames, in its profile's file naming, indexed by observation time.
 
-Files may sit flat or in any sub-folders (``2024/07/01/...``); one observation time is a complete frame
-once every required channel is present. Windows are runs of consecutive frame times.
+Files may sit flat or in any sub-folders (KMA's ``YYYYMMDDHHMM_image/``, or ``2024/07/01/...``); one
+observation time is a complete frame once every channel of the profile is present. Files the profile's
+naming does not recognise are counted and reported, never skipped silently. Areas (sectors) are kept apart:
+an archive holding several must be opened for one of them.
 """
 
 from __future__ import annotations
 
 import bisect
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from satwatch.services.frames.frame import CHANNELS, Frame, parse_kma_filename, read_grey_png
+from satwatch.services.frames.frame import Frame, load_plane
+from satwatch.services.frames.profiles import SatelliteProfile, get_profile
+from satwatch.services.frames.windows import window_ending, windows_over
+
+log = logging.getLogger(__name__)
+
+
+class NoFramesError(FileNotFoundError):
+    """An archive (or a time range of it) that holds no complete frame; the message says what was looked for."""
 
 
 @dataclass
@@ -25,32 +36,62 @@ class FrameFiles:
     area: str
     paths: dict[str, Path] = field(default_factory=dict)
 
-    def complete(self, channels: tuple[str, ...] = CHANNELS) -> bool:
+    def complete(self, channels: tuple[str, ...]) -> bool:
         return all(c in self.paths for c in channels)
 
 
 class Archive:
-    """Read-only view of a KMA-named PNG archive."""
+    """Read-only view of one satellite's image archive (one area)."""
 
-    def __init__(self, root: str | Path, satellite: str = "COMS-1", channels: tuple[str, ...] = CHANNELS) -> None:
+    def __init__(self, root: str | Path, profile: SatelliteProfile | str = "COMS-1", area: str | None = None) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"archive directory {self.root} does not exist")
-        self.satellite = satellite
-        self.channels = channels
-        by_time: dict[datetime, FrameFiles] = {}
-        for path in self.root.rglob("*.png"):
-            name = parse_kma_filename(path.name)
-            if name is None or name.channel not in channels:
+        self.profile = get_profile(profile) if isinstance(profile, str) else profile
+        self.satellite = self.profile.name
+        self.channels = self.profile.channels
+        by_area: dict[str, dict[datetime, FrameFiles]] = {}
+        self.unrecognised: list[Path] = []
+        suffix = "." + self.profile.image_format.lower()
+        for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
+            name = self.profile.parse_filename(path.name)
+            if name is None or name.channel not in self.channels:
+                if path.suffix.lower() in (".png", ".gif", suffix):
+                    self.unrecognised.append(path)
                 continue
-            entry = by_time.setdefault(name.time, FrameFiles(name.time, name.area))
+            entry = by_area.setdefault(name.area, {}).setdefault(name.time, FrameFiles(name.time, name.area))
             entry.paths[name.channel] = path
+        if self.unrecognised:
+            log.warning(
+                "archive %s: %d image files do not follow %s's naming (%s), e.g. %s; they are ignored",
+                self.root,
+                len(self.unrecognised),
+                self.satellite,
+                self.profile.filename_template,
+                self.unrecognised[0].name,
+            )
+        self.areas = sorted(by_area)
+        if area is None and len(self.areas) > 1:
+            raise ValueError(f"archive {self.root} holds several areas {self.areas}; choose one (--area)")
+        self.area = area if area is not None else (self.areas[0] if self.areas else self.profile.default_area)
+        by_time = by_area.get(self.area, {})
         self._files = by_time
-        self.times: list[datetime] = sorted(t for t, f in by_time.items() if f.complete(channels))
-        self.incomplete: list[datetime] = sorted(t for t, f in by_time.items() if not f.complete(channels))
+        self.times: list[datetime] = sorted(t for t, f in by_time.items() if f.complete(self.channels))
+        self.incomplete: list[datetime] = sorted(t for t, f in by_time.items() if not f.complete(self.channels))
 
     def __len__(self) -> int:
         return len(self.times)
+
+    def require_frames(self) -> None:
+        """Raise NoFramesError, saying what was looked for, when the archive holds no complete frame."""
+        if self.times:
+            return
+        raise NoFramesError(
+            f"no complete {self.satellite} frame under {self.root}: looked for files named like "
+            f"{self.profile.filename_template} with channels {', '.join(self.channels)}"
+            + (f"; {len(self.unrecognised)} image files did not match" if self.unrecognised else "")
+            + (f"; {len(self.incomplete)} times lack a channel" if self.incomplete else "")
+        )
 
     def files(self, time: datetime) -> FrameFiles:
         return self._files[time]
@@ -62,9 +103,9 @@ class Archive:
         return self.times[lo:hi]
 
     def load(self, time: datetime) -> Frame:
-        """Read one complete frame as 8-bit grey planes in channel order."""
+        """One complete frame, shrunk by the profile's preprocessing (files already at the shrunk size pass)."""
         files = self._files[time]
-        planes = [read_grey_png(files.paths[c]) for c in self.channels]
+        planes = [load_plane(files.paths[c], self.profile) for c in self.channels]
         shapes = {p.shape for p in planes}
         if len(shapes) != 1:
             raise ValueError(f"channels of {time:%Y-%m-%d %H:%M} differ in size: {sorted(shapes)}")
@@ -74,6 +115,13 @@ class Archive:
         for t in self.times_between(start, end):
             yield self.load(t)
 
-    def windows(self, size: int = 20, stride: int = 1) -> list[list[datetime]]:
-        """Every run of ``size`` consecutive complete frame times, stepping by ``stride`` frames."""
-        return [self.times[i : i + size] for i in range(0, len(self.times) - size + 1, stride)]
+    def window(self, end: datetime, frames: int | None = None) -> list[datetime]:
+        """The window ending at ``end`` by the one window rule (services.frames.windows)."""
+        return window_ending(self.times, end, frames or self.profile.window_frames, self.profile.window_span)
+
+    def windows(
+        self, frames: int | None = None, stride: int = 1, min_frames: int | None = None
+    ) -> list[list[datetime]]:
+        """Every window the rule allows, ending at every ``stride``-th frame (full ones unless min_frames)."""
+        n = frames or self.profile.window_frames
+        return windows_over(self.times, n, self.profile.window_span, min_frames, stride)

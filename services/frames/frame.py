@@ -1,8 +1,7 @@
-"""The frame model: one satellite observation time with all its channels, plus shrinking to the study size."""
+"""The frame model: one satellite observation time with all its channels; reading and shrinking channel images."""
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-#: COMS Meteorological Imager channels the study used, in this fixed order everywhere.
-CHANNELS: tuple[str, ...] = ("ir01", "ir02", "swir", "wv")
-#: The study shrinks each image to the smallest size whose sides are both at least this.
-MIN_SIDE = 300
+from satwatch.services.frames.profiles import ProfileError, SatelliteProfile, get_profile
+
+#: COMS Meteorological Imager channels the study used (the COMS-1 profile's), in this fixed order.
+CHANNELS: tuple[str, ...] = get_profile("COMS-1").channels
 
 _KMA_NAME = re.compile(
     r"^coms_mi_le1b_(?P<channel>[a-z0-9]+)_(?P<area>[a-z0-9]+)_(?P<stamp>\d{12})\.png$", re.IGNORECASE
@@ -77,32 +76,63 @@ class Frame:
         return int(self.data.shape[2])
 
 
-def shrink_size(width: int, height: int, min_side: int = MIN_SIDE) -> tuple[int, int]:
-    """Smallest (width, height) with the same aspect whose sides are both at least ``min_side``.
+def shrink(frame: Frame, profile: SatelliteProfile | None = None) -> Frame:
+    """The frame with the study's crop, grey and block mean applied to every plane, if it is at native size.
 
-    Images already that small or smaller are left as they are.
+    A frame at any other size is taken as already preprocessed and returned as it is (the detector refuses
+    sizes other than the profile's shrunk one). Grey planes count as R = G = B, so a grey level v becomes
+    about 0.9999 v before truncation, exactly as the study's preprocessing treats a grey RGB image.
     """
-    scale = min_side / min(width, height)
-    if scale >= 1.0:
-        return width, height
-    return max(min_side, math.ceil(width * scale - 1e-9)), max(min_side, math.ceil(height * scale - 1e-9))
-
-
-def shrink(frame: Frame, min_side: int = MIN_SIDE) -> Frame:
-    """Shrink every channel to the study size with area averaging (Pillow's BOX filter)."""
-    size = shrink_size(frame.width, frame.height, min_side)
-    if size == (frame.width, frame.height):
+    p = profile or get_profile(frame.satellite)
+    if (frame.width, frame.height) != (p.native_width, p.native_height):
         return frame
-    planes = [np.asarray(Image.fromarray(p).resize(size, Image.Resampling.BOX)) for p in frame.data]
+    planes = [p.shrink_plane(plane) for plane in frame.data]
     return Frame(frame.satellite, frame.time, frame.channels, np.stack(planes))
 
 
-def read_grey_png(path: str | Path) -> np.ndarray:
-    """Read a PNG (grey or RGB) as an 8-bit grey image (ITU-R 601 luma, as Pillow computes it)."""
+def read_image(path: str | Path, bit_depth: int = 8) -> np.ndarray:
+    """A channel image as stored: (H, W, 3) RGB or (H, W) grey, uint8 or uint16 (deeper than 8 bits).
+
+    Samples above the declared ``bit_depth`` are refused rather than clipped.
+    """
     with Image.open(path) as im:
         im.load()
-        grey = im if im.mode == "L" else im.convert("RGB").convert("L")
-        return np.asarray(grey, dtype=np.uint8)
+        if im.mode.startswith("I"):  # 16-bit grey PNGs open as I;16 or I (32-bit signed)
+            arr = np.asarray(im)
+            if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 65535):
+                raise ProfileError(f"{Path(path).name}: samples outside 0..65535")
+            arr = arr.astype(np.uint16)
+        elif im.mode in ("RGB", "L"):
+            arr = np.asarray(im)
+        else:
+            arr = np.asarray(im.convert("RGB"))
+    top = 2**bit_depth - 1
+    if int(arr.max(initial=0)) > top:
+        raise ProfileError(
+            f"{Path(path).name}: samples reach {int(arr.max())}, above the {bit_depth}-bit range the profile "
+            f"declares; set the profile's bit_depth to the files' depth"
+        )
+    return arr
+
+
+def load_plane(path: str | Path, profile: SatelliteProfile) -> np.ndarray:
+    """One channel file as the 8-bit grey plane the detector sees.
+
+    A file at the profile's native size gets the study's preprocessing (:meth:`SatelliteProfile.shrink_plane`);
+    an 8-bit file of any other size (a shrunk or simulated archive) is taken as already preprocessed and only
+    turned to grey. The detector still refuses frames whose size is not the profile's shrunk size.
+    """
+    image = read_image(path, profile.bit_depth)
+    if image.shape[:2] == (profile.native_height, profile.native_width):
+        return profile.shrink_plane(image)
+    if image.dtype != np.uint8:
+        raise ProfileError(
+            f"{Path(path).name}: a {image.dtype} image of {image.shape[1]} x {image.shape[0]} is not at the "
+            f"{profile.name} native size {profile.native_width} x {profile.native_height}, so it must be 8-bit"
+        )
+    if image.ndim == 2:
+        return image
+    return np.asarray(Image.fromarray(image[..., :3]).convert("L"), dtype=np.uint8)
 
 
 def write_rgb_png(path: str | Path, grey: np.ndarray) -> None:

@@ -25,15 +25,11 @@ def window_ending(times: Sequence[datetime], end: datetime, frames: int, span: t
 def windows_over(
     times: Sequence[datetime], frames: int, span: timedelta, min_frames: int | None = None, stride: int = 1
 ) -> list[list[datetime]]:
-    """The window ending at every ``stride``-th frame time that holds at least ``min_frames`` frames.
+    """Every ``stride``-th of the windows ending at a frame time that hold at least ``min_frames`` frames.
 
     ``min_frames`` defaults to ``frames`` (full windows only), as the study's protocol and the index builder
     want; pass a smaller value to keep part-filled windows.
     """
     need = frames if min_frames is None else min_frames
-    out = []
-    for i in range(0, len(times), stride):
-        w = window_ending(times, times[i], frames, span)
-        if len(w) >= need:
-            out.append(w)
-    return out
+    kept = [w for w in (window_ending(times, t, frames, span) for t in times) if len(w) >= need]
+    return kept[::stride]

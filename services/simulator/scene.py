@@ -66,7 +66,7 @@ SUBSATELLITE_LON = 128.2
 #: Sector width in km, used to turn winds into pixels per frame.
 SECTOR_KM = 5800.0
 #: Length scales below are given for this reference width and scaled with the frame.
-REF_WIDTH = 300
+REF_WIDTH = 375
 
 
 def planck(wavelength_um: float, kelvin: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -158,8 +158,8 @@ class SimConfig:
     """Everything that determines a simulated stream; the same config always gives the same bytes."""
 
     seed: int = 7
-    width: int = 300
-    height: int = 347
+    width: int = 375
+    height: int = 300
     start: datetime = datetime(2024, 7, 1, tzinfo=UTC)
     cadence_minutes: int = 15
     days: float = 2.0
@@ -617,7 +617,7 @@ class SceneSimulator:
     def _apply_faults(self, counts: F32, t: datetime) -> npt.NDArray[np.uint8]:
         # Count 0 is reserved (space / missing data), so valid weather never quantises to it.
         np.clip(np.rint(counts), 1, 254, out=counts)
-        s = max(1.0, self.cfg.height / 347.0)
+        s = max(1.0, self.cfg.height / 300.0)
         for ev in self.events:
             if ev.kind in WEATHER_KINDS or not ev.active(t):
                 continue

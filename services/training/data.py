@@ -57,7 +57,7 @@ def _labels_for(root: Path, times: Sequence[datetime]) -> list[tuple[str, ...]]:
 
 def load_archive(root: str | Path, progress: bool = True, satellite: str = "COMS-1") -> FrameSet:
     """Read every complete frame of a KMA-named archive (shrunk to the study size) plus its labels."""
-    archive = Archive(root, satellite=satellite)
+    archive = Archive(root, satellite)
     if not archive.times:
         raise ValueError(f"archive {root} holds no complete frame")
     first = shrink(archive.load(archive.times[0]))

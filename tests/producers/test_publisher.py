@@ -40,7 +40,7 @@ def test_watched_directory_publishes_each_frame_exactly_once(settings: Settings,
     producer = make_producer(settings.kafka)
     publisher = FramePublisher(producer, settings.kafka, source="watch")
     watcher = DirectoryWatcher(tmp_path, settle_seconds=0.05)
-    frame = make_frame(T0, shape=(1500, 1300))
+    frame = make_frame(T0, shape=(1300, 1500))
     for i, c in enumerate(CHANNELS):
         write_rgb_png(tmp_path / kma_filename(c, "ea040ps", T0), frame.data[i])
         time.sleep(0.1)
@@ -56,8 +56,8 @@ def test_watched_directory_publishes_each_frame_exactly_once(settings: Settings,
     assert len(msgs) == 1
     assert msgs[0].key == b"COMS-1"
     meta, payload = decode_meta(msgs[0].value)
-    assert meta.time == T0 and meta.shape == (4, 347, 300)  # shrunk to the study size on the way
-    assert decode_inline(meta, payload).data.shape == (4, 347, 300)
+    assert meta.time == T0 and meta.shape == (4, 300, 375)  # shrunk to the study size on the way
+    assert decode_inline(meta, payload).data.shape == (4, 300, 375)
     assert publisher.metrics.published.labels("COMS-1", "watch")._value.get() == 1
     producer.close()
 

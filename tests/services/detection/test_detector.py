@@ -167,7 +167,7 @@ def test_validate_meta_refuses_wrong_shape(tmp_path, frame_kwargs, reason) -> No
     meta, _ = decode_meta(encode_inline(make_frame(T0, **frame_kwargs)))
     with pytest.raises(InvalidFrame) as err:
         det.validate_meta(meta)
-    assert err.value.reason == reason and "expected (4, 347, 300)" in str(err.value)
+    assert err.value.reason == reason and "expected (4, 300, 375)" in str(err.value)
 
 
 def test_validate_meta_refuses_channels_time_duplicates(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -193,10 +193,12 @@ def test_threshold_override_from_settings(tmp_path) -> None:  # type: ignore[no-
     assert det.process(make_frame(T0, value=230)).alert is None
 
 
-def test_gap_restarts_window(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_gap_leaves_window_part_filled_and_a_span_long_gap_restarts_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
     det = make_detector(tmp_path)
     det.process(make_frame(T0))
-    out = det.process(make_frame(T0 + 10 * Q))
+    out = det.process(make_frame(T0 + 10 * Q))  # 2.5 h of missing frames: still one 6-hour window
+    assert out.admission is Admission.APPENDED and out.window_frames == 2
+    out = det.process(make_frame(T0 + 10 * Q + timedelta(hours=6)))
     assert out.admission is Admission.RESTARTED and out.window_frames == 1
 
 

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from satwatch.services.detection.window import Admission, RollingWindow, WindowEntry
+from satwatch.services.frames.windows import window_ending
 from tests.helpers import T0
 
 Q = timedelta(minutes=15)
+SPAN = timedelta(hours=6)
 
 
 def entry(i: int, vec: list[float] | None = None) -> WindowEntry:
@@ -14,7 +16,7 @@ def entry(i: int, vec: list[float] | None = None) -> WindowEntry:
 
 
 def test_running_mean_matches_mean_of_last_frames() -> None:
-    w = RollingWindow(3, Q)
+    w = RollingWindow(3, SPAN)
     for i in range(5):
         assert w.add(entry(i)) is Admission.APPENDED
     assert w.full and len(w) == 3
@@ -23,7 +25,7 @@ def test_running_mean_matches_mean_of_last_frames() -> None:
 
 
 def test_duplicate_and_out_of_order_leave_window_unchanged() -> None:
-    w = RollingWindow(4, Q)
+    w = RollingWindow(4, SPAN)
     for i in (0, 1, 2):
         w.add(entry(i))
     before = w.embedding().copy()
@@ -34,14 +36,29 @@ def test_duplicate_and_out_of_order_leave_window_unchanged() -> None:
     assert len(w) == 3
 
 
-def test_gap_restarts_window_and_small_gap_does_not() -> None:
-    w = RollingWindow(20, Q, max_gap_factor=4)
+def test_gap_leaves_a_part_filled_window_and_a_span_long_gap_restarts_it() -> None:
+    w = RollingWindow(20, SPAN)
     w.add(entry(0))
-    assert w.add(entry(3)) is Admission.APPENDED  # 45 min: a couple of missing frames is tolerated
-    assert w.add(entry(10)) is Admission.RESTARTED  # 105 min > 4 cadences
-    assert len(w) == 1 and w.start == T0 + 10 * Q
+    assert w.add(entry(3)) is Admission.APPENDED  # 45 min: missing frames leave the window part-filled
+    assert w.add(entry(10)) is Admission.APPENDED  # 2.5 h gap: still inside the 6-hour span
+    assert len(w) == 3
+    assert w.add(entry(27)) is Admission.APPENDED  # frames 0 and 3 are now 6 h or more older: gone
+    assert w.times == (T0 + 10 * Q, T0 + 27 * Q)
+    np.testing.assert_allclose(w.embedding(), [18.5, 1.0], rtol=1e-6)
+    assert w.add(entry(51)) is Admission.RESTARTED  # exactly the span: nothing earlier remains
+    assert len(w) == 1 and w.start == T0 + 51 * Q
+
+
+def test_window_matches_the_one_window_rule() -> None:
+    rng = np.random.default_rng(3)
+    slots = np.flatnonzero(rng.random(200) > 0.2)  # a fifth of the frames missing, at random
+    times = [T0 + int(i) * Q for i in slots]
+    w = RollingWindow(20, SPAN)
+    for t in times:
+        w.add(WindowEntry(t, np.zeros(2)))
+        assert list(w.times) == window_ending(times, t, 20, SPAN)
 
 
 def test_empty_window_has_no_embedding() -> None:
     with pytest.raises(ValueError):
-        RollingWindow(2, Q).embedding()
+        RollingWindow(2, SPAN).embedding()

@@ -12,26 +12,19 @@ from satwatch.services.frames.codec import (
     encode_claim_check,
     encode_inline,
 )
-from satwatch.services.frames.frame import CHANNELS, Frame, kma_filename, parse_kma_filename, shrink, shrink_size
+from satwatch.services.frames.frame import CHANNELS, Frame, kma_filename, parse_kma_filename, shrink
 from tests.helpers import T0, make_frame
-
-
-def test_shrink_size_follows_study_rule() -> None:
-    assert shrink_size(1300, 1500) == (300, 347)
-    assert shrink_size(1500, 1300) == (347, 300)
-    assert shrink_size(1332, 1500) == (300, 338)
-    assert shrink_size(200, 250) == (200, 250)
 
 
 def test_full_size_frame_shrinks_and_fits_inline() -> None:
     rng = np.random.default_rng(0)
-    frame = Frame("COMS-1", T0, CHANNELS, rng.integers(0, 256, (4, 1500, 1300), dtype=np.uint8))
+    frame = Frame("COMS-1", T0, CHANNELS, rng.integers(0, 256, (4, 1300, 1500), dtype=np.uint8))
     small = shrink(frame)
-    assert small.data.shape == (4, 347, 300)
+    assert small.data.shape == (4, 300, 375)
     value = encode_inline(small)
     assert len(value) < INLINE_LIMIT  # even incompressible noise stays under Kafka's 1 MB default
     meta, payload = decode_meta(value)
-    assert meta.encoding is Encoding.RAW and meta.shape == (4, 347, 300)
+    assert meta.encoding is Encoding.RAW and meta.shape == (4, 300, 375)
     back = decode_inline(meta, payload)
     np.testing.assert_array_equal(back.data, small.data)
     assert back.time == T0 and back.channels == CHANNELS
@@ -39,7 +32,7 @@ def test_full_size_frame_shrinks_and_fits_inline() -> None:
 
 def test_full_resolution_inline_is_refused_and_claim_check_is_small() -> None:
     rng = np.random.default_rng(1)
-    frame = Frame("COMS-1", T0, CHANNELS, rng.integers(0, 256, (4, 1500, 1300), dtype=np.uint8))
+    frame = Frame("COMS-1", T0, CHANNELS, rng.integers(0, 256, (4, 1300, 1500), dtype=np.uint8))
     with pytest.raises(ValueError, match="claim check"):
         encode_inline(frame)
     value = encode_claim_check(frame, "kma+file://archive#202407010000")

@@ -235,7 +235,7 @@ def test_from_settings_and_validation() -> None:
     from satwatch.services.config import SimulatorSettings
 
     cfg = SimConfig.from_settings(SimulatorSettings(), seed=3, days=None)
-    assert cfg.seed == 3 and cfg.width == 300 and cfg.height == 347 and cfg.days == 2.0
+    assert cfg.seed == 3 and cfg.width == 375 and cfg.height == 300 and cfg.days == 2.0
     assert cfg.start == datetime(2024, 7, 1, tzinfo=UTC)
     with pytest.raises(ValueError):
         SimConfig(width=8)
@@ -244,7 +244,7 @@ def test_from_settings_and_validation() -> None:
 
 
 def test_full_study_size_frame() -> None:
-    cfg = SimConfig(seed=5, width=1300, height=1500, days=0.05)
+    cfg = SimConfig(seed=5, width=1500, height=1300, days=0.05)
     f = next(iter(SceneSimulator(cfg).frames()))
-    assert f.data.shape == (4, 1500, 1300)
+    assert f.data.shape == (4, 1300, 1500)
     assert 60 < f.data[0].mean() < 200
