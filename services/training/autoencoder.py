@@ -45,13 +45,13 @@ from satwatch.services.training.models import (
 
 log = logging.getLogger(__name__)
 
-#: The autoencoder sees frames box-averaged to 176 rows x 152 columns (about half the simulated frame, so a
+#: The autoencoder sees frames box-averaged to 152 rows x 176 columns (about half the shrunk frame, so a
 #: storm's eye a few pixels wide survives; at 96 x 80 it averaged away), pixels scaled to [0, 1], plus the
 #: pixel standard deviation inside each cell (x 4/255) so sub-cell faults (striping, dropped lines) show.
 AE_NORMALISATION = Normalisation(
     channels=list(CHANNELS),
-    height=176,
-    width=152,
+    height=152,
+    width=176,
     resample="box",
     scale=[1 / 255.0] * 4,
     offset=[0.0] * 4,

@@ -31,7 +31,7 @@ def cell_pooling(size: int, n: int = GT_GRID) -> np.ndarray:
     """(n, size) averaging matrix over the metric's general-mode cells along one axis.
 
     Cell boundaries are ``np.array_split``'s, exactly as in ``satwatch.services.metric.groundtruth`` (general
-    mode): on a 347 x 300 frame, rows of 15 then 14 pixels and columns of 13 then 12.
+    mode): on a 375 x 300 frame (width x height), rows of 13 then 12 pixels and columns of 16 then 15.
     """
     out = np.zeros((n, size), dtype=np.float64)
     for i, part in enumerate(np.array_split(np.arange(size), n)):
@@ -58,8 +58,8 @@ class CdfFrontEnd(nn.Module):
 
     def __init__(
         self,
-        height: int = 347,
-        width: int = 300,
+        height: int = 300,
+        width: int = 375,
         grid: int = GT_GRID,
         bins: int = GT_BINS,
         features: str = "cdf",
@@ -132,8 +132,8 @@ class FrameEncoderNet(nn.Module):
 
     def __init__(
         self,
-        height: int = 347,
-        width: int = 300,
+        height: int = 300,
+        width: int = 375,
         channels: int = 4,
         dim: int = 128,
         cell_dim: int = 8,

@@ -11,7 +11,7 @@ def encoder() -> FrameEncoder:
 
 def test_encode_shapes_and_dtype(encoder: FrameEncoder) -> None:
     rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (3, 4, 347, 300), dtype=np.uint8)
+    frames = rng.integers(0, 256, (3, 4, 300, 375), dtype=np.uint8)
     emb = encoder.encode(frames)
     assert emb.shape == (3, encoder.dim) and emb.dtype == np.float32
     assert encoder.dim == 128
@@ -26,8 +26,8 @@ def test_encode_other_sizes_are_resized(encoder: FrameEncoder) -> None:
 
 
 def test_window_embedding_is_mean_and_discriminates(encoder: FrameEncoder) -> None:
-    dark = np.full((5, 4, 347, 300), 20, dtype=np.uint8)
-    bright = np.full((5, 4, 347, 300), 230, dtype=np.uint8)
+    dark = np.full((5, 4, 300, 375), 20, dtype=np.uint8)
+    bright = np.full((5, 4, 300, 375), 230, dtype=np.uint8)
     dark2 = dark.copy()
     dark2[:, :, :10] = 30
     e_dark, e_bright, e_dark2 = (window_embedding(encoder.encode(f)) for f in (dark, bright, dark2))
@@ -37,7 +37,7 @@ def test_window_embedding_is_mean_and_discriminates(encoder: FrameEncoder) -> No
 
 def test_encode_rejects_wrong_channels(encoder: FrameEncoder) -> None:
     with pytest.raises(ValueError, match="channels"):
-        encoder.encode(np.zeros((1, 3, 347, 300), dtype=np.uint8))
+        encoder.encode(np.zeros((1, 3, 300, 375), dtype=np.uint8))
 
 
 def test_shipped_encoder_reads_the_metric_cdfs_outside_the_graph() -> None:
@@ -49,7 +49,7 @@ def test_shipped_encoder_reads_the_metric_cdfs_outside_the_graph() -> None:
     enc = FrameEncoder.load()
     norm = enc.card.normalisation
     assert norm.front_end == "grid_cdf" and enc.card.input.shape[1:] == [4 * norm.bins, norm.grid, norm.grid]
-    frames = np.random.default_rng(0).integers(0, 256, (2, 4, 347, 300), dtype=np.uint8)
+    frames = np.random.default_rng(0).integers(0, 256, (2, 4, 300, 375), dtype=np.uint8)
     spec = GridSpec(n=norm.grid, bins=norm.bins, mode="general")
     x = np.stack([cdf_features(f, spec) for f in frames])
     session = ort.InferenceSession(str(packaged_model_dir() / enc.card.file))

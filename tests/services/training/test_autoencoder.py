@@ -86,11 +86,11 @@ def test_resume_refuses_a_checkpoint_of_another_network(tmp_path: Path) -> None:
 def _frames(n: int, seed: int) -> FrameSet:
     rng = np.random.default_rng(seed)
     t0 = datetime(2024, 7, 1, tzinfo=UTC)
-    yy, xx = np.mgrid[0:347, 0:300]
-    data = np.empty((n, 4, 347, 300), dtype=np.uint8)
+    yy, xx = np.mgrid[0:300, 0:375]
+    data = np.empty((n, 4, 300, 375), dtype=np.uint8)
     for i in range(n):
         wave = 100 + 60 * np.sin(xx / 40.0 + i / 5.0) * np.cos(yy / 50.0)
-        data[i] = np.clip(wave[None] + rng.normal(0, 3, (4, 347, 300)), 0, 255)
+        data[i] = np.clip(wave[None] + rng.normal(0, 3, (4, 300, 375)), 0, 255)
     return FrameSet("COMS-1", [t0 + timedelta(minutes=15 * i) for i in range(n)], data)
 
 
@@ -120,11 +120,11 @@ def _split_window_frames(n: int, seed: int, jump: float = 0.0) -> FrameSet:
     """Frames whose channels track each other (ir02 = ir01 - 3, swir and wv offset), optionally one jumped."""
     rng = np.random.default_rng(seed)
     t0 = datetime(2024, 7, 1, tzinfo=UTC)
-    yy, xx = np.mgrid[0:347, 0:300]
-    data = np.empty((n, 4, 347, 300), dtype=np.uint8)
+    yy, xx = np.mgrid[0:300, 0:375]
+    data = np.empty((n, 4, 300, 375), dtype=np.uint8)
     for i in range(n):
         base = 110 + rng.uniform(-30, 30) + 40 * np.sin(xx / 30.0 + rng.uniform(0, 6)) * np.cos(yy / 45.0)
-        planes = np.stack([base, base - 3, base + 10, 0.5 * base + 60]) + rng.normal(0, 1, (4, 347, 300))
+        planes = np.stack([base, base - 3, base + 10, 0.5 * base + 60]) + rng.normal(0, 1, (4, 300, 375))
         planes[1] += jump
         data[i] = np.clip(planes, 0, 255)
     return FrameSet("COMS-1", [t0 + timedelta(minutes=15 * i) for i in range(n)], data)

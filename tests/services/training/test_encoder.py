@@ -48,8 +48,8 @@ def test_loss_needs_three_windows() -> None:
 def _tiny_frames(n: int = 60) -> FrameSet:
     rng = np.random.default_rng(3)
     t0 = datetime(2024, 7, 1, tzinfo=UTC)
-    base = rng.integers(0, 256, (4, 347, 300))
-    data = np.empty((n, 4, 347, 300), dtype=np.uint8)
+    base = rng.integers(0, 256, (4, 300, 375))
+    data = np.empty((n, 4, 300, 375), dtype=np.uint8)
     for i in range(n):
         # a slowly drifting scene, so nearby windows are more similar than distant ones
         data[i] = np.clip(base + 3 * i + rng.integers(-10, 10, base.shape), 0, 255)
@@ -84,7 +84,7 @@ def test_front_end_is_the_ground_truth_metrics_cells_and_bins() -> None:
     from satwatch.services.training.models import CdfFrontEnd
 
     rng = np.random.default_rng(5)
-    frames = rng.integers(0, 256, (2, 4, 347, 300), dtype=np.uint8)
+    frames = rng.integers(0, 256, (2, 4, 300, 375), dtype=np.uint8)
     frames[0, :, :10] = 51  # exactly on a bin edge
     cdf = CdfFrontEnd()(torch.from_numpy(frames).float()).numpy()
     assert cdf.shape == (2, 80, 24, 24)
