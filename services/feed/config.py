@@ -1,0 +1,50 @@
+"""The feed's and the incidents sink's configuration: the ``[feed]`` table of the TOML config file, overridden
+by ``SATWATCH_FEED__<KEY>`` environment variables. Misspelt keys are refused."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class FeedSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="the feed binds here; loopback unless configured")
+    port: int = Field(8088, description="feed port; 0 picks a free one")
+    token: str | None = Field(None, description="writes (acknowledge) need this in the X-Satwatch-Token header")
+    reads_need_token: bool = Field(False, description="also require the token to read (untrusted networks)")
+    store: str = Field("var/feed/incidents.sqlite", description="the incident store (SQLite)")
+    pictures_dir: str | None = Field(
+        None, description="per-alert pictures (<alert id>/strip.png, <alert id>/heatmap.png) written by the detector"
+    )
+    incidents_topic: str = "incidents"
+    group_id: str = "satwatch-incidents"
+    quiet_minutes: float = Field(60.0, description="stream-time quiet after which an incident resolves")
+    overlap_radius: float = Field(0.25, description="hotspots further apart (image fractions) are separate events")
+    alertmanager_url: str | None = Field(None, description="Alertmanager base URL, e.g. http://127.0.0.1:9093")
+    alertmanager_resend_seconds: float = Field(60.0, description="re-post open faults this often")
+    poll_seconds: float = Field(0.25, description="how often the page's event stream looks for changes")
+
+
+def load_feed_settings(config_file: str | Path | None = None) -> FeedSettings:
+    """The ``[feed]`` table of the config file (or ``$SATWATCH_CONFIG``), then ``SATWATCH_FEED__*`` on top."""
+    path = config_file or os.environ.get("SATWATCH_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file {p} does not exist; pass an existing TOML file to --config")
+        data = dict(tomllib.loads(p.read_text()).get("feed", {}))
+    prefix = "SATWATCH_FEED__"
+    for name, value in os.environ.items():
+        if name.startswith(prefix):
+            key = name[len(prefix) :].lower()
+            if key not in FeedSettings.model_fields:
+                raise ValueError(f"unknown feed setting {name}; known: {', '.join(sorted(FeedSettings.model_fields))}")
+            data[key] = value
+    return FeedSettings(**data)

@@ -1,0 +1,101 @@
+"""The incidents sink without Kafka: alerts in; incidents grouped, stored, routed and handed to a publisher."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from satwatch.services.detection.alerts import Alert
+from satwatch.services.feed.alertmanager import AlertmanagerRouter
+from satwatch.services.feed.config import FeedSettings
+from satwatch.services.feed.incidents import Change, Incident, IncidentTracker
+from satwatch.services.feed.store import IncidentStore
+
+log = logging.getLogger(__name__)
+
+
+class IncidentSink:
+    """Feeds alerts to the tracker, stores the changes, routes faults to Alertmanager and publishes the
+    incidents' latest versions through ``publish`` (the Kafka consumer passes its producer's send)."""
+
+    def __init__(
+        self,
+        store: IncidentStore,
+        settings: FeedSettings,
+        router: AlertmanagerRouter | None = None,
+        publish: Callable[[list[Incident]], None] | None = None,
+        on_change: Callable[[Change], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.quiet = timedelta(minutes=settings.quiet_minutes)
+        self.tracker = IncidentTracker(self.quiet, settings.overlap_radius)
+        self.router = router
+        self.publish = publish
+        self.on_change = on_change
+        self.alerts_seen = 0
+        self.restore()
+
+    def restore(self) -> None:
+        """Reload open and recently resolved incidents, so a restart neither splits nor duplicates them."""
+        recent = self.store.active()
+        if recent:
+            newest = max(i.last_window_end for i in recent)
+            recent = self.store.active(since=newest - 4 * self.quiet)
+        self.tracker.restore(recent)
+        if self.router is not None:
+            self.router.open.update({i.id: i for i in recent if i.category == "data_quality" and i.status == "open"})
+
+    def handle(self, alerts: list[Alert]) -> list[Incident]:
+        """Group a batch of alerts; returns the incidents that changed (latest version of each)."""
+        changes: list[Change] = []
+        bodies: dict[str, str] = {}
+        for alert in alerts:
+            self.alerts_seen += 1
+            if alert.id in self.tracker.seen or self.store.incident_of(alert.id) is not None:
+                continue  # a replayed alert: already in its incident
+            bodies[alert.id] = alert.model_dump_json()
+            changes += self.tracker.add(alert)
+        return self._commit(changes, bodies)
+
+    def advance(self, satellite: str, now: datetime) -> list[Incident]:
+        """Move one satellite's stream clock (a frame was processed with no alert); resolves quiet incidents."""
+        return self._commit(self.tracker.advance(satellite, now), {})
+
+    def _commit(self, changes: list[Change], bodies: dict[str, str]) -> list[Incident]:
+        if not changes:
+            return []
+        self.store.apply(changes, bodies)
+        latest: dict[str, Incident] = {}
+        for ch in changes:
+            latest[ch.incident.id] = ch.incident
+            log.info(
+                "incident %s %s: %s %s alerts %d peak %.4f",
+                ch.incident.id,
+                ch.action,
+                ch.incident.satellite,
+                ch.incident.kind,
+                ch.incident.alert_count,
+                ch.incident.peak_score,
+            )
+            if self.on_change is not None:
+                self.on_change(ch)
+        incidents = list(latest.values())
+        if self.router is not None:
+            self.router.route(incidents)
+        if self.publish is not None:
+            self.publish(incidents)
+            self.store.mark_published({i.id: i.version for i in incidents})
+        return incidents
+
+    def republish(self) -> None:
+        """Publish incidents stored but not yet confirmed on the topic (a crash between the two)."""
+        pending = self.store.unpublished()
+        if pending and self.publish is not None:
+            self.publish(pending)
+            self.store.mark_published({i.id: i.version for i in pending})
+
+    def tick(self) -> None:
+        if self.router is not None:
+            self.router.tick()

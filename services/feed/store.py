@@ -1,0 +1,218 @@
+"""The incident store: SQLite, the same style as the alert store. It holds incidents (one row each, the latest
+version), which alert went to which incident, acknowledgements (who, when, comment) and an audit trail of
+every change. The audit trail's sequence number is the change feed the web page follows."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from satwatch.services.feed.incidents import Change, Incident
+
+
+class Acknowledgement(BaseModel):
+    incident_id: str
+    who: str
+    at: datetime
+    comment: str
+
+
+class AuditEntry(BaseModel):
+    seq: int
+    at: datetime
+    incident_id: str
+    action: str
+    actor: str
+    detail: str
+
+
+class IncidentStore:
+    """SQLite-backed incident store; safe to share between threads, and between processes (WAL)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(
+            "CREATE TABLE IF NOT EXISTS incidents (id TEXT PRIMARY KEY, satellite TEXT, kind TEXT, category TEXT, "
+            "status TEXT, start TEXT, last_window_end TEXT, version INTEGER, body TEXT NOT NULL, "
+            "published INTEGER NOT NULL DEFAULT 0);"
+            "CREATE TABLE IF NOT EXISTS incident_alerts (alert_id TEXT PRIMARY KEY, incident_id TEXT, "
+            "window_end TEXT, body TEXT);"
+            "CREATE TABLE IF NOT EXISTS acknowledgements (n INTEGER PRIMARY KEY AUTOINCREMENT, incident_id TEXT, "
+            "who TEXT, at TEXT, comment TEXT);"
+            "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT, incident_id TEXT, "
+            "action TEXT, actor TEXT, detail TEXT);"
+            "CREATE INDEX IF NOT EXISTS incidents_last ON incidents (last_window_end);"
+            "CREATE INDEX IF NOT EXISTS acks_incident ON acknowledgements (incident_id);"
+        )
+        self._db.commit()
+
+    # -- writes ---------------------------------------------------------------------------------------
+    def apply(self, changes: list[Change], alert_bodies: dict[str, str] | None = None) -> None:
+        """Store the tracker's changes in one transaction, with their audit entries. Idempotent: a change
+        whose incident version is not newer than the stored one writes nothing."""
+        now = datetime.now(UTC).isoformat()
+        with self._lock, self._db:
+            for ch in changes:
+                inc = ch.incident
+                row = self._db.execute("SELECT version FROM incidents WHERE id = ?", (inc.id,)).fetchone()
+                if row is not None and int(row[0]) >= inc.version:
+                    continue
+                self._db.execute(
+                    "INSERT INTO incidents (id, satellite, kind, category, status, start, last_window_end, version, "
+                    "body, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT(id) DO UPDATE SET "
+                    "status = excluded.status, start = excluded.start, last_window_end = excluded.last_window_end, "
+                    "version = excluded.version, body = excluded.body, published = 0",
+                    (
+                        inc.id,
+                        inc.satellite,
+                        inc.kind,
+                        inc.category,
+                        inc.status,
+                        inc.start.isoformat(),
+                        inc.last_window_end.isoformat(),
+                        inc.version,
+                        inc.model_dump_json(),
+                    ),
+                )
+                if ch.alert_id is not None:
+                    body = (alert_bodies or {}).get(ch.alert_id)
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO incident_alerts (alert_id, incident_id, window_end, body) "
+                        "VALUES (?, ?, ?, ?)",
+                        (ch.alert_id, inc.id, inc.last_window_end.isoformat(), body),
+                    )
+                detail = f"v{inc.version} alerts {inc.alert_count} peak {inc.peak_score:.4f}"
+                if ch.alert_id:
+                    detail += f" alert {ch.alert_id}"
+                self._db.execute(
+                    "INSERT INTO audit (at, incident_id, action, actor, detail) VALUES (?, ?, ?, ?, ?)",
+                    (now, inc.id, ch.action, "incidents-sink", detail),
+                )
+
+    def acknowledge(self, incident_id: str, who: str, comment: str) -> Acknowledgement | None:
+        """Record an acknowledgement; None when no such incident exists."""
+        at = datetime.now(UTC)
+        with self._lock, self._db:
+            if self._db.execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() is None:
+                return None
+            self._db.execute(
+                "INSERT INTO acknowledgements (incident_id, who, at, comment) VALUES (?, ?, ?, ?)",
+                (incident_id, who, at.isoformat(), comment),
+            )
+            self._db.execute(
+                "INSERT INTO audit (at, incident_id, action, actor, detail) VALUES (?, ?, ?, ?, ?)",
+                (at.isoformat(), incident_id, "acknowledged", who, comment),
+            )
+        return Acknowledgement(incident_id=incident_id, who=who, at=at, comment=comment)
+
+    def mark_published(self, versions: dict[str, int]) -> None:
+        """Mark incidents as on the incidents topic, at the version that was sent."""
+        with self._lock, self._db:
+            self._db.executemany(
+                "UPDATE incidents SET published = 1 WHERE id = ? AND version = ?", list(versions.items())
+            )
+
+    # -- reads ----------------------------------------------------------------------------------------
+    def unpublished(self) -> list[Incident]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM incidents WHERE published = 0 ORDER BY last_window_end"
+            ).fetchall()
+        return [Incident.model_validate_json(r[0]) for r in rows]
+
+    def get(self, incident_id: str) -> Incident | None:
+        with self._lock:
+            row = self._db.execute("SELECT body FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        return Incident.model_validate_json(row[0]) if row else None
+
+    def incident_of(self, alert_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT incident_id FROM incident_alerts WHERE alert_id = ?", (alert_id,)).fetchone()
+        return str(row[0]) if row else None
+
+    def active(self, since: datetime | None = None) -> list[Incident]:
+        """Open incidents, and resolved ones whose last frame is at or after ``since`` (the tracker restores
+        these after a restart)."""
+        q = "SELECT body FROM incidents WHERE status = 'open'"
+        args: tuple[Any, ...] = ()
+        if since is not None:
+            q += " OR last_window_end >= ?"
+            args = (since.isoformat(),)
+        with self._lock:
+            rows = self._db.execute(q + " ORDER BY last_window_end, id", args).fetchall()
+        return [Incident.model_validate_json(r[0]) for r in rows]
+
+    def query(
+        self,
+        satellite: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        category: str | None = None,
+        day: str | None = None,
+        limit: int = 500,
+    ) -> list[Incident]:
+        """Incidents newest first, filtered; ``day`` (YYYY-MM-DD) keeps those active on that UTC day."""
+        where, args = [], []
+        for col, val in (("satellite", satellite), ("kind", kind), ("status", status), ("category", category)):
+            if val:
+                where.append(f"{col} = ?")
+                args.append(val)
+        if day:
+            where.append("substr(start, 1, 10) <= ? AND substr(last_window_end, 1, 10) >= ?")
+            args += [day, day]
+        q = "SELECT body FROM incidents" + (" WHERE " + " AND ".join(where) if where else "")
+        q += " ORDER BY last_window_end DESC, id LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(q, (*args, limit)).fetchall()
+        return [Incident.model_validate_json(r[0]) for r in rows]
+
+    def acknowledgements(self, incident_id: str) -> list[Acknowledgement]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT incident_id, who, at, comment FROM acknowledgements WHERE incident_id = ? ORDER BY n",
+                (incident_id,),
+            ).fetchall()
+        return [Acknowledgement(incident_id=r[0], who=r[1], at=r[2], comment=r[3]) for r in rows]
+
+    def audit(self, incident_id: str | None = None, since: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        q = "SELECT seq, at, incident_id, action, actor, detail FROM audit WHERE seq > ?"
+        args: list[Any] = [since]
+        if incident_id is not None:
+            q += " AND incident_id = ?"
+            args.append(incident_id)
+        with self._lock:
+            rows = self._db.execute(q + " ORDER BY seq LIMIT ?", (*args, limit)).fetchall()
+        return [AuditEntry(seq=r[0], at=r[1], incident_id=r[2], action=r[3], actor=r[4], detail=r[5]) for r in rows]
+
+    def last_seq(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()
+        return int(row[0])
+
+    def alert_body(self, alert_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT body FROM incident_alerts WHERE alert_id = ?", (alert_id,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM incidents").fetchone()[0])
+
+    def ping(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1").fetchone() is not None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
