@@ -38,8 +38,9 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
         "--mode",
         choices=("seed", "general"),
         default="seed",
-        help="seed: reproduce the study's C++ reference exactly, quirks included; only 1300x1500 images. "
-        "general: any size, cells cut evenly without wrap-around (default seed)",
+        help="seed: reproduce the study's C++ program exactly, quirks included; like it, only accepts COMS "
+        "images 1500 wide x 1300 high (KMA's full-size PNGs). general: any size, cells cut evenly without "
+        "wrap-around (default seed)",
     )
     parser.add_argument(
         "--cache", metavar="DIR", help="keep per-frame signatures here and reuse them (keyed by file path, mtime, size)"

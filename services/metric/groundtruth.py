@@ -8,12 +8,15 @@ Two modes share one core:
     pixel (r, c) of cell (i, j) is flat index ``(i*ch + r) * W + j*cw + c``. A cell that runs past the
     right edge therefore reads the first pixels of the next image row, and a flat index ``>= H*W`` (past
     the last row) reads the value 0, which falls in bin 0. Every cell thus holds exactly ``ch*cw`` pixels.
-    Like the reference it refuses images that are not 1500 rows x 1300 columns.
+    Like the reference (``width == 1500 and height == 1300``) it refuses any image that is not 1500 pixels
+    wide x 1300 high (numpy shape (1300, 1500)), the geometry of real COMS frames and KMA's files. With
+    N = 24 cells are 55 rows x 63 columns: the last cell column (columns 1449..1511) wraps 12 pixels into
+    the next row, and the last cell row (rows 1265..1319) reads 20 rows of zeros.
 ``general``
     Any image size of at least N x N pixels. Row and column boundaries are cut as ``np.array_split`` does
     (the first ``H mod N`` cell rows are one pixel taller), so no cell wraps or reads padding. Cells may
     differ in pixel count by one row or column; CDFs are compared as fractions. Use it for shrunk frames
-    (the detector's 347x300 planes) and for satellites other than COMS.
+    (the detector's 375 x 300 planes) and for satellites other than COMS.
 
 A frame's signature is its per-cell cumulative bin counts; everything else is computed from signatures, so
 any window pair costs a max-abs-difference reduction over integers (exact: within one cell both CDFs share
@@ -45,9 +48,9 @@ from satwatch.services.frames.pngfast import decode_png, seed_histogram_png
 
 Mode = Literal["seed", "general"]
 
-#: The only image size the reference accepts: rows (height) x columns (width).
-SEED_HEIGHT = 1500
-SEED_WIDTH = 1300
+#: The only image size the reference accepts: 1500 pixels wide x 1300 high, numpy shape (SEED_HEIGHT, SEED_WIDTH).
+SEED_WIDTH = 1500
+SEED_HEIGHT = 1300
 #: The grey weights of the reference, applied in this order in double precision.
 GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)
 #: Bumped whenever the on-disk signature format or the computation changes.
@@ -65,8 +68,8 @@ class GridSpec:
     def __post_init__(self) -> None:
         if self.n < 1:
             raise ValueError(f"grid size must be at least 1, got {self.n}")
-        if not 1 <= self.bins <= 254:
-            raise ValueError(f"bins must be between 1 and 254, got {self.bins}")
+        if not 1 <= self.bins <= 255:
+            raise ValueError(f"bins must be between 1 and 255 (bin indices are kept in 8 bits), got {self.bins}")
         if self.mode not in ("seed", "general"):
             raise ValueError(f"mode must be 'seed' or 'general', got {self.mode!r}")
 
@@ -245,6 +248,40 @@ def bin_values(grey: np.ndarray, bins: int) -> np.ndarray:
     return np.clip(q, 0, bins).astype(np.uint8)
 
 
+def rgb_bins(rgb: np.ndarray, bins: int) -> np.ndarray:
+    """``bin_values(grey_from_rgb(rgb), bins)`` in one compiled pass, as uint8 (H, W).
+
+    Real COMS frames are grey stored as RGB except for about 1.3% of pixels (coastlines, the grid, the title
+    text): grey pixels take a 256-entry table, coloured ones the reference's arithmetic (grey in double, stored
+    as float32, binned in float32). Twenty times faster than the numpy expression on a 1500 x 1300 frame.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
+    wr, wg, wb = GREY_WEIGHTS
+    return _rgb_bins(np.ascontiguousarray(rgb, dtype=np.uint8), _grey_rgb_bin_table(bins), bins, wr, wg, wb)
+
+
+@numba.njit(cache=True, nogil=True)
+def _rgb_bins(
+    rgb: np.ndarray, lut: np.ndarray, bins: int, wr: float, wg: float, wb: float
+) -> np.ndarray:  # pragma: no cover - compiled
+    h, w = rgb.shape[0], rgb.shape[1]
+    out = np.empty((h, w), dtype=np.uint8)
+    f255 = np.float32(255.0)
+    fbins = np.float32(bins)
+    for i in range(h):
+        for j in range(w):
+            r, g, b = rgb[i, j, 0], rgb[i, j, 1], rgb[i, j, 2]
+            if r == g and g == b:
+                out[i, j] = lut[r]
+            else:
+                # (wr*r + wg*g) + wb*b in double, as the reference's expression; stored as float32.
+                v = np.float32((wr * np.float64(r) + wg * np.float64(g)) + wb * np.float64(b))
+                q = np.floor((v / f255) * fbins)  # float32 throughout
+                out[i, j] = np.uint8(min(max(q, np.float32(0.0)), fbins))
+    return out
+
+
 @lru_cache(maxsize=16)
 def _uint8_bin_table(bins: int) -> np.ndarray:
     v = np.arange(256, dtype=np.float32)
@@ -339,8 +376,9 @@ def _check_seed_size(shape: tuple[int, ...], source: str | None) -> None:
     if tuple(shape) != (SEED_HEIGHT, SEED_WIDTH):
         where = f"{source}: " if source else ""
         raise ImageSizeError(
-            f"{where}image is {shape[1]}x{shape[0]} (width x height); the seed-compatible metric, like the "
-            f"reference, only accepts {SEED_WIDTH}x{SEED_HEIGHT} COMS images; use mode='general' for other sizes"
+            f"{where}image is {shape[1]} wide x {shape[0]} high; the seed-compatible metric, like the study's "
+            f"program, only accepts COMS images {SEED_WIDTH} wide x {SEED_HEIGHT} high; use mode='general' for "
+            "other sizes"
         )
 
 
@@ -389,7 +427,7 @@ def frame_signature(
 
     Values are binned as they are; to reproduce the reference from RGB files use
     :func:`frame_signature_from_rgb` or :func:`frame_signature_from_paths`. In seed mode the frame must be
-    1500x1300 unless ``check_size=False``, which runs the same quirky walk on any size (for tests of the
+    1500 wide x 1300 high unless ``check_size=False``, which runs the same quirky walk on any size (for tests of the
     quirks; the reference itself refuses).
     """
     if grey.ndim == 2:
@@ -424,7 +462,7 @@ def _rgb_plane(rgb: np.ndarray, bins: int) -> Plane:
     r, g, b = (rgb[:, :, k] for k in range(3))
     if np.array_equal(r, g) and np.array_equal(g, b):
         return np.ascontiguousarray(r), _grey_rgb_bin_table(bins)
-    return bin_values(grey_from_rgb(rgb), bins), None
+    return rgb_bins(rgb, bins), None
 
 
 def read_reference_grey(path: str | Path) -> np.ndarray:
@@ -453,7 +491,7 @@ def _read_plane(path: str, bins: int) -> Plane:
 def _plane_from_decoded(pixels: np.ndarray, grey: bool, bins: int) -> Plane:
     if grey:
         return pixels, _grey_rgb_bin_table(bins)
-    return bin_values(grey_from_rgb(pixels), bins), None
+    return rgb_bins(pixels, bins), None
 
 
 def _read_plane_pillow(path: str, bins: int) -> Plane:
@@ -467,7 +505,7 @@ def _read_plane_pillow(path: str, bins: int) -> Plane:
         # Grey stored as RGB (KMA's PNGs): compare the bands in C and bin the red band by table.
         if ImageChops.difference(red, green).getbbox() is None and ImageChops.difference(green, blue).getbbox() is None:
             return np.asarray(red, dtype=np.uint8), _grey_rgb_bin_table(bins)
-        return bin_values(grey_from_rgb(np.asarray(rgb, dtype=np.uint8)), bins), None
+        return rgb_bins(np.asarray(rgb, dtype=np.uint8), bins), None
 
 
 def _frame_signature_uncached(paths: Sequence[str], spec: GridSpec, check_size: bool) -> FrameSignature:
@@ -520,7 +558,7 @@ def cdf_features(planes: np.ndarray, spec: GridSpec) -> np.ndarray:
     """Per channel and cell, the fraction of pixels in bins below 1..B: shape (C * B, n, n), float32.
 
     The empirical CDFs the metric compares, channel-major then bin; the frame encoder's input when its card
-    says ``front_end = "grid_cdf"``. Computed from the frame's signature (about 1.5 ms for 4 x 347 x 300).
+    says ``front_end = "grid_cdf"``. Computed from the frame's signature (about 1.5 ms for 4 x 300 x 375).
     """
     return cdf_from_signature(frame_signature(planes, spec))
 

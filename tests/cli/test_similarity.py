@@ -85,18 +85,20 @@ def test_study_root_and_archive_forms(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_seed_mode_refuses_wrong_size_and_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rng = np.random.default_rng(2)
-    full = rng.integers(0, 256, (1500, 1300), dtype=np.uint8)
+    full = rng.integers(0, 256, (1300, 1500), dtype=np.uint8)  # a COMS frame: 1500 wide x 1300 high
     a = tmp_path / "a" / "image_1"
     b = tmp_path / "b" / "image_1"
     a.mkdir(parents=True)
     b.mkdir(parents=True)
     for c in CHANNELS:
         write_rgb_png(a / f"{c}.png", full)
-        write_rgb_png(b / f"{c}.png", full if c != "swir" else full[:1400])
+        write_rgb_png(b / f"{c}.png", full if c != "swir" else full[:1200])
     rc = main(["similarity", str(tmp_path / "a"), str(tmp_path / "b"), "--workers", "1"])
     assert rc == 2
     err = capsys.readouterr().err
-    assert "swir.png" in err and "1300x1400" in err and "1300x1500" in err
+    assert (
+        "swir.png" in err and "1500 wide x 1200 high" in err and "only accepts COMS images 1500 wide x 1300 high" in err
+    )
     # The full-size window itself is accepted in seed mode.
     assert main(["similarity", str(tmp_path / "a"), str(tmp_path / "a"), "--workers", "1"]) == 0
     assert float(capsys.readouterr().out.split()[0]) == 1.0
