@@ -199,7 +199,7 @@ def bench_one(name: str, base: np.ndarray, queries: np.ndarray, args: argparse.N
 
 
 def bench_rerank(args: argparse.Namespace) -> dict[str, Any]:
-    """Exact ground-truth re-rank of top-50 candidates on 300x347 frames, and one end-to-end search."""
+    """Exact ground-truth re-rank of top-50 candidates on 375 x 300 frames, and one end-to-end search."""
     try:
         from satwatch.services.metric.groundtruth import GridSpec, frame_signature, window_signature
     except ImportError as exc:  # pragma: no cover - depends on a colleague's module
@@ -208,7 +208,7 @@ def bench_rerank(args: argparse.Namespace) -> dict[str, Any]:
 
     rng = np.random.default_rng(1)
     spec = GridSpec(n=24, bins=20, mode="general")
-    h, w = 347, 300
+    h, w = 300, 375
     frames = rng.integers(0, 256, size=(89, 4, h, w), dtype=np.uint8)
     frame_signature(frames[0], spec)  # compile the JIT kernels outside the timing
     t = time.perf_counter()

@@ -36,7 +36,7 @@ def time_frames(width: int, height: int, n: int) -> float:
 
 def strip(path: Path) -> None:
     """4 channels x 6 times, including a vortex, convection and a sensor fault."""
-    cfg = SimConfig(seed=7, width=300, height=347, days=2.0, start=datetime(2024, 7, 1, tzinfo=UTC))
+    cfg = SimConfig(seed=7, width=375, height=300, days=2.0, start=datetime(2024, 7, 1, tzinfo=UTC))
     sim = SceneSimulator(cfg)
     wanted: list[int] = [8]
     for kind in ("vortex", "convection", "striping", "calibration_jump", "missing_lines"):
@@ -70,7 +70,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9], help="seeds for the calibration runs")
     args = ap.parse_args()
     print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}")
-    for w, h, n in ((300, 347, 96), (1300, 1500, 12)):
+    for w, h, n in ((375, 300, 96), (1500, 1300, 12)):
         print(f"{w}x{h}: {time_frames(w, h, n) * 1000:.1f} ms/frame")
     data = coms_data_dir()
     if data is None:
