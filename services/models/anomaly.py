@@ -77,7 +77,7 @@ def combine_scores(
 
 @dataclass
 class AnomalyResult:
-    """A frame's anomaly score and its per-pixel error map at model resolution (152 x 176, height x width, for the shipped model).
+    """A frame's anomaly score and its per-pixel error map at model resolution (rows x columns of the card).
 
     The map is the model's ``error`` output: for the shipped autoencoder the per-pixel negative
     log-likelihood of the frame under the reconstruction, averaged over input planes (higher = stranger).
