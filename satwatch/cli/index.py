@@ -11,8 +11,7 @@ import numpy as np
 
 from satwatch.cli import add_config_argument
 from satwatch.services.config import Settings, load_settings
-
-BUILD_FILE = "build.json"
+from satwatch.services.retrieval.provenance import BUILD_FILE, IndexProvenance, check_provenance
 
 
 def default_index_dir(settings: Settings) -> Path:
@@ -95,16 +94,9 @@ def run_build(args: argparse.Namespace) -> int:
     archive = Archive(args.archive, args.satellite)
     encoder = FrameEncoder.load(args.model_dir or det.model_dir, threads=args.workers)
     sha = encoder.card.sha256
-    build_file = out / BUILD_FILE
-    if build_file.is_file():
-        built_with = json.loads(build_file.read_text()).get("encoder_sha256")
-        if built_with and built_with != sha:
-            raise ValueError(
-                f"index {out} was built with encoder {built_with[:12]}, not {sha[:12]}: "
-                "embeddings of different models do not mix; pass a new --out"
-            )
     archive.require_frames()
     size = det.window_size or archive.profile.window_frames
+    check_provenance(out, IndexProvenance(encoder.card.name, sha, size))
     windows = archive.windows(size, args.stride, args.min_frames)
     index = SimilarityIndex.open_or_create(
         out,
@@ -120,9 +112,6 @@ def run_build(args: argparse.Namespace) -> int:
         f"(stride {args.stride}); {len(windows) - len(todo)} already indexed, {len(todo)} to add"
     )
     out.mkdir(parents=True, exist_ok=True)
-    build_file.write_text(
-        json.dumps({"encoder": encoder.card.name, "encoder_sha256": sha, "window_size": size}, indent=2)
-    )
     store = FrameVectorStore(frame_vector_dir(out, sha), encoder.dim)
     needed = [t for w in todo for t in w]
     encoded = ensure_frame_vectors(

@@ -91,7 +91,9 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run_search)
 
 
-def _query_frames(args: argparse.Namespace, archive: Any, window_size: int) -> tuple[np.ndarray, Any, Any]:
+def _query_frames(
+    args: argparse.Namespace, archive: Any, window_size: int, min_frames: int
+) -> tuple[np.ndarray, Any, Any]:
     """(frames (N,C,H,W) shrunk, WindowRecord or None, archive-like source or None) of the query."""
     from satwatch.services.frames.archive import Archive
     from satwatch.services.retrieval.index import WindowRecord
@@ -104,6 +106,11 @@ def _query_frames(args: argparse.Namespace, archive: Any, window_size: int) -> t
             after = archive.times_between(args.time, None)[:2]
             hint = ", ".join(f"{t:%Y-%m-%dT%H:%MZ}" for t in before + after) or "the archive is empty"
             raise ValueError(f"the archive has no complete frame at {args.time:%Y-%m-%dT%H:%MZ} (nearby: {hint})")
+        if len(times) < min_frames:
+            raise ValueError(
+                f"only {len(times)} frames in the window ending {args.time:%Y-%m-%dT%H:%MZ}; a search needs at "
+                f"least {min_frames} (detector.min_frames_for_search)"
+            )
         return load_shrunk(archive, times, workers=2), WindowRecord.from_times(archive.satellite, times), archive
     folder = Path(args.window)
     if not folder.is_dir():
@@ -126,6 +133,7 @@ def run_search(args: argparse.Namespace) -> int:
     from satwatch.services.frames.archive import Archive
     from satwatch.services.models.embedding import FrameEncoder
     from satwatch.services.retrieval.index import FrameVectorStore, SimilarityIndex
+    from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance
     from satwatch.services.retrieval.search import search
 
     settings = load_settings(args.config)
@@ -135,8 +143,12 @@ def run_search(args: argparse.Namespace) -> int:
     index_dir = Path(args.index) if args.index else default_index_dir(settings)
     index = SimilarityIndex.load(index_dir, ef=args.ef)
     archive = Archive(args.archive, args.satellite)
-    frames, record, source = _query_frames(args, archive, det.window_size or archive.profile.window_frames)
+    frames, record, source = _query_frames(
+        args, archive, det.window_size or archive.profile.window_frames, det.min_frames_for_search
+    )
     encoder = FrameEncoder.load(args.model_dir or det.model_dir, threads=2)
+    window_size = det.window_size or archive.profile.window_frames
+    check_provenance(index_dir, IndexProvenance(encoder.card.name, encoder.card.sha256, window_size))
     store_dir = frame_vector_dir(index_dir, encoder.card.sha256)
     store = FrameVectorStore(store_dir, encoder.dim) if store_dir.is_dir() else None
     if record is not None and store is not None and not store.missing(record.satellite, record.frame_times):

@@ -31,6 +31,7 @@ from satwatch.services.frames.profiles import (
     profile_names,
 )
 from satwatch.services.metric.groundtruth import frame_signature, similarity_one_to_many, window_signature
+from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance
 
 log = logging.getLogger(__name__)
 
@@ -513,6 +514,9 @@ def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -
             f"({scorer.card.name}) serves {scorer.card.normalisation.channels}; use models trained for one satellite"
         )
     index_dir = state / "index"
+    served = [p for p in map(get_profile, profile_names()) if p.channels == channels]
+    window_size = d.window_size or (served[0].window_frames if served else 20)
+    check_provenance(index_dir, IndexProvenance(encoder.card.name, encoder.card.sha256, window_size))
     from satwatch.services.metric.stream_signatures import StreamSignatures
 
     index = SimilarityIndex.open_or_create(

@@ -100,4 +100,4 @@ def test_unknown_time_is_a_clear_error(built: dict[str, Path], capsys: pytest.Ca
     assert main([*argv, str(built["model"]), "--time", "2024-07-01T12:07Z"]) == 2
     err = capsys.readouterr().err
     assert "no complete frame" in err and "2024-07-01T12:00Z" in err
-    assert main([*argv, str(built["model"]), "--time", "2024-07-01T01:00Z"]) == 2  # fewer than 20 frames before
+    assert main([*argv, str(built["model"]), "--time", "2024-07-01T00:30Z"]) == 2  # 3 frames: too few to search
