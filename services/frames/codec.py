@@ -24,6 +24,9 @@ SCHEMA_VERSION = 1
 #: Kafka's default max message size; inline payloads must stay below it with room for the header.
 KAFKA_DEFAULT_MAX_BYTES = 1_000_000
 INLINE_LIMIT = 900_000
+#: Largest side and channel count a frame message may claim (a guard before any size arithmetic).
+MAX_SIDE = 65_536
+MAX_CHANNELS = 64
 
 
 class Encoding(StrEnum):
@@ -36,9 +39,9 @@ class FrameMeta(BaseModel):
     """Metadata that travels with every frame message."""
 
     schema_version: Literal[1] = 1
-    satellite: str = Field(min_length=1, max_length=64)
+    satellite: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
     time: datetime
-    channels: tuple[str, ...] = Field(min_length=1)
+    channels: tuple[str, ...] = Field(min_length=1, max_length=MAX_CHANNELS)
     shape: tuple[int, int, int]
     dtype: Literal["uint8"] = "uint8"
     encoding: Encoding
@@ -50,7 +53,26 @@ class FrameMeta(BaseModel):
     def _utc(cls, v: datetime) -> datetime:
         if v.tzinfo is None:
             raise ValueError("time must carry a UTC offset")
-        return v.astimezone(UTC)
+        try:
+            return v.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00 lies before the first representable UTC instant
+            raise ValueError(f"time {v.isoformat()} is outside the representable UTC range") from None
+
+    @field_validator("shape")
+    @classmethod
+    def _positive(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
+        channels, height, width = v
+        if not 1 <= channels <= MAX_CHANNELS or not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
+            raise ValueError(
+                f"shape {list(v)} (channels, height, width) needs 1..{MAX_CHANNELS} channels and sides 1..{MAX_SIDE}"
+            )
+        return v
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the raw planes the shape describes."""
+        channels, height, width = self.shape
+        return channels * height * width
 
 
 class FrameDecodeError(ValueError):
@@ -104,32 +126,69 @@ def encode_claim_check(frame: Frame, uri: str) -> bytes:
     return _pack(_meta(frame, Encoding.CLAIM_CHECK, uri), b"")
 
 
-def decode_meta(value: bytes) -> tuple[FrameMeta, bytes]:
-    """Split and validate a message; the payload is returned undecoded."""
+#: Longest metadata header accepted (a real one is a few hundred bytes).
+MAX_HEADER_BYTES = 64 * 1024
+
+
+def decode_meta(value: bytes | None) -> tuple[FrameMeta, bytes]:
+    """Split and validate a message; the payload is returned undecoded.
+
+    Anything that is not a well-formed frame message (no value at all, wrong magic, a header that runs past
+    the message or does not validate) raises FrameDecodeError with a short reason.
+    """
+    if value is None:
+        raise FrameDecodeError("null_value", "message has no value (a null record or tombstone), not a frame")
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise FrameDecodeError("bad_envelope", f"message value is {type(value).__name__}, not bytes")
+    value = bytes(value)
     if len(value) < 8 or value[:4] != MAGIC:
         raise FrameDecodeError("bad_envelope", "message is not a satwatch frame (missing SWF1 magic)")
     (n,) = struct.unpack(">I", value[4:8])
-    if 8 + n > len(value):
-        raise FrameDecodeError("bad_envelope", f"header length {n} runs past the {len(value)} byte message")
+    if n > MAX_HEADER_BYTES or 8 + n > len(value):
+        raise FrameDecodeError(
+            "bad_envelope", f"header length {n} runs past the {len(value)} byte message or the {MAX_HEADER_BYTES} cap"
+        )
     try:
         meta = FrameMeta.model_validate_json(value[8 : 8 + n])
-    except ValueError as exc:
+    except (ValueError, ArithmeticError) as exc:
         raise FrameDecodeError("bad_metadata", f"invalid frame metadata: {exc}") from exc
     return meta, value[8 + n :]
 
 
-def decode_inline(meta: FrameMeta, payload: bytes) -> Frame:
-    """Rebuild an inline frame, checking size and checksum."""
+def inflate_bounded(payload: bytes, limit: int) -> bytes:
+    """zlib-inflate at most ``limit`` bytes; a stream that would give more is refused before it is inflated.
+
+    A small message can hold a "zlib bomb" that inflates to gigabytes; the output is capped at the frame size
+    the metadata (checked against the satellite profile) announces, so memory stays bounded by one frame.
+    """
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(payload, limit)
+        if not inflater.eof and inflater.decompress(inflater.unconsumed_tail, 1):
+            raise FrameDecodeError("too_large", f"payload inflates to more than the {limit} bytes its shape allows")
+    except zlib.error as exc:
+        raise FrameDecodeError("corrupt_payload", f"payload does not decompress: {exc}") from exc
+    if not inflater.eof:
+        raise FrameDecodeError("corrupt_payload", "payload is a truncated zlib stream")
+    if inflater.unused_data:
+        raise FrameDecodeError("corrupt_payload", f"{len(inflater.unused_data)} bytes follow the zlib stream")
+    return raw
+
+
+def decode_inline(meta: FrameMeta, payload: bytes, expected_shape: tuple[int, int, int] | None = None) -> Frame:
+    """Rebuild an inline frame, checking shape, size and checksum.
+
+    ``expected_shape`` (the satellite profile's shrunk shape) is checked before anything is decompressed.
+    """
+    if expected_shape is not None and tuple(meta.shape) != tuple(expected_shape):
+        raise FrameDecodeError("wrong_shape", f"shape {list(meta.shape)}, expected {list(expected_shape)}")
+    expected = meta.nbytes
     if meta.encoding == Encoding.RAW:
         raw = payload
     elif meta.encoding == Encoding.RAW_ZLIB:
-        try:
-            raw = zlib.decompress(payload)
-        except zlib.error as exc:
-            raise FrameDecodeError("corrupt_payload", f"payload does not decompress: {exc}") from exc
+        raw = inflate_bounded(payload, expected)
     else:
         raise FrameDecodeError("unsupported_encoding", f"cannot decode {meta.encoding} inline")
-    expected = int(np.prod(meta.shape))
     if len(raw) != expected:
         raise FrameDecodeError("wrong_size", f"payload holds {len(raw)} bytes, shape {meta.shape} needs {expected}")
     data = np.frombuffer(raw, dtype=np.uint8).reshape(meta.shape)

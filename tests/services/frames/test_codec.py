@@ -89,3 +89,78 @@ def test_frames_too_big_raw_are_compressed_and_corruption_detected() -> None:
     with pytest.raises(FrameDecodeError) as err:
         decode_inline(meta, payload[:10] + b"garbage" + payload[17:])
     assert err.value.reason == "corrupt_payload"
+
+
+def _with_header(value: bytes, **changes: object) -> bytes:
+    """A message whose JSON header has some fields replaced (the payload kept as it is)."""
+    import json
+    import struct
+
+    (n,) = struct.unpack(">I", value[4:8])
+    header = json.loads(value[8 : 8 + n])
+    header.update(changes)
+    raw = json.dumps(header).encode()
+    return value[:4] + struct.pack(">I", len(raw)) + raw + value[8 + n :]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "null_value"),
+        (b"", "bad_envelope"),
+        (b"SWF1" + (2**31).to_bytes(4, "big") + b"{}", "bad_envelope"),
+        (b"SWF1\x00\x00\x00\x02{]", "bad_metadata"),
+    ],
+)
+def test_null_and_malformed_envelopes_raise_with_reason(value, reason) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(FrameDecodeError) as err:
+        decode_meta(value)
+    assert err.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"time": "0001-01-01T00:00:00+01:00"},  # OverflowError when turned to UTC
+        {"time": "9999-12-31T23:59:00-01:00"},  # past the last representable UTC instant
+        {"time": "2024-07-01T00:00:00"},  # no offset
+        {"shape": [4, 0, 0]},  # ZeroDivisionError further on
+        {"shape": [4, -300, 375]},
+        {"shape": [4, 10**9, 10**9]},
+        {"satellite": "COMS-1\n2024 fake log line"},
+        {"schema_version": 2},
+        {"dtype": "float64"},
+        {"encoding": "raw+bz2"},
+    ],
+)
+def test_out_of_range_metadata_is_bad_metadata(changes) -> None:  # type: ignore[no-untyped-def]
+    value = _with_header(encode_inline(make_frame(T0)), **changes)
+    with pytest.raises(FrameDecodeError) as err:
+        decode_meta(value)
+    assert err.value.reason == "bad_metadata"
+
+
+def test_zlib_bomb_is_refused_without_inflating_it() -> None:
+    import zlib
+
+    frame = make_frame(T0)
+    bomb = zlib.compress(bytes(300_000_000), 9)  # 300 MB of zeros in about 300 KB
+    value = _with_header(encode_inline(frame), encoding="raw+zlib")
+    meta, _ = decode_meta(value)
+    with pytest.raises(FrameDecodeError) as err:
+        decode_inline(meta, bomb)
+    assert err.value.reason == "too_large"
+    good = zlib.compress(frame.data.tobytes())
+    np.testing.assert_array_equal(decode_inline(meta, good).data, frame.data)
+    for damaged in (good[:-4], good + b"tail"):
+        with pytest.raises(FrameDecodeError) as err:
+            decode_inline(meta, damaged)
+        assert err.value.reason == "corrupt_payload"
+
+
+def test_expected_shape_is_checked_before_decoding() -> None:
+    meta, payload = decode_meta(encode_inline(make_frame(T0, shape=(30, 40))))
+    with pytest.raises(FrameDecodeError) as err:
+        decode_inline(meta, payload, expected_shape=(4, 300, 375))
+    assert err.value.reason == "wrong_shape"
+    assert decode_inline(meta, payload, expected_shape=(4, 30, 40)).data.shape == (4, 30, 40)
