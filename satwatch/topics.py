@@ -53,3 +53,17 @@ def ensure_topics(settings: KafkaSettings, timeout: float = 30.0) -> None:
                 pass
     finally:
         admin.close()
+
+
+def ensure_compacted_topic(settings: KafkaSettings, name: str, partitions: int = 1) -> None:
+    """Create a compacted topic (cleanup.policy=compact: the latest value per key is kept), if missing."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="satwatch-admin")
+    try:
+        if name not in set(admin.list_topics()):
+            try:
+                admin.create_topics([NewTopic(name, partitions, 1, topic_configs={"cleanup.policy": "compact"})])
+                log.info("created compacted topic %s", name)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()

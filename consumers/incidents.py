@@ -1,0 +1,130 @@
+"""The incidents sink: reads the ``alerts`` topic, groups alerts into incidents, stores them, publishes their
+latest version to the compacted ``incidents`` topic (key = incident id) and routes data-quality incidents to
+Alertmanager. Offsets are committed only after the store and the topic have the batch's incidents, and the
+store remembers every alert it grouped, so at-least-once delivery never duplicates an incident."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from kafka import KafkaConsumer, KafkaProducer
+from pydantic import ValidationError
+
+from satwatch.services.config import Settings
+from satwatch.services.detection.alerts import Alert, alert_from_json
+from satwatch.services.feed.alertmanager import AlertmanagerRouter
+from satwatch.services.feed.config import FeedSettings
+from satwatch.services.feed.incidents import Change, Incident
+from satwatch.services.feed.sink import IncidentSink
+from satwatch.services.feed.store import IncidentStore
+from satwatch.topics import ensure_compacted_topic
+
+log = logging.getLogger(__name__)
+
+
+class IncidentsConsumer:
+    """Runs the incidents sink over the alerts topic until stopped."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        feed: FeedSettings,
+        store: IncidentStore | None = None,
+        feed_url: str | None = None,
+        on_change: Callable[[Change], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.feed = feed
+        k = settings.kafka
+        ensure_compacted_topic(k, feed.incidents_topic)
+        self.store = store or IncidentStore(feed.store)
+        self.consumer = KafkaConsumer(
+            k.alerts_topic,
+            bootstrap_servers=k.bootstrap_servers,
+            group_id=feed.group_id,
+            client_id="satwatch-incidents",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=200,
+            # Tansu completes a group join only with a short poll interval (DESIGN.md section 5).
+            max_poll_interval_ms=5000,
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=1000,
+        )
+        self.producer = KafkaProducer(
+            bootstrap_servers=k.bootstrap_servers,
+            client_id="satwatch-incidents-out",
+            acks="all",
+            enable_idempotence=True,
+            retries=10,
+            linger_ms=0,
+        )
+        router = (
+            AlertmanagerRouter(feed.alertmanager_url, feed.alertmanager_resend_seconds, feed_url)
+            if feed.alertmanager_url
+            else None
+        )
+        self.sink = IncidentSink(self.store, feed, router=router, publish=self._publish, on_change=on_change)
+        self._stop = threading.Event()
+        self._clock: list[tuple[str, datetime]] = []
+        self._clock_lock = threading.Lock()
+        self.bad_messages = 0
+        self.ready = threading.Event()
+
+    def _publish(self, incidents: list[Incident]) -> None:
+        for inc in incidents:
+            self.producer.send(self.feed.incidents_topic, key=inc.id.encode(), value=inc.model_dump_json().encode())
+        self.producer.flush(30)
+
+    def advance(self, satellite: str, now: datetime) -> None:
+        """Tell the sink that the detector processed a frame of ``satellite`` at stream time ``now`` (from any
+        thread), so incidents resolve even when no further alert comes."""
+        with self._clock_lock:
+            self._clock.append((satellite, now))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, max_idle_seconds: float | None = None) -> None:
+        """Consume until ``stop`` (or ``max_idle_seconds`` without a message)."""
+        self.sink.republish()
+        idle_since = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                batch = self.consumer.poll(timeout_ms=200)
+                if self.consumer.assignment():
+                    self.ready.set()
+                alerts: list[Alert] = []
+                for records in batch.values():
+                    for rec in records:
+                        try:
+                            alerts.append(alert_from_json(rec.value))
+                        except (ValidationError, ValueError) as exc:
+                            self.bad_messages += 1
+                            log.warning("skipping an unreadable alert at offset %d: %s", rec.offset, exc)
+                if alerts:
+                    self.sink.handle(alerts)
+                    self.consumer.commit()
+                    idle_since = time.monotonic()
+                with self._clock_lock:
+                    ticks, self._clock = self._clock, []
+                latest: dict[str, datetime] = {}
+                for sat, t in ticks:
+                    latest[sat] = max(t, latest.get(sat, t))
+                for sat, t in latest.items():
+                    self.sink.advance(sat, t)
+                self.sink.tick()
+                if max_idle_seconds is not None and not alerts and time.monotonic() - idle_since > max_idle_seconds:
+                    break
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        try:
+            self.consumer.close()
+        finally:
+            self.producer.close(5)
