@@ -7,21 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from satwatch.cli import add_config_argument
-from satwatch.services.config import Settings, load_settings
-from satwatch.services.retrieval.provenance import BUILD_FILE, IndexProvenance, check_provenance
-
-
-def default_index_dir(settings: Settings) -> Path:
-    """Where the detector keeps its index: ``<detector.state_dir>/index``."""
-    return Path(settings.detector.state_dir) / "index"
-
-
-def frame_vector_dir(index_dir: Path, encoder_sha256: str) -> Path:
-    """Per-frame embeddings live beside the index, one folder per encoder model."""
-    return index_dir / "frame_vectors" / encoder_sha256[:16]
+from satwatch.services.config import load_settings
+from satwatch.services.retrieval.provenance import BUILD_FILE, default_index_dir
 
 
 def register(subparsers: Any) -> None:
@@ -79,60 +67,30 @@ def register(subparsers: Any) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from satwatch.services.frames.archive import Archive
     from satwatch.services.models.embedding import FrameEncoder
-    from satwatch.services.retrieval.index import FrameVectorStore, SimilarityIndex, WindowRecord, window_id
-    from satwatch.services.retrieval.search import ensure_frame_vectors
+    from satwatch.services.retrieval.build import BuildPlan, build_index
 
     settings = load_settings(args.config)
     det = settings.detector
-    out = Path(args.out) if args.out else default_index_dir(settings)
-    if args.stride < 1 or args.workers < 1 or args.batch < 1:
-        raise ValueError("--stride, --workers and --batch must be at least 1")
+    out = Path(args.out) if args.out else default_index_dir(settings.detector.state_dir)
     archive = Archive(args.archive, args.satellite)
     encoder = FrameEncoder.load(args.model_dir or det.model_dir, threads=args.workers)
-    sha = encoder.card.sha256
-    archive.require_frames()
-    size = det.window_size or archive.profile.window_frames
-    check_provenance(out, IndexProvenance(encoder.card.name, sha, size))
-    windows = archive.windows(size, args.stride, args.min_frames)
-    index = SimilarityIndex.open_or_create(
-        out,
-        dim=encoder.dim,
-        max_elements=max(det.index_max_elements, len(windows)),
-        m=det.index_m,
-        ef_construction=det.index_ef_construction,
-        ef=det.index_ef,
-    )
-    todo = [w for w in windows if not index.contains(window_id(archive.satellite, w[-1]))]
+
+    def announce(plan: BuildPlan) -> None:
+        print(
+            f"archive {archive.root}: {len(archive)} frames, {plan.windows} windows of up to {plan.window_size} "
+            f"frames (stride {args.stride}); {plan.already} already indexed, {plan.todo} to add"
+        )
+
+    result = build_index(
+        archive, encoder, out, det, stride=args.stride, min_frames=args.min_frames, batch=args.batch,
+        workers=args.workers, progress=not args.quiet, on_plan=announce,
+    )  # fmt: skip
     print(
-        f"archive {archive.root}: {len(archive)} frames, {len(windows)} windows of up to {size} frames "
-        f"(stride {args.stride}); {len(windows) - len(todo)} already indexed, {len(todo)} to add"
+        f"encoded {result.encoded_frames} frames, added {result.added_windows} windows; "
+        f"index {out} now holds {result.index_size} windows"
     )
-    out.mkdir(parents=True, exist_ok=True)
-    store = FrameVectorStore(frame_vector_dir(out, sha), encoder.dim)
-    needed = [t for w in todo for t in w]
-    encoded = ensure_frame_vectors(
-        archive, needed, encoder, store, batch=args.batch, workers=args.workers, progress=not args.quiet
-    )
-    added = 0
-    step = 5000
-    try:
-        with tqdm(total=len(todo), desc="index windows", unit="window", disable=args.quiet or not todo) as bar:
-            for lo in range(0, len(todo), step):
-                chunk = todo[lo : lo + step]
-                flat = store.get_many(archive.satellite, [t for w in chunk for t in w]).astype(np.float64)
-                starts = np.cumsum([0] + [len(w) for w in chunk[:-1]])
-                vecs = np.add.reduceat(flat, starts, axis=0) / np.array([len(w) for w in chunk])[:, None]
-                records = [WindowRecord.from_times(archive.satellite, w) for w in chunk]
-                added += index.add_many(records, vecs.astype(np.float32))
-                bar.update(len(chunk))
-    finally:
-        # Save even when interrupted: what was added is complete and the rest resumes next run.
-        index.save(out)
-    print(f"encoded {encoded} frames, added {added} windows; index {out} now holds {len(index)} windows")
     return 0
 
 
@@ -157,7 +115,7 @@ def run_info(args: argparse.Namespace) -> int:
     from satwatch.services.retrieval.index import SimilarityIndex
 
     settings = load_settings(args.config)
-    path = Path(args.index) if args.index else default_index_dir(settings)
+    path = Path(args.index) if args.index else default_index_dir(settings.detector.state_dir)
     index = SimilarityIndex.load(path)
     info = index.info()
     info["path"] = str(path)

@@ -129,18 +129,18 @@ def _query_frames(
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from satwatch.cli.index import default_index_dir, frame_vector_dir
     from satwatch.services.frames.archive import Archive
     from satwatch.services.models.embedding import FrameEncoder
+    from satwatch.services.retrieval.build import frame_vector_dir
     from satwatch.services.retrieval.index import FrameVectorStore, SimilarityIndex
-    from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance
+    from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance, default_index_dir
     from satwatch.services.retrieval.search import search
 
     settings = load_settings(args.config)
     det = settings.detector
     if args.k < 1 or args.rerank < 0:
         raise ValueError("--k must be at least 1 and --rerank at least 0")
-    index_dir = Path(args.index) if args.index else default_index_dir(settings)
+    index_dir = Path(args.index) if args.index else default_index_dir(settings.detector.state_dir)
     index = SimilarityIndex.load(index_dir, ef=args.ef)
     archive = Archive(args.archive, args.satellite)
     frames, record, source = _query_frames(

@@ -16,6 +16,11 @@ from pathlib import Path
 BUILD_FILE = "build.json"
 
 
+def default_index_dir(state_dir: str | Path) -> Path:
+    """Where the detector keeps its index: ``<detector.state_dir>/index``."""
+    return Path(state_dir) / "index"
+
+
 class IndexMismatchError(ValueError):
     """An index opened with an encoder or window length other than the ones that built it."""
 
