@@ -889,17 +889,98 @@ def _tiled_pairs(m: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(ia).astype(np.int64), np.concatenate(ib).astype(np.int64)
 
 
+def latest_frames(window: WindowSignature, frames: int) -> WindowSignature:
+    """The last ``frames`` frames of ``window`` (the window itself when it holds no more)."""
+    if frames < 1:
+        raise ValueError(f"a window needs at least one frame, asked for {frames}")
+    return window if len(window.frames) <= frames else WindowSignature(window.frames[-frames:])
+
+
+def aligned(a: WindowSignature, b: WindowSignature) -> tuple[WindowSignature, WindowSignature]:
+    """Two windows cut to the frames they are compared on: the latest ``min(len(a), len(b))`` of each.
+
+    A part-filled window (fewer frames than the rule's 20, after a gap or at the start of an archive) is
+    compared with another window frame by frame from the end: its last frame with the other's last frame,
+    and so on back. Equal lengths are left as they are.
+    """
+    k = min(len(a.frames), len(b.frames))
+    return latest_frames(a, k), latest_frames(b, k)
+
+
+@dataclass(frozen=True)
+class WindowComparison:
+    """The similarity of two windows and what it was computed on.
+
+    ``frames`` frame pairs were compared (the latest ``min(frames_a, frames_b)`` of each window, aligned from
+    the end); the similarity is the mean of ``1 - KS`` over those frames, their channels and cells.
+    """
+
+    similarity: float
+    frames: int
+    frames_a: int
+    frames_b: int
+
+    @property
+    def partial(self) -> bool:
+        """A window held fewer frames than the other, so not all of the longer one was compared."""
+        return self.frames_a != self.frames_b
+
+    def note(self) -> str:
+        """One line saying what was compared (empty when both windows held the same number of frames)."""
+        if not self.partial:
+            return ""
+        return (
+            f"windows hold {self.frames_a} and {self.frames_b} frames: compared the latest {self.frames} frames "
+            f"of each, aligned from the end"
+        )
+
+
+def compare_windows(a: WindowSignature, b: WindowSignature) -> WindowComparison:
+    """:func:`window_similarity` with the number of frames compared (part-filled windows allowed)."""
+    return WindowComparison(window_similarity(a, b), min(len(a.frames), len(b.frames)), len(a.frames), len(b.frames))
+
+
 def window_similarity(a: WindowSignature, b: WindowSignature) -> float:
-    """The study's window similarity: mean over frames, channels and cells of ``1 - KS``."""
+    """The study's window similarity: mean over frames, channels and cells of ``1 - KS``.
+
+    Windows of different lengths (part-filled ones) are compared on their latest ``min(len(a), len(b))``
+    frames, aligned from the end (:func:`aligned`), and the mean is over those frames.
+    """
+    a, b = aligned(a, b)
     batch = _Batch([a, b], stack=False)
     return float(1.0 - batch.sums(np.array([0]), np.array([1]))[0] / a.size)
 
 
+def _by_compared_length(lengths: Sequence[int], query: int) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = {}
+    for i, m in enumerate(lengths):
+        groups.setdefault(min(m, query), []).append(i)
+    return groups
+
+
 def similarity_one_to_many(query: WindowSignature, many: Sequence[WindowSignature]) -> np.ndarray:
     """Similarity of ``query`` to each of ``many``, as a float64 array (frame pairs shared by overlapping
-    candidates are computed once)."""
+    candidates are computed once). Windows of other lengths are compared as :func:`window_similarity` does."""
     if not many:
         return np.empty(0)
+    lq = len(query.frames)
+    if all(len(m.frames) == lq for m in many):
+        return _one_to_many_equal(query, many)
+    groups = _by_compared_length([len(m.frames) for m in many], lq)
+    out = np.empty(len(many))
+    for k, idx in groups.items():
+        out[idx] = _one_to_many_equal(latest_frames(query, k), [latest_frames(many[i], k) for i in idx])
+    return out
+
+
+def compare_one_to_many(query: WindowSignature, many: Sequence[WindowSignature]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`similarity_one_to_many` and, per candidate, how many frames were compared (int64 array)."""
+    lq = len(query.frames)
+    frames = np.array([min(lq, len(m.frames)) for m in many], dtype=np.int64)
+    return similarity_one_to_many(query, many), frames
+
+
+def _one_to_many_equal(query: WindowSignature, many: Sequence[WindowSignature]) -> np.ndarray:
     batch = _Batch([query, *many])
     m = len(many)
     if batch.blocked:
@@ -909,7 +990,30 @@ def similarity_one_to_many(query: WindowSignature, many: Sequence[WindowSignatur
 
 
 def pairwise_similarity(windows: Sequence[WindowSignature]) -> np.ndarray:
-    """All-pairs similarity matrix (M, M); sliding windows share frames, so each frame pair is reduced once."""
+    """All-pairs similarity matrix (M, M); sliding windows share frames, so each frame pair is reduced once.
+
+    Windows of different lengths are compared as :func:`window_similarity` does (latest frames, aligned from
+    the end); such a set is computed once per distinct compared length.
+    """
+    m = len(windows)
+    lengths = [len(w.frames) for w in windows]
+    if len(set(lengths)) <= 1:
+        return _pairwise_equal(windows)
+    result = np.ones((m, m))
+    for k in sorted(set(lengths)):
+        # Pairs whose shorter window holds k frames: compare the latest k frames of every window that long.
+        members = [i for i in range(m) if lengths[i] >= k]
+        sub = _pairwise_equal([latest_frames(windows[i], k) for i in members])
+        idx = np.array(members)
+        short = np.array([lengths[i] == k for i in members])
+        take = short[:, None] | short[None, :]
+        rows, cols = np.nonzero(take)
+        result[idx[rows], idx[cols]] = sub[rows, cols]
+    np.fill_diagonal(result, 1.0)
+    return result
+
+
+def _pairwise_equal(windows: Sequence[WindowSignature]) -> np.ndarray:
     m = len(windows)
     result = np.ones((m, m))
     if m < 2:
@@ -931,7 +1035,9 @@ def pairwise_similarity(windows: Sequence[WindowSignature]) -> np.ndarray:
 
 
 def cell_similarities(a: WindowSignature, b: WindowSignature) -> np.ndarray:
-    """``1 - D`` of every cell pair, shape (frames, channels, n, n)."""
+    """``1 - D`` of every cell pair, shape (frames, channels, n, n); windows of different lengths are cut to
+    their latest common number of frames first (:func:`aligned`)."""
+    a, b = aligned(a, b)
     _Batch([a, b], stack=False)  # validates compatibility
     n = a.spec.n
     out = np.empty((len(a.frames), a.channels, n, n))
@@ -1100,10 +1206,26 @@ def similarity_from_paths(
     *,
     workers: int = 1,
 ) -> float:
-    """Similarity of two windows given as lists of frames, each a list of channel image files."""
+    """Similarity of two windows given as lists of frames, each a list of channel image files (windows of
+    different lengths: see :func:`compare_paths`)."""
+    return compare_paths(window_a, window_b, spec, cache, workers=workers).similarity
+
+
+def compare_paths(
+    window_a: Sequence[Sequence[str | Path]],
+    window_b: Sequence[Sequence[str | Path]],
+    spec: GridSpec | None = None,
+    cache: SignatureCache | None = None,
+    *,
+    workers: int = 1,
+) -> WindowComparison:
+    """:func:`similarity_from_paths` with the number of frames compared. Windows of different lengths are
+    compared on their latest ``min(len(a), len(b))`` frames (only those are read)."""
     spec = spec or GridSpec()
-    if len(window_a) != len(window_b):
-        raise ValueError(f"windows differ in length: {len(window_a)} vs {len(window_b)} frames")
-    sigs = frame_signatures_from_paths([*window_a, *window_b], spec, cache, workers=workers)
-    k = len(window_a)
-    return window_similarity(window_signature(sigs[:k]), window_signature(sigs[k:]))
+    k = min(len(window_a), len(window_b))
+    if k < 1:
+        raise ValueError("a window needs at least one frame")
+    fa, fb = list(window_a)[-k:], list(window_b)[-k:]
+    sigs = frame_signatures_from_paths([*fa, *fb], spec, cache, workers=workers)
+    sim = window_similarity(window_signature(sigs[:k]), window_signature(sigs[k:]))
+    return WindowComparison(sim, k, len(window_a), len(window_b))

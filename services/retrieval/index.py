@@ -72,11 +72,14 @@ class WindowRecord:
 
 @dataclass(frozen=True)
 class Neighbour:
-    """A search hit: the window, its embedding distance and, after re-ranking, exact similarity."""
+    """A search hit: the window, its embedding distance and, after re-ranking, exact similarity computed on
+    ``frames_compared`` frame pairs (fewer than the window's frames when one of the two windows is part-filled:
+    the latest frames of each, aligned from the end)."""
 
     record: WindowRecord
     distance: float
     similarity: float | None = None
+    frames_compared: int | None = None
 
 
 def _epoch(t: datetime) -> int:

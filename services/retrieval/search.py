@@ -49,10 +49,19 @@ def _default_similarity(query: Any, many: Sequence[Any]) -> np.ndarray:
     from satwatch.services.metric.groundtruth import similarity_one_to_many, window_similarity
 
     try:
-        return similarity_one_to_many(query, many)
+        return similarity_one_to_many(query, many)  # part-filled windows: latest frames, aligned from the end
     except ValueError:
         # Mixed image geometries cannot be batched; compare pair by pair.
         return np.array([window_similarity(query, m) for m in many])
+
+
+def frames_compared(query_sig: Any, candidate_sig: Any) -> int | None:
+    """How many frame pairs the exact metric compares for these two window signatures: the shorter window's
+    frame count (windows are aligned from the end), or None for signatures that hold no ``frames``."""
+    fa, fb = getattr(query_sig, "frames", None), getattr(candidate_sig, "frames", None)
+    if fa is None or fb is None:
+        return None
+    return min(len(fa), len(fb))
 
 
 def rerank(
@@ -63,14 +72,18 @@ def rerank(
 ) -> list[Neighbour]:
     """Attach exact similarity to each candidate and sort by it (highest first, ties by distance).
 
-    Candidates whose signature cannot be found keep ``similarity=None`` and go last, in distance order.
+    Part-filled windows (the query after a gap, or a candidate) are compared on the latest frames both hold,
+    aligned from the end; each scored neighbour's ``frames_compared`` says how many (None when the signatures
+    do not say how many frames they hold). Candidates whose signature cannot be found keep ``similarity=None``
+    and go last, in distance order.
     """
     fn = similarity_fn or _default_similarity
     sigs = [signature_lookup(n.record) for n in neighbours]
     have = [i for i, s in enumerate(sigs) if s is not None]
     sims = np.asarray(fn(query_sig, [sigs[i] for i in have]), dtype=np.float64) if have else np.empty(0)
     scored = [
-        Neighbour(neighbours[i].record, neighbours[i].distance, float(s)) for i, s in zip(have, sims, strict=True)
+        Neighbour(neighbours[i].record, neighbours[i].distance, float(s), frames_compared(query_sig, sigs[i]))
+        for i, s in zip(have, sims, strict=True)
     ]
     scored.sort(key=lambda n: (-(n.similarity or 0.0), n.distance))
     missing = [neighbours[i] for i in range(len(neighbours)) if sigs[i] is None]

@@ -16,13 +16,18 @@ from satwatch.services.metric.groundtruth import (
     GridSpec,
     ImageSizeError,
     SignatureCache,
+    aligned,
     bin_values,
     cdf_features,
     cell_similarities,
+    compare_one_to_many,
+    compare_paths,
+    compare_windows,
     frame_signature,
     frame_signature_from_paths,
     frame_signature_from_rgb,
     grey_from_rgb,
+    latest_frames,
     pairwise_similarity,
     similarity_from_paths,
     similarity_one_to_many,
@@ -265,12 +270,77 @@ def test_identity_symmetry_and_batch_forms_agree() -> None:
 
 def test_incompatible_windows_are_refused() -> None:
     a = _windows(1, 3, (12, 12), GridSpec(3, 5, "general"))[0]
-    b = _windows(1, 2, (12, 12), GridSpec(3, 5, "general"))[0]
     c = _windows(1, 3, (12, 12), GridSpec(4, 5, "general"))[0]
-    with pytest.raises(ValueError):
-        window_similarity(a, b)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="grid spec"):
         window_similarity(a, c)
+    with pytest.raises(ValueError, match="grid spec"):
+        similarity_one_to_many(a, [a, c])
+    with pytest.raises(ValueError, match="grid spec"):
+        pairwise_similarity([a, c])
+    single = window_signature(
+        [frame_signature(np.zeros((1, 12, 12), np.uint8), GridSpec(3, 5, "general")) for _ in range(3)]
+    )
+    with pytest.raises(ValueError, match="channels"):
+        window_similarity(a, single)
+
+
+# --- part-filled windows: aligned from the end, normalised by the frames compared -----------------------
+
+
+def test_part_filled_window_is_compared_on_the_latest_frames() -> None:
+    rng = np.random.default_rng(21)
+    shape = (11, 13)
+    planes_a = [rng.integers(0, 256, shape).astype(np.float32) for _ in range(5)]
+    planes_b = [rng.integers(0, 256, shape).astype(np.float32) for _ in range(2)]
+    spec = GridSpec(3, 6, "seed")
+    a, b = win(planes_a, spec), win(planes_b, spec)
+    # The latest 2 frames of A against B's 2, frame by frame from the end; mean over 2 frames, not 5.
+    expected = literal_window(planes_a[-2:], planes_b, 3, 6, "seed")
+    assert window_similarity(a, b) == pytest.approx(expected, abs=1e-12)  # type: ignore[arg-type]
+    assert window_similarity(b, a) == pytest.approx(expected, abs=1e-12)  # type: ignore[arg-type]
+    got = compare_windows(a, b)  # type: ignore[arg-type]
+    assert (got.frames, got.frames_a, got.frames_b, got.partial) == (2, 5, 2, True)
+    assert got.similarity == window_similarity(a, b)  # type: ignore[arg-type]
+    assert "compared the latest 2 frames" in got.note() and "5 and 2 frames" in got.note()
+    full = compare_windows(a, a)  # type: ignore[arg-type]
+    assert (full.similarity, full.frames, full.partial, full.note()) == (1.0, 5, False, "")
+    # A's latest frames equal to B's: similarity 1 although A holds more.
+    tail = win(planes_a[-2:], spec)
+    assert window_similarity(a, tail) == 1.0  # type: ignore[arg-type]
+    assert cell_similarities(a, b).shape == (2, 1, 3, 3)  # type: ignore[arg-type]
+    aa, bb = aligned(a, b)  # type: ignore[arg-type]
+    assert aa.frames == a.frames[-2:] and bb is b  # type: ignore[attr-defined]
+    assert latest_frames(a, 9) is a  # type: ignore[arg-type]
+
+
+def test_batch_forms_agree_on_windows_of_mixed_length() -> None:
+    spec = GridSpec(4, 10, "general")
+    full = _windows(6, 5, (23, 19), spec, seed=3)
+    ws = [full[0], latest_frames(full[1], 2), full[2], latest_frames(full[3], 4), latest_frames(full[4], 2), full[5]]
+    mat = pairwise_similarity(ws)
+    np.testing.assert_array_equal(np.diag(mat), 1.0)
+    np.testing.assert_allclose(mat, mat.T, atol=0)
+    for i in range(len(ws)):
+        for j in range(len(ws)):
+            if i != j:
+                assert mat[i, j] == pytest.approx(window_similarity(ws[i], ws[j]), abs=1e-12)
+    sims, frames = compare_one_to_many(ws[1], ws)
+    np.testing.assert_allclose(sims, mat[1], atol=1e-12)
+    assert frames.tolist() == [2, 2, 2, 2, 2, 2]
+    sims, frames = compare_one_to_many(ws[3], ws)
+    np.testing.assert_allclose(sims, mat[3], atol=1e-12)
+    assert frames.tolist() == [4, 2, 4, 4, 2, 4]
+    np.testing.assert_allclose(similarity_one_to_many(ws[0], ws), mat[0], atol=1e-12)
+
+
+def test_paths_of_a_part_filled_window(tmp_path: Path) -> None:
+    rng = np.random.default_rng(23)
+    wa = window_files(_study_window(tmp_path / "a", rng, 4, (24, 20)))
+    wb = window_files(_study_window(tmp_path / "b", rng, 2, (24, 20)))
+    spec = GridSpec(4, 20, "general")
+    got = compare_paths(wa, wb, spec)
+    assert (got.frames, got.frames_a, got.frames_b) == (2, 4, 2)
+    assert got.similarity == similarity_from_paths(wa[-2:], wb, spec) == similarity_from_paths(wa, wb, spec)
 
 
 def test_general_mode_refuses_images_smaller_than_grid() -> None:

@@ -68,3 +68,46 @@ def test_detector_alerts_carry_exact_similarity(tmp_path) -> None:  # type: igno
     assert out.alert is not None and len(out.alert.similar) == 3
     sims = [e.similarity for e in out.alert.similar]
     assert all(x is not None and 0.0 < x <= 1.0 for x in sims) and sims == sorted(sims, reverse=True)
+
+
+def test_rerank_of_a_part_filled_query_compares_the_latest_frames() -> None:
+    s = StreamSignatures()
+    frames = [make_frame(T0 + i * Q, value=50 + 40 * (i % 3)) for i in range(6)]
+    for f in frames:
+        s.add("COMS-1", f.time, f.data)
+    cands = [
+        Neighbour(WindowRecord.from_times("COMS-1", [f.time for f in frames[i : i + 3]]), 0.1 * i) for i in range(3)
+    ]
+    # A query of one frame (the window just after a gap) against windows of three: their last frames compared.
+    ranked = s.rerank("COMS-1", [frames[5].time], cands)
+    assert [n.frames_compared for n in ranked] == [1, 1, 1]
+    q = window_signature([frame_signature(frames[5].data, s.spec)])
+    for n in ranked:
+        last = frame_signature(frames[[f.time for f in frames].index(n.record.end)].data, s.spec)
+        assert abs(n.similarity - window_similarity(q, window_signature([last]))) < 1e-12
+    assert ranked[0].record.end == frames[2].time  # the window ending in a frame as bright as frame 5
+    full = s.rerank("COMS-1", [f.time for f in frames[3:6]], cands)
+    assert [n.frames_compared for n in full] == [3, 3, 3]
+
+
+def test_detector_reranks_a_part_filled_window_after_a_gap(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    det = Detector(
+        MeanEncoder(),
+        BrightnessScorer(),
+        SimilarityIndex(dim=4, max_elements=64),
+        AlertStore(tmp_path / "a.sqlite"),
+        DetectorSettings(window_size=4, min_frames_for_search=2, k=3),
+        reranker=StreamSignatures(tmp_path / "sig"),
+        now=lambda: T0 + timedelta(days=30),
+    )
+    for i in range(24):
+        det.process(make_frame(T0 + i * Q, value=60 + 5 * (i % 4)))
+    # Ten hours missing: the window after the gap holds 2 frames, the indexed windows 4.
+    after = T0 + 24 * Q + timedelta(hours=10)
+    det.process(make_frame(after, value=70))
+    out = det.process(make_frame(after + Q, value=230))
+    assert out.window_frames == 2
+    assert [n.frames_compared for n in out.neighbours] == [2, 2, 2]
+    assert out.alert is not None and len(out.alert.similar) == 3
+    sims = [e.similarity for e in out.alert.similar]
+    assert all(x is not None and 0.0 < x <= 1.0 for x in sims) and sims == sorted(sims, reverse=True)

@@ -186,3 +186,28 @@ def test_archive_signatures_cache_on_disk(tmp_path: Path) -> None:
     assert gt.window_similarity(a, other) == pytest.approx(gt.window_similarity(direct, other), abs=1e-12)
     assert gt.window_similarity(a, other) < 1.0
     assert sigs(WindowRecord.from_times("COMS-1", [T0 - STEP])) is None  # frame not in the archive
+
+
+def test_rerank_of_part_filled_windows_says_how_many_frames_were_compared() -> None:
+    from satwatch.services.metric.groundtruth import GridSpec, frame_signature, window_signature, window_similarity
+    from satwatch.services.retrieval.search import frames_compared
+
+    spec = GridSpec(n=4, bins=20, mode="general")
+    rng = np.random.default_rng(4)
+    frames = rng.integers(0, 256, size=(9, 2, 40, 36), dtype=np.uint8)
+    frames[5:] //= 3
+    sigs = [frame_signature(f, spec) for f in frames]
+    full = [window_signature(sigs[i : i + 4]) for i in range(0, 6)]  # 4-frame candidates
+    query = window_signature(sigs[7:9])  # a part-filled query: 2 frames after a gap
+    neigh = [Neighbour(rec(i * 100), float(i)) for i in range(len(full))]
+    lookup = {n.record.window_id: full[i] for i, n in enumerate(neigh)}
+    out = rerank(query, neigh, lambda r: lookup[r.window_id])
+    assert [n.frames_compared for n in out] == [2] * len(full)
+    for n in out:
+        cand = lookup[n.record.window_id]
+        assert n.similarity == pytest.approx(window_similarity(query, window_signature(cand.frames[-2:])), abs=1e-12)
+    assert out[0].record == neigh[5].record  # the candidate whose last two frames are the dark ones
+    assert frames_compared(full[0], query) == 2 and frames_compared(1.0, query) is None
+    # Full windows: every frame compared; stand-in signatures without frames leave it unknown.
+    assert {n.frames_compared for n in rerank(full[0], neigh, lambda r: lookup[r.window_id])} == {4}
+    assert rerank(1.0, neigh[:1], lambda r: 0.5, scalar_similarity)[0].frames_compared is None
