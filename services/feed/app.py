@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
@@ -40,7 +41,7 @@ class FeedApp:
         self.settings = settings
         self.pictures = Path(settings.pictures_dir) if settings.pictures_dir else None
         self.extra_ready = ready
-        self.stopping = asyncio.Event()
+        self.stopping = threading.Event()
         self.page = _page()
         self.app = Starlette(
             routes=[
@@ -55,10 +56,11 @@ class FeedApp:
             ],
             lifespan=self._lifespan,
         )
+        self.app.state.stopping = self.stopping  # the server sets it on shutdown, so event streams end at once
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        self.stopping = asyncio.Event()
+        self.stopping.clear()
         try:
             yield
         finally:

@@ -5,9 +5,23 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
+
+
+class _Server(uvicorn.Server):
+    """Ends the app's event streams as soon as shutdown begins, instead of after the graceful timeout."""
+
+    def __init__(self, config: uvicorn.Config, stopping: threading.Event | None) -> None:
+        super().__init__(config)
+        self.stopping = stopping
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.stopping is not None:
+            self.stopping.set()
+        super().handle_exit(sig, frame)
 
 
 class FeedServer:
@@ -20,7 +34,8 @@ class FeedServer:
         self.host = host
         self.port = int(self.sock.getsockname()[1])
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, lifespan="on", access_log=False)
-        self.server = uvicorn.Server(config)
+        self.stopping: threading.Event | None = getattr(app.state, "stopping", None)
+        self.server = _Server(config, self.stopping)
         self._thread: threading.Thread | None = None
 
     @property
@@ -43,6 +58,8 @@ class FeedServer:
         return self
 
     def stop(self) -> None:
+        if self.stopping is not None:
+            self.stopping.set()
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
