@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TypeAlias
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from satwatch.services.config import DetectorSettings, Settings
 from satwatch.services.detection.alerts import Alert, AlertStore, SimilarEvent, alert_id
 from satwatch.services.detection.journal import IndexJournal
 from satwatch.services.detection.metrics import DetectorMetrics
+from satwatch.services.detection.seams import Encoder, Index, Reranker, Scorer
 from satwatch.services.detection.window import Admission, RollingWindow, WindowEntry
 from satwatch.services.frames.codec import Encoding, FrameMeta
 from satwatch.services.frames.frame import CHANNELS, Frame
@@ -30,7 +31,14 @@ from satwatch.services.frames.profiles import (
     load_profiles,
     profile_names,
 )
-from satwatch.services.metric.groundtruth import frame_signature, similarity_one_to_many, window_signature
+from satwatch.services.metric.groundtruth import (
+    FrameSignature,
+    frame_signature,
+    similarity_one_to_many,
+    window_signature,
+)
+from satwatch.services.models.anomaly import AnomalyResult
+from satwatch.services.retrieval.index import Neighbour, WindowRecord
 from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance
 
 log = logging.getLogger(__name__)
@@ -50,43 +58,8 @@ class InvalidFrame(ValueError):
         self.reason = reason
 
 
-class Encoder(Protocol):
-    dim: int
-
-    def encode(self, frames: np.ndarray) -> np.ndarray: ...
-
-
-class ScoreResult(Protocol):
-    score: float
-    heatmap: np.ndarray
-
-
-class Scorer(Protocol):
-    threshold: float
-
-    def score(self, frame: Frame) -> Any: ...
-
-
-class Index(Protocol):
-    def __len__(self) -> int: ...
-
-    def add(self, record: Any, vector: np.ndarray) -> bool: ...
-
-    def query(self, vector: np.ndarray, k: int = 10, **filters: Any) -> list[Any]: ...
-
-    def contains(self, window_id: str) -> bool: ...
-
-    def save(self, directory: str | Path) -> None: ...
-
-
-class Reranker(Protocol):
-    """Exact re-ranking of search results from per-frame ground-truth signatures."""
-
-    spec: Any
-
-    def add(self, satellite: str, time: datetime, planes: np.ndarray, signature: Any = None) -> Any: ...
-
-    def rerank(self, satellite: str, times: Sequence[datetime], neighbours: list[Any]) -> list[Any]: ...
+#: What scoring one frame gives: its result, or the refusal when the model failed on it.
+ScoreOrRefusal: TypeAlias = AnomalyResult | InvalidFrame
 
 
 @dataclass
@@ -99,14 +72,14 @@ class FrameOutcome:
     score: float
     threshold: float
     window_frames: int
-    neighbours: list[Any] = field(default_factory=list)
+    neighbours: list[Neighbour] = field(default_factory=list)
     alert: Alert | None = None  # set only when the alert is new to the store
     heatmap: np.ndarray | None = None
 
 
-def distinct_events(ranked: Sequence[Any], k: int) -> list[Any]:
+def distinct_events(ranked: Sequence[Neighbour], k: int) -> list[Neighbour]:
     """The first ``k`` of ``ranked`` neighbours such that no two overlap in time on the same satellite."""
-    chosen: list[Any] = []
+    chosen: list[Neighbour] = []
     for n in ranked:
         r = n.record
         if all(c.record.satellite != r.satellite or c.record.end < r.start or r.end < c.record.start for c in chosen):
@@ -114,11 +87,6 @@ def distinct_events(ranked: Sequence[Any], k: int) -> list[Any]:
             if len(chosen) == k:
                 break
     return chosen
-
-
-def window_id(satellite: str, end: datetime) -> str:
-    """Deterministic id of the window of ``satellite`` ending at ``end``."""
-    return f"{satellite}:{end.astimezone(UTC):%Y%m%dT%H%MZ}"
 
 
 class Detector:
@@ -134,7 +102,6 @@ class Detector:
         metrics: DetectorMetrics | None = None,
         *,
         index_dir: str | Path | None = None,
-        record_factory: Callable[..., Any] | None = None,
         reranker: Reranker | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         model_channels: tuple[str, ...] = CHANNELS,
@@ -152,7 +119,6 @@ class Detector:
         self.threshold = settings.anomaly_threshold if settings.anomaly_threshold is not None else scorer.threshold
         self.metrics.anomaly_threshold.set(self.threshold)
         self._windows: dict[str, RollingWindow] = {}
-        self._record_factory = record_factory
         self._index_dir = Path(index_dir) if index_dir else None
         self._journal = IndexJournal(self._index_dir / "journal.jsonl") if self._index_dir else None
         self._since_snapshot = 0
@@ -258,7 +224,7 @@ class Detector:
         self,
         frames: Sequence[Frame],
         published_at: Sequence[float | None] | None = None,
-        scores: Iterator[Any] | None = None,
+        scores: Iterator[ScoreOrRefusal] | None = None,
     ) -> list[FrameOutcome | InvalidFrame]:
         """Run frames (in stream order) through the pipeline; the encoder sees the whole batch in one call.
 
@@ -286,25 +252,24 @@ class Detector:
                 out.append(self._failed(frame, "process", exc))
         return out
 
-    def _embed(self, frames: Sequence[Frame]) -> tuple[list[Any], np.ndarray]:
+    def _embed(self, frames: Sequence[Frame]) -> tuple[list[FrameSignature | None], np.ndarray]:
         """Frame embeddings, and the frames' ground-truth signatures where the re-ranker keeps them."""
         m = self.metrics
-        spec = getattr(self.encoder, "signature_spec", None)
+        spec = self.encoder.signature_spec
         if self.reranker is not None and spec is not None and spec == self.reranker.spec:
             # The encoder reads the very grid histograms the re-ranker keeps: sign each frame once for both.
             with m.stage("signature"):
                 signatures = [frame_signature(f.data, spec) for f in frames]
             with m.stage("embed"):
-                return signatures, self.encoder.encode_signatures(signatures)  # type: ignore[attr-defined]
+                return signatures, self.encoder.encode_signatures(signatures)
         with m.stage("embed"):
             return [None] * len(frames), self.encoder.encode(np.stack([f.data for f in frames]))
 
-    def _score_batch(self, frames: Sequence[Frame]) -> list[Any]:
+    def _score_batch(self, frames: Sequence[Frame]) -> list[AnomalyResult]:
         with self.metrics.stage("anomaly"):
-            batch = getattr(self.scorer, "score_batch", None)
-            return list(batch(list(frames))) if batch else [self.scorer.score(f) for f in frames]
+            return self.scorer.score_batch(list(frames))
 
-    def score_ahead(self, frames: Sequence[Frame]) -> Iterator[Any]:
+    def score_ahead(self, frames: Sequence[Frame]) -> Iterator[ScoreOrRefusal]:
         """Queue the frames' anomaly scoring in chunks on the worker; yields the results in frame order.
 
         The single worker runs the chunks in order, so frame i's result is ready as soon as its own chunk
@@ -318,14 +283,14 @@ class Detector:
         ]
         return (result for chunk in chunks for result in chunk.result())
 
-    def _score_isolating_failures(self, frames: Sequence[Frame]) -> list[Any]:
+    def _score_isolating_failures(self, frames: Sequence[Frame]) -> list[ScoreOrRefusal]:
         """Score a chunk; if the model fails, score its frames one by one so only the failing one is lost.
 
         Earlier frames of the batch may already be in their windows by then, so an exception must not
         escape: the caller would retry the whole batch and find those frames duplicated.
         """
         try:
-            return self._score_batch(frames)
+            return list(self._score_batch(frames))
         except Exception as exc:  # noqa: BLE001 - any model failure becomes that frame's dead letter
             if len(frames) > 1:
                 return [r for f in frames for r in self._score_isolating_failures([f])]
@@ -338,7 +303,12 @@ class Detector:
         return InvalidFrame("processing_error", f"{frame.satellite} {frame.time:%Y-%m-%d %H:%M}: {stage} failed: {exc}")
 
     def _advance(
-        self, frame: Frame, embedding: np.ndarray, result: Any, published_at: float | None, signature: Any
+        self,
+        frame: Frame,
+        embedding: np.ndarray,
+        result: AnomalyResult,
+        published_at: float | None,
+        signature: FrameSignature | None,
     ) -> FrameOutcome:
         """The sequential part: window, search, alert, index growth, metrics."""
         m = self.metrics
@@ -357,7 +327,7 @@ class Detector:
 
         score = float(result.score)
         alerting = score > self.threshold
-        neighbours: list[Any] = []
+        neighbours: list[Neighbour] = []
         if len(window) >= self.settings.min_frames_for_search and len(self.index) > 0:
             with m.stage("search"):
                 # Exact re-ranking costs ~10 ms, so only alerts, which a forecaster reads, pay for it.
@@ -384,7 +354,7 @@ class Detector:
             m.frame_age.labels(sat).observe(max(0.0, now - published_at))
         return outcome
 
-    def _search(self, sat: str, window: RollingWindow, exact: bool) -> list[Any]:
+    def _search(self, sat: str, window: RollingWindow, exact: bool) -> list[Neighbour]:
         s = self.settings
         start, end = window.start, window.end
         assert start is not None and end is not None
@@ -402,7 +372,7 @@ class Detector:
         return distinct_events(found, s.k) if s.distinct_events else list(found[: s.k])
 
     def _make_alert(
-        self, sat: str, window: RollingWindow, score: float, heatmap: np.ndarray, neighbours: Sequence[Any]
+        self, sat: str, window: RollingWindow, score: float, heatmap: np.ndarray, neighbours: Sequence[Neighbour]
     ) -> Alert:
         start, end = window.start, window.end
         assert start is not None and end is not None
@@ -435,15 +405,9 @@ class Detector:
         )
 
     # -- index growth and durability --------------------------------------------------------------------
-    def _record(self, sat: str, times: tuple[datetime, ...]) -> Any:
-        factory = self._record_factory
-        if factory is None:
-            from satwatch.services.retrieval.index import WindowRecord
-
-            factory = WindowRecord
-        return factory(
-            window_id=window_id(sat, times[-1]), satellite=sat, start=times[0], end=times[-1], frame_times=times
-        )
+    @staticmethod
+    def _record(sat: str, times: tuple[datetime, ...]) -> WindowRecord:
+        return WindowRecord.from_times(sat, times)
 
     def _grow_index(self, sat: str, window: RollingWindow) -> None:
         times = window.times
@@ -473,7 +437,7 @@ class Detector:
         """Make everything processed so far durable; the consumer calls this before committing offsets."""
         if self._journal is not None:
             self._journal.sync()
-        if self.reranker is not None and hasattr(self.reranker, "flush"):
+        if self.reranker is not None:
             self.reranker.flush()
 
     def snapshot(self) -> None:
@@ -491,7 +455,7 @@ class Detector:
         self.snapshot()
         if self._journal is not None:
             self._journal.close()
-        if self.reranker is not None and hasattr(self.reranker, "close"):
+        if self.reranker is not None:
             self.reranker.close()
 
 

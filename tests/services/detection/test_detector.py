@@ -3,7 +3,7 @@ tests/consumers/test_detector.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import timedelta
 
 import numpy as np
@@ -11,11 +11,13 @@ import pytest
 
 from satwatch.services.config import DetectorSettings
 from satwatch.services.detection.alerts import AlertStore
-from satwatch.services.detection.detector import Detector, InvalidFrame, window_id
+from satwatch.services.detection.detector import Detector, InvalidFrame
 from satwatch.services.detection.window import Admission
 from satwatch.services.frames.codec import decode_meta, encode_inline
 from satwatch.services.frames.frame import Frame
-from satwatch.services.retrieval.index import SimilarityIndex
+from satwatch.services.metric.groundtruth import FrameSignature, GridSpec
+from satwatch.services.models.anomaly import AnomalyResult
+from satwatch.services.retrieval.index import SimilarityIndex, window_id
 from tests.helpers import T0, make_frame
 
 Q = timedelta(minutes=15)
@@ -25,15 +27,13 @@ class MeanEncoder:
     """Embeds a frame as its per-channel means (enough to tell bright from dark scenes)."""
 
     dim = 4
+    signature_spec: GridSpec | None = None  # reads pixels, not ground-truth signatures
 
     def encode(self, frames: np.ndarray) -> np.ndarray:
         return frames.reshape(len(frames), 4, -1).mean(axis=2).astype(np.float32) / 255.0
 
-
-@dataclass
-class Result:
-    score: float
-    heatmap: np.ndarray
+    def encode_signatures(self, signatures: Sequence[FrameSignature]) -> np.ndarray:
+        raise AssertionError("a pixel encoder is never handed signatures")
 
 
 class BrightnessScorer:
@@ -41,9 +41,12 @@ class BrightnessScorer:
 
     threshold = 0.6
 
-    def score(self, frame: Frame) -> Result:
+    def score(self, frame: Frame) -> AnomalyResult:
         heat = frame.data[0].astype(np.float32) / 255.0
-        return Result(float(heat.mean()), heat)
+        return AnomalyResult(float(heat.mean()), heat, self.threshold)
+
+    def score_batch(self, frames: list[Frame]) -> list[AnomalyResult]:
+        return [self.score(f) for f in frames]
 
 
 def make_detector(tmp_path, **overrides) -> Detector:  # type: ignore[no-untyped-def]
@@ -102,7 +105,7 @@ class FailingScorer(BrightnessScorer):
     def __init__(self, bad: object) -> None:
         self.bad = bad
 
-    def score(self, frame: Frame) -> Result:
+    def score(self, frame: Frame) -> AnomalyResult:
         if frame.time == self.bad:
             raise RuntimeError("model refused the input")
         return super().score(frame)
