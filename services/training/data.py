@@ -111,7 +111,9 @@ def simulate_frames(
     path = None
     if cache_dir is not None:
         geo = "" if geography is None or geography == seed else f"-geo{geography}"
-        path = Path(cache_dir) / f"sim-{seed}{geo}-{days:g}d-{'ev' if events else 'normal'}-{start:%Y%m%d%H%M}.npz"
+        size = f"{SimConfig.width}x{SimConfig.height}"  # a cache of another frame geometry must not be reused
+        kind = "ev" if events else "normal"
+        path = Path(cache_dir) / f"sim-{seed}{geo}-{size}-{days:g}d-{kind}-{start:%Y%m%d%H%M}.npz"
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
                 times = [datetime.fromtimestamp(float(x), UTC) for x in z["times"]]
