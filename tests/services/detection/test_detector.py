@@ -15,6 +15,7 @@ from satwatch.services.detection.detector import Detector, InvalidFrame
 from satwatch.services.detection.window import Admission
 from satwatch.services.frames.codec import decode_meta, encode_inline
 from satwatch.services.frames.frame import Frame
+from satwatch.services.frames.profiles import get_profile
 from satwatch.services.metric.groundtruth import FrameSignature, GridSpec
 from satwatch.services.models.anomaly import AnomalyResult
 from satwatch.services.retrieval.index import SimilarityIndex, window_id
@@ -188,6 +189,24 @@ def test_validate_meta_refuses_channels_time_duplicates(tmp_path) -> None:  # ty
         with pytest.raises(InvalidFrame) as err:
             det.validate_meta(meta)
         assert err.value.reason == reason, reason
+
+
+def test_satellites_without_a_profile_or_a_model_are_refused_by_name(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    det = make_detector(tmp_path)
+    good, _ = decode_meta(encode_inline(make_frame(T0)))
+    with pytest.raises(InvalidFrame, match="no satellite profile named 'NOAA-20'") as err:
+        det.validate_meta(good.model_copy(update={"satellite": "NOAA-20"}))
+    assert err.value.reason == "unknown_satellite"
+    gk2a = get_profile("GK-2A")
+    meta = good.model_copy(update={"satellite": "GK-2A", "channels": gk2a.channels, "shape": gk2a.shrunk_shape})
+    with pytest.raises(InvalidFrame, match=r"GK-2A: no model serves its channels.*trained on \['ir01'") as err:
+        det.validate_meta(meta)
+    assert err.value.reason == "no_model"
+    # A detector whose models serve GK-2A's channels takes its frames, at GK-2A's own size.
+    det.model_channels = gk2a.channels
+    det.validate_meta(meta)
+    with pytest.raises(InvalidFrame, match="expected \\(16, 308, 375\\)"):
+        det.validate_meta(meta.model_copy(update={"shape": (16, 300, 375)}))
 
 
 def test_threshold_override_from_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
