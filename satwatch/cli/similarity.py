@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from satwatch.services.frames.frame import CHANNELS
 from satwatch.services.metric.groundtruth import (
     GridSpec,
     SignatureCache,
+    WindowComparison,
     WindowSignature,
     cell_similarities,
     frame_signatures_from_paths,
@@ -69,12 +71,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "two-sample Kolmogorov-Smirnov statistic D, and the similarity is the mean of 1 - D over "
             "frames, channels and cells (1 = identical). Prints the similarity on standard output. A window is "
             "a directory in the study layout (image_1 .. image_20/{ir01,ir02,swir,wv}.png) by default, a window "
-            "number with --study-root, or an ISO start time with --archive."
+            "number with --study-root, or with --archive the time it ends at: the window rule takes the latest "
+            "20 frames (the profile's count) within the 6 hours up to and including that time, fewer where frames "
+            "are missing. Windows of different lengths are compared on the latest frames both hold, aligned "
+            "from the end; a note on standard error says so."
         ),
-        epilog="Example: satwatch similarity --archive DATA 2012-10-27T00:00Z 2012-10-27T02:30Z --cells",
+        epilog="Example: satwatch similarity --archive DATA 2011-03-03T12:00Z 2011-03-03T13:15Z --cells",
     )
     add_config_argument(p)
-    p.add_argument("window_a", metavar="WINDOW_A", help="first window: directory, window number or ISO start time")
+    p.add_argument("window_a", metavar="WINDOW_A", help="first window: directory, window number or ISO end time")
     p.add_argument("window_b", metavar="WINDOW_B", help="second window, in the same form as WINDOW_A")
     add_grid_arguments(p)
     where = p.add_mutually_exclusive_group()
@@ -86,11 +91,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     where.add_argument(
         "--archive",
         metavar="DIR",
-        help="windows are ISO start times (e.g. 2012-10-27T00:00Z) in this KMA-named PNG archive; each window "
-        "is the first --window-size complete frames at or after its start",
+        help="windows are ISO end times (e.g. 2011-03-03T13:15Z) in this archive of the satellite's images (named "
+        "as its profile says, in any sub-folders); each window holds the latest --window-size frames within the "
+        "profile's window span (6 h for COMS-1) up to and including its end time",
     )
+    p.add_argument("--satellite", default="COMS-1", help="satellite profile of the archive (default COMS-1)")
+    p.add_argument("--area", help="area (sector) of the archive, when it holds several")
     p.add_argument(
-        "--window-size", type=int, default=20, metavar="K", help="frames per window with --archive (default 20)"
+        "--window-size",
+        type=int,
+        metavar="K",
+        help="frames in a full window with --archive (default: the profile's, 20 for COMS-1)",
     )
     p.add_argument(
         "--cells",
@@ -114,20 +125,33 @@ def _parse_time(text: str) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def _archive_window(archive: Archive, start_text: str, size: int) -> list[list[Path]]:
-    start = _parse_time(start_text)
-    times = archive.times_between(start)[:size]
-    if len(times) < size:
+def _archive_window(archive: Archive, end_text: str, size: int | None, label: str) -> list[list[Path]]:
+    """The window ending at ``end_text`` by the one window rule; a part-filled one is noted on standard error."""
+    end = _parse_time(end_text)
+    profile = archive.profile
+    full = size or profile.window_frames
+    times = archive.window(end, full)
+    span = f"{profile.window_hours:g} h"
+    if not times:
         raise ValueError(
-            f"{archive.root} has only {len(times)} complete frames from {start:%Y-%m-%d %H:%M}; need {size}"
+            f"{archive.root} holds no complete {archive.satellite} frame in the {span} up to {end:%Y-%m-%d %H:%M}Z"
         )
+    where = f"window {label} ends {times[-1]:%Y-%m-%d %H:%M}Z, starts {times[0]:%Y-%m-%d %H:%M}Z"
+    if len(times) < full:
+        print(
+            f"note: {where}: part-filled, {len(times)} of {full} frames (only {len(times)} complete frames in the "
+            f"{span} up to {end:%Y-%m-%d %H:%M}Z)",
+            file=sys.stderr,
+        )
+    else:
+        print(f"note: {where}: {len(times)} frames", file=sys.stderr)
     return [[archive.files(t).paths[c] for c in archive.channels] for t in times]
 
 
-def resolve_window(text: str, args: argparse.Namespace, archive: Archive | None) -> list[list[Path]]:
+def resolve_window(text: str, args: argparse.Namespace, archive: Archive | None, label: str = "") -> list[list[Path]]:
     """The channel files of one window named on the command line."""
     if archive is not None:
-        return _archive_window(archive, text, args.window_size)
+        return _archive_window(archive, text, getattr(args, "window_size", None), label or text)
     if args.study_root:
         try:
             number = int(text)
@@ -137,10 +161,10 @@ def resolve_window(text: str, args: argparse.Namespace, archive: Archive | None)
     return window_files(text)
 
 
-def format_cells(cells: np.ndarray, worst: int = 10) -> str:
+def format_cells(cells: np.ndarray, worst: int = 10, channel_names: Sequence[str] = CHANNELS) -> str:
     """Per-channel grid of mean cell similarity, then the least similar individual cells."""
     frames, channels, n, _ = cells.shape
-    names = list(CHANNELS) if channels == len(CHANNELS) else [f"channel {c}" for c in range(channels)]
+    names = list(channel_names) if channels == len(channel_names) else [f"channel {c}" for c in range(channels)]
     lines = []
     mean = cells.mean(axis=0)
     for c in range(channels):
@@ -155,7 +179,7 @@ def format_cells(cells: np.ndarray, worst: int = 10) -> str:
     return "\n".join(lines)
 
 
-def plot_cells(cells: np.ndarray, similarity: float, out: str | Path) -> None:
+def plot_cells(cells: np.ndarray, similarity: float, out: str | Path, channel_names: Sequence[str] = CHANNELS) -> None:
     """Heat map of the KS distance per cell, one panel per channel."""
     import matplotlib
 
@@ -164,7 +188,7 @@ def plot_cells(cells: np.ndarray, similarity: float, out: str | Path) -> None:
 
     distance = 1.0 - cells.mean(axis=0)
     channels = distance.shape[0]
-    names = list(CHANNELS) if channels == len(CHANNELS) else [f"channel {c}" for c in range(channels)]
+    names = list(channel_names) if channels == len(channel_names) else [f"channel {c}" for c in range(channels)]
     fig, axes = plt.subplots(1, channels, figsize=(3.2 * channels + 0.8, 3.4), squeeze=False)
     vmax = max(float(distance.max()), 1e-6)
     im = None
@@ -182,22 +206,27 @@ def plot_cells(cells: np.ndarray, similarity: float, out: str | Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
-    archive = Archive(args.archive) if args.archive else None
-    wa = resolve_window(args.window_a, args, archive)
-    wb = resolve_window(args.window_b, args, archive)
-    if len(wa) != len(wb):
-        raise ValueError(f"windows differ in length: {len(wa)} vs {len(wb)} frames")
+    archive = Archive(args.archive, args.satellite, args.area) if args.archive else None
+    if archive is not None:
+        archive.require_frames()
+    wa = resolve_window(args.window_a, args, archive, "A")
+    wb = resolve_window(args.window_b, args, archive, "B")
+    k = min(len(wa), len(wb))
     cache = SignatureCache(args.cache) if args.cache else None
-    sigs = frame_signatures_from_paths([*wa, *wb], spec, cache, workers=args.workers)
-    a: WindowSignature = window_signature(sigs[: len(wa)])
-    b: WindowSignature = window_signature(sigs[len(wa) :])
-    sim = window_similarity(a, b)
-    print(f"{sim:.9f}")
+    # Windows of different lengths: only the latest k frames of each are compared (and read).
+    sigs = frame_signatures_from_paths([*wa[-k:], *wb[-k:]], spec, cache, workers=args.workers)
+    a: WindowSignature = window_signature(sigs[:k])
+    b: WindowSignature = window_signature(sigs[k:])
+    result = WindowComparison(window_similarity(a, b), k, len(wa), len(wb))
+    print(f"{result.similarity:.9f}")
+    if result.partial:
+        print(f"note: {result.note()}; the similarity is the mean over those {k} frames", file=sys.stderr)
+    names = archive.channels if archive is not None else CHANNELS
     if args.cells or args.plot:
         cells = cell_similarities(a, b)
         if args.cells:
-            print(format_cells(cells))
+            print(format_cells(cells, channel_names=names))
         if args.plot:
-            plot_cells(cells, sim, args.plot)
+            plot_cells(cells, result.similarity, args.plot, channel_names=names)
             print(f"wrote {args.plot}", file=sys.stderr)
     return 0

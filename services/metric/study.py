@@ -238,9 +238,12 @@ def build_study(
 ) -> StudyBuild:
     """Write video2image.txt, frames.txt and train/valid/test triplets for an archive, following the study.
 
-    Windows are runs of ``window`` consecutive complete frames every ``stride`` frames (those spanning more
-    than ``max_span_hours`` are skipped, e.g. across outages). With ``export`` the frames are also laid out
-    as ``images/image_{id}/`` (hard links where possible).
+    Windows follow the one window rule (:mod:`satwatch.services.frames.windows`, through
+    :meth:`Archive.windows`): the window ending at every ``stride``-th complete frame holds the latest
+    ``window`` frames within the archive profile's span (20 frames within 6 hours for COMS-1), full windows
+    only, so a window may span missing frames as the study's did. Those whose first and last frames are more
+    than ``max_span_hours`` apart are also skipped. With ``export`` the frames are also laid out as
+    ``images/image_{id}/`` (hard links where possible).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -248,7 +251,10 @@ def build_study(
     if max_span_hours is not None:
         runs = [w for w in runs if (w[-1] - w[0]).total_seconds() <= max_span_hours * 3600]
     if len(runs) < 3:
-        raise ValueError(f"{archive.root} gives only {len(runs)} windows of {window} frames; need at least 3")
+        raise ValueError(
+            f"{archive.root} gives only {len(runs)} windows of {window} frames within "
+            f"{archive.profile.window_hours:g} h; need at least 3"
+        )
     used = sorted({t for w in runs for t in w})
     ids = {t: i for i, t in enumerate(used, start=1)}
     v2i = [[ids[t] for t in w] for w in runs]

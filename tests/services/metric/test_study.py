@@ -124,7 +124,7 @@ def test_build_study_writes_consistent_files(tmp_path: Path) -> None:
 
 def test_build_study_seed_mode_refuses_small_frames(tmp_path: Path) -> None:
     arch = Archive(_archive(tmp_path / "arch", 6, (16, 12)))
-    with pytest.raises(ValueError, match="1300x1500"):
+    with pytest.raises(ValueError, match="12 wide x 16 high.*only accepts COMS images 1500 wide x 1300 high"):
         build_study(arch, tmp_path / "study", GridSpec(4, 10, "seed"), window=2)
 
 
