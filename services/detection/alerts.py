@@ -22,6 +22,9 @@ class SimilarEvent(BaseModel):
     end: datetime
     distance: float = Field(description="embedding distance (smaller is more similar)")
     similarity: float | None = Field(None, description="exact ground-truth similarity, when re-ranked")
+    frames_compared: int | None = Field(
+        None, description="frame pairs the exact similarity compared (fewer than 20 when a window is part-filled)"
+    )
 
 
 class Alert(BaseModel):
@@ -47,6 +50,12 @@ class Alert(BaseModel):
         ]
         for ev in self.similar:
             sim = f" gt-sim {ev.similarity:.3f}" if ev.similarity is not None else ""
+            if (
+                ev.similarity is not None
+                and ev.frames_compared is not None
+                and ev.frames_compared < self.frames_in_window
+            ):
+                sim += f" (on {ev.frames_compared} frames: part-filled window)"
             parts.append(f"    like {ev.start:%Y-%m-%d %H:%M}..{ev.end:%H:%M}Z dist {ev.distance:.3f}{sim}")
         if not self.similar:
             parts.append("    no similar past window in the index yet")

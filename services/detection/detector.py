@@ -388,6 +388,7 @@ class Detector:
                 end=n.record.end,
                 distance=float(n.distance),
                 similarity=n.similarity,
+                frames_compared=n.frames_compared,
             )
             for n in neighbours
         ]

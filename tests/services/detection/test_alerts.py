@@ -46,3 +46,16 @@ def test_json_round_trip_and_summary() -> None:
     assert alert_from_json(alert_to_json(a)) == a
     text = a.summary()
     assert "COMS-1" in text and "score 0.5000 > threshold 0.1000" in text and "gt-sim 0.800" in text
+
+
+def test_summary_says_when_the_exact_similarity_compared_fewer_frames() -> None:
+    alert = make_alert()
+    start = T0 - timedelta(days=2)
+    ev = SimilarEvent(
+        window_id="w", satellite="COMS-1", start=start, end=start + timedelta(hours=5), distance=1.0, similarity=0.8,
+        frames_compared=12,
+    )  # fmt: skip
+    text = alert.model_copy(update={"similar": [ev], "frames_in_window": 20}).summary()
+    assert "gt-sim 0.800 (on 12 frames: part-filled window)" in text
+    full = alert.model_copy(update={"similar": [ev.model_copy(update={"frames_compared": 20})], "frames_in_window": 20})
+    assert "part-filled" not in full.summary()
