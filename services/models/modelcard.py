@@ -112,6 +112,9 @@ class ModelCard(BaseModel):
     normalisation: Normalisation
     conditioning: Conditioning | None = None
     scoring: Scoring | None = None
+    profile: str | None = Field(
+        None, description="satellite profile the model was trained for (its channels are normalisation.channels)"
+    )
     training_data: str = ""
     metrics: dict[str, Any] = Field(default_factory=dict)
     thresholds: dict[str, float] = Field(default_factory=dict)

@@ -338,6 +338,7 @@ def export_autoencoder(
             *extra,
         ],
         normalisation=AE_NORMALISATION,
+        profile="COMS-1",
         conditioning=Conditioning(
             input=TensorSpec(name="time", shape=["batch", 4]),
             features=TIME_FEATURES,

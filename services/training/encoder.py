@@ -275,6 +275,7 @@ def export_encoder(
         sha256="",
         input=input_spec,
         outputs=[TensorSpec(name="embedding", shape=["batch", cfg["dim"]])],
+        profile="COMS-1",
         normalisation=Normalisation(
             channels=list(CHANNELS),
             height=cfg["height"],
