@@ -18,6 +18,7 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.producer.future import FutureRecordMetadata
 
 from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import Alert, alert_from_json, alert_to_json
@@ -28,6 +29,14 @@ from satwatch.services.frames.frame import Frame, shrink
 from satwatch.topics import dead_letter_headers
 
 log = logging.getLogger(__name__)
+
+#: A dead-letter record copies at most this much of the refused message (Kafka's default limit is 1 MB, and
+#: the headers need room); a longer one is cut here, and its headers say so and where the whole message lies
+#: (topic:partition:offset), for as long as the frames topic keeps it.
+DEAD_LETTER_MAX_BYTES = 900_000
+#: A refused message's key is copied up to this length.
+DEAD_LETTER_MAX_KEY = 256
+DLQ_TRUNCATED = "satwatch-truncated-from"
 
 
 class _Rewind(ConsumerRebalanceListener):
@@ -88,6 +97,8 @@ class DetectorConsumer:
             session_timeout_ms=10000,
             heartbeat_interval_ms=1000,
             fetch_max_bytes=16 * 1024 * 1024,
+            # A message larger than a partition's fetch size must still be fetched (and dead-lettered).
+            max_partition_fetch_bytes=16 * 1024 * 1024,
         )
         self.producer = KafkaProducer(
             bootstrap_servers=k.bootstrap_servers,
@@ -262,15 +273,33 @@ class DetectorConsumer:
         return f"{record.topic}:{record.partition}:{record.offset}"
 
     def _decode(self, record: ConsumerRecord, replay: bool) -> Frame | None:
-        """Decode and validate one message; refused ones are dead-lettered (once) and give None."""
+        """Decode and validate one message; refused ones are dead-lettered (once) and give None.
+
+        Whatever goes wrong with one message (including an error nobody foresaw) ends as that message's dead
+        letter, a metric and a log line; it never escapes, so the offset moves on.
+        """
         try:
             with self.detector.metrics.stage("decode"):
                 meta, payload = decode_meta(record.value)
+                key = record.key
+                if key != meta.satellite.encode():
+                    shown = key[:64] if isinstance(key, bytes) else key
+                    raise FrameDecodeError(
+                        "key_mismatch",
+                        f"message key {shown!r} differs from its satellite {meta.satellite!r}; frames are keyed "
+                        "by satellite so that one satellite's frames stay in order in one partition",
+                    )
                 self.detector.validate_meta(meta)
                 return self._frame(meta, payload)
         except (FrameDecodeError, InvalidFrame) as exc:
             if not replay:  # a replayed message was dead-lettered the first time round
                 self._dead_letter(record, exc.reason, str(exc), self._origin(record))
+            return None
+        except Exception as exc:  # noqa: BLE001 - one message must never stop the partition
+            self.detector.metrics.errors.labels("decode").inc()
+            log.exception("unexpected error decoding %s", self._origin(record))
+            if not replay:
+                self._dead_letter(record, "decode_error", f"{type(exc).__name__}: {exc}", self._origin(record))
             return None
 
     def _send_alert(self, alert: Alert) -> None:
@@ -283,32 +312,80 @@ class DetectorConsumer:
 
     def _frame(self, meta: FrameMeta, payload: bytes) -> Frame:
         if meta.encoding != Encoding.CLAIM_CHECK:
-            return decode_inline(meta, payload)
+            return decode_inline(meta, payload, self.detector.profile(meta.satellite).shrunk_shape)
         # Claim check: "kma+file://<archive root>#YYYYMMDDHHMM", pixels read from the archive and verified.
         uri = meta.uri or ""
         if not uri.startswith("kma+file://") or "#" not in uri:
             raise FrameDecodeError("bad_claim_check", f"unsupported claim-check URI {uri!r}")
-        root = uri[len("kma+file://") : uri.index("#")]
-        archive = self._archives.get(root)
-        if archive is None:
-            archive = self._archives[root] = Archive(Path(root), meta.satellite, tuple(meta.channels))
+        root = self._claim_check_root(uri[len("kma+file://") : uri.index("#")])
         try:
+            archive = self._archives.get(root)
+            if archive is None:
+                archive = self._archives[root] = Archive(Path(root), meta.satellite)
             full = archive.load(meta.time)
         except (KeyError, OSError, ValueError) as exc:
             raise FrameDecodeError("claim_check_unreadable", f"cannot read {uri}: {exc}") from exc
+        if tuple(full.data.shape) != tuple(meta.shape):
+            raise FrameDecodeError(
+                "wrong_shape",
+                f"claim check {uri} says shape {list(meta.shape)}, the archive's frame is {list(full.data.shape)}",
+            )
         if checksum(full.data) != meta.checksum:
             raise FrameDecodeError("checksum_mismatch", f"archive frame at {uri} does not match its checksum")
         return shrink(full)
 
-    def _dead_letter(self, record: ConsumerRecord, reason: str, error: str, origin: str) -> None:
-        self.detector.metrics.invalid_frames.labels(reason).inc()
-        log.warning("invalid frame at %s: %s [%s] -> %s", origin, error, reason, self.settings.kafka.dead_letter_topic)
-        self.producer.send(
-            self.settings.kafka.dead_letter_topic,
-            key=record.key,
-            value=record.value,
-            headers=dead_letter_headers(reason, error, origin),
+    def _claim_check_root(self, root: str) -> str:
+        """The claim check's archive root, resolved, if it lies at or below a configured claim-check root.
+
+        Claim checks never make the detector read (or scan) a directory nobody configured: an empty
+        ``detector.claim_check_roots`` refuses them all.
+        """
+        allowed = self.settings.detector.claim_check_roots
+        if not allowed:
+            raise FrameDecodeError(
+                "claim_check_refused",
+                f"claim check into {root!r} refused: no detector.claim_check_roots are configured",
+            )
+        try:
+            resolved = Path(root).resolve()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise FrameDecodeError(
+                "claim_check_refused", f"claim-check root {root!r} cannot be resolved: {exc}"
+            ) from exc
+        for base in allowed:
+            base_path = Path(base).resolve()
+            if resolved == base_path or base_path in resolved.parents:
+                return str(resolved)
+        raise FrameDecodeError(
+            "claim_check_refused",
+            f"claim check into {root!r} refused: it lies outside detector.claim_check_roots {list(allowed)}",
         )
+
+    def _dead_letter(self, record: ConsumerRecord, reason: str, error: str, origin: str) -> None:
+        """Park a refused message on the dead-letter topic: a bounded copy with the reason; never raises."""
+        topic = self.settings.kafka.dead_letter_topic
+        self.detector.metrics.invalid_frames.labels(reason).inc()
+        log.warning("invalid frame at %s: %s [%s] -> %s", origin, error, reason, topic)
+        value = record.value
+        headers = dead_letter_headers(reason, error, origin)
+        if value is not None and len(value) > DEAD_LETTER_MAX_BYTES:
+            # Too large to copy whole: a truncated copy; the origin header says where the whole message is.
+            headers.append((DLQ_TRUNCATED, str(len(value)).encode()))
+            value = bytes(value[:DEAD_LETTER_MAX_BYTES])
+        key = record.key
+        if isinstance(key, bytes | bytearray) and len(key) > DEAD_LETTER_MAX_KEY:
+            key = bytes(key[:DEAD_LETTER_MAX_KEY])
+        try:
+            future = self.producer.send(topic, key=key, value=value, headers=headers)
+        except Exception as exc:  # noqa: BLE001 - the dead-letter copy must never stop the partition
+            self._dead_letter_failed(origin, exc)
+            return
+        if isinstance(future, FutureRecordMetadata):
+            future.add_errback(lambda exc: self._dead_letter_failed(origin, exc))
+
+    def _dead_letter_failed(self, origin: str, exc: BaseException) -> None:
+        self.detector.metrics.errors.labels("dead_letter").inc()
+        log.error("could not park %s on %s: %s", origin, self.settings.kafka.dead_letter_topic, exc)
 
     def close(self) -> None:
         try:

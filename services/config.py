@@ -65,6 +65,10 @@ class DetectorSettings(BaseModel):
     anomaly_threshold: float | None = Field(None, description="overrides the model card's calibrated threshold")
     model_threads: int = Field(2, description="onnxruntime threads per model (the machine's cores suit most)")
     model_dir: str | None = Field(None, description="directory holding encoder/autoencoder ONNX + cards")
+    claim_check_roots: list[str] = Field(
+        default_factory=list,
+        description="archive directories claim checks may point into (at or below); empty refuses every claim check",
+    )
     state_dir: str = Field("var/detector", description="alert store, index and window state live here")
     max_future_minutes: float = Field(60.0, description="frames timed further in the future are refused")
     min_frames_for_search: int = Field(

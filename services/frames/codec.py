@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from satwatch.services.frames.frame import Frame
 
@@ -150,6 +150,9 @@ def decode_meta(value: bytes | None) -> tuple[FrameMeta, bytes]:
         )
     try:
         meta = FrameMeta.model_validate_json(value[8 : 8 + n])
+    except ValidationError as exc:  # one line: field and problem, without pydantic's links
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'header'}: {e['msg']}" for e in exc.errors())
+        raise FrameDecodeError("bad_metadata", f"invalid frame metadata: {problems}") from exc
     except (ValueError, ArithmeticError) as exc:
         raise FrameDecodeError("bad_metadata", f"invalid frame metadata: {exc}") from exc
     return meta, value[8 + n :]

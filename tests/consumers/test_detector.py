@@ -225,6 +225,7 @@ def test_claim_check_replay_reads_and_verifies_the_archive(settings: Settings, t
 
     cfg = SimConfig(seed=5, width=600, height=694, days=6 / 24, events=False)  # full size: 2x the study size
     root = write_archive(cfg, tmp_path / "archive", progress=False)
+    settings.detector.claim_check_roots = [str(tmp_path / "archive")]  # claim checks resolve only under these
     archive = Archive(root)
     frames = list(archive_source(archive))
     # Tamper with one channel of the last frame after publication: its checksum no longer matches.
