@@ -7,6 +7,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from satwatch.broker import EmbeddedBroker
 from satwatch.cli import add_config_argument
@@ -18,6 +19,10 @@ from satwatch.services.detection.alerts import Alert
 from satwatch.services.detection.detector import FrameOutcome, build_detector
 from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer, ProducerMetrics
 from satwatch.topics import ensure_topics
+
+if TYPE_CHECKING:
+    from satwatch.cli.feed import LocalFeed
+    from satwatch.services.config import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--state-dir", default="var/demo", help="where the demo keeps its alert store and index")
     p.add_argument("--metrics-port", type=int, help="metrics port (default config metrics.port, 9108)")
     p.add_argument("--keep-state", action="store_true", help="keep alerts and index from the previous demo run")
+    p.add_argument("--no-feed", action="store_true", help="do not run the incidents sink and the feed web page")
+    p.add_argument("--feed-port", type=int, help="feed port (default config feed.port, 8088; taken: a free one)")
     p.set_defaults(func=run)
 
 
@@ -77,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     def on_outcome(outcome: FrameOutcome) -> None:
         counts["frames"] += 1
+        if feed is not None:
+            feed.on_outcome(outcome)
         if counts["frames"] % 48 == 0:
             print(
                 f"... {counts['frames']} frames processed, stream time {outcome.time:%Y-%m-%d %H:%M}Z, "
@@ -87,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     with EmbeddedBroker(settings.broker.host, settings.broker.port) as broker:
         settings.kafka.bootstrap_servers = broker.bootstrap_servers
         ensure_topics(settings.kafka)
+        feed = None if args.no_feed else _start_feed(settings, state, args)
         metrics = DetectorMetrics()
         try:
             server = MetricsServer(
@@ -109,10 +119,14 @@ def run(args: argparse.Namespace) -> int:
         publisher = FramePublisher(producer, settings.kafka, ProducerMetrics(), source="simulator")
         try:
             for frame in paced(iter(sim.frames()), args.speed):
+                if feed is not None:
+                    feed.on_frame(frame)
                 publisher.publish(frame)
             publisher.flush()
             while counts["frames"] < len(sim.times) and worker.is_alive():
                 time.sleep(0.2)
+            if feed is not None:
+                feed.drain(counts["alerts"])
         except KeyboardInterrupt:
             print("\nstopping ...", flush=True)
         finally:
@@ -120,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
             consumer.stop()
             worker.join(timeout=30)
             server.close()
+            if feed is not None:
+                feed.stop()
+                print(f"feed: {feed.summary()}", flush=True)
     took = time.monotonic() - t_start
     fa = f"{first_alert[0]:.1f} s" if first_alert else "none"
     print(
@@ -127,3 +144,16 @@ def run(args: argparse.Namespace) -> int:
         f"alert store {state / 'alerts.sqlite'}"
     )
     return 0
+
+
+def _start_feed(settings: Settings, state: Path, args: argparse.Namespace) -> LocalFeed | None:
+    """The incidents sink and the feed page beside the detector; None (with a note) without the feed extra."""
+    from satwatch.cli.feed import LocalFeed
+
+    try:
+        feed = LocalFeed(settings, state, getattr(args, "config", None), args.feed_port).start()
+    except ImportError as exc:  # pragma: no cover - starlette/uvicorn missing
+        print(f"feed not started ({exc}); pip install 'satwatch[feed]'", flush=True)
+        return None
+    print(f"feed {feed.url} (acknowledge with token {feed.feed.token})", flush=True)
+    return feed

@@ -24,8 +24,10 @@ class FeedSettings(BaseModel):
     )
     incidents_topic: str = "incidents"
     group_id: str = "satwatch-incidents"
-    quiet_minutes: float = Field(60.0, description="stream-time quiet after which an incident resolves")
-    overlap_radius: float = Field(0.25, description="hotspots further apart (image fractions) are separate events")
+    quiet_minutes: float = Field(120.0, description="stream-time quiet after which an incident resolves")
+    overlap_radius: float = Field(
+        0.75, description="hotspots further apart than this (image fractions) are separate events"
+    )
     alertmanager_url: str | None = Field(None, description="Alertmanager base URL, e.g. http://127.0.0.1:9093")
     alertmanager_resend_seconds: float = Field(60.0, description="re-post open faults this often")
     poll_seconds: float = Field(0.25, description="how often the page's event stream looks for changes")

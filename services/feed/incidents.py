@@ -106,7 +106,7 @@ class IncidentTracker:
 
     ``seen`` holds the alert ids already grouped, so feeding an alert twice changes nothing."""
 
-    def __init__(self, quiet: timedelta = timedelta(minutes=60), radius: float = 0.25) -> None:
+    def __init__(self, quiet: timedelta = timedelta(minutes=120), radius: float = 0.75) -> None:
         if quiet <= timedelta(0):
             raise ValueError("quiet time must be positive")
         self.quiet = quiet

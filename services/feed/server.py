@@ -31,6 +31,7 @@ class FeedServer:
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
+        self.sock.listen(128)  # connections wait in the backlog until uvicorn serves them
         self.host = host
         self.port = int(self.sock.getsockname()[1])
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, lifespan="on", access_log=False)

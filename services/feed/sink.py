@@ -70,7 +70,8 @@ class IncidentSink:
         latest: dict[str, Incident] = {}
         for ch in changes:
             latest[ch.incident.id] = ch.incident
-            log.info(
+            log.log(
+                logging.DEBUG if ch.action == "updated" else logging.INFO,
                 "incident %s %s: %s %s alerts %d peak %.4f",
                 ch.incident.id,
                 ch.action,

@@ -17,7 +17,7 @@ def make_alert(
     n: int,
     kind: str = "anomaly",
     score: float = 0.5,
-    hotspot: tuple[float, float] | None = (0.5, 0.5),
+    hotspot: tuple[float, float] | None = (0.7, 0.7),
     satellite: str = "COMS-1",
 ) -> Alert:
     end = T0 + n * STEP
@@ -50,7 +50,7 @@ def stream() -> list[Alert]:
     return (
         [make_alert(n, score=0.5 + 0.01 * n) for n in range(10, 16)]
         + [make_alert(n, kind="striping", hotspot=None) for n in range(12, 15)]
-        + [make_alert(n, hotspot=(0.05, 0.9)) for n in (16, 17)]
+        + [make_alert(n, hotspot=(0.02, 0.02)) for n in (16, 17)]
         + [make_alert(n) for n in range(40, 43)]
     )
 

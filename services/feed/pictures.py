@@ -1,0 +1,121 @@
+"""Pictures for the feed, rendered once per alert and kept as PNG files: the window's frames as a strip of
+thumbnails, and the anomaly heat map over the latest frame. ``<pictures dir>/<alert id>/strip.png`` and
+``heatmap.png`` are what the feed serves; whoever stores the alert (the detector, or the demo) writes them."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import deque
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from satwatch.services.frames.frame import Frame
+
+THUMB_WIDTH = 188  # half the shrunk COMS width; the strip uses half of that again
+
+
+def _grey(frame: Frame) -> np.ndarray:
+    """The frame's first channel (infrared 10.8 um for COMS), as the picture a forecaster knows."""
+    return np.asarray(frame.data[0])
+
+
+def _thumb(grey: np.ndarray, width: int) -> Image.Image:
+    img = Image.fromarray(grey)
+    height = max(1, round(img.height * width / img.width))
+    return img.resize((width, height), Image.Resampling.BILINEAR)
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def heat_colours(heat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map a heat map to RGB colours (yellow to red) and an alpha that is zero where the map is ordinary:
+    values are scaled between the map's median and its 99.9th percentile."""
+    h = np.asarray(heat, dtype=np.float64)
+    lo, hi = np.percentile(h, 50), np.percentile(h, 99.9)
+    v = np.clip((h - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(h)
+    rgb = np.stack([np.full_like(v, 255.0), 255.0 * (1.0 - v), np.zeros_like(v)], axis=-1)
+    alpha = 220.0 * np.clip((v - 0.3) / 0.7, 0.0, 1.0)
+    return rgb.astype(np.uint8), alpha.astype(np.uint8)
+
+
+def heatmap_png(heat: np.ndarray, background: np.ndarray | None = None, width: int = THUMB_WIDTH * 2) -> bytes:
+    """The heat map over the frame (grey ``background``, any size; the map is stretched to it)."""
+    if background is None:
+        base = Image.new("RGB", (width, round(width * heat.shape[0] / heat.shape[1])), (40, 40, 40))
+    else:
+        base = _thumb(background, width).convert("RGB")
+    rgb, alpha = heat_colours(heat)
+    overlay = Image.fromarray(np.dstack([rgb, alpha]), "RGBA").resize(base.size, Image.Resampling.BILINEAR)
+    base.paste(overlay, (0, 0), overlay)
+    return _png(base)
+
+
+def strip_png(frames: list[tuple[datetime, np.ndarray]], width: int = THUMB_WIDTH // 2, per_row: int = 10) -> bytes:
+    """Thumbnails of the window's frames in time order, ``per_row`` to a row, each labelled with its time."""
+    if not frames:
+        raise ValueError("no frames to draw")
+    thumbs = [(t, _thumb(g, width)) for t, g in sorted(frames, key=lambda f: f[0])]
+    th = thumbs[0][1].height
+    label = 12
+    rows = (len(thumbs) + per_row - 1) // per_row
+    cols = min(per_row, len(thumbs))
+    strip = Image.new("L", (cols * (width + 2), rows * (th + label + 2)), 255)
+    draw = ImageDraw.Draw(strip)
+    for n, (t, img) in enumerate(thumbs):
+        x, y = (n % per_row) * (width + 2), (n // per_row) * (th + label + 2)
+        strip.paste(img, (x, y + label))
+        draw.text((x + 2, y), f"{t:%H:%M}", fill=0)
+    return _png(strip)
+
+
+class RecentFrames:
+    """The latest frames of each satellite as small grey pictures, so a window's strip can be drawn when its
+    alert comes. Thread-safe; keeps ``keep`` frames a satellite."""
+
+    def __init__(self, keep: int = 400, width: int = THUMB_WIDTH) -> None:
+        self.keep = keep
+        self.width = width
+        self._frames: dict[str, deque[tuple[datetime, np.ndarray]]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, frame: Frame) -> None:
+        small = np.asarray(_thumb(_grey(frame), self.width))
+        with self._lock:
+            self._frames.setdefault(frame.satellite, deque(maxlen=self.keep)).append((frame.time, small))
+
+    def window(self, satellite: str, start: datetime, end: datetime) -> list[tuple[datetime, np.ndarray]]:
+        with self._lock:
+            return [(t, g) for t, g in self._frames.get(satellite, ()) if start <= t <= end]
+
+
+class PictureWriter:
+    """Writes an alert's pictures once; a second call for the same alert (a replay) writes nothing."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def write(self, alert_id: str, heat: np.ndarray | None, frames: list[tuple[datetime, np.ndarray]]) -> list[Path]:
+        folder = self.root / alert_id
+        folder.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        latest = max(frames, key=lambda f: f[0])[1] if frames else None
+        if frames and not (folder / "strip.png").exists():
+            written.append(self._save(folder / "strip.png", strip_png(frames)))
+        if heat is not None and heat.size and not (folder / "heatmap.png").exists():
+            written.append(self._save(folder / "heatmap.png", heatmap_png(heat, latest)))
+        return written
+
+    @staticmethod
+    def _save(path: Path, data: bytes) -> Path:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # the feed never serves a half-written file
+        return path

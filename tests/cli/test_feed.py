@@ -1,0 +1,86 @@
+"""``satwatch feed`` as a user runs it: a process reading the alerts topic of the embedded broker and serving
+the page; the token comes from the environment; Ctrl-C stops it cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from satwatch.services.config import Settings
+from satwatch.topics import ensure_topics
+from tests.consumers.test_incidents import publish
+from tests.services.feed.test_app import call
+from tests.services.feed.test_incidents import make_alert
+
+
+def get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def test_feed_command(settings: Settings, tmp_path: Path) -> None:
+    ensure_topics(settings.kafka)
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "SATWATCH_FEED__TOKEN": "from-env",
+        "SATWATCH_FEED__GROUP_ID": f"inc-{tag}",
+        "SATWATCH_FEED__INCIDENTS_TOPIC": f"incidents-{tag}",
+    }
+    env.pop("SATWATCH_CONFIG", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "satwatch",
+            "feed",
+            "--bootstrap-servers",
+            settings.kafka.bootstrap_servers,
+            "--alerts-topic",
+            settings.kafka.alerts_topic,
+            "--store",
+            str(tmp_path / "i.sqlite"),
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = ""
+        while not line.startswith("feed http"):
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, "satwatch feed exited early"
+        url = line.split()[1]
+        assert url.startswith("http://127.0.0.1:") and "writes need the token" in line
+        assert get(f"{url}/healthz") == {"status": "ok"}
+        deadline = time.monotonic() + 30
+        while not call(f"{url}/readyz")[1]["ready"] and time.monotonic() < deadline:  # the sink joins its group
+            time.sleep(0.2)
+        assert call(f"{url}/readyz")[1]["ready"]
+        publish(settings, [make_alert(1, kind="missing_lines", hotspot=None)])
+        while not get(f"{url}/api/incidents")["incidents"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (inc,) = get(f"{url}/api/incidents")["incidents"]
+        assert inc["category"] == "data_quality" and inc["alert_count"] == 1
+        assert (
+            call(
+                f"{url}/api/incidents/{inc['id']}/ack", {"who": "op", "comment": "ok"}, {"X-Satwatch-Token": "from-env"}
+            )[0]
+            == 201
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode in (0, 130), out

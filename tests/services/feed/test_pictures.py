@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from satwatch.services.feed.pictures import PictureWriter, RecentFrames, heat_colours
+from tests.helpers import T0, make_frame
+
+
+def test_window_strip_and_heatmap_written_once(tmp_path: Path) -> None:
+    recent = RecentFrames(keep=30)
+    for n in range(25):
+        recent.add(make_frame(T0 + n * timedelta(minutes=15)))
+    window = recent.window("COMS-1", T0 + timedelta(hours=1), T0 + timedelta(hours=6))
+    assert len(window) == 21 and window[0][1].shape == (150, 188)
+    heat = np.zeros((152, 176), np.float32)
+    heat[40:60, 100:120] = 5.0
+    writer = PictureWriter(tmp_path)
+    paths = writer.write("abc", heat, window)
+    assert [p.name for p in paths] == ["strip.png", "heatmap.png"]
+    strip = Image.open(io.BytesIO(paths[0].read_bytes()))
+    assert strip.width == 10 * 96 and strip.height == 3 * (75 + 14)  # 21 frames, ten to a row
+    hm = Image.open(io.BytesIO(paths[1].read_bytes())).convert("RGB")
+    px = np.asarray(hm)
+    # the hot block is red over the frame; elsewhere the frame stays grey
+    y, x = int(50 / 152 * hm.height), int(110 / 176 * hm.width)
+    assert px[y, x, 0] > px[y, x, 2] + 100
+    assert abs(int(px[5, 5, 0]) - int(px[5, 5, 2])) < 10
+    assert writer.write("abc", heat, window) == []  # rendered once
+
+
+def test_flat_map_is_transparent() -> None:
+    rgb, alpha = heat_colours(np.ones((10, 10)))
+    assert rgb.shape == (10, 10, 3) and alpha.max() == 0
