@@ -1,17 +1,19 @@
 """Configuration: one pydantic-settings tree, read from a TOML file and overridden by environment variables.
 
 Precedence (highest first): explicit CLI flags, environment (``SATWATCH_<SECTION>__<FIELD>``), the TOML
-file named by ``--config`` or ``SATWATCH_CONFIG``, then the defaults below.
+file named by ``--config`` or ``SATWATCH_CONFIG``, then the defaults below. Unknown sections and keys, in the
+file or in the environment, are refused with the nearest valid name; a TOML syntax error names file and line.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -92,7 +94,7 @@ class MetricsSettings(BaseModel):
 class Settings(BaseSettings):
     """The whole satwatch configuration."""
 
-    model_config = SettingsConfigDict(env_prefix="SATWATCH_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SATWATCH_", env_nested_delimiter="__", extra="forbid")
 
     kafka: KafkaSettings = KafkaSettings()
     broker: BrokerSettings = BrokerSettings()
@@ -113,13 +115,88 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
+ENV_PREFIX = "SATWATCH_"
+#: Config-file sections that other components read themselves ([feed]: services/feed/config.py).
+FOREIGN_SECTIONS = frozenset({"feed"})
+
+
+class ConfigError(ValueError):
+    """A config file or environment variable satwatch cannot use; the message says which and why."""
+
+
+def _nearest(name: str, valid: list[str]) -> str:
+    match = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
+    return f"did you mean {match[0]!r}?" if match else f"valid: {', '.join(sorted(valid))}"
+
+
+def _sections() -> dict[str, type[BaseModel]]:
+    out: dict[str, type[BaseModel]] = {}
+    for name, field in Settings.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            out[name] = field.annotation
+    return out
+
+
+def check_keys(data: dict[str, Any], where: str) -> None:
+    """Refuse unknown sections and keys in a config table, naming the nearest valid one."""
+    sections = _sections()
+    for section, table in data.items():
+        if section in FOREIGN_SECTIONS:
+            continue
+        if section not in sections:
+            raise ConfigError(f"{where}: unknown section [{section}]; {_nearest(section, list(sections))}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [{section}] must be a table of keys, not {type(table).__name__}")
+        fields = list(sections[section].model_fields)
+        for key in table:
+            if key not in fields:
+                raise ConfigError(f"{where}: unknown key {key!r} in [{section}]; {_nearest(key, fields)}")
+
+
+def check_environment(environ: dict[str, str] | None = None) -> None:
+    """Refuse ``SATWATCH_<SECTION>__<KEY>`` variables that name no setting (a misspelt one would be ignored)."""
+    env = dict(os.environ if environ is None else environ)
+    sections = _sections()
+    for name in sorted(env):
+        if not name.upper().startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if section in FOREIGN_SECTIONS:
+            continue
+        if section not in sections:
+            near = difflib.get_close_matches(section, list(sections), n=1, cutoff=0.5)
+            hint = f"did you mean {ENV_PREFIX}{near[0].upper()}__...?" if near else _nearest(section, list(sections))
+            raise ConfigError(f"environment variable {name}: unknown section {section!r}; {hint}")
+        fields = list(sections[section].model_fields)
+        if key not in fields:
+            near = difflib.get_close_matches(key, fields, n=1, cutoff=0.5)
+            hint = f"did you mean {ENV_PREFIX}{section.upper()}__{near[0].upper()}?" if near else _nearest(key, fields)
+            raise ConfigError(f"environment variable {name}: unknown key {key!r} in [{section}]; {hint}")
+
+
 def load_settings(config_file: str | Path | None = None) -> Settings:
-    """Read the TOML file (or ``$SATWATCH_CONFIG``), then apply environment overrides."""
+    """Read the TOML file (or ``$SATWATCH_CONFIG``), then apply environment overrides.
+
+    Raises ConfigError for a missing or malformed file, an unknown section or key (in the file or in a
+    ``SATWATCH_*`` variable) and a value of the wrong type, always naming where it came from.
+    """
     path = config_file or os.environ.get("SATWATCH_CONFIG")
     data: dict[str, Any] = {}
+    where = "environment"
     if path:
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"config file {p} does not exist; pass an existing TOML file to --config")
-        data = tomllib.loads(p.read_text())
-    return Settings(**data)
+        where = f"config file {p}"
+        try:
+            data = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as exc:  # its message gives line and column
+            raise ConfigError(f"{where}: invalid TOML: {exc}") from None
+        check_keys(data, where)
+    check_environment()
+    data = {k: v for k, v in data.items() if k not in FOREIGN_SECTIONS}
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{where} or environment: {problems}") from None
