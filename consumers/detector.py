@@ -48,9 +48,11 @@ class _Rewind(ConsumerRebalanceListener):
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
             self.owner.to_rewind.discard(tp)
+            self.owner.assigned.discard(tp)
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.owner.to_rewind.update(assigned)
+        self.owner.assigned.update(assigned)
 
 
 @dataclass
@@ -109,12 +111,24 @@ class DetectorConsumer:
         )
         self.replay_until: dict[TopicPartition, int] = {}
         self.to_rewind: set[TopicPartition] = set()
+        #: Partitions this consumer holds now (the rebalance listener keeps it); readiness reads it.
+        self.assigned: set[TopicPartition] = set()
+        self._running = False
+        # The score histogram's buckets span the threshold in force (the model card's, or the override).
+        detector.metrics.calibrate(detector.threshold)
         self._archives: dict[str, Archive] = {}
         self._stop = threading.Event()
         self.published_ids: set[str] = set()
 
     def stop(self) -> None:
         self._stop.set()
+
+    def ready(self) -> bool:
+        """Ready to serve: models loaded (the detector exists), the loop running and partitions assigned.
+
+        Safe to call from another thread (the metrics server's /readyz).
+        """
+        return self._running and not self._stop.is_set() and bool(self.assigned)
 
     # -- start-up -------------------------------------------------------------------------------------
     def _read_published_ids(self, timeout: float = 5.0) -> set[str]:
@@ -165,6 +179,7 @@ class DetectorConsumer:
         self.consumer.subscribe([self.settings.kafka.frames_topic], listener=_Rewind(self))
         idle_since = time.monotonic()
         pending: _Pending | None = None
+        self._running = True
         try:
             while not self._stop.is_set():
                 # With a batch in hand, only look for what has already arrived; finish the batch at once.
@@ -192,6 +207,7 @@ class DetectorConsumer:
             if pending is not None:
                 self._finish(pending)
         finally:
+            self._running = False
             self.close()
 
     def _rewind(self) -> None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from satwatch import __version__
 
@@ -69,8 +72,57 @@ def _base_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
     )
     parser.add_argument("--version", action="version", version=f"satwatch {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines as text or as one JSON object each (default: $SATWATCH_LOG_FORMAT, else text)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     return parser, sub
+
+
+class UtcFormatter(logging.Formatter):
+    """Text log lines stamped with the UTC time in ISO 8601, e.g. ``2024-07-01T06:00:00.123Z``."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - base name
+        return utc_stamp(record.created)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line: time (UTC ISO 8601), level, logger, message, and the traceback if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": utc_stamp(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def utc_stamp(created: float) -> str:
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def configure_logging(log_format: str = "text", verbose: bool = False) -> None:
+    """Log to stderr with UTC ISO timestamps, as text or JSON lines (``log_format`` "text" or "json")."""
+    if log_format not in ("text", "json"):
+        raise ValueError(f"log format {log_format!r}: choose text or json")
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(UtcFormatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
+    handler.set_name("satwatch")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "satwatch"]:  # a second call replaces the first
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("kafka").setLevel(logging.ERROR)  # its event-loop timing warnings are noise here
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,12 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = next((w for w in words if not w.startswith("-")), None)
     parser = build_parser(only=command)
     args = parser.parse_args(words)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    logging.getLogger("kafka").setLevel(logging.ERROR)  # its event-loop timing warnings are noise here
+    configure_logging(args.log_format or os.environ.get("SATWATCH_LOG_FORMAT") or "text", args.verbose)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -98,7 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # missing files, busy ports, unreachable hosts, bad config: one line
+        if args.verbose:
+            raise
         print(f"satwatch {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     server = MetricsServer(metrics.registry, settings.metrics.host, settings.metrics.port)
     detector = build_detector(settings, metrics)
     consumer = DetectorConsumer(settings, detector, on_alert=print_alert)
+    server.ready = consumer.ready  # /readyz: models loaded, loop running, partitions assigned
     print(
         f"detector consuming {settings.kafka.frames_topic} at {settings.kafka.bootstrap_servers}; "
         f"threshold {detector.threshold:.4f}; metrics {server.url}",

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from socketserver import ThreadingMixIn
 from time import perf_counter
-from wsgiref.simple_server import WSGIServer
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 #: Stage latency buckets: sub-millisecond to a few seconds.
 _STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _AGE_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 86400)
-_SCORE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+#: Score buckets as multiples of the calibrated threshold, so they span it whatever the model's scale.
+SCORE_BUCKET_FACTORS = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0, 8.0)
+
+
+def score_buckets(threshold: float) -> tuple[float, ...]:
+    """Histogram buckets from 0.25x to 8x the threshold (the model card's calibrated one, or the override)."""
+    if not threshold > 0:
+        raise ValueError(f"an anomaly threshold must be positive, got {threshold}")
+    return tuple(float(f"{threshold * f:.6g}") for f in SCORE_BUCKET_FACTORS)
 
 
 class DetectorMetrics:
@@ -40,9 +51,7 @@ class DetectorMetrics:
             registry=r,
         )
         self.anomaly_score = Gauge("satwatch_anomaly_score", "Latest anomaly score", ["satellite"], registry=r)
-        self.anomaly_scores = Histogram(
-            "satwatch_anomaly_score_distribution", "Anomaly scores seen", buckets=_SCORE_BUCKETS, registry=r
-        )
+        self.anomaly_scores = self._score_histogram(score_buckets(1.0))
         self.anomaly_threshold = Gauge("satwatch_anomaly_threshold", "Alert threshold in force", registry=r)
         self.alerts = Counter("satwatch_alerts", "Alerts fired (new ids only)", ["satellite", "kind"], registry=r)
         self.invalid_frames = Counter(
@@ -72,6 +81,24 @@ class DetectorMetrics:
         self.errors = Counter("satwatch_errors", "Unexpected processing errors", ["stage"], registry=r)
         #: Called with (stage, seconds) for every timed block; benchmarks use it for exact percentiles.
         self.stage_listeners: list[Callable[[str, float], None]] = []
+
+    def _score_histogram(self, buckets: tuple[float, ...]) -> Histogram:
+        return Histogram(
+            "satwatch_anomaly_score_distribution",
+            "Anomaly scores seen (buckets 0.25x to 8x the threshold in force)",
+            buckets=buckets,
+            registry=self.registry,
+        )
+
+    def calibrate(self, threshold: float) -> None:
+        """Set the threshold in force and span the score histogram's buckets around it.
+
+        Call before scores are observed (the detector consumer does when it starts): re-bucketing drops the
+        counts seen so far.
+        """
+        self.anomaly_threshold.set(threshold)
+        self.registry.unregister(self.anomaly_scores)
+        self.anomaly_scores = self._score_histogram(score_buckets(threshold))
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -112,19 +139,82 @@ class ProducerMetrics:
         )
 
 
-class MetricsServer:
-    """Serves one registry at ``http://host:port/metrics`` in a background thread."""
+class PortBusyError(OSError):
+    """The port asked for is taken; the message is one line an operator can act on."""
 
-    def __init__(self, registry: CollectorRegistry, host: str = "127.0.0.1", port: int = 0) -> None:
-        server, thread = start_http_server(port, addr=host, registry=registry)
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+class MetricsServer:
+    """Serves one registry in a background thread: ``/metrics``, ``/healthz`` and ``/readyz``; 404 elsewhere.
+
+    ``/healthz`` answers 200 while the process serves at all. ``/readyz`` answers 200 only when ``ready()``
+    says so (the detector consumer's: models loaded and partitions assigned), 503 otherwise; set ``ready``
+    once the thing being served can tell.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ready: Callable[[], bool] | None = None,
+    ) -> None:
+        self.ready: Callable[[], bool] = ready or (lambda: False)
+        self._metrics_app = make_wsgi_app(registry)
+        try:
+            server = make_server(host, port, self._app, _Server, handler_class=_QuietHandler)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortBusyError(
+                    exc.errno, f"metrics port {host}:{port} is already in use; choose another with --metrics-port"
+                ) from None
+            raise
         self._server: WSGIServer = server
-        self._thread: threading.Thread = thread
+        self._thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+        self._thread.start()
         self.host = host
         self.port = int(server.server_address[1])
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            return self._metrics_app(environ, start_response)
+        if path == "/healthz":
+            return self._text(start_response, "200 OK", "ok\n")
+        if path == "/readyz":
+            try:
+                ready = bool(self.ready())
+            except Exception:  # noqa: BLE001 - a failing readiness check means not ready
+                ready = False
+            return self._text(
+                start_response, "200 OK" if ready else "503 Service Unavailable", "ready\n" if ready else "not ready\n"
+            )
+        return self._text(start_response, "404 Not Found", "not found: try /metrics, /healthz or /readyz\n")
+
+    @staticmethod
+    def _text(start_response: Callable[..., Any], status: str, body: str) -> list[bytes]:
+        data = body.encode()
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data)))])
+        return [data]
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/metrics"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
     def close(self) -> None:
         self._server.shutdown()

@@ -275,7 +275,7 @@ def test_dead_letter_send_failure_never_escapes(settings: Settings, caplog) -> N
             raise MessageSizeTooLargeError("too large")
 
     metrics = DetectorMetrics()
-    consumer = DetectorConsumer(settings, SimpleNamespace(metrics=metrics))  # type: ignore[arg-type]
+    consumer = DetectorConsumer(settings, SimpleNamespace(metrics=metrics, threshold=1.0))  # type: ignore[arg-type]
     consumer.producer.close()
     consumer.consumer.close()
     consumer.producer = Refusing()  # type: ignore[assignment]
