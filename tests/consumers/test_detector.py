@@ -213,7 +213,7 @@ def test_bad_input_is_dead_lettered_and_stream_goes_on(settings: Settings, strea
     dead = read_topic(settings, settings.kafka.dead_letter_topic, sum(expected.values()))
     assert Counter(dict(m.headers)[DLQ_REASON].decode() for m in dead) == Counter(expected)
     text = caplog.text
-    assert "missing ['wv']" in text and "expected (4, 347, 300)" in text and "duplicate frame" in text
+    assert "missing ['wv']" in text and "expected (4, 300, 375)" in text and "duplicate frame" in text
     assert consumer.detector.window("COMS-1").end == good[-1].time
 
 
@@ -223,7 +223,7 @@ def test_claim_check_replay_reads_and_verifies_the_archive(settings: Settings, t
     from satwatch.services.frames.frame import kma_filename, write_rgb_png
     from satwatch.services.simulator.scene import write_archive
 
-    cfg = SimConfig(seed=5, width=600, height=694, days=6 / 24, events=False)  # full size: 2x the study size
+    cfg = SimConfig(seed=5, width=1500, height=1300, days=3 / 24, events=False)  # the native COMS size
     root = write_archive(cfg, tmp_path / "archive", progress=False)
     settings.detector.claim_check_roots = [str(tmp_path / "archive")]  # claim checks resolve only under these
     archive = Archive(root)

@@ -59,9 +59,9 @@ def test_shipped_model_scores_corrupted_frame_higher(scorer: AnomalyScorer) -> N
     h, w = scorer.card.normalisation.height, scorer.card.normalisation.width
     assert bad_res.heatmap.shape == normal_res.heatmap.shape == (h, w)
     assert bad_res.heatmap.dtype == np.float32
-    # the error map peaks inside the corrupted block or on the missing lines (rows 100-203 of 347)
+    # the error map peaks inside the corrupted block or on the missing lines (rows 100-203 of 300)
     r, _ = np.unravel_index(np.argmax(bad_res.heatmap), bad_res.heatmap.shape)
-    assert 90 / 347 * h <= r <= 210 / 347 * h
+    assert 90 / 300 * h <= r <= 210 / 300 * h
     assert bad_res.is_anomaly
 
 
