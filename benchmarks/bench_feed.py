@@ -3,6 +3,10 @@ real headless chromium (Debian's, driven by Playwright); and a screenshot of a d
 
     python benchmarks/bench_feed.py [--alerts 100] [--interval 0.3]
     python benchmarks/bench_feed.py --screenshot docs/img/feed.png --from-state var/demo
+    python benchmarks/bench_feed.py --detector-cost 300
+
+The third form replays the same simulated frames through the real detector with and without the incidents
+sink and the feed beside it in one process (as ``satwatch demo`` runs them), alternating, and reports frames/s.
 
 Each alert opens a new incident (window ends three hours apart), so every one must travel the whole way:
 broker -> incidents sink (group consumer) -> SQLite store -> the page's server-sent event stream -> the DOM.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import shutil
 import statistics
 import tempfile
@@ -20,6 +25,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaProducer
 
@@ -36,7 +42,7 @@ from satwatch.topics import ensure_topics
 T0 = datetime(2024, 7, 1, tzinfo=UTC)
 
 
-def chromium(p):  # type: ignore[no-untyped-def]
+def chromium(p: Any) -> Any:
     exe = shutil.which("chromium") or "/usr/bin/chromium"
     return p.chromium.launch(executable_path=exe, headless=True, args=["--no-sandbox"])
 
@@ -123,14 +129,93 @@ def screenshot(path: Path, state: Path) -> None:
     print(f"screenshot {path}")
 
 
+def detector_cost(n_frames: int, rounds: int) -> None:
+    from satwatch.cli.feed import LocalFeed
+    from satwatch.consumers.detector import DetectorConsumer
+    from satwatch.producers.publisher import FramePublisher, make_producer
+    from satwatch.services.detection.detector import FrameOutcome, build_detector
+    from satwatch.services.simulator.scene import SceneSimulator, SimConfig
+
+    frames = list(SceneSimulator(SimConfig(seed=7, days=n_frames / 96)).frames())
+    rates: dict[str, list[float]] = {"without the feed": [], "with the sink and feed": []}
+    with EmbeddedBroker() as broker:
+        base = Settings()
+        base.kafka.bootstrap_servers = broker.bootstrap_servers
+        base.kafka.partitions = 1
+        ensure_topics(base.kafka)
+        producer = make_producer(base.kafka)
+        publisher = FramePublisher(producer, base.kafka, source="bench")
+        for f in frames:
+            publisher.publish(f)
+        publisher.flush()
+        producer.close()
+        for r in range(rounds * 2):
+            with_feed = r % 2 == 1
+            tag = f"{r}-{uuid.uuid4().hex[:6]}"
+            s = base.model_copy(deep=True)
+            s.kafka.alerts_topic = f"alerts-{tag}"
+            s.kafka.group_id = f"det-{tag}"
+            tmp = Path(tempfile.mkdtemp(prefix="bench-feed-"))
+            s.detector.state_dir = str(tmp / "det")
+            ensure_topics(s.kafka)
+            feed = None
+            if with_feed:
+                os.environ["SATWATCH_FEED__GROUP_ID"] = f"inc-{tag}"
+                os.environ["SATWATCH_FEED__INCIDENTS_TOPIC"] = f"incidents-{tag}"
+                feed = LocalFeed(s, tmp / "feed", port=0).start()
+                for f in frames:
+                    feed.on_frame(f)  # the demo does this on the publishing side; not timed
+            count = {"n": 0}
+            marks: dict[str, float] = {}
+            done = threading.Event()
+
+            def on_outcome(
+                o: FrameOutcome,
+                feed: LocalFeed | None = feed,
+                count: dict[str, int] = count,
+                marks: dict[str, float] = marks,
+                done: threading.Event = done,
+            ) -> None:
+                if feed is not None:
+                    feed.on_outcome(o)
+                count["n"] += 1
+                if count["n"] == 1:
+                    marks["first"] = time.perf_counter()
+                if count["n"] == len(frames):
+                    marks["last"] = time.perf_counter()
+                    done.set()
+
+            consumer = DetectorConsumer(s, build_detector(s), on_outcome=on_outcome)
+            worker = threading.Thread(target=consumer.run)
+            worker.start()
+            done.wait(600)
+            consumer.stop()
+            worker.join(60)
+            if feed is not None:
+                feed.drain(1)
+                print(f"  {feed.summary()}")
+                feed.stop()
+            rate = (len(frames) - 1) / (marks["last"] - marks["first"])
+            key = "with the sink and feed" if with_feed else "without the feed"
+            rates[key].append(rate)
+            print(f"round {r // 2 + 1} {key}: {rate:.0f} frames/s")
+            shutil.rmtree(tmp, ignore_errors=True)
+    for key, vals in rates.items():
+        print(f"detector replay {key}: median {statistics.median(vals):.0f} frames/s over {len(vals)} runs")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--alerts", type=int, default=100)
     ap.add_argument("--interval", type=float, default=0.3, help="seconds between alerts")
+    ap.add_argument("--detector-cost", type=int, metavar="FRAMES", help="detector frames/s with and without")
+    ap.add_argument("--rounds", type=int, default=2, help="pairs of runs for --detector-cost")
     ap.add_argument("--screenshot", type=Path, help="save a screenshot of the feed of --from-state here")
     ap.add_argument("--from-state", type=Path, default=Path("var/demo"), help="a demo run's state directory")
     args = ap.parse_args()
-    if args.screenshot:
+    if args.detector_cost:
+        detector_cost(args.detector_cost, args.rounds)
+    elif args.screenshot:
         screenshot(args.screenshot, args.from_state)
     else:
         latency(args.alerts, args.interval)

@@ -137,12 +137,7 @@ class LocalFeed:
         """Draw a new alert's pictures, and move the sink's stream clock to the processed frame."""
         if outcome.alert is not None:
             a = outcome.alert
-            try:
-                self.pictures.write(
-                    a.id, outcome.heatmap, self.recent.window(a.satellite, a.window_start, a.window_end)
-                )
-            except (OSError, ValueError) as exc:
-                log.warning("pictures for alert %s: %s", a.id, exc)
+            self.pictures.submit(a.id, outcome.heatmap, self.recent.window(a.satellite, a.window_start, a.window_end))
         self.consumer.advance(outcome.satellite, outcome.time)
 
     def drain(self, alerts: int, timeout: float = 20.0) -> None:
@@ -163,6 +158,7 @@ class LocalFeed:
         )
 
     def stop(self) -> None:
+        self.pictures.close()
         self.consumer.stop()
         self._thread.join(timeout=15)
         self.server.stop()

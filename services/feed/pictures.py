@@ -5,6 +5,8 @@ thumbnails, and the anomaly heat map over the latest frame. ``<pictures dir>/<al
 from __future__ import annotations
 
 import io
+import logging
+import queue
 import threading
 from collections import deque
 from datetime import datetime
@@ -14,6 +16,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from satwatch.services.frames.frame import Frame
+
+log = logging.getLogger(__name__)
 
 THUMB_WIDTH = 188  # half the shrunk COMS width; the strip uses half of that again
 
@@ -31,7 +35,7 @@ def _thumb(grey: np.ndarray, width: int) -> Image.Image:
 
 def _png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False)
+    img.save(buf, format="PNG", compress_level=1)  # fast: rendering must keep up with the stream
     return buf.getvalue()
 
 
@@ -97,10 +101,37 @@ class RecentFrames:
 
 
 class PictureWriter:
-    """Writes an alert's pictures once; a second call for the same alert (a replay) writes nothing."""
+    """Writes an alert's pictures once; a second call for the same alert (a replay) writes nothing.
+    ``submit`` hands the work to a background thread, so the caller (the detector's loop) does not wait."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._queue: queue.Queue[tuple[str, np.ndarray | None, list[tuple[datetime, np.ndarray]]] | None] = (
+            queue.Queue()
+        )
+        self._worker: threading.Thread | None = None
+        self.failures = 0
+
+    def submit(self, alert_id: str, heat: np.ndarray | None, frames: list[tuple[datetime, np.ndarray]]) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._run, name="pictures", daemon=True)
+            self._worker.start()
+        self._queue.put((alert_id, None if heat is None else np.array(heat, copy=True), frames))
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            try:
+                self.write(*job)
+            except (OSError, ValueError) as exc:
+                self.failures += 1
+                log.warning("pictures for alert %s: %s", job[0], exc)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Finish the pictures already submitted."""
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join(timeout)
+            self._worker = None
 
     def write(self, alert_id: str, heat: np.ndarray | None, frames: list[tuple[datetime, np.ndarray]]) -> list[Path]:
         folder = self.root / alert_id

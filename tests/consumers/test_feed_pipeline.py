@@ -65,6 +65,7 @@ def test_frames_to_page(settings: Settings, tmp_path: Path, browser: Any, monkey
         # the stream runs on to 10:15, past 06:30 + the 120-minute quiet time: resolved, on the page too
         page.wait_for_selector("[data-testid=incident][data-status=resolved]", timeout=60_000)
         # the window's frames and the heat map were drawn for the latest alert, and the page shows them
+        feed.pictures.close()  # rendered in the background: let it finish
         page.reload()
         page.wait_for_selector("[data-testid=incident]")
         assert page.locator("img[alt='anomaly heat map']").count() == 1

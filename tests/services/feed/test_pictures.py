@@ -31,6 +31,9 @@ def test_window_strip_and_heatmap_written_once(tmp_path: Path) -> None:
     assert px[y, x, 0] > px[y, x, 2] + 100
     assert abs(int(px[5, 5, 0]) - int(px[5, 5, 2])) < 10
     assert writer.write("abc", heat, window) == []  # rendered once
+    writer.submit("def", heat, window)  # in the background
+    writer.close()
+    assert sorted(p.name for p in (tmp_path / "def").iterdir()) == ["heatmap.png", "strip.png"]
 
 
 def test_flat_map_is_transparent() -> None:
