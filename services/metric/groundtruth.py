@@ -1151,7 +1151,34 @@ def frame_signatures_from_paths(
     check_size: bool = True,
     progress: bool = False,
 ) -> list[FrameSignature]:
-    """Signatures of many frames, decoding in ``workers`` threads (the cache, if any, is shared on disk)."""
+    """Signatures of many frames, decoding in ``workers`` threads (the cache, if any, is shared on disk).
+
+    A frame listed more than once (the same files, symlinks resolved: overlapping windows cut from one
+    archive share most of their frames) is read once and its signature returned at each place.
+    """
+    ident = [tuple(os.path.realpath(p) for p in f) for f in frames]
+    first: dict[tuple[str, ...], int] = {}
+    for i, key in enumerate(ident):
+        first.setdefault(key, i)
+    if len(first) < len(frames):
+        distinct = list(first.values())
+        sigs = _frame_signatures_from_paths(
+            [frames[i] for i in distinct], spec, cache, workers=workers, check_size=check_size, progress=progress
+        )
+        by_key = {ident[i]: sig for i, sig in zip(distinct, sigs, strict=True)}
+        return [by_key[key] for key in ident]
+    return _frame_signatures_from_paths(frames, spec, cache, workers=workers, check_size=check_size, progress=progress)
+
+
+def _frame_signatures_from_paths(
+    frames: Sequence[Sequence[str | Path]],
+    spec: GridSpec,
+    cache: SignatureCache | None,
+    *,
+    workers: int,
+    check_size: bool,
+    progress: bool,
+) -> list[FrameSignature]:
     from tqdm import tqdm
 
     jobs = len(frames)

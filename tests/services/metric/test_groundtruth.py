@@ -26,6 +26,7 @@ from satwatch.services.metric.groundtruth import (
     frame_signature,
     frame_signature_from_paths,
     frame_signature_from_rgb,
+    frame_signatures_from_paths,
     grey_from_rgb,
     latest_frames,
     pairwise_similarity,
@@ -519,3 +520,24 @@ def test_cdf_features_are_the_cells_empirical_cdfs() -> None:
                 cell = bins[np.ix_(r, q)]
                 for k in range(5):  # fraction of the cell's pixels in bins below k + 1
                     assert feats[c * 5 + k, i, j] == pytest.approx(np.mean(cell <= k), abs=1e-7)
+
+
+def test_a_frame_listed_twice_is_read_once(tmp_path: Path) -> None:
+    rng = np.random.default_rng(31)
+    win = _study_window(tmp_path / "a", rng, 2, (24, 20))
+    files = window_files(win)
+    (tmp_path / "link").symlink_to(win / "image_1")  # the same files under another name
+    via_link = [tmp_path / "link" / p.name for p in files[0]]
+    cache = SignatureCache(tmp_path / "cache")
+    spec = GridSpec(4, 20, "general")
+    sigs = frame_signatures_from_paths([files[0], files[1], files[0], via_link], spec, cache)
+    assert (cache.hits, cache.misses) == (0, 2)
+    assert sigs[0] is sigs[2] is sigs[3] and sigs[1] is not sigs[0]
+    fresh = frame_signatures_from_paths([via_link, files[1]], spec, None, workers=2)
+    np.testing.assert_array_equal(fresh[0].cum, sigs[0].cum)
+    # Overlapping windows give the same similarity as when every frame is read on its own.
+    wa, wb = [files[0], files[1]], [files[1], files[0]]
+    assert similarity_from_paths(wa, wb, spec) == window_similarity(
+        window_signature([frame_signature_from_paths(f, spec) for f in wa]),
+        window_signature([frame_signature_from_paths(f, spec) for f in wb]),
+    )
