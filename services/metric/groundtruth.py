@@ -45,6 +45,7 @@ from PIL import Image, ImageChops
 
 from satwatch.services.frames.frame import CHANNELS
 from satwatch.services.frames.pngfast import decode_png, seed_histogram_png
+from satwatch.services.metric.seedpng import rgb_seed_histogram_png
 
 Mode = Literal["seed", "general"]
 
@@ -516,6 +517,13 @@ def _frame_signature_uncached(paths: Sequence[str], spec: GridSpec, check_size: 
     for p in paths:
         fast = None
         if spec.mode == "seed" and p.lower().endswith(".png"):
+            # 8-bit RGB (KMA's files, with or without colour overlays): one fused pass, no image kept.
+            fused = rgb_seed_histogram_png(p, spec.n, spec.bins, lut, GREY_WEIGHTS)
+            if fused is not None:
+                items.append((fused[0], fused[1], None))
+                if check_size:
+                    _check_seed_size(fused[0], str(p))
+                continue
             fast = seed_histogram_png(p, spec.n, spec.bins + 1, lut)
         if fast is not None and fast[1] is not None:
             shape: tuple[int, ...] = fast[0]
