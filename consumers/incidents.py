@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from satwatch.services.config import Settings
@@ -63,6 +63,7 @@ class IncidentsConsumer:
             retries=10,
             linger_ms=0,
         )
+        self.restored = self._restore_from_topic()
         router = (
             AlertmanagerRouter(feed.alertmanager_url, feed.alertmanager_resend_seconds, feed_url)
             if feed.alertmanager_url
@@ -74,6 +75,38 @@ class IncidentsConsumer:
         self._clock_lock = threading.Lock()
         self.bad_messages = 0
         self.ready = threading.Event()
+
+    def _restore_from_topic(self, timeout: float = 15.0) -> int:
+        """The store is a cache: incidents the compacted topic holds and the store lacks (a lost or new disk)
+        are loaded back before any alert is read, so a group whose offsets are committed splits nothing."""
+        k, topic = self.settings.kafka, self.feed.incidents_topic
+        reader = KafkaConsumer(
+            bootstrap_servers=k.bootstrap_servers, enable_auto_commit=False, client_id="satwatch-incidents-restore"
+        )
+        latest: dict[str, Incident] = {}
+        try:
+            tps = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
+            if not tps:
+                return 0
+            reader.assign(tps)
+            reader.seek_to_beginning(*tps)
+            end = reader.end_offsets(tps)
+            deadline = time.monotonic() + timeout
+            while any(reader.position(tp) < end[tp] for tp in tps):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"could not read the {topic} topic to its end in {timeout:.0f} s")
+                for records in reader.poll(timeout_ms=500).values():
+                    for rec in records:
+                        try:
+                            latest[rec.key.decode()] = Incident.model_validate_json(rec.value)
+                        except (ValidationError, ValueError, AttributeError) as exc:
+                            log.warning("skipping an unreadable incident at offset %d: %s", rec.offset, exc)
+        finally:
+            reader.close()
+        n = self.store.restore(list(latest.values()))
+        if n:
+            log.info("restored %d incidents from the %s topic", n, topic)
+        return n
 
     def _publish(self, incidents: list[Incident]) -> None:
         for inc in incidents:

@@ -30,7 +30,7 @@ def severity(inc: Incident) -> str:
 def am_alert(inc: Incident, feed_url: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """The Alertmanager v2 alert for one incident."""
     now = now or datetime.now(UTC)
-    starts = min(inc.start, now)
+    starts = min(inc.first_window_end, now)
     body: dict[str, Any] = {
         "labels": {
             "alertname": ALERTNAME,

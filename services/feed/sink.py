@@ -39,10 +39,8 @@ class IncidentSink:
 
     def restore(self) -> None:
         """Reload open and recently resolved incidents, so a restart neither splits nor duplicates them."""
-        recent = self.store.active()
-        if recent:
-            newest = max(i.last_window_end for i in recent)
-            recent = self.store.active(since=newest - 4 * self.quiet)
+        newest = self.store.newest_window_end()
+        recent = self.store.active(since=newest - 4 * self.quiet) if newest is not None else []
         self.tracker.restore(recent)
         if self.router is not None:
             self.router.open.update({i.id: i for i in recent if i.category == "data_quality" and i.status == "open"})

@@ -100,6 +100,43 @@ class IncidentStore:
                     (now, inc.id, ch.action, "incidents-sink", detail),
                 )
 
+    def restore(self, incidents: list[Incident]) -> int:
+        """Load incidents read back from the incidents topic into an empty or partial store (a lost cache):
+        each at the version the topic holds, with its alerts, marked published. Returns how many were new."""
+        now = datetime.now(UTC).isoformat()
+        n = 0
+        with self._lock, self._db:
+            for inc in incidents:
+                row = self._db.execute("SELECT version FROM incidents WHERE id = ?", (inc.id,)).fetchone()
+                if row is not None and int(row[0]) >= inc.version:
+                    continue
+                self._db.execute(
+                    "INSERT OR REPLACE INTO incidents (id, satellite, kind, category, status, start, last_window_end, "
+                    "version, body, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    (
+                        inc.id,
+                        inc.satellite,
+                        inc.kind,
+                        inc.category,
+                        inc.status,
+                        inc.start.isoformat(),
+                        inc.last_window_end.isoformat(),
+                        inc.version,
+                        inc.model_dump_json(),
+                    ),
+                )
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO incident_alerts (alert_id, incident_id, window_end, body) "
+                    "VALUES (?, ?, NULL, NULL)",
+                    [(aid, inc.id) for aid in inc.alert_ids],
+                )
+                self._db.execute(
+                    "INSERT INTO audit (at, incident_id, action, actor, detail) VALUES (?, ?, ?, ?, ?)",
+                    (now, inc.id, "restored", "incidents-sink", f"v{inc.version} from the incidents topic"),
+                )
+                n += 1
+        return n
+
     def acknowledge(self, incident_id: str, who: str, comment: str) -> Acknowledgement | None:
         """Record an acknowledgement; None when no such incident exists."""
         at = datetime.now(UTC)
@@ -176,6 +213,12 @@ class IncidentStore:
         with self._lock:
             rows = self._db.execute(q, (*args, limit)).fetchall()
         return [Incident.model_validate_json(r[0]) for r in rows]
+
+    def newest_window_end(self) -> datetime | None:
+        """The latest frame any stored incident covers."""
+        with self._lock:
+            row = self._db.execute("SELECT body FROM incidents ORDER BY last_window_end DESC LIMIT 1").fetchone()
+        return Incident.model_validate_json(row[0]).last_window_end if row else None
 
     def acknowledgements(self, incident_id: str) -> list[Acknowledgement]:
         with self._lock:

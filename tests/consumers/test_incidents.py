@@ -17,7 +17,7 @@ from satwatch.services.feed.config import FeedSettings
 from satwatch.services.feed.incidents import Incident
 from satwatch.services.feed.store import IncidentStore
 from satwatch.topics import ensure_topics
-from tests.services.feed.test_incidents import stream
+from tests.services.feed.test_incidents import make_alert, stream
 
 
 def publish(settings: Settings, alerts: list[Alert]) -> None:
@@ -68,7 +68,7 @@ def test_sink_replay_and_restart(settings: Settings, tmp_path: Path) -> None:
     c2 = IncidentsConsumer(settings, feed, store=store)
     run_until(c2, store, len(rest) + len(first))
     # the detector's clock moves past the quiet time with no further alert: everything resolves
-    c3 = IncidentsConsumer(settings, feed, store=store)
+    c3 = IncidentsConsumer(settings, feed.model_copy(update={"group_id": f"tick-{tag}"}), store=store)
     c3.advance("COMS-1", alerts[-1].window_end + c3.sink.quiet * 2)
     c3.run(max_idle_seconds=0.5)
     by_id = {i.id: i for i in store.query()}
@@ -87,3 +87,14 @@ def test_sink_replay_and_restart(settings: Settings, tmp_path: Path) -> None:
     on_topic = read_topic(settings, feed.incidents_topic)
     assert set(on_topic) == set(by_id)
     assert {k: v.status for k, v in on_topic.items()} == {k: "resolved" for k in by_id}
+
+    # the store is lost, the group's offsets are committed: the incidents come back from the compacted topic
+    store3 = IncidentStore(tmp_path / "k.sqlite")
+    c4 = IncidentsConsumer(settings, feed.model_copy(update={"store": str(tmp_path / "k.sqlite")}), store=store3)
+    assert c4.restored == 4
+    publish(settings, [make_alert(43)])  # the last event goes on: it joins its restored incident
+    run_until(c4, store3, 1)
+    assert store3.count() == 4
+    last = max(store3.query(), key=lambda i: i.last_window_end)
+    assert last.alert_count == 4 and last.status == "open"
+    assert [e.action for e in store3.audit(last.id)][-2:] == ["restored", "reopened"]
