@@ -93,6 +93,21 @@ def test_no_token_configured_refuses_every_write(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_reads_can_need_the_token(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path / "i.sqlite")
+    IncidentSink(store, FeedSettings()).handle([make_alert(1)])
+    server = FeedServer(create_app(store, FeedSettings(token="k", reads_need_token=True))).start()
+    try:
+        assert call(f"{server.url}/api/incidents")[0] == 401
+        assert call(f"{server.url}/api/incidents?token=wrong")[0] == 401
+        code, data = call(f"{server.url}/api/incidents", headers={TOKEN_HEADER: "k"})
+        assert code == 200 and len(data["incidents"]) == 1
+        assert call(f"{server.url}/api/events")[0] == 401
+        assert call(f"{server.url}/healthz")[0] == 200  # probes stay open
+    finally:
+        server.stop()
+
+
 def test_settings_from_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[feed]\ntoken = "from-file"\nport = 9000\n')
