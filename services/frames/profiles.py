@@ -186,6 +186,40 @@ def _kma(prefix: str, ext: str = "png") -> str:
     return rf"{prefix}_(?P<channel>[a-z0-9]+)_(?P<area>[a-z0-9]+)_(?P<stamp>\d{{12}})\.{ext}"
 
 
+def _himawari(number: int, years: str) -> SatelliteProfile:
+    """Himawari-8 and -9 differ only in name and naming: the AHI's 16 bands, 14 of them as the study lists."""
+    return SatelliteProfile(
+        name=f"Himawari-{number}",
+        channels=tuple(f"b{b:02d}" for b in range(1, 15)),
+        filename_patterns=(
+            _kma(f"himawari{number}_ahi"),
+            rf"hs_h{number:02d}_(?P<stamp>\d{{12}})_(?P<channel>b\d{{2}})_(?P<area>[a-z0-9]+)\.png",
+        ),
+        filename_template=f"himawari{number}_ahi_{{channel}}_{{area}}_{{stamp}}.png",
+        default_area="ea",
+        cadence_minutes=10,
+        native_width=1500,
+        native_height=1300,
+        description=f"Himawari-{number} Advanced Himawari Imager (14 of its 16 bands as the study lists), {years}",
+    )
+
+
+def _mtsat(name: str, years: str) -> SatelliteProfile:
+    """MTSAT-1R and -2 share the imager: IR1 10.8, IR2 12.0, IR3 6.8 (water vapour) and IR4 3.7 um."""
+    prefix = name.lower().replace("-", "")
+    return SatelliteProfile(
+        name=name,
+        channels=("ir1", "ir2", "ir3", "ir4"),
+        filename_patterns=(_kma(f"{prefix}_imager"),),
+        filename_template=f"{prefix}_imager_{{channel}}_{{area}}_{{stamp}}.png",
+        default_area="ea",
+        cadence_minutes=30,
+        native_width=1500,
+        native_height=1300,
+        description=f"{name} imager, IR1 10.8, IR2 12.0, IR3 6.8 (water vapour), IR4 3.7 um; {years}",
+    )
+
+
 #: Built-in profiles, from the study's facts (DESIGN.md section 2) and the operators' public documentation.
 BUILTIN_PROFILES: tuple[SatelliteProfile, ...] = (
     SatelliteProfile(
@@ -227,86 +261,10 @@ BUILTIN_PROFILES: tuple[SatelliteProfile, ...] = (
         native_height=1332,
         description="GEO-KOMPSAT-2A Advanced Meteorological Imager, 16 channels every 10 minutes, 2019-",
     ),
-    SatelliteProfile(
-        name="Himawari-8",
-        channels=(
-            "b01",
-            "b02",
-            "b03",
-            "b04",
-            "b05",
-            "b06",
-            "b07",
-            "b08",
-            "b09",
-            "b10",
-            "b11",
-            "b12",
-            "b13",
-            "b14",
-        ),  # fmt: skip
-        filename_patterns=(
-            _kma("himawari8_ahi"),
-            r"hs_h08_(?P<stamp>\d{12})_(?P<channel>b\d{2})_(?P<area>[a-z0-9]+)\.png",
-        ),
-        filename_template="himawari8_ahi_{channel}_{area}_{stamp}.png",
-        default_area="ea",
-        cadence_minutes=10,
-        native_width=1500,
-        native_height=1300,
-        description="Himawari-8 Advanced Himawari Imager (14 of its 16 bands as the study lists), 2015-2022",
-    ),
-    SatelliteProfile(
-        name="Himawari-9",
-        channels=(
-            "b01",
-            "b02",
-            "b03",
-            "b04",
-            "b05",
-            "b06",
-            "b07",
-            "b08",
-            "b09",
-            "b10",
-            "b11",
-            "b12",
-            "b13",
-            "b14",
-        ),  # fmt: skip
-        filename_patterns=(
-            _kma("himawari9_ahi"),
-            r"hs_h09_(?P<stamp>\d{12})_(?P<channel>b\d{2})_(?P<area>[a-z0-9]+)\.png",
-        ),
-        filename_template="himawari9_ahi_{channel}_{area}_{stamp}.png",
-        default_area="ea",
-        cadence_minutes=10,
-        native_width=1500,
-        native_height=1300,
-        description="Himawari-9 Advanced Himawari Imager, 2022-",
-    ),
-    SatelliteProfile(
-        name="MTSAT-1R",
-        channels=("ir1", "ir2", "ir3", "ir4"),
-        filename_patterns=(_kma("mtsat1r_imager"),),
-        filename_template="mtsat1r_imager_{channel}_{area}_{stamp}.png",
-        default_area="ea",
-        cadence_minutes=30,
-        native_width=1500,
-        native_height=1300,
-        description="MTSAT-1R imager: IR1 10.8, IR2 12.0, IR3 6.8 (water vapour), IR4 3.7 um; 2005-2010",
-    ),
-    SatelliteProfile(
-        name="MTSAT-2",
-        channels=("ir1", "ir2", "ir3", "ir4"),
-        filename_patterns=(_kma("mtsat2_imager"),),
-        filename_template="mtsat2_imager_{channel}_{area}_{stamp}.png",
-        default_area="ea",
-        cadence_minutes=30,
-        native_width=1500,
-        native_height=1300,
-        description="MTSAT-2 imager, same channels as MTSAT-1R; 2010-2015",
-    ),
+    _himawari(8, "2015-2022"),
+    _himawari(9, "2022-"),
+    _mtsat("MTSAT-1R", "2005-2010"),
+    _mtsat("MTSAT-2", "2010-2015"),
     SatelliteProfile(
         name="GMS-5",
         channels=("ir1", "ir2", "wv"),
