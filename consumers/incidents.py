@@ -19,6 +19,7 @@ from satwatch.services.detection.alerts import Alert, alert_from_json
 from satwatch.services.feed.alertmanager import AlertmanagerRouter
 from satwatch.services.feed.config import FeedSettings
 from satwatch.services.feed.incidents import Change, Incident
+from satwatch.services.feed.metrics import FeedMetrics
 from satwatch.services.feed.sink import IncidentSink
 from satwatch.services.feed.store import IncidentStore
 from satwatch.topics import ensure_compacted_topic
@@ -36,6 +37,7 @@ class IncidentsConsumer:
         store: IncidentStore | None = None,
         feed_url: str | None = None,
         on_change: Callable[[Change], None] | None = None,
+        metrics: FeedMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.feed = feed
@@ -69,7 +71,10 @@ class IncidentsConsumer:
             if feed.alertmanager_url
             else None
         )
-        self.sink = IncidentSink(self.store, feed, router=router, publish=self._publish, on_change=on_change)
+        self.metrics = metrics or FeedMetrics(self.store)
+        self.sink = IncidentSink(
+            self.store, feed, router=router, publish=self._publish, on_change=on_change, metrics=self.metrics
+        )
         self._stop = threading.Event()
         self._clock: list[tuple[str, datetime]] = []
         self._clock_lock = threading.Lock()
@@ -138,6 +143,7 @@ class IncidentsConsumer:
                             alerts.append(alert_from_json(rec.value))
                         except (ValidationError, ValueError) as exc:
                             self.bad_messages += 1
+                            self.metrics.alerts.labels("unreadable").inc()
                             log.warning("skipping an unreadable alert at offset %d: %s", rec.offset, exc)
                 if alerts:
                     self.sink.handle(alerts)

@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         joined = consumer.ready.is_set()
         return alive and joined, f"sink thread {'alive' if alive else 'dead'}, alerts partitions assigned: {joined}"
 
-    server = FeedServer(create_app(store, feed, ready), feed.host, feed.port)
+    metrics = consumer.metrics if consumer is not None else None
+    server = FeedServer(create_app(store, feed, ready, metrics), feed.host, feed.port)
     if sink_thread is not None:
         sink_thread.start()
     k = settings.kafka
@@ -115,10 +116,11 @@ class LocalFeed:
         self.consumer = IncidentsConsumer(settings, feed, store=self.store)
         self.recent = RecentFrames()
         self.pictures = PictureWriter(feed.pictures_dir)
+        app = create_app(self.store, feed, metrics=self.consumer.metrics)
         try:
-            self.server = FeedServer(create_app(self.store, feed), feed.host, feed.port)
+            self.server = FeedServer(app, feed.host, feed.port)
         except OSError:  # the configured port is taken: any free one
-            self.server = FeedServer(create_app(self.store, feed), feed.host, 0)
+            self.server = FeedServer(app, feed.host, 0)
         self._thread = threading.Thread(target=self.consumer.run, name="incidents", daemon=True)
 
     @property

@@ -13,9 +13,12 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from satwatch.services.feed.incidents import Incident
+
+if TYPE_CHECKING:
+    from satwatch.services.feed.metrics import FeedMetrics
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,7 @@ class AlertmanagerRouter:
         self._last_resend = time.monotonic()
         self.posted = 0
         self.failures = 0
+        self.metrics: FeedMetrics | None = None
 
     def route(self, incidents: list[Incident]) -> None:
         """Post the data-quality incidents among ``incidents`` (latest state of each)."""
@@ -93,12 +97,16 @@ class AlertmanagerRouter:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 resp.read()
             self.posted += len(incidents)
+            if self.metrics is not None:
+                self.metrics.alertmanager_posts.labels("ok").inc()
             for inc in incidents:
                 if inc.status == "resolved":
                     self.open.pop(inc.id, None)
         except (urllib.error.URLError, OSError) as exc:
             # The incidents stay open here, so the next resend tries again; a resolution is kept for it too.
             self.failures += 1
+            if self.metrics is not None:
+                self.metrics.alertmanager_posts.labels("error").inc()
             for inc in incidents:
                 self.open.setdefault(inc.id, inc)
             log.warning("cannot post %d incidents to Alertmanager at %s: %s", len(incidents), self.url, exc)

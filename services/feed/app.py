@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -21,6 +22,7 @@ from starlette.routing import Route
 
 from satwatch.services.feed.config import FeedSettings
 from satwatch.services.feed.incidents import Incident
+from satwatch.services.feed.metrics import FeedMetrics
 from satwatch.services.feed.store import IncidentStore
 
 TOKEN_HEADER = "X-Satwatch-Token"
@@ -35,10 +37,15 @@ class FeedApp:
     """Holds the store and settings behind the routes; ``app`` is the ASGI application."""
 
     def __init__(
-        self, store: IncidentStore, settings: FeedSettings, ready: Callable[[], tuple[bool, str]] | None = None
+        self,
+        store: IncidentStore,
+        settings: FeedSettings,
+        ready: Callable[[], tuple[bool, str]] | None = None,
+        metrics: FeedMetrics | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
+        self.metrics = metrics or FeedMetrics(store)
         self.pictures = Path(settings.pictures_dir) if settings.pictures_dir else None
         self.extra_ready = ready
         self.stopping = threading.Event()
@@ -48,6 +55,7 @@ class FeedApp:
                 Route("/", self.index),
                 Route("/healthz", self.healthz),
                 Route("/readyz", self.readyz),
+                Route("/metrics", self.prometheus),
                 Route("/api/incidents", self.list_incidents),
                 Route("/api/incidents/{incident_id}", self.one_incident),
                 Route("/api/incidents/{incident_id}/ack", self.acknowledge, methods=["POST"]),
@@ -109,6 +117,9 @@ class FeedApp:
             ok = ok and good
         return JSONResponse({"ready": ok, "checks": checks}, 200 if ok else 503)
 
+    async def prometheus(self, request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     async def list_incidents(self, request: Request) -> Response:
         if (refused := self._read_refused(request)) is not None:
             return refused
@@ -136,8 +147,10 @@ class FeedApp:
 
     async def acknowledge(self, request: Request) -> Response:
         if not self.settings.token:
+            self.metrics.refused_writes.inc()
             return JSONResponse({"error": "writes are disabled: no feed token is configured"}, 403)
         if not self._token_ok(request):
+            self.metrics.refused_writes.inc()
             return JSONResponse({"error": f"acknowledging needs the token in the {TOKEN_HEADER} header"}, 401)
         try:
             body = await request.json()
@@ -150,6 +163,7 @@ class FeedApp:
         ack = self.store.acknowledge(request.path_params["incident_id"], who, comment)
         if ack is None:
             return JSONResponse({"error": "no such incident"}, 404)
+        self.metrics.acknowledgements.inc()
         return JSONResponse(json.loads(ack.model_dump_json()), 201)
 
     async def picture(self, request: Request) -> Response:
@@ -198,6 +212,9 @@ class FeedApp:
 
 
 def create_app(
-    store: IncidentStore, settings: FeedSettings, ready: Callable[[], tuple[bool, str]] | None = None
+    store: IncidentStore,
+    settings: FeedSettings,
+    ready: Callable[[], tuple[bool, str]] | None = None,
+    metrics: FeedMetrics | None = None,
 ) -> Starlette:
-    return FeedApp(store, settings, ready).app
+    return FeedApp(store, settings, ready, metrics).app

@@ -10,6 +10,7 @@ from satwatch.services.detection.alerts import Alert
 from satwatch.services.feed.alertmanager import AlertmanagerRouter
 from satwatch.services.feed.config import FeedSettings
 from satwatch.services.feed.incidents import Change, Incident, IncidentTracker
+from satwatch.services.feed.metrics import FeedMetrics
 from satwatch.services.feed.store import IncidentStore
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class IncidentSink:
         router: AlertmanagerRouter | None = None,
         publish: Callable[[list[Incident]], None] | None = None,
         on_change: Callable[[Change], None] | None = None,
+        metrics: FeedMetrics | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -35,6 +37,9 @@ class IncidentSink:
         self.publish = publish
         self.on_change = on_change
         self.alerts_seen = 0
+        self.metrics = metrics
+        if router is not None and metrics is not None:
+            router.metrics = metrics
         self.restore()
 
     def restore(self) -> None:
@@ -52,7 +57,11 @@ class IncidentSink:
         for alert in alerts:
             self.alerts_seen += 1
             if alert.id in self.tracker.seen or self.store.incident_of(alert.id) is not None:
+                if self.metrics is not None:
+                    self.metrics.alerts.labels("duplicate").inc()
                 continue  # a replayed alert: already in its incident
+            if self.metrics is not None:
+                self.metrics.alerts.labels("grouped").inc()
             bodies[alert.id] = alert.model_dump_json()
             changes += self.tracker.add(alert)
         return self._commit(changes, bodies)
@@ -80,6 +89,8 @@ class IncidentSink:
             )
             if self.on_change is not None:
                 self.on_change(ch)
+            if self.metrics is not None:
+                self.metrics.changes.labels(ch.action, ch.incident.category).inc()
         incidents = list(latest.values())
         if self.router is not None:
             self.router.route(incidents)

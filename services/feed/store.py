@@ -248,6 +248,12 @@ class IncidentStore:
             row = self._db.execute("SELECT body FROM incident_alerts WHERE alert_id = ?", (alert_id,)).fetchone()
         return json.loads(row[0]) if row and row[0] else None
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Incidents by (status, category)."""
+        with self._lock:
+            rows = self._db.execute("SELECT status, category, COUNT(*) FROM incidents GROUP BY status, category")
+            return {(str(r[0]), str(r[1])): int(r[2]) for r in rows.fetchall()}
+
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM incidents").fetchone()[0])

@@ -80,6 +80,12 @@ def test_feed_command(settings: Settings, tmp_path: Path) -> None:
             )[0]
             == 201
         )
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
+            metrics = resp.read().decode()
+        assert 'satwatch_incidents{category="data_quality",status="open"} 1.0' in metrics
+        assert 'satwatch_incident_alerts_total{outcome="grouped"} 1.0' in metrics
+        assert 'satwatch_incident_changes_total{action="opened",category="data_quality"} 1.0' in metrics
+        assert "satwatch_feed_acknowledgements_total 1.0" in metrics
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
