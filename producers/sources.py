@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -50,6 +52,45 @@ def archive_source(
             )
 
 
+class WatchPosition:
+    """The frame times a watcher has published, kept durably so a restart publishes nothing twice.
+
+    A small JSON file, replaced atomically: the times published within ``keep`` of the newest one, and that
+    horizon (anything older counts as published: a drop folder that keeps days of files is not re-sent).
+    """
+
+    def __init__(self, path: str | Path, keep: timedelta = timedelta(days=2)) -> None:
+        self.path = Path(path)
+        self.keep = keep
+        self.times: set[datetime] = set()
+        self.horizon: datetime | None = None
+        if self.path.is_file():
+            try:
+                data = json.loads(self.path.read_text())
+                self.times = {datetime.fromisoformat(t) for t in data["published"]}
+                self.horizon = datetime.fromisoformat(data["horizon"]) if data.get("horizon") else None
+            except (ValueError, KeyError, TypeError) as exc:
+                # A damaged position must not stop the watcher; what it re-sends the detector refuses as
+                # duplicates (dead letters), so say so loudly rather than lose frames.
+                log.error("watch position %s is damaged (%s); starting without it", self.path, exc)
+
+    def published(self, t: datetime) -> bool:
+        return t in self.times or (self.horizon is not None and t <= self.horizon)
+
+    def add(self, times: Iterable[datetime]) -> None:
+        self.times.update(times)
+        if not self.times:
+            return
+        newest = max(self.times)
+        self.horizon = newest - self.keep
+        self.times = {t for t in self.times if t > self.horizon}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        body = {"horizon": self.horizon.isoformat(), "published": sorted(t.isoformat() for t in self.times)}
+        tmp.write_text(json.dumps(body))
+        os.replace(tmp, self.path)
+
+
 class DirectoryWatcher:
     """Watches a directory where a satellite's images land; yields each frame once, when its last channel lands.
 
@@ -69,6 +110,7 @@ class DirectoryWatcher:
         incomplete_after: timedelta = timedelta(minutes=30),
         clock: Callable[[], float] = time.monotonic,
         on_unrecognised: Callable[[Path], None] | None = None,
+        position: WatchPosition | None = None,
     ) -> None:
         self.directory = Path(directory)
         if not self.directory.is_dir():
@@ -86,11 +128,18 @@ class DirectoryWatcher:
         self._pending: dict[datetime, dict[str, Path]] = {}
         self._first_seen: dict[datetime, float] = {}
         self._done: set[datetime] = set()
+        self.position = position
+
+    def _is_done(self, t: datetime) -> bool:
+        return t in self._done or (self.position is not None and self.position.published(t))
 
     def _stable_files(self) -> list[Path]:
         now = self._clock()
         stable = []
         for path in self.directory.rglob(f"*.{self.profile.image_format}"):
+            name = self.profile.parse_filename(path.name)
+            if name is not None and self._is_done(name.time):
+                continue  # published already (this run or before a restart): not even a stat
             try:
                 size = path.stat().st_size
             except FileNotFoundError:
@@ -123,7 +172,7 @@ class DirectoryWatcher:
                         self.profile.filename_template,
                     )
                 continue
-            if name.time in self._done:
+            if self._is_done(name.time):
                 continue
             self._pending.setdefault(name.time, {})[name.channel] = path
             self._first_seen.setdefault(name.time, now)
@@ -162,6 +211,11 @@ class DirectoryWatcher:
             return Rejected(
                 "corrupt_png", f"cannot read frame {t:%Y-%m-%d %H:%M}: {exc}", origin, payload, self.satellite, t
             )
+
+    def commit(self, times: Iterable[datetime]) -> None:
+        """Record frame times as published (call once they are flushed to Kafka)."""
+        if self.position is not None:
+            self.position.add(times)
 
     def watch(self, poll_interval: float = 1.0, stop: Callable[[], bool] = lambda: False) -> Iterator[SourceItem]:
         while not stop():

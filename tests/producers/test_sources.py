@@ -4,7 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from satwatch.producers.publisher import Rejected
-from satwatch.producers.sources import DirectoryWatcher, paced
+from satwatch.producers.sources import DirectoryWatcher, WatchPosition, paced
 from satwatch.services.frames.frame import CHANNELS, Frame, kma_filename, write_rgb_png
 from tests.helpers import T0, make_frame
 
@@ -78,3 +78,32 @@ def test_paced_sleeps_by_observation_time() -> None:
     slept.clear()
     list(paced(iter(frames), speed=0.0, sleep=slept.append))
     assert slept == []
+
+
+def test_a_restarted_watcher_publishes_nothing_twice(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    drop, state = tmp_path / "drop", tmp_path / "state" / "watch.json"
+    drop.mkdir()
+    clock = Clock()
+    first = DirectoryWatcher(drop, settle_seconds=0.5, clock=clock, position=WatchPosition(state))
+    for i in range(3):
+        land(drop, make_frame(T0 + i * timedelta(minutes=15)))
+    out = scan_settled(first, clock)
+    assert [f.time for f in out] == [T0 + i * timedelta(minutes=15) for i in range(3)]
+    first.commit([f.time for f in out[:2]])  # the third was read but never confirmed sent: a crash here
+    land(drop, make_frame(T0 + timedelta(hours=1)))
+    restarted = DirectoryWatcher(drop, settle_seconds=0.5, clock=clock, position=WatchPosition(state))
+    again = scan_settled(restarted, clock)
+    assert [f.time for f in again] == [T0 + timedelta(minutes=30), T0 + timedelta(hours=1)]
+
+
+def test_the_position_keeps_a_horizon_and_survives_damage(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "watch.json"
+    pos = WatchPosition(path, keep=timedelta(hours=1))
+    pos.add([T0 + i * timedelta(minutes=15) for i in range(12)])
+    reread = WatchPosition(path, keep=timedelta(hours=1))
+    assert reread.published(T0) and reread.published(T0 + timedelta(hours=2, minutes=45))
+    assert not reread.published(T0 + timedelta(hours=3))
+    assert len(reread.times) == 4  # only the last hour is listed; older times lie under the horizon
+    path.write_text("{not json")
+    damaged = WatchPosition(path)
+    assert damaged.times == set() and not damaged.published(T0)
