@@ -166,7 +166,16 @@ def _rgb_seed_hist(
         ft = raw[base]
         if ft > 4:
             return False
-        _unfilter_bin_row(ft, raw[base + 1 : base + stride], prev, cur, gprev, gcur, rowbins, w, lut, fbins, wr, wg, wb)
+        src = raw[base + 1 : base + stride]
+        # The row function is inlined: with the filter type a constant, each copy's predictor folds to one case.
+        if ft == 4:
+            _unfilter_bin_row(4, src, prev, cur, gprev, gcur, rowbins, w, lut, fbins, wr, wg, wb)
+        elif ft == 2:
+            _unfilter_bin_row(2, src, prev, cur, gprev, gcur, rowbins, w, lut, fbins, wr, wg, wb)
+        elif ft == 1:
+            _unfilter_bin_row(1, src, prev, cur, gprev, gcur, rowbins, w, lut, fbins, wr, wg, wb)
+        else:
+            _unfilter_bin_row(ft, src, prev, cur, gprev, gcur, rowbins, w, lut, fbins, wr, wg, wb)
         x = 0
         while x + 4 <= w:
             part[0, colcell[x], rowbins[x]] += 1
