@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 from pydantic import ValidationError
 
 from satwatch.services.config import Settings
@@ -22,9 +23,62 @@ from satwatch.services.feed.incidents import Change, Incident
 from satwatch.services.feed.metrics import FeedMetrics
 from satwatch.services.feed.sink import IncidentSink
 from satwatch.services.feed.store import IncidentStore
+from satwatch.services.frames.codec import FrameDecodeError, decode_meta
 from satwatch.topics import ensure_compacted_topic
 
 log = logging.getLogger(__name__)
+
+
+class DetectorClock:
+    """Stream time as far as the detector has got: for each frames partition, the time of the frame just before
+    the detector group's committed offset. Read-only on the detector's group (an admin offset fetch and a
+    group-less reader), so incidents resolve after their quiet time even when no later alert comes."""
+
+    def __init__(self, settings: Settings) -> None:
+        k = settings.kafka
+        self.group, self.topic = k.group_id, k.frames_topic
+        self.admin = KafkaAdminClient(bootstrap_servers=k.bootstrap_servers, client_id="satwatch-incidents-clock")
+        self.reader = KafkaConsumer(
+            bootstrap_servers=k.bootstrap_servers,
+            enable_auto_commit=False,
+            client_id="satwatch-incidents-clock",
+            max_partition_fetch_bytes=2 * 1024 * 1024,
+        )
+        self.seen: dict[TopicPartition, int] = {}
+
+    def read(self, timeout: float = 3.0) -> dict[str, datetime]:
+        """Satellite -> time of the detector's last committed frame, for partitions that moved since last time."""
+        offsets = self.admin.list_group_offsets({self.group: None}).get(self.group, {})
+        want = {
+            tp: int(om.offset) - 1
+            for tp, om in offsets.items()
+            if tp.topic == self.topic and om.offset > 0 and self.seen.get(tp) != om.offset
+        }
+        if not want:
+            return {}
+        self.reader.assign(list(want))
+        for tp, off in want.items():
+            self.reader.seek(tp, off)
+        got: dict[str, datetime] = {}
+        pending = set(want)
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            for tp, records in self.reader.poll(timeout_ms=200).items():
+                if tp not in pending or not records:
+                    continue
+                pending.discard(tp)
+                self.seen[tp] = want[tp] + 1
+                try:
+                    meta, _ = decode_meta(records[0].value)
+                except FrameDecodeError:
+                    continue  # a dead-lettered message: the next commit gives a time
+                t = got.get(meta.satellite)
+                got[meta.satellite] = meta.time if t is None else max(t, meta.time)
+        return got
+
+    def close(self) -> None:
+        self.reader.close()
+        self.admin.close()
 
 
 class IncidentsConsumer:
@@ -76,6 +130,9 @@ class IncidentsConsumer:
             self.store, feed, router=router, publish=self._publish, on_change=on_change, metrics=self.metrics
         )
         self._stop = threading.Event()
+        self.detector_clock = DetectorClock(settings) if feed.stream_clock_seconds > 0 else None
+        self._clock_due = 0.0
+        self._clock_pending: tuple[dict[str, datetime], dict[TopicPartition, int]] | None = None
         self._clock: list[tuple[str, datetime]] = []
         self._clock_lock = threading.Lock()
         self.bad_messages = 0
@@ -156,14 +213,41 @@ class IncidentsConsumer:
                     latest[sat] = max(t, latest.get(sat, t))
                 for sat, t in latest.items():
                     self.sink.advance(sat, t)
+                self._follow_detector()
                 self.sink.tick()
                 if max_idle_seconds is not None and not alerts and time.monotonic() - idle_since > max_idle_seconds:
                     break
         finally:
             self.close()
 
+    def _follow_detector(self) -> None:
+        """Every ``stream_clock_seconds``, read how far the detector has got; apply it once this sink has read
+        the alerts topic as far as it reached when the clock was read (the detector commits a frame only after
+        its alert is on the topic, so no alert of an earlier frame can still be on its way)."""
+        clock = self.detector_clock
+        assigned = self.consumer.assignment()
+        if clock is None or not assigned:
+            return
+        if self._clock_pending is None and time.monotonic() >= self._clock_due:
+            self._clock_due = time.monotonic() + self.feed.stream_clock_seconds
+            try:
+                ticks = clock.read()
+            except KafkaError as exc:
+                log.warning("cannot read the detector's progress: %s", exc)
+                return
+            if ticks:
+                self._clock_pending = (ticks, self.consumer.end_offsets(list(assigned)))
+        if self._clock_pending is not None:
+            ticks, ends = self._clock_pending
+            if all(self.consumer.position(tp) >= end for tp, end in ends.items() if tp in assigned):
+                self._clock_pending = None
+                for sat, t in ticks.items():
+                    self.sink.advance(sat, t)
+
     def close(self) -> None:
         try:
             self.consumer.close()
+            if self.detector_clock is not None:
+                self.detector_clock.close()
         finally:
             self.producer.close(5)

@@ -109,6 +109,7 @@ class LocalFeed:
         feed.store = str(state_dir / "incidents.sqlite")
         feed.pictures_dir = str(state_dir / "pictures")
         feed.token = feed.token or secrets.token_urlsafe(12)
+        feed.stream_clock_seconds = 0  # the detector runs in this process: on_outcome moves the clock
         if port is not None:
             feed.port = port
         self.feed = feed

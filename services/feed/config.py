@@ -30,6 +30,9 @@ class FeedSettings(BaseModel):
     )
     alertmanager_url: str | None = Field(None, description="Alertmanager base URL, e.g. http://127.0.0.1:9093")
     alertmanager_resend_seconds: float = Field(60.0, description="re-post open faults this often")
+    stream_clock_seconds: float = Field(
+        5.0, description="read how far the detector has got this often (0: only alerts move stream time)"
+    )
     poll_seconds: float = Field(0.25, description="how often the page's event stream looks for changes")
 
 

@@ -79,3 +79,43 @@ def test_frames_to_page(settings: Settings, tmp_path: Path, browser: Any, monkey
     (inc,) = feed.store.query()
     assert alerts and inc.alert_count == len(alerts) and set(inc.alert_ids) == {a.id for a in alerts}
     assert event.start <= inc.first_window_end <= event.end and inc.status == "resolved"
+
+
+@pytest.mark.slow
+def test_split_deployment_resolves_from_the_detectors_progress(settings: Settings, tmp_path: Path) -> None:
+    """The sink in its own consumer, nothing in-process: it learns stream time from the detector group's
+    committed offsets, so the incident resolves once the detector is past the quiet time, with no later alert."""
+    from satwatch.consumers.incidents import IncidentsConsumer
+    from satwatch.services.feed.config import FeedSettings
+
+    ensure_topics(settings.kafka)
+    tag = uuid.uuid4().hex[:8]
+    feed = FeedSettings(
+        store=str(tmp_path / "i.sqlite"),
+        group_id=f"inc-{tag}",
+        incidents_topic=f"incidents-{tag}",
+        stream_clock_seconds=0.5,
+    )
+    sink = IncidentsConsumer(settings, feed)
+    sink_thread = threading.Thread(target=sink.run, daemon=True)
+    sink_thread.start()
+    consumer = DetectorConsumer(settings, build_detector(settings))
+    worker = threading.Thread(target=consumer.run, daemon=True)
+    worker.start()
+    try:
+        publish(settings, list(SceneSimulator(STREAM).frames()))
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            got = sink.store.query()
+            if got and all(i.status == "resolved" for i in got):
+                break
+            time.sleep(0.2)
+    finally:
+        consumer.stop()
+        worker.join(30)
+        sink.stop()
+        sink_thread.join(15)
+    (inc,) = sink.store.query()
+    alerts = AlertStore(Path(settings.detector.state_dir) / "alerts.sqlite").all()
+    assert inc.status == "resolved" and inc.alert_count == len(alerts)
+    assert [e.action for e in sink.store.audit(inc.id)][-1] == "resolved"
