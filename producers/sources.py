@@ -138,7 +138,7 @@ class DirectoryWatcher:
         stable = []
         for path in self.directory.rglob(f"*.{self.profile.image_format}"):
             name = self.profile.parse_filename(path.name)
-            if name is not None and self._is_done(name.time):
+            if name is not None and name.area == self.area and self._is_done(name.time):
                 continue  # published already (this run or before a restart): not even a stat
             try:
                 size = path.stat().st_size
