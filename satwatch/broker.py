@@ -62,6 +62,8 @@ class EmbeddedBroker:
     def start(self) -> EmbeddedBroker:
         """Start Tansu and wait until it listens. A taken port is an error, never a stale broker taken for ours."""
         with socket.socket() as probe:
+            # SO_REUSEADDR: connections of a broker just stopped (TIME_WAIT) do not count; a listener does.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((self.host, self.port))
             except OSError:

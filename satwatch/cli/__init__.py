@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from kafka.errors import KafkaError
+
 from satwatch import __version__
 
 #: Modules only an extra installs, and that extra (a plain ``pip install satwatch`` runs the detector).
@@ -144,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"install it with: pip install 'satwatch[{extra}]'",
             file=sys.stderr,
         )
+        return 2
+    except KafkaError as exc:  # an unreachable or refusing Kafka: one line
+        if args.verbose:
+            raise
+        print(f"satwatch {args.command}: error: Kafka: {exc}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as exc:  # missing files, busy ports, unreachable hosts, bad config: one line
         if args.verbose:

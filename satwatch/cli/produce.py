@@ -13,7 +13,7 @@ from tqdm import tqdm
 from satwatch.cli import add_config_argument
 from satwatch.cli._common import add_kafka_arguments, settings_from_args
 from satwatch.producers.publisher import FramePublisher, make_producer
-from satwatch.producers.sources import DirectoryWatcher, archive_source, paced
+from satwatch.producers.sources import DirectoryWatcher, WatchPosition, archive_source, paced
 from satwatch.services.detection.metrics import MetricsServer, ProducerMetrics
 from satwatch.services.frames.archive import Archive, NoFramesError
 from satwatch.services.frames.profiles import ProfileError, profile_names
@@ -62,6 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     watch.add_argument("--dir", required=True, type=Path, help="directory the images land in (sub-folders too)")
     watch.add_argument("--satellite", default="COMS-1", help="satellite profile of the images that land")
     watch.add_argument("--area", help="area (sector) to publish; default: the first one seen")
+    watch.add_argument(
+        "--position",
+        type=Path,
+        help="file that records what was published, so a restart re-sends nothing "
+        "(default: <detector.state_dir>/watch-<satellite>.json)",
+    )
     watch.add_argument("--poll", type=float, default=1.0, help="seconds between directory scans")
     watch.add_argument("--settle", type=float, default=0.5, help="a file counts once its size is stable this long")
 
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         else None
     )
     producer = make_producer(settings.kafka)
+    publisher: FramePublisher | None = None
     try:
         if args.source == "simulator":
             from satwatch.services.simulator.scene import SceneSimulator, SimConfig
@@ -126,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
                 args.area,
                 settle_seconds=args.settle,
                 on_unrecognised=lambda _: metrics.unrecognised_files.labels(args.satellite).inc(),
+                position=WatchPosition(
+                    args.position or Path(settings.detector.state_dir) / f"watch-{args.satellite}.json"
+                ),
             )
             publisher = FramePublisher(producer, settings.kafka, metrics, source="watch")
             print(
@@ -137,8 +147,18 @@ def run(args: argparse.Namespace) -> int:
             for item in watcher.watch(args.poll):
                 publisher.publish(item)
                 publisher.flush()
+                if item.time is not None:
+                    watcher.commit([item.time])
                 n += 1
                 log.info("published %s", getattr(item, "time", item))
+        publisher.flush()
+        if publisher.failed:
+            print(
+                f"error: {publisher.failed} of {n} messages could not be published to {settings.kafka.frames_topic} "
+                f"at {settings.kafka.bootstrap_servers} (see the log)",
+                file=sys.stderr,
+            )
+            return 1
         print(f"published {n} frames to {settings.kafka.frames_topic} at {settings.kafka.bootstrap_servers}")
     except (NoFramesError, ProfileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -146,8 +166,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("stopped")
     finally:
-        producer.flush(10)
-        producer.close(5)
+        if publisher is not None:
+            publisher.close()  # the producer in use, which may have replaced the first one
+        else:
+            producer.close(5)
         if server:
             server.close()
     return 0

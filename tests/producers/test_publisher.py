@@ -77,3 +77,86 @@ def test_corrupt_png_goes_to_dead_letter_topic(settings: Settings, tmp_path) -> 
     assert len(dead) == 1 and dict(dead[0].headers)[DLQ_REASON] == b"corrupt_png"
     assert read_topic(settings, settings.kafka.frames_topic, expect=1, timeout=2) == []
     producer.close()
+
+
+# -- broker restarts -------------------------------------------------------------------------------------------
+
+
+def _own_broker_settings(broker) -> Settings:  # type: ignore[no-untyped-def]
+    s = Settings()
+    s.kafka.bootstrap_servers = broker.bootstrap_servers
+    s.kafka.partitions = 1
+    return s
+
+
+def _times(messages: list) -> list:  # type: ignore[type-arg]
+    return [decode_meta(m.value)[0].time for m in messages]
+
+
+def test_producer_survives_a_broker_restart() -> None:
+    """Tansu keeps everything in memory: after a restart the idempotent producer's id is unknown and the old
+    producer turns fatal. The publisher replaces it and sends again: nothing published after the restart (or
+    while the broker was down) is lost or doubled, and nothing counts as failed."""
+    from collections import Counter
+    from datetime import timedelta
+
+    from satwatch.broker import EmbeddedBroker, free_port
+
+    port = free_port()
+    broker = EmbeddedBroker(port=port).start()
+    try:
+        settings = _own_broker_settings(broker)
+        ensure_topics(settings.kafka)
+        publisher = FramePublisher(make_producer(settings.kafka), settings.kafka, source="test")
+        frames = [make_frame(T0 + i * timedelta(minutes=15)) for i in range(24)]
+        for f in frames[:8]:
+            publisher.publish(f)
+        publisher.flush()
+        broker.stop()
+        broker = EmbeddedBroker(port=port).start()
+        ensure_topics(settings.kafka)
+        for f in frames[8:]:
+            publisher.publish(f)
+        publisher.flush()
+        on_topic = _times(read_topic(settings, settings.kafka.frames_topic, 16))
+        publisher.close()
+    finally:
+        broker.stop()
+    assert Counter(on_topic) == Counter(f.time for f in frames[8:])  # each once, none lost
+    assert on_topic == sorted(on_topic)  # and in order
+    assert publisher.failed == 0 and publisher.delivered == 24
+    assert publisher.producers_replaced >= 1
+
+
+def test_unreachable_broker_is_counted_not_swallowed(caplog) -> None:  # type: ignore[no-untyped-def]
+    """With the broker gone for good, every frame ends counted as failed, by error class, and logged."""
+    import logging
+
+    from satwatch.broker import EmbeddedBroker, free_port
+
+    port = free_port()
+    broker = EmbeddedBroker(port=port).start()
+    settings = _own_broker_settings(broker)
+    ensure_topics(settings.kafka)
+    quick = {"max_block_ms": 2000, "request_timeout_ms": 1000, "delivery_timeout_ms": 2000, "linger_ms": 0}
+    quick["bootstrap_timeout_ms"] = 2000
+    publisher = FramePublisher(
+        make_producer(settings.kafka, **quick),
+        settings.kafka,
+        source="test",
+        producer_factory=lambda: make_producer(settings.kafka, **quick),
+        max_attempts=2,
+    )
+    publisher.publish(make_frame(T0))
+    publisher.flush()
+    broker.stop()
+    with caplog.at_level(logging.ERROR, logger="satwatch.producers.publisher"):
+        for i in range(3):
+            publisher.publish(make_frame(T0.replace(hour=i + 1)))
+        publisher.flush()
+    assert publisher.delivered == 1 and publisher.failed == 3
+    errors = publisher.metrics.publish_errors.collect()[0].samples
+    assert sum(s.value for s in errors if s.name.endswith("_total")) == 3
+    assert not [s for s in errors if s.labels["reason"] == "Frame"]  # the reason is the error class
+    assert caplog.text.count("could not publish COMS-1") == 3
+    publisher.producer.close(0)
