@@ -6,6 +6,7 @@ import argparse
 import logging
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from satwatch.services.frames.frame import Frame
 
 log = logging.getLogger(__name__)
+
+#: How much of what followed a similar past event its picture shows.
+FOLLOWING = timedelta(hours=3)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -140,7 +144,15 @@ class LocalFeed:
         """Draw a new alert's pictures, and move the sink's stream clock to the processed frame."""
         if outcome.alert is not None:
             a = outcome.alert
-            self.pictures.submit(a.id, outcome.heatmap, self.recent.window(a.satellite, a.window_start, a.window_end))
+            similar = [
+                (
+                    self.recent.window(ev.satellite, ev.start, ev.end)[::2],
+                    self.recent.window(ev.satellite, ev.end + timedelta(seconds=1), ev.end + FOLLOWING)[::2],
+                )
+                for ev in a.similar
+            ]
+            window = self.recent.window(a.satellite, a.window_start, a.window_end)
+            self.pictures.submit(a.id, outcome.heatmap, window, similar)
         self.consumer.advance(outcome.satellite, outcome.time)
 
     def drain(self, alerts: int, timeout: float = 20.0) -> None:

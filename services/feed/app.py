@@ -94,7 +94,10 @@ class FeedApp:
         d = json.loads(inc.model_dump_json())
         d["ratio"] = inc.ratio
         d["acks"] = [json.loads(a.model_dump_json()) for a in self.store.acknowledgements(inc.id)]
-        d["pictures"] = {name: self._has_picture(inc.latest_alert_id, name) for name in PICTURES}
+        pictures: dict[str, Any] = {name: self._has_picture(inc.latest_alert_id, name) for name in PICTURES}
+        # the similar events shown are the peak alert's, and so are their pictures
+        pictures["similar"] = [self._has_picture(inc.peak_alert_id, f"similar-{n}") for n in range(len(inc.similar))]
+        d["pictures"] = pictures
         return d
 
     async def index(self, request: Request) -> Response:
@@ -170,7 +173,8 @@ class FeedApp:
         if (refused := self._read_refused(request)) is not None:
             return refused
         alert_id, name = request.path_params["alert_id"], request.path_params["name"]
-        if name not in PICTURES or not alert_id.isalnum() or not self._has_picture(alert_id, name):
+        known = name in PICTURES or (name.startswith("similar-") and name[8:].isdigit() and len(name) < 12)
+        if not known or not alert_id.isalnum() or not self._has_picture(alert_id, name):
             return JSONResponse({"error": "no such picture (the detector has not provided it)"}, 404)
         assert self.pictures is not None
         return FileResponse(self.pictures / alert_id / f"{name}.png", headers={"Cache-Control": "max-age=86400"})

@@ -11,6 +11,7 @@ import threading
 from collections import deque
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -19,7 +20,9 @@ from satwatch.services.frames.frame import Frame
 
 log = logging.getLogger(__name__)
 
-THUMB_WIDTH = 188  # half the shrunk COMS width; the strip uses half of that again
+THUMB_WIDTH = 188
+#: Frames as (time, small grey picture).
+Frames = list[tuple[datetime, np.ndarray]]  # half the shrunk COMS width; the strip uses half of that again
 
 
 def _grey(frame: Frame) -> np.ndarray:
@@ -80,6 +83,30 @@ def strip_png(frames: list[tuple[datetime, np.ndarray]], width: int = THUMB_WIDT
     return _png(strip)
 
 
+def similar_png(
+    window: list[tuple[datetime, np.ndarray]], following: list[tuple[datetime, np.ndarray]], width: int = 46
+) -> bytes:
+    """A past event at a glance: its window's frames, a red bar, then the frames that followed it; the first
+    frame is labelled with its date."""
+    frames = [(t, _thumb(g, width), False) for t, g in sorted(window, key=lambda f: f[0])]
+    frames += [(t, _thumb(g, width), True) for t, g in sorted(following, key=lambda f: f[0])]
+    if not frames:
+        raise ValueError("no frames to draw")
+    th, label, bar = frames[0][1].height, 12, 4
+    n_after = sum(1 for f in frames if f[2])
+    img = Image.new("RGB", (len(frames) * (width + 1) + (bar + 2 if n_after else 0), th + label), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    x = 0
+    for n, (t, thumb, after) in enumerate(frames):
+        if after and (n == 0 or not frames[n - 1][2]):
+            draw.rectangle((x, label, x + bar - 1, label + th), fill=(220, 38, 38))
+            x += bar + 2
+        img.paste(thumb.convert("RGB"), (x, label))
+        draw.text((x + 1, 0), f"{t:%m-%d %H:%M}" if n == 0 else f"{t:%H:%M}" if n % 3 == 0 else "", fill=(0, 0, 0))
+        x += width + 1
+    return _png(img)
+
+
 class RecentFrames:
     """The latest frames of each satellite as small grey pictures, so a window's strip can be drawn when its
     alert comes. Thread-safe; keeps ``keep`` frames a satellite."""
@@ -106,17 +133,21 @@ class PictureWriter:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self._queue: queue.Queue[tuple[str, np.ndarray | None, list[tuple[datetime, np.ndarray]]] | None] = (
-            queue.Queue()
-        )
+        self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self.failures = 0
 
-    def submit(self, alert_id: str, heat: np.ndarray | None, frames: list[tuple[datetime, np.ndarray]]) -> None:
+    def submit(
+        self,
+        alert_id: str,
+        heat: np.ndarray | None,
+        frames: list[tuple[datetime, np.ndarray]],
+        similar: list[tuple[Frames, Frames]] | None = None,
+    ) -> None:
         if self._worker is None:
             self._worker = threading.Thread(target=self._run, name="pictures", daemon=True)
             self._worker.start()
-        self._queue.put((alert_id, None if heat is None else np.array(heat, copy=True), frames))
+        self._queue.put((alert_id, None if heat is None else np.array(heat, copy=True), frames, similar))
 
     def _run(self) -> None:
         while (job := self._queue.get()) is not None:
@@ -133,7 +164,15 @@ class PictureWriter:
             self._worker.join(timeout)
             self._worker = None
 
-    def write(self, alert_id: str, heat: np.ndarray | None, frames: list[tuple[datetime, np.ndarray]]) -> list[Path]:
+    def write(
+        self,
+        alert_id: str,
+        heat: np.ndarray | None,
+        frames: list[tuple[datetime, np.ndarray]],
+        similar: list[tuple[Frames, Frames]] | None = None,
+    ) -> list[Path]:
+        """The window strip, the heat map and, for each similar past event whose frames are at hand,
+        ``similar-<n>.png`` (its window and what followed); files already there are kept."""
         folder = self.root / alert_id
         folder.mkdir(parents=True, exist_ok=True)
         written: list[Path] = []
@@ -142,6 +181,10 @@ class PictureWriter:
             written.append(self._save(folder / "strip.png", strip_png(frames)))
         if heat is not None and heat.size and not (folder / "heatmap.png").exists():
             written.append(self._save(folder / "heatmap.png", heatmap_png(heat, latest)))
+        for n, (window, following) in enumerate(similar or []):
+            path = folder / f"similar-{n}.png"
+            if (window or following) and not path.exists():
+                written.append(self._save(path, similar_png(window, following)))
         return written
 
     @staticmethod

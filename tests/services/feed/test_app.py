@@ -39,6 +39,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, IncidentStore]]:
     # the detector's pictures for one alert (a real PNG is not needed to serve the bytes)
     (pics / make_alert(2).id).mkdir(parents=True)
     (pics / make_alert(2).id / "heatmap.png").write_bytes(b"\x89PNG fake")
+    (pics / make_alert(2).id / "similar-0.png").write_bytes(b"\x89PNG fake")
     server = FeedServer(create_app(store, settings)).start()
     try:
         yield server.url, store
@@ -55,12 +56,21 @@ def test_reads_filters_health(served: tuple[str, IncidentStore]) -> None:
     assert code == 200 and len(data["incidents"]) == 2 and data["seq"] > 0
     code, data = call(f"{url}/api/incidents?category=weather")
     (inc,) = data["incidents"]
-    assert inc["alert_count"] == 2 and inc["peak_score"] == 0.8 and inc["pictures"] == {"strip": False, "heatmap": True}
+    assert (
+        inc["alert_count"] == 2
+        and inc["peak_score"] == 0.8
+        and inc["pictures"] == {"strip": False, "heatmap": True, "similar": [True]}
+    )
     code, one = call(f"{url}/api/incidents/{inc['id']}")
     assert [e["action"] for e in one["audit"]] == ["opened", "updated"]
     with urllib.request.urlopen(f"{url}/api/alerts/{make_alert(2).id}/heatmap.png", timeout=5) as resp:
         assert resp.read().startswith(b"\x89PNG")
     assert call(f"{url}/api/alerts/{make_alert(2).id}/strip.png")[0] == 404
+    with urllib.request.urlopen(f"{url}/api/alerts/{make_alert(2).id}/similar-0.png", timeout=5) as resp:
+        assert resp.read().startswith(b"\x89PNG")
+    assert call(f"{url}/api/alerts/{make_alert(2).id}/similar-1.png")[0] == 404
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        urllib.request.urlopen(f"{url}/api/alerts/{make_alert(2).id}/..%2Fsimilar-0.png", timeout=5)
     with urllib.request.urlopen(url, timeout=5) as resp:
         assert b"satwatch feed" in resp.read()
 

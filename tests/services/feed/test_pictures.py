@@ -31,6 +31,12 @@ def test_window_strip_and_heatmap_written_once(tmp_path: Path) -> None:
     assert px[y, x, 0] > px[y, x, 2] + 100
     assert abs(int(px[5, 5, 0]) - int(px[5, 5, 2])) < 10
     assert writer.write("abc", heat, window) == []  # rendered once
+    similar = [(window[:10], window[10:16]), ([], [])]
+    paths = writer.write("sim", None, [], similar)
+    assert [p.name for p in paths] == ["similar-0.png"]  # no frames at hand for the second: no picture
+    pic = Image.open(io.BytesIO(paths[0].read_bytes())).convert("RGB")
+    assert pic.width == 16 * 47 + 6 and pic.height == 37 + 12
+    assert tuple(np.asarray(pic)[30, 10 * 47 + 1]) == (220, 38, 38)  # the bar between window and what followed
     writer.submit("def", heat, window)  # in the background
     writer.close()
     assert sorted(p.name for p in (tmp_path / "def").iterdir()) == ["heatmap.png", "strip.png"]
