@@ -18,6 +18,7 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError
 from kafka.producer.future import FutureRecordMetadata
 
 from satwatch.services.config import Settings
@@ -212,8 +213,23 @@ class DetectorConsumer:
 
     def _rewind(self) -> None:
         """Seek newly assigned partitions back so rolling windows refill; remember where replay ends."""
-        for tp in sorted(self.to_rewind, key=lambda t: t.partition):
+        tps = sorted(self.to_rewind, key=lambda t: t.partition)
+        ends = self.consumer.end_offsets(tps) if tps else {}
+        for tp in tps:
             committed = self.consumer.committed(tp) or 0
+            end = ends.get(tp)
+            if end is not None and committed > end:
+                # The topic was deleted and created again (or its log lost): the committed offset points past
+                # everything there is. Resuming there would skip every record that arrives until then.
+                log.warning(
+                    "partition %d: committed offset %d is past the end of the log (%d); the topic was recreated? "
+                    "reading it from the beginning",
+                    tp.partition,
+                    committed,
+                    end,
+                )
+                self.detector.metrics.errors.labels("stale_offset").inc()
+                committed = 0
             self.replay_until[tp] = committed
             start = max(0, committed - self.settings.detector.rebuild_messages)
             self.consumer.seek(tp, start)
@@ -247,7 +263,13 @@ class DetectorConsumer:
         if new_alerts:
             self.detector.store.mark_published([a.id for a in new_alerts])
         if pending.offsets:
-            self.consumer.commit(pending.offsets)
+            try:
+                self.consumer.commit(pending.offsets)
+            except CommitFailedError as exc:
+                # The group rebalanced under us (a broker restart, a slow batch): the partitions come back
+                # through the rebalance listener and are re-read from the last commit; effects are idempotent.
+                self.detector.metrics.errors.labels("commit").inc()
+                log.warning("offset commit refused (%s); the batch will be read again after the rebalance", exc)
 
     def _process(
         self, accepted: list[tuple[ConsumerRecord, Frame, bool]], scores: Iterator[Any] | None = None
