@@ -18,7 +18,7 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
 from satwatch.services.config import Settings
@@ -38,6 +38,10 @@ DEAD_LETTER_MAX_BYTES = 900_000
 #: A refused message's key is copied up to this length.
 DEAD_LETTER_MAX_KEY = 256
 DLQ_TRUNCATED = "satwatch-truncated-from"
+#: Attempts (each on a fresh producer) to get a batch's alerts acknowledged before giving up on the batch.
+ALERT_SEND_ATTEMPTS = 3
+#: Longest wait for the output producer's flush (its delivery timeout is 30 s).
+FLUSH_TIMEOUT_S = 35.0
 
 
 class _Rewind(ConsumerRebalanceListener):
@@ -103,13 +107,7 @@ class DetectorConsumer:
             # A message larger than a partition's fetch size must still be fetched (and dead-lettered).
             max_partition_fetch_bytes=16 * 1024 * 1024,
         )
-        self.producer = KafkaProducer(
-            bootstrap_servers=k.bootstrap_servers,
-            client_id="satwatch-detector-out",
-            acks="all",
-            enable_idempotence=True,
-            retries=10,
-        )
+        self.producer = self._make_producer()
         self.replay_until: dict[TopicPartition, int] = {}
         self.to_rewind: set[TopicPartition] = set()
         #: Partitions this consumer holds now (the rebalance listener keeps it); readiness reads it.
@@ -120,6 +118,18 @@ class DetectorConsumer:
         self._archives: dict[str, Archive] = {}
         self._stop = threading.Event()
         self.published_ids: set[str] = set()
+
+    def _make_producer(self) -> KafkaProducer:
+        """The producer of alerts and dead letters (replaced when a broker restart leaves it unusable)."""
+        return KafkaProducer(
+            bootstrap_servers=self.settings.kafka.bootstrap_servers,
+            client_id="satwatch-detector-out",
+            acks="all",
+            enable_idempotence=True,
+            retries=10,
+            request_timeout_ms=10_000,
+            delivery_timeout_ms=30_000,  # bounds a flush: an unreachable broker is noticed within the poll interval
+        )
 
     def stop(self) -> None:
         self._stop.set()
@@ -161,12 +171,59 @@ class DetectorConsumer:
 
     def _publish_pending(self) -> None:
         pending = [a for a in self.detector.store.unpublished() if a.id not in self.published_ids]
-        for alert in pending:
-            self._send_alert(alert)
-        self.producer.flush()
+        self._publish_alerts(pending)
         self.detector.store.mark_published([a.id for a in self.detector.store.unpublished()])
         if pending:
             log.info("published %d alerts stored before the last stop", len(pending))
+
+    def _publish_alerts(self, alerts: list[Alert]) -> None:
+        """Send alerts; mark each published only once the broker acknowledged it.
+
+        Sends that fail (a broker restart leaves the idempotent producer unusable) are sent again on a new
+        producer, a few times. Alerts that still cannot be sent stay unpublished in the alert store, and the
+        error propagates: the batch's offsets are not committed, and the next start publishes them.
+        """
+        todo = [a for a in alerts if a.id not in self.published_ids]
+        already = [a.id for a in alerts if a.id in self.published_ids]
+        if already:
+            self.detector.store.mark_published(already)
+        for attempt in range(1, ALERT_SEND_ATTEMPTS + 1):
+            sent = [(alert, self._send_alert(alert)) for alert in todo]
+            try:
+                self.producer.flush(FLUSH_TIMEOUT_S)
+            except KafkaError as exc:
+                log.warning("alert flush did not complete: %s", exc)
+            landed = [a for a, future in sent if future is not None and future.is_done and future.succeeded()]
+            if landed:
+                self.detector.store.mark_published([a.id for a in landed])
+                self.published_ids.update(a.id for a in landed)
+                for alert in landed:
+                    if self.on_alert:
+                        self.on_alert(alert)
+            todo = [a for a, _ in sent if a not in landed]
+            if not todo:
+                return
+            self.detector.metrics.errors.labels("alert_publish").inc()
+            log.warning(
+                "%d alerts not acknowledged by Kafka (attempt %d of %d); replacing the producer",
+                len(todo),
+                attempt,
+                ALERT_SEND_ATTEMPTS,
+            )
+            self._replace_producer()
+        raise KafkaError(
+            f"{len(todo)} alerts could not be published to {self.settings.kafka.alerts_topic} after "
+            f"{ALERT_SEND_ATTEMPTS} attempts; they stay in the alert store and are published on the next start"
+        )
+
+    def _replace_producer(self) -> None:
+        old = self.producer
+        try:
+            old.close(timeout=0)
+        except Exception as exc:  # noqa: BLE001 - a broken producer may fail to close; it is dropped anyway
+            log.debug("closing the failed producer: %s", exc)
+        time.sleep(1.0)  # give a restarting broker a moment
+        self.producer = self._make_producer()
 
     # -- main loop ------------------------------------------------------------------------------------
     def run(self, max_idle_seconds: float | None = None) -> None:
@@ -257,11 +314,10 @@ class DetectorConsumer:
         """Process a started batch, publish its alerts, make everything durable, then commit its offsets."""
         new_alerts = [a for a in self._process(pending.accepted, pending.scores) if a is not None]
         self.detector.flush()  # index journal and signatures durable before the commit
-        for alert in new_alerts:
-            self._send_alert(alert)
-        self.producer.flush()
         if new_alerts:
-            self.detector.store.mark_published([a.id for a in new_alerts])
+            self._publish_alerts(new_alerts)
+        else:
+            self.producer.flush(FLUSH_TIMEOUT_S)  # the dead letters
         if pending.offsets:
             try:
                 self.consumer.commit(pending.offsets)
@@ -340,13 +396,15 @@ class DetectorConsumer:
                 self._dead_letter(record, "decode_error", f"{type(exc).__name__}: {exc}", self._origin(record))
             return None
 
-    def _send_alert(self, alert: Alert) -> None:
-        if alert.id in self.published_ids:
-            return
-        self.producer.send(self.settings.kafka.alerts_topic, key=alert.id.encode(), value=alert_to_json(alert))
-        self.published_ids.add(alert.id)
-        if self.on_alert:
-            self.on_alert(alert)
+    def _send_alert(self, alert: Alert) -> Any:
+        """Send one alert; its future, or None when the send itself failed (the producer is unusable)."""
+        try:
+            return self.producer.send(
+                self.settings.kafka.alerts_topic, key=alert.id.encode(), value=alert_to_json(alert)
+            )
+        except KafkaError as exc:
+            log.warning("could not send alert %s: %s", alert.id, exc)
+            return None
 
     def _frame(self, meta: FrameMeta, payload: bytes) -> Frame:
         if meta.encoding != Encoding.CLAIM_CHECK:
