@@ -8,7 +8,7 @@ import io
 import logging
 import queue
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,8 @@ class PictureWriter:
         self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self.failures = 0
+        # consecutive alerts of one event mostly find the same past events: draw each of those once
+        self._similar: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
 
     def submit(
         self,
@@ -184,8 +186,18 @@ class PictureWriter:
         for n, (window, following) in enumerate(similar or []):
             path = folder / f"similar-{n}.png"
             if (window or following) and not path.exists():
-                written.append(self._save(path, similar_png(window, following)))
+                written.append(self._save(path, self._similar_png(window, following)))
         return written
+
+    def _similar_png(self, window: Frames, following: Frames) -> bytes:
+        times = [t for t, _ in window + following]
+        key = (min(times), max(times), len(window), len(following))
+        data = self._similar.get(key)
+        if data is None:
+            data = self._similar[key] = similar_png(window, following)
+            if len(self._similar) > 256:
+                self._similar.popitem(last=False)
+        return data
 
     @staticmethod
     def _save(path: Path, data: bytes) -> Path:

@@ -37,6 +37,8 @@ def test_window_strip_and_heatmap_written_once(tmp_path: Path) -> None:
     pic = Image.open(io.BytesIO(paths[0].read_bytes())).convert("RGB")
     assert pic.width == 16 * 47 + 6 and pic.height == 37 + 12
     assert tuple(np.asarray(pic)[30, 10 * 47 + 1]) == (220, 38, 38)  # the bar between window and what followed
+    again = writer.write("sim2", None, [], similar)  # another alert finding the same past event: drawn once
+    assert again[0].read_bytes() == paths[0].read_bytes() and len(writer._similar) == 1
     writer.submit("def", heat, window)  # in the background
     writer.close()
     assert sorted(p.name for p in (tmp_path / "def").iterdir()) == ["heatmap.png", "strip.png"]
