@@ -13,7 +13,9 @@ Persistence: :meth:`SimilarityIndex.save` writes a new snapshot folder and then 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import os
 import shutil
@@ -37,6 +39,9 @@ _GRAPH = "hnsw.bin"
 _META = "meta.npz"
 _IDS = "ids.txt"
 _PARAMS = "params.json"
+_DATA_FILES = (_GRAPH, _META, _IDS)
+
+log = logging.getLogger(__name__)
 #: Filters that leave at most this many windows are answered exactly by brute force: HNSW degrades
 #: (and hnswlib raises) when the allowed set is a tiny fraction of the graph.
 BRUTE_FORCE_MAX = 20_000
@@ -454,7 +459,7 @@ class SimilarityIndex:
         """Write a complete snapshot, then atomically point ``CURRENT`` at it and drop older snapshots."""
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
-        snap = f"snap-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        snap = f"snap-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"  # names sort by time
         tmp = root / f".{snap}.tmp"
         tmp.mkdir()
         try:
@@ -477,6 +482,8 @@ class SimilarityIndex:
                     "count": n,
                     "satellites": self._satellites,
                     "saved_at": datetime.now(UTC).isoformat(),
+                    # Checked on load: a damaged snapshot is refused and an older intact one used instead.
+                    "sha256": {name: _sha256(tmp / name) for name in _DATA_FILES},
                 }
                 (tmp / _PARAMS).write_text(json.dumps(params, indent=2) + "\n")
             for f in tmp.iterdir():
@@ -490,9 +497,10 @@ class SimilarityIndex:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        for old in root.glob("snap-*"):
-            if old.name != snap and old.is_dir():
-                shutil.rmtree(old, ignore_errors=True)
+        # Keep the snapshot before this one as well: should this one be damaged later, that one is intact.
+        older = sorted((d for d in root.glob("snap-*") if d.is_dir() and d.name != snap), key=lambda d: d.name)
+        for old in older[:-1]:
+            shutil.rmtree(old, ignore_errors=True)
 
     @staticmethod
     def exists(directory: str | Path) -> bool:
@@ -505,8 +513,16 @@ class SimilarityIndex:
         root = Path(directory)
         if not cls.exists(root):
             raise FileNotFoundError(f"no saved index in {root} (missing {_CURRENT})")
-        snap = root / (root / _CURRENT).read_text().strip()
+        return cls._load_snapshot(root / (root / _CURRENT).read_text().strip(), ef)
+
+    @classmethod
+    def _load_snapshot(cls, snap: Path, ef: int | None = None) -> SimilarityIndex:
+        """Read one snapshot folder, verifying its files' checksums when it records them."""
+        root = snap.parent
         params = json.loads((snap / _PARAMS).read_text())
+        for name, digest in dict(params.get("sha256", {})).items():
+            if _sha256(snap / name) != digest:
+                raise ValueError(f"index snapshot {snap}: {name} does not match its checksum (damaged)")
         if params.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"index in {root} has format {params.get('format_version')}, expected {FORMAT_VERSION}")
         count = int(params["count"])
@@ -537,11 +553,32 @@ class SimilarityIndex:
 
         An existing index keeps its own build parameters; only ``ef`` from ``params`` overrides it.
         """
-        if cls.exists(directory):
-            index = cls.load(directory, ef=params.get("ef"))
+        root = Path(directory)
+        snapshots = sorted((d for d in root.glob("snap-*") if d.is_dir()), key=lambda d: d.name, reverse=True)
+        if cls.exists(root):
+            current = root / (root / _CURRENT).read_text().strip()
+            snapshots = [current] + [d for d in snapshots if d != current]
+        elif snapshots:
+            log.warning("index %s: the %s pointer is missing; looking for an intact snapshot", root, _CURRENT)
+        for i, snap in enumerate(snapshots):
+            try:
+                index = cls._load_snapshot(snap, ef=params.get("ef"))
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                log.warning("index %s: snapshot %s cannot be used: %s", root, snap.name, exc)
+                continue
+            if i > 0 or not cls.exists(root):
+                log.warning(
+                    "index %s: using the older intact snapshot %s (%d windows); windows added after it are "
+                    "added again from the journal and the re-read stream",
+                    root,
+                    snap.name,
+                    len(index),
+                )
             if index.dim != dim:
                 raise ValueError(f"index in {directory} has dim {index.dim}, expected {dim}")
             return index
+        if snapshots:
+            log.error("index %s: no intact snapshot; starting an empty index (rebuild it from the stream)", root)
         return cls(dim=dim, **params)
 
     # ------------------------------------------------------------------------------------------- info
@@ -597,6 +634,14 @@ def estimate_memory(max_elements: int, dim: int, m: int, n: int | None = None) -
     # Per slot: level-0 block, upper-level pointer, a lock (std::mutex, 40 bytes) for insertion;
     # per stored element: expected upper-level links and an entry of the label -> slot hash map (~48 bytes).
     return int(max_elements * (level0 + 8 + 40) + used * (upper + 48))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _fsync_file(path: Path) -> None:
