@@ -104,7 +104,13 @@ def run(args: argparse.Namespace) -> int:
             cfg = SimConfig.from_settings(settings.simulator, days=args.days, seed=args.seed)
             sim = SceneSimulator(cfg)
             publisher = FramePublisher(producer, settings.kafka, metrics, source="simulator")
-            items = tqdm(paced(iter(sim.frames()), args.speed), total=len(sim.times), unit="frame", desc="simulator")
+            items = tqdm(
+                paced(iter(sim.frames()), args.speed),
+                total=len(sim.times),
+                unit="frame",
+                desc="simulator",
+                disable=None,  # a progress bar only on a terminal
+            )
             n = publisher.publish_all(items)
         elif args.source == "archive":
             archive = Archive(args.archive, args.satellite, args.area)
@@ -124,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
                 total=len(times),
                 unit="frame",
                 desc="replay",
+                disable=None,  # a progress bar only on a terminal
             )
             n = publisher.publish_all(items)
         else:

@@ -64,3 +64,19 @@ def test_kafka_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert main(["broker"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("satwatch broker: error: Kafka: ") and "Unable to bootstrap" in err and "\n" not in err
+
+
+def test_no_progress_bar_when_not_on_a_terminal(settings: Settings) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "satwatch", "produce", "simulator", "--days", str(2 / 96)]
+        + ["--bootstrap-servers", settings.kafka.bootstrap_servers, "--frames-topic", settings.kafka.frames_topic],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "published 2 frames" in done.stdout
+    assert "frame/s" not in done.stderr and "simulator:" not in done.stderr  # no tqdm bar in a log file
