@@ -20,6 +20,7 @@ from satwatch.services.config import DetectorSettings, Settings
 from satwatch.services.detection.alerts import Alert, AlertStore, SimilarEvent, alert_id
 from satwatch.services.detection.journal import IndexJournal
 from satwatch.services.detection.metrics import DetectorMetrics
+from satwatch.services.detection.quality import check_model_terms, check_pixels
 from satwatch.services.detection.seams import Encoder, Index, Reranker, Scorer
 from satwatch.services.detection.window import Admission, RollingWindow, WindowEntry
 from satwatch.services.frames.codec import Encoding, FrameMeta
@@ -326,7 +327,13 @@ class Detector:
             log.warning("%s %s: gap longer than the cadence allows; window restarted", sat, frame.time.isoformat())
 
         score = float(result.score)
-        alerting = score > self.threshold
+        with m.stage("quality"):
+            faults = check_pixels(frame.data) + check_model_terms(result, self.threshold)
+        for fault in faults:
+            m.quality_faults.labels(fault.kind).inc()
+        # A fault is the operators' alert, never a weather anomaly: the frame raises the first fault found.
+        kind = faults[0].kind if faults else "anomaly"
+        alerting = bool(faults) or score > self.threshold
         neighbours: list[Neighbour] = []
         if len(window) >= self.settings.min_frames_for_search and len(self.index) > 0:
             with m.stage("search"):
@@ -336,7 +343,9 @@ class Detector:
         outcome.heatmap = result.heatmap
         if alerting:
             with m.stage("alert_store"):
-                alert = self._make_alert(sat, window, score, result.heatmap, neighbours)
+                alert = self._make_alert(sat, window, score, result.heatmap, neighbours, kind)
+                if faults:
+                    log.warning("%s %s: data-quality fault %s: %s", sat, frame.time.isoformat(), kind, faults[0].detail)
                 if self.store.put(alert):
                     outcome.alert = alert
                     m.alerts.labels(sat, alert.kind).inc()
@@ -372,7 +381,13 @@ class Detector:
         return distinct_events(found, s.k) if s.distinct_events else list(found[: s.k])
 
     def _make_alert(
-        self, sat: str, window: RollingWindow, score: float, heatmap: np.ndarray, neighbours: Sequence[Neighbour]
+        self,
+        sat: str,
+        window: RollingWindow,
+        score: float,
+        heatmap: np.ndarray,
+        neighbours: Sequence[Neighbour],
+        kind: str = "anomaly",
     ) -> Alert:
         start, end = window.start, window.end
         assert start is not None and end is not None
@@ -393,7 +408,8 @@ class Detector:
             for n in neighbours
         ]
         return Alert(
-            id=alert_id(sat, end, "anomaly"),
+            id=alert_id(sat, end, kind),
+            kind=kind,
             satellite=sat,
             window_start=start,
             window_end=end,

@@ -54,6 +54,12 @@ class DetectorMetrics:
         self.anomaly_scores = self._score_histogram(score_buckets(1.0))
         self.anomaly_threshold = Gauge("satwatch_anomaly_threshold", "Alert threshold in force", registry=r)
         self.alerts = Counter("satwatch_alerts", "Alerts fired (new ids only)", ["satellite", "kind"], registry=r)
+        self.quality_faults = Counter(
+            "satwatch_data_quality_faults",
+            "Frames with an instrument or feed fault, by kind (the operators' route, not weather)",
+            ["kind"],
+            registry=r,
+        )
         self.invalid_frames = Counter(
             "satwatch_invalid_frames", "Frames refused and sent to the dead-letter topic", ["reason"], registry=r
         )

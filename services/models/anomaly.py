@@ -57,6 +57,22 @@ def aggregate_score(error: np.ndarray, fraction: float) -> np.ndarray:
     return top.mean(axis=1).astype(np.float32)
 
 
+def frame_level_excess(
+    consistency: np.ndarray | None, scoring: Scoring, lines: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """How far the channel-consistency and scan-line terms rise above their gates (0 below), each (N,)."""
+    if consistency is None:
+        raise ValueError("with_consistency scoring needs the model's consistency output")
+    if scoring.lines_output and lines is None:
+        raise ValueError(f"the scoring needs the model's {scoring.lines_output!r} output")
+    cons = np.maximum(np.asarray(consistency, dtype=np.float32) - np.float32(scoring.consistency_gate), 0.0)
+    if scoring.lines_output and lines is not None:
+        line = np.maximum(np.asarray(lines, dtype=np.float32) - np.float32(scoring.lines_gate), 0.0)
+    else:
+        line = np.zeros_like(cons)
+    return cons, line
+
+
 def combine_scores(
     pixel: np.ndarray, consistency: np.ndarray | None, scoring: Scoring, lines: np.ndarray | None = None
 ) -> np.ndarray:
@@ -64,15 +80,9 @@ def combine_scores(
     pixel = np.asarray(pixel, dtype=np.float32)
     if scoring.aggregate != "with_consistency":
         return pixel
-    if consistency is None:
-        raise ValueError("with_consistency scoring needs the model's consistency output")
-    if scoring.lines_output and lines is None:
-        raise ValueError(f"the scoring needs the model's {scoring.lines_output!r} output")
+    cons, line = frame_level_excess(consistency, scoring, lines)
     z = (pixel - np.float32(scoring.pixel_center)) / np.float32(scoring.pixel_scale)
-    extra = np.maximum(np.asarray(consistency, dtype=np.float32) - np.float32(scoring.consistency_gate), 0.0)
-    if scoring.lines_output and lines is not None:
-        extra += np.maximum(np.asarray(lines, dtype=np.float32) - np.float32(scoring.lines_gate), 0.0)
-    return (z + extra).astype(np.float32)
+    return (z + cons + line).astype(np.float32)
 
 
 @dataclass
@@ -86,6 +96,10 @@ class AnomalyResult:
     score: float
     heatmap: np.ndarray
     threshold: float = math.inf
+    #: The channel-consistency and scan-line terms' excess over their gates (parts of ``score``): a fault in
+    #: the instrument, not the weather, when one alone crosses the threshold.
+    consistency_excess: float = 0.0
+    lines_excess: float = 0.0
 
     @property
     def is_anomaly(self) -> bool:
@@ -141,13 +155,16 @@ class AnomalyScorer:
         got = self._run(np.stack([f.data for f in frames]), [f.time for f in frames], [sc.error_output, *wanted])
         maps = got[0]
         named = dict(zip(wanted, got[1:], strict=True))
-        scores = combine_scores(
-            aggregate_score(maps, sc.fraction),
-            named.get(sc.consistency_output or ""),
-            sc,
-            named.get(sc.lines_output or ""),
-        )
-        return [AnomalyResult(float(s), m, self.threshold) for s, m in zip(scores, maps, strict=True)]
+        consistency, lines = named.get(sc.consistency_output or ""), named.get(sc.lines_output or "")
+        scores = combine_scores(aggregate_score(maps, sc.fraction), consistency, sc, lines)
+        if sc.aggregate == "with_consistency":
+            cons, line = frame_level_excess(consistency, sc, lines)
+        else:
+            cons = line = np.zeros(len(frames), dtype=np.float32)
+        return [
+            AnomalyResult(float(s), m, self.threshold, float(c), float(li))
+            for s, m, c, li in zip(scores, maps, cons, line, strict=True)
+        ]
 
     def score(self, frame: Frame) -> AnomalyResult:
         """Score one frame, conditioning on its observation time."""
