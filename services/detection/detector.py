@@ -498,7 +498,7 @@ def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -
     served = [p for p in map(get_profile, profile_names()) if p.channels == channels]
     window_size = d.window_size or (served[0].window_frames if served else 20)
     check_provenance(index_dir, IndexProvenance(encoder.card.name, encoder.card.sha256, window_size))
-    from satwatch.services.metric.stream_signatures import StreamSignatures
+    from satwatch.services.retrieval.stream_signatures import StreamSignatures
 
     index = SimilarityIndex.open_or_create(
         index_dir,

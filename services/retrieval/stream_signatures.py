@@ -27,6 +27,7 @@ from satwatch.services.metric.groundtruth import (
     similarity_one_to_many,
     window_signature,
 )
+from satwatch.services.retrieval.search import rerank
 
 
 class StreamSignatures:
@@ -108,8 +109,6 @@ class StreamSignatures:
 
     def rerank(self, satellite: str, times: Sequence[datetime], neighbours: list[Any]) -> list[Any]:
         """Attach exact similarity to each neighbour (records with ``frame_times``) and sort by it."""
-        from satwatch.services.retrieval.search import rerank
-
         query = self.window(satellite, times)
         if query is None:
             return neighbours

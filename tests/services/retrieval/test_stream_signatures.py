@@ -6,8 +6,8 @@ from satwatch.services.config import DetectorSettings
 from satwatch.services.detection.alerts import AlertStore
 from satwatch.services.detection.detector import Detector
 from satwatch.services.metric.groundtruth import frame_signature, window_signature, window_similarity
-from satwatch.services.metric.stream_signatures import StreamSignatures
 from satwatch.services.retrieval.index import Neighbour, SimilarityIndex, WindowRecord
+from satwatch.services.retrieval.stream_signatures import StreamSignatures
 from tests.helpers import T0, make_frame
 from tests.services.detection.test_detector import BrightnessScorer, MeanEncoder
 
