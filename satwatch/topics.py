@@ -33,11 +33,15 @@ def ensure_topics(settings: KafkaSettings, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="satwatch-admin")
+            admin = KafkaAdminClient(
+                bootstrap_servers=settings.bootstrap_servers,
+                client_id="satwatch-admin",
+                bootstrap_timeout_ms=max(500, int((deadline - time.monotonic()) * 1000)),  # honour ``timeout``
+            )
             break
         except KafkaError as exc:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
+            if time.monotonic() > deadline:  # ConnectionError: the command line reports it in one line
+                raise ConnectionError(
                     f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}; start one with 'satwatch broker' "
                     "or pass --bootstrap-servers"
                 ) from exc

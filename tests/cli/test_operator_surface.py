@@ -58,3 +58,17 @@ def test_busy_metrics_port_is_a_one_line_error(settings: Settings, capsys) -> No
         err == f"satwatch detect: error: metrics port 127.0.0.1:{port} is already in use; choose another with "
         "--metrics-port"
     )
+
+
+def test_unreachable_kafka_is_a_one_line_error(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import satwatch.cli.detect as detect_cli
+    from satwatch import topics
+    from satwatch.broker import free_port
+
+    dead = f"127.0.0.1:{free_port()}"
+    real = topics.ensure_topics
+    monkeypatch.setattr(detect_cli, "ensure_topics", lambda kafka: real(kafka, timeout=0.5))  # not 30 s
+    assert main(["detect", "--bootstrap-servers", dead]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"satwatch detect: error: cannot reach Kafka at {dead}")
+    assert "start one with 'satwatch broker'" in err
