@@ -76,14 +76,21 @@ class AlertStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, satellite TEXT, window_end TEXT, "
-            "kind TEXT, body TEXT NOT NULL, published INTEGER NOT NULL DEFAULT 0, "
-            "acknowledged INTEGER NOT NULL DEFAULT 0, comment TEXT)"
-        )
-        self._db.commit()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, satellite TEXT, window_end TEXT, "
+                "kind TEXT, body TEXT NOT NULL, published INTEGER NOT NULL DEFAULT 0, "
+                "acknowledged INTEGER NOT NULL DEFAULT 0, comment TEXT)"
+            )
+            self._db.commit()
+        except sqlite3.DatabaseError as exc:  # a damaged file: say which, and what to do, in one line
+            self._db.close()
+            raise ValueError(
+                f"alert store {self.path} is damaged ({exc}); move it aside and start again: alerts already on "
+                "the alerts topic are not published twice"
+            ) from None
 
     def put(self, alert: Alert) -> bool:
         """Store durably; True when the alert is new, False when its id was already stored."""
