@@ -113,8 +113,6 @@ class DetectorConsumer:
         #: Partitions this consumer holds now (the rebalance listener keeps it); readiness reads it.
         self.assigned: set[TopicPartition] = set()
         self._running = False
-        # The score histogram's buckets span the threshold in force (the model card's, or the override).
-        detector.metrics.calibrate(detector.threshold)
         self._archives: dict[str, Archive] = {}
         self._stop = threading.Event()
         self.published_ids: set[str] = set()

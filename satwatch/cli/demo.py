@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             server = MetricsServer(metrics.registry, settings.metrics.host, 0)
         detector = build_detector(settings, metrics)
         consumer = DetectorConsumer(settings, detector, on_alert=on_alert, on_outcome=on_outcome)
+        server.ready = consumer.ready  # /readyz: models loaded, loop running, partitions assigned
         worker = threading.Thread(target=consumer.run, name="detector", daemon=True)
         print(
             f"broker {broker.bootstrap_servers} | metrics {server.url} | threshold {detector.threshold:.4f} "

@@ -23,7 +23,7 @@ from satwatch.services.detection.metrics import DetectorMetrics
 from satwatch.services.detection.quality import check_model_terms, check_pixels
 from satwatch.services.detection.seams import Encoder, Index, Reranker, Scorer
 from satwatch.services.detection.window import Admission, RollingWindow, WindowEntry
-from satwatch.services.frames.codec import Encoding, FrameMeta
+from satwatch.services.frames.codec import FrameMeta
 from satwatch.services.frames.frame import CHANNELS, Frame
 from satwatch.services.frames.profiles import (
     ProfileError,
@@ -118,7 +118,7 @@ class Detector:
         #: The channels the models were trained on (their cards say); satellites with others are refused.
         self.model_channels = tuple(model_channels)
         self.threshold = settings.anomaly_threshold if settings.anomaly_threshold is not None else scorer.threshold
-        self.metrics.anomaly_threshold.set(self.threshold)
+        self.metrics.calibrate(self.threshold)  # the score histogram's buckets span the threshold in force
         self._windows: dict[str, RollingWindow] = {}
         self._index_dir = Path(index_dir) if index_dir else None
         self._journal = IndexJournal(self._index_dir / "journal.jsonl") if self._index_dir else None
@@ -175,11 +175,9 @@ class Detector:
                 "(satwatch train ... --satellite) and point detector.model_dir at them",
             )
         expected = profile.shrunk_shape
-        native = (len(profile.channels), profile.native_height, profile.native_width)
         shape = tuple(meta.shape)
-        # A claim check names the full-resolution frame; the detector shrinks it after reading it.
-        allowed = (expected, native) if meta.encoding == Encoding.CLAIM_CHECK else (expected,)
-        if shape not in allowed:
+        # A claim check too describes the shrunk frame: the archive reader applies the profile's preprocessing.
+        if shape != expected:
             raise InvalidFrame(
                 "wrong_shape",
                 f"{meta.satellite} {meta.time:%Y-%m-%d %H:%M}: shape {shape} (channels, height, width), expected "
