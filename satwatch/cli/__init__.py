@@ -12,7 +12,9 @@ import json
 import logging
 import os
 import pkgutil
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -127,12 +129,24 @@ def configure_logging(log_format: str = "text", verbose: bool = False) -> None:
     logging.getLogger("kafka").setLevel(logging.ERROR)  # its event-loop timing warnings are noise here
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _sigterm_like_ctrl_c() -> None:
+    """Every long-running command stops on SIGTERM as on Ctrl-C (its own cleanup runs); commands that need
+    more (the broker's child, the detector's last commit) install their own handler over this one."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     command = next((w for w in words if not w.startswith("-")), None)
     parser = build_parser(only=command)
     args = parser.parse_args(words)
     configure_logging(args.log_format or os.environ.get("SATWATCH_LOG_FORMAT") or "text", args.verbose)
+    _sigterm_like_ctrl_c()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
