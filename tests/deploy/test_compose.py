@@ -97,3 +97,12 @@ def test_dockerfile_installs_satwatch_on_python_311_slim() -> None:
             for src in line.split()[1:-1]:
                 if "*" not in src:
                     assert (root / src).exists(), f"Dockerfile copies missing {src}"
+
+
+def test_published_ports_bind_to_loopback_and_nothing_has_a_default_password() -> None:
+    services = compose()["services"]
+    published = [(name, p) for name, svc in services.items() for p in svc.get("ports", [])]
+    assert published and all(str(p).startswith("127.0.0.1:") for _, p in published), published
+    grafana = env_of(services["grafana"])
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    assert "--web.enable-lifecycle" not in services["prometheus"]["command"]
