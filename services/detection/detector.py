@@ -447,6 +447,9 @@ class Detector:
                 n += 1
         if n:
             log.info("replayed %d index additions from the journal", n)
+        if self._journal.damaged:
+            # Counted where operators look; the windows come back as the consumer re-reads recent frames.
+            self.metrics.errors.labels("journal_damaged").inc(self._journal.damaged)
 
     def flush(self) -> None:
         """Make everything processed so far durable; the consumer calls this before committing offsets."""

@@ -64,3 +64,17 @@ def test_entries_written_before_checksums_still_replay(tmp_path: Path) -> None:
     row = {"window_id": "COMS-1:old", "satellite": "COMS-1", "frame_times": [T0.isoformat()], "vector": [0.0]}
     path.write_text(json.dumps(row) + "\n")
     assert replay(path) == (["COMS-1:old"], 0)
+
+
+def test_a_detector_counts_damaged_journal_records(tmp_path: Path) -> None:
+    from tests.services.detection.test_detector import make_detector, make_frame
+
+    det = make_detector(tmp_path)
+    for i in range(6):
+        det.process(make_frame(T0 + timedelta(minutes=15 * i)))
+    det.flush()  # durable, then a crash: no snapshot folds the journal away
+    journal = tmp_path / "index" / "journal.jsonl"
+    data = journal.read_bytes()
+    journal.write_bytes(data[:-25])  # a torn last record
+    restarted = make_detector(tmp_path)
+    assert restarted.metrics.errors.labels("journal_damaged")._value.get() == 1
