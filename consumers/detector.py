@@ -287,11 +287,22 @@ class DetectorConsumer:
                 committed = 0
             self.replay_until[tp] = committed
             start = max(0, committed - self.settings.detector.rebuild_messages)
+            if self.detector.needs_rebuild:
+                # Damaged saved state: rebuild the index (and windows) from everything the topic still holds.
+                # Effects stay idempotent: alert ids and index entries already present are not added twice.
+                start = 0
             self.consumer.seek(tp, start)
             if committed:
                 log.info(
-                    "partition %d: committed %d, re-reading from %d to refill windows", tp.partition, committed, start
+                    "partition %d: committed %d, re-reading from %d to %s",
+                    tp.partition,
+                    committed,
+                    start,
+                    "rebuild damaged state" if self.detector.needs_rebuild else "refill windows",
                 )
+        if tps and self.detector.needs_rebuild:
+            self.detector.metrics.errors.labels("state_rebuilt").inc()
+            self.detector.needs_rebuild = False
         self.to_rewind.clear()
 
     def _start(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> _Pending:

@@ -126,6 +126,9 @@ class Detector:
         # One worker scores frames with the autoencoder while this thread signs, embeds and searches:
         # onnxruntime releases the GIL, so on two cores the two halves of a replay batch overlap.
         self._scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="anomaly")
+        #: Saved state was damaged (an index snapshot or journal records): the consumer rebuilds it by reading
+        #: the whole retained stream again instead of only the last few messages.
+        self.needs_rebuild = self.index.recovered
         if self._journal is not None:
             self._replay_journal()
         self.metrics.index_size.set(len(self.index))
@@ -448,8 +451,9 @@ class Detector:
         if n:
             log.info("replayed %d index additions from the journal", n)
         if self._journal.damaged:
-            # Counted where operators look; the windows come back as the consumer re-reads recent frames.
+            # Counted where operators look; the windows come back as the consumer re-reads the stream.
             self.metrics.errors.labels("journal_damaged").inc(self._journal.damaged)
+            self.needs_rebuild = True
 
     def flush(self) -> None:
         """Make everything processed so far durable; the consumer calls this before committing offsets."""

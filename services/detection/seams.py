@@ -48,6 +48,9 @@ class Scorer(Protocol):
 class Index(Protocol):
     """The similar-event index of past windows."""
 
+    #: The saved index was damaged and an older snapshot or an empty index stands in (rebuild from the stream).
+    recovered: bool
+
     def __len__(self) -> int: ...
 
     def add(self, record: WindowRecord, vector: np.ndarray) -> bool: ...

@@ -162,6 +162,10 @@ class _Growable:
 class SimilarityIndex:
     """HNSW index of window embeddings plus window metadata; thread-safe, persistent, idempotent adds."""
 
+    #: True when the saved state was damaged and an older snapshot (or an empty index) stands in for it:
+    #: windows added since must be rebuilt from the stream.
+    recovered: bool = False
+
     def __init__(
         self,
         dim: int = 128,
@@ -567,6 +571,7 @@ class SimilarityIndex:
                 log.warning("index %s: snapshot %s cannot be used: %s", root, snap.name, exc)
                 continue
             if i > 0 or not cls.exists(root):
+                index.recovered = True
                 log.warning(
                     "index %s: using the older intact snapshot %s (%d windows); windows added after it are "
                     "added again from the journal and the re-read stream",
@@ -577,9 +582,11 @@ class SimilarityIndex:
             if index.dim != dim:
                 raise ValueError(f"index in {directory} has dim {index.dim}, expected {dim}")
             return index
+        fresh = cls(dim=dim, **params)
         if snapshots:
             log.error("index %s: no intact snapshot; starting an empty index (rebuild it from the stream)", root)
-        return cls(dim=dim, **params)
+            fresh.recovered = True
+        return fresh
 
     # ------------------------------------------------------------------------------------------- info
     def params(self) -> dict[str, Any]:
