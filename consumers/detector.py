@@ -86,11 +86,14 @@ class DetectorConsumer:
         detector: Detector,
         on_alert: Callable[[Alert], None] | None = None,
         on_outcome: Callable[[FrameOutcome], None] | None = None,
+        on_frame: Callable[[Frame], None] | None = None,
     ) -> None:
         self.settings = settings
         self.detector = detector
         self.on_alert = on_alert
         self.on_outcome = on_outcome
+        #: Sees every accepted frame before it is processed (the feed's pictures keep recent frames).
+        self.on_frame = on_frame
         k = settings.kafka
         self.consumer = KafkaConsumer(
             bootstrap_servers=k.bootstrap_servers,
@@ -344,6 +347,9 @@ class DetectorConsumer:
             return []
         metrics = self.detector.metrics
         frames = [f for _, f, _ in accepted]
+        if self.on_frame is not None:
+            for f in frames:
+                self.on_frame(f)
         stamps = [r.timestamp / 1000.0 for r, _, _ in accepted]
         try:
             with metrics.stage("total"):

@@ -35,6 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics-port", type=int, help="Prometheus port (config metrics.port; 0 = a free port)")
     p.add_argument("--group-id", help="Kafka consumer group (config kafka.group_id)")
     p.add_argument("--exit-when-idle", type=float, metavar="SECONDS", help="stop after this long without frames")
+    p.add_argument(
+        "--pictures-dir",
+        metavar="DIR",
+        help="write each alert's pictures here for 'satwatch feed' (heat map, window strip, similar events and "
+        "what followed them); point the feed's feed.pictures_dir at the same folder",
+    )
     p.set_defaults(func=run)
 
 
@@ -63,7 +69,18 @@ def run(args: argparse.Namespace) -> int:
     metrics = DetectorMetrics()
     server = MetricsServer(metrics.registry, settings.metrics.host, settings.metrics.port)
     detector = build_detector(settings, metrics)
-    consumer = DetectorConsumer(settings, detector, on_alert=print_alert)
+    pictures = None
+    if args.pictures_dir:
+        from satwatch.services.feed.pictures import AlertPictures
+
+        pictures = AlertPictures(args.pictures_dir)
+    consumer = DetectorConsumer(
+        settings,
+        detector,
+        on_alert=print_alert,
+        on_outcome=pictures.on_outcome if pictures else None,
+        on_frame=pictures.on_frame if pictures else None,
+    )
     server.ready = consumer.ready  # /readyz: models loaded, loop running, partitions assigned
     print(
         f"detector consuming {settings.kafka.frames_topic} at {settings.kafka.bootstrap_servers}; "
@@ -78,4 +95,6 @@ def run(args: argparse.Namespace) -> int:
         consumer.stop()
     finally:
         server.close()
+        if pictures is not None:
+            pictures.close()
     return 0

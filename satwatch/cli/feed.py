@@ -6,7 +6,6 @@ import argparse
 import logging
 import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: How much of what followed a similar past event its picture shows.
-FOLLOWING = timedelta(hours=3)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -105,7 +103,7 @@ class LocalFeed:
         from satwatch.consumers.incidents import IncidentsConsumer
         from satwatch.services.feed.app import create_app
         from satwatch.services.feed.config import load_feed_settings
-        from satwatch.services.feed.pictures import PictureWriter, RecentFrames
+        from satwatch.services.feed.pictures import AlertPictures
         from satwatch.services.feed.server import FeedServer
         from satwatch.services.feed.store import IncidentStore
 
@@ -119,8 +117,7 @@ class LocalFeed:
         self.feed = feed
         self.store = IncidentStore(feed.store)
         self.consumer = IncidentsConsumer(settings, feed, store=self.store)
-        self.recent = RecentFrames()
-        self.pictures = PictureWriter(feed.pictures_dir)
+        self.pictures = AlertPictures(feed.pictures_dir)
         app = create_app(self.store, feed, metrics=self.consumer.metrics)
         try:
             self.server = FeedServer(app, feed.host, feed.port)
@@ -138,21 +135,11 @@ class LocalFeed:
         return self
 
     def on_frame(self, frame: Frame) -> None:
-        self.recent.add(frame)
+        self.pictures.on_frame(frame)
 
     def on_outcome(self, outcome: FrameOutcome) -> None:
         """Draw a new alert's pictures, and move the sink's stream clock to the processed frame."""
-        if outcome.alert is not None:
-            a = outcome.alert
-            similar = [
-                (
-                    self.recent.window(ev.satellite, ev.start, ev.end)[::2],
-                    self.recent.window(ev.satellite, ev.end + timedelta(seconds=1), ev.end + FOLLOWING)[::2],
-                )
-                for ev in a.similar
-            ]
-            window = self.recent.window(a.satellite, a.window_start, a.window_end)
-            self.pictures.submit(a.id, outcome.heatmap, window, similar)
+        self.pictures.on_outcome(outcome)
         self.consumer.advance(outcome.satellite, outcome.time)
 
     def drain(self, alerts: int, timeout: float = 20.0) -> None:

@@ -9,13 +9,14 @@ import logging
 import queue
 import threading
 from collections import OrderedDict, deque
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from satwatch.services.detection.detector import FrameOutcome
 from satwatch.services.frames.frame import Frame
 
 log = logging.getLogger(__name__)
@@ -205,3 +206,37 @@ class PictureWriter:
         tmp.write_bytes(data)
         tmp.replace(path)  # the feed never serves a half-written file
         return path
+
+
+#: How much of what followed a similar past event its picture shows.
+FOLLOWING = timedelta(hours=3)
+
+
+class AlertPictures:
+    """Each new alert's pictures, drawn from the frames the detector has seen: the heat map over the frame,
+    the window as a strip, and for each similar past event its window and the hours that followed it (while
+    those frames are still held). Hook ``on_frame`` and ``on_outcome`` into the detector consumer."""
+
+    def __init__(self, root: str | Path, keep: int = 400) -> None:
+        self.recent = RecentFrames(keep)
+        self.writer = PictureWriter(root)
+
+    def on_frame(self, frame: Frame) -> None:
+        self.recent.add(frame)
+
+    def on_outcome(self, outcome: FrameOutcome) -> None:
+        if outcome.alert is None:
+            return
+        a = outcome.alert
+        similar = [
+            (
+                self.recent.window(ev.satellite, ev.start, ev.end)[::2],
+                self.recent.window(ev.satellite, ev.end + timedelta(seconds=1), ev.end + FOLLOWING)[::2],
+            )
+            for ev in a.similar
+        ]
+        window = self.recent.window(a.satellite, a.window_start, a.window_end)
+        self.writer.submit(a.id, outcome.heatmap, window, similar)
+
+    def close(self) -> None:
+        self.writer.close()
