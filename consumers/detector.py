@@ -1,8 +1,9 @@
 """The detector consumer: frames topic in; alerts topic, alert store and dead-letter topic out.
 
 Delivery is at-least-once with idempotent effects. Per poll batch: process frames (alerts go to the store,
-index additions to the journal), publish new alerts and dead letters, flush, mark alerts published, and only
-then commit offsets. On (re)assignment each partition is rewound a little so the rolling windows refill;
+index additions to the journal, refused messages to the dead-letter sink), then the checkpoint
+(``consumers/checkpoint.py``) completes it: durable state, dead letters, alerts (marked published once Kafka
+acknowledged them), and only then the offset commit. The outputs are sinks (``consumers/sinks.py``). On (re)assignment each partition is rewound a little so the rolling windows refill;
 replayed messages recompute the same alert ids, which the store and the published-id set absorb.
 """
 
@@ -18,30 +19,18 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, KafkaError
-from kafka.producer.future import FutureRecordMetadata
 
+from satwatch.consumers.checkpoint import Checkpoint
+from satwatch.consumers.sinks import AlertSink, DeadLetterSink, OutputProducer
 from satwatch.services.config import Settings
-from satwatch.services.detection.alerts import Alert, alert_from_json, alert_to_json
+from satwatch.services.detection.alerts import Alert, alert_from_json
 from satwatch.services.detection.detector import Detector, FrameOutcome, InvalidFrame
 from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.codec import Encoding, FrameDecodeError, FrameMeta, checksum, decode_inline, decode_meta
 from satwatch.services.frames.frame import Frame, shrink
-from satwatch.topics import dead_letter_headers
 
 log = logging.getLogger(__name__)
 
-#: A dead-letter record copies at most this much of the refused message (Kafka's default limit is 1 MB, and
-#: the headers need room); a longer one is cut here, and its headers say so and where the whole message lies
-#: (topic:partition:offset), for as long as the frames topic keeps it.
-DEAD_LETTER_MAX_BYTES = 900_000
-#: A refused message's key is copied up to this length.
-DEAD_LETTER_MAX_KEY = 256
-DLQ_TRUNCATED = "satwatch-truncated-from"
-#: Attempts (each on a fresh producer) to get a batch's alerts acknowledged before giving up on the batch.
-ALERT_SEND_ATTEMPTS = 3
-#: Longest wait for the output producer's flush (its delivery timeout is 30 s).
-FLUSH_TIMEOUT_S = 35.0
 
 
 class _Rewind(ConsumerRebalanceListener):
@@ -110,7 +99,17 @@ class DetectorConsumer:
             # A message larger than a partition's fetch size must still be fetched (and dead-lettered).
             max_partition_fetch_bytes=16 * 1024 * 1024,
         )
-        self.producer = self._make_producer()
+        self.output = OutputProducer(lambda: self._make_producer())
+        self.dead_letters = DeadLetterSink(self.output, k.dead_letter_topic, detector.metrics)
+        self.alerts = AlertSink(
+            self.output, k.alerts_topic, detector.store, detector.metrics, lambda a: self.on_alert and self.on_alert(a)
+        )
+        self.checkpoint = Checkpoint(
+            lambda: self.detector.flush(),
+            [self.dead_letters, self.alerts],
+            lambda offsets: self.consumer.commit(offsets),
+            detector.metrics,
+        )
         self.replay_until: dict[TopicPartition, int] = {}
         self.to_rewind: set[TopicPartition] = set()
         #: Partitions this consumer holds now (the rebalance listener keeps it); readiness reads it.
@@ -118,7 +117,6 @@ class DetectorConsumer:
         self._running = False
         self._archives: dict[str, Archive] = {}
         self._stop = threading.Event()
-        self.published_ids: set[str] = set()
 
     def _make_producer(self) -> KafkaProducer:
         """The producer of alerts and dead letters (replaced when a broker restart leaves it unusable)."""
@@ -170,61 +168,25 @@ class DetectorConsumer:
         finally:
             reader.close()
 
+    @property
+    def producer(self) -> Any:
+        """The Kafka producer the sinks write through (replaced after a broker restart)."""
+        return self.output.producer
+
+    @producer.setter
+    def producer(self, value: Any) -> None:
+        self.output.producer = value
+
+    @property
+    def published_ids(self) -> set[str]:
+        return self.alerts.published_ids
+
     def _publish_pending(self) -> None:
         pending = [a for a in self.detector.store.unpublished() if a.id not in self.published_ids]
-        self._publish_alerts(pending)
+        self.alerts.publish(pending)
         self.detector.store.mark_published([a.id for a in self.detector.store.unpublished()])
         if pending:
             log.info("published %d alerts stored before the last stop", len(pending))
-
-    def _publish_alerts(self, alerts: list[Alert]) -> None:
-        """Send alerts; mark each published only once the broker acknowledged it.
-
-        Sends that fail (a broker restart leaves the idempotent producer unusable) are sent again on a new
-        producer, a few times. Alerts that still cannot be sent stay unpublished in the alert store, and the
-        error propagates: the batch's offsets are not committed, and the next start publishes them.
-        """
-        todo = [a for a in alerts if a.id not in self.published_ids]
-        already = [a.id for a in alerts if a.id in self.published_ids]
-        if already:
-            self.detector.store.mark_published(already)
-        for attempt in range(1, ALERT_SEND_ATTEMPTS + 1):
-            sent = [(alert, self._send_alert(alert)) for alert in todo]
-            try:
-                self.producer.flush(FLUSH_TIMEOUT_S)
-            except KafkaError as exc:
-                log.warning("alert flush did not complete: %s", exc)
-            landed = [a for a, future in sent if future is not None and future.is_done and future.succeeded()]
-            if landed:
-                self.detector.store.mark_published([a.id for a in landed])
-                self.published_ids.update(a.id for a in landed)
-                for alert in landed:
-                    if self.on_alert:
-                        self.on_alert(alert)
-            todo = [a for a, _ in sent if a not in landed]
-            if not todo:
-                return
-            self.detector.metrics.errors.labels("alert_publish").inc()
-            log.warning(
-                "%d alerts not acknowledged by Kafka (attempt %d of %d); replacing the producer",
-                len(todo),
-                attempt,
-                ALERT_SEND_ATTEMPTS,
-            )
-            self._replace_producer()
-        raise KafkaError(
-            f"{len(todo)} alerts could not be published to {self.settings.kafka.alerts_topic} after "
-            f"{ALERT_SEND_ATTEMPTS} attempts; they stay in the alert store and are published on the next start"
-        )
-
-    def _replace_producer(self) -> None:
-        old = self.producer
-        try:
-            old.close(timeout=0)
-        except Exception as exc:  # noqa: BLE001 - a broken producer may fail to close; it is dropped anyway
-            log.debug("closing the failed producer: %s", exc)
-        time.sleep(1.0)  # give a restarting broker a moment
-        self.producer = self._make_producer()
 
     # -- main loop ------------------------------------------------------------------------------------
     def run(self, max_idle_seconds: float | None = None) -> None:
@@ -233,7 +195,7 @@ class DetectorConsumer:
         The loop runs one poll ahead: a batch is decoded and its anomaly scoring started before the batch
         before it is processed, flushed and committed, so the model never waits on the broker round trips.
         """
-        self.published_ids = self._read_published_ids()
+        self.alerts.published_ids = self._read_published_ids()
         self._publish_pending()
         self.consumer.subscribe([self.settings.kafka.frames_topic], listener=_Rewind(self))
         idle_since = time.monotonic()
@@ -323,21 +285,11 @@ class DetectorConsumer:
         return _Pending(offsets, accepted, scores)
 
     def _finish(self, pending: _Pending) -> None:
-        """Process a started batch, publish its alerts, make everything durable, then commit its offsets."""
-        new_alerts = [a for a in self._process(pending.accepted, pending.scores) if a is not None]
-        self.detector.flush()  # index journal and signatures durable before the commit
-        if new_alerts:
-            self._publish_alerts(new_alerts)
-        else:
-            self.producer.flush(FLUSH_TIMEOUT_S)  # the dead letters
-        if pending.offsets:
-            try:
-                self.consumer.commit(pending.offsets)
-            except CommitFailedError as exc:
-                # The group rebalanced under us (a broker restart, a slow batch): the partitions come back
-                # through the rebalance listener and are re-read from the last commit; effects are idempotent.
-                self.detector.metrics.errors.labels("commit").inc()
-                log.warning("offset commit refused (%s); the batch will be read again after the rebalance", exc)
+        """Process a started batch, then complete it: durable state, dead letters, alerts, offset commit."""
+        for alert in self._process(pending.accepted, pending.scores):
+            if alert is not None:
+                self.alerts.add(alert)
+        self.checkpoint.complete(pending.offsets)
 
     def _process(
         self, accepted: list[tuple[ConsumerRecord, Frame, bool]], scores: Iterator[Any] | None = None
@@ -360,7 +312,7 @@ class DetectorConsumer:
                 metrics.errors.labels("process").inc()
                 log.exception("unexpected error on %s:%d:%d", record.topic, record.partition, record.offset)
                 if not replay:
-                    self._dead_letter(
+                    self.dead_letters.add(
                         record, "processing_error", "unexpected error while processing", self._origin(record)
                     )
                 return [None]
@@ -369,7 +321,7 @@ class DetectorConsumer:
         for (record, _, replay), result in zip(accepted, results, strict=True):
             if isinstance(result, InvalidFrame):
                 if not replay:
-                    self._dead_letter(record, result.reason, str(result), self._origin(record))
+                    self.dead_letters.add(record, result.reason, str(result), self._origin(record))
                 alerts.append(None)
                 continue
             if self.on_outcome:
@@ -402,23 +354,13 @@ class DetectorConsumer:
                 return self._frame(meta, payload)
         except (FrameDecodeError, InvalidFrame) as exc:
             if not replay:  # a replayed message was dead-lettered the first time round
-                self._dead_letter(record, exc.reason, str(exc), self._origin(record))
+                self.dead_letters.add(record, exc.reason, str(exc), self._origin(record))
             return None
         except Exception as exc:  # noqa: BLE001 - one message must never stop the partition
             self.detector.metrics.errors.labels("decode").inc()
             log.exception("unexpected error decoding %s", self._origin(record))
             if not replay:
-                self._dead_letter(record, "decode_error", f"{type(exc).__name__}: {exc}", self._origin(record))
-            return None
-
-    def _send_alert(self, alert: Alert) -> Any:
-        """Send one alert; its future, or None when the send itself failed (the producer is unusable)."""
-        try:
-            return self.producer.send(
-                self.settings.kafka.alerts_topic, key=alert.id.encode(), value=alert_to_json(alert)
-            )
-        except KafkaError as exc:
-            log.warning("could not send alert %s: %s", alert.id, exc)
+                self.dead_letters.add(record, "decode_error", f"{type(exc).__name__}: {exc}", self._origin(record))
             return None
 
     def _frame(self, meta: FrameMeta, payload: bytes) -> Frame:
@@ -472,36 +414,9 @@ class DetectorConsumer:
             f"claim check into {root!r} refused: it lies outside detector.claim_check_roots {list(allowed)}",
         )
 
-    def _dead_letter(self, record: ConsumerRecord, reason: str, error: str, origin: str) -> None:
-        """Park a refused message on the dead-letter topic: a bounded copy with the reason; never raises."""
-        topic = self.settings.kafka.dead_letter_topic
-        self.detector.metrics.invalid_frames.labels(reason).inc()
-        log.warning("invalid frame at %s: %s [%s] -> %s", origin, error, reason, topic)
-        value = record.value
-        headers = dead_letter_headers(reason, error, origin)
-        if value is not None and len(value) > DEAD_LETTER_MAX_BYTES:
-            # Too large to copy whole: a truncated copy; the origin header says where the whole message is.
-            headers.append((DLQ_TRUNCATED, str(len(value)).encode()))
-            value = bytes(value[:DEAD_LETTER_MAX_BYTES])
-        key = record.key
-        if isinstance(key, bytes | bytearray) and len(key) > DEAD_LETTER_MAX_KEY:
-            key = bytes(key[:DEAD_LETTER_MAX_KEY])
-        try:
-            future = self.producer.send(topic, key=key, value=value, headers=headers)
-        except Exception as exc:  # noqa: BLE001 - the dead-letter copy must never stop the partition
-            self._dead_letter_failed(origin, exc)
-            return
-        if isinstance(future, FutureRecordMetadata):
-            future.add_errback(lambda exc: self._dead_letter_failed(origin, exc))
-
-    def _dead_letter_failed(self, origin: str, exc: BaseException) -> None:
-        self.detector.metrics.errors.labels("dead_letter").inc()
-        log.error("could not park %s on %s: %s", origin, self.settings.kafka.dead_letter_topic, exc)
-
     def close(self) -> None:
         try:
-            self.producer.flush(10)
+            self.output.close()
         finally:
             self.detector.close()
             self.consumer.close()
-            self.producer.close(5)

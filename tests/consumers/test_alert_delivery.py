@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from kafka.errors import KafkaError, UnknownProducerIdError
 
-import satwatch.consumers.detector as detector_module
-from satwatch.consumers.detector import ALERT_SEND_ATTEMPTS, DetectorConsumer
+import satwatch.consumers.sinks as sinks_module
+from satwatch.consumers.detector import DetectorConsumer
+from satwatch.consumers.sinks import ALERT_SEND_ATTEMPTS
 from satwatch.services.config import Settings
 from satwatch.services.detection.metrics import DetectorMetrics
 
@@ -62,8 +63,8 @@ def consumer_with(settings: Settings, producers: list[Producer], monkeypatch: py
     queue = list(producers)
     consumer.producer = queue.pop(0)
     monkeypatch.setattr(consumer, "_make_producer", lambda: queue.pop(0))
-    monkeypatch.setattr(detector_module, "alert_to_json", lambda alert: alert.id.encode())
-    monkeypatch.setattr(detector_module.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(sinks_module, "alert_to_json", lambda alert: alert.id.encode())
+    monkeypatch.setattr(sinks_module.time, "sleep", lambda seconds: None)
     shown: list[str] = []
     consumer.on_alert = lambda alert: shown.append(alert.id)
     return consumer, detector, shown
@@ -75,7 +76,7 @@ def test_alerts_unacknowledged_after_a_broker_restart_are_sent_again(
     broken, fresh = Producer(ok=False), Producer(ok=True)
     consumer, detector, shown = consumer_with(settings, [broken, fresh], monkeypatch)
     alerts = [SimpleNamespace(id=f"COMS-1:2024070106{m:02d}Z:anomaly") for m in (0, 15)]
-    consumer._publish_alerts(alerts)
+    consumer.alerts.publish(alerts)
     assert len(broken.sent) == 2 and len(fresh.sent) == 2
     assert detector.store.published == [a.id for a in alerts]  # marked once, after the acknowledgement
     assert shown == [a.id for a in alerts]  # shown once
@@ -88,6 +89,6 @@ def test_alerts_never_acknowledged_stay_unpublished_and_stop_the_batch(
     producers = [Producer(ok=False) for _ in range(ALERT_SEND_ATTEMPTS + 1)]
     consumer, detector, shown = consumer_with(settings, producers, monkeypatch)
     with pytest.raises(KafkaError, match="1 alerts could not be published"):
-        consumer._publish_alerts([SimpleNamespace(id="COMS-1:202407010600Z:anomaly")])
+        consumer.alerts.publish([SimpleNamespace(id="COMS-1:202407010600Z:anomaly")])
     assert detector.store.published == [] and shown == []
     assert consumer.published_ids == set()

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from satwatch.consumers.detector import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_MAX_KEY, DLQ_TRUNCATED, DetectorConsumer
+from satwatch.consumers.detector import DetectorConsumer
+from satwatch.consumers.sinks import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_MAX_KEY, DLQ_TRUNCATED
 from satwatch.services.config import Settings
 from satwatch.services.detection.detector import build_detector
 from satwatch.services.detection.metrics import DetectorMetrics
@@ -275,13 +276,13 @@ def test_dead_letter_send_failure_never_escapes(settings: Settings, caplog) -> N
             raise MessageSizeTooLargeError("too large")
 
     metrics = DetectorMetrics()
-    consumer = DetectorConsumer(settings, SimpleNamespace(metrics=metrics, threshold=1.0))  # type: ignore[arg-type]
+    consumer = DetectorConsumer(settings, SimpleNamespace(metrics=metrics, threshold=1.0, store=None))  # type: ignore[arg-type]
     consumer.producer.close()
     consumer.consumer.close()
     consumer.producer = Refusing()  # type: ignore[assignment]
     record = SimpleNamespace(topic="frames", partition=0, offset=7, key=b"COMS-1", value=bytes(2_000_000))
     with caplog.at_level(logging.ERROR):
-        consumer._dead_letter(record, "wrong_size", "too big", "frames:0:7")  # type: ignore[arg-type]
+        consumer.dead_letters.add(record, "wrong_size", "too big", "frames:0:7")  # type: ignore[arg-type]
     assert metrics.errors.labels("dead_letter")._value.get() == 1
     assert metrics.invalid_frames.labels("wrong_size")._value.get() == 1
     assert "could not park frames:0:7" in caplog.text

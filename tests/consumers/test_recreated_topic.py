@@ -56,7 +56,7 @@ def test_committed_offset_past_the_end_reads_from_the_beginning(settings: Settin
 
 def test_refused_commit_is_logged_not_fatal(settings: Settings, caplog) -> None:  # type: ignore[no-untyped-def]
     metrics = DetectorMetrics()
-    detector = SimpleNamespace(metrics=metrics, threshold=1.0, flush=lambda: None)
+    detector = SimpleNamespace(metrics=metrics, threshold=1.0, flush=lambda: None, store=None)
     consumer = DetectorConsumer(settings, detector)  # type: ignore[arg-type]
     consumer.consumer.close()
 
