@@ -1,7 +1,7 @@
 """The whole path as the demo runs it: simulated frames -> embedded broker -> the real detector (shipped ONNX
 models) -> alerts topic -> incidents sink -> feed page in a headless chromium. One labelled event (a saturated
-block, 06:00-06:30) becomes one incident on the page, with its window strip and heat map, and resolves once
-the stream has moved past the quiet time."""
+block, 06:00-06:30, an instrument fault the detector names as such) becomes one data-quality incident on the
+page, with its window strip and heat map, and resolves once the stream has moved past the quiet time."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def test_frames_to_page(settings: Settings, tmp_path: Path, browser: Any, monkey
     published: dict[Any, float] = {}
     try:
         assert feed.consumer.ready.wait(30)
-        page.goto(feed.url)
+        # The event is an instrument fault (a saturated block): the feed shows faults only when asked.
+        page.goto(feed.url + "/?faults=1")
         page.wait_for_selector("#live.on", timeout=10_000)
         shown: float | None = None
         for f in frames:
