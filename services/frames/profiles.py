@@ -186,80 +186,69 @@ def _kma(prefix: str, ext: str = "png") -> str:
     return rf"{prefix}_(?P<channel>[a-z0-9]+)_(?P<area>[a-z0-9]+)_(?P<stamp>\d{{12}})\.{ext}"
 
 
+def _kma_style(
+    name: str,
+    prefix: str,
+    channels: tuple[str, ...],
+    cadence: float,
+    area: str,
+    description: str,
+    height: int = 1300,
+    extra_patterns: tuple[str, ...] = (),
+) -> SatelliteProfile:
+    """A satellite distributed as KMA-style PNGs ``{prefix}_{channel}_{area}_{stamp}.png``, 1500 pixels wide."""
+    return SatelliteProfile(
+        name=name,
+        channels=channels,
+        filename_patterns=(_kma(prefix), *extra_patterns),
+        filename_template=f"{prefix}_{{channel}}_{{area}}_{{stamp}}.png",
+        default_area=area,
+        cadence_minutes=cadence,
+        native_width=1500,
+        native_height=height,
+        description=description,
+    )
+
+
 def _himawari(number: int, years: str) -> SatelliteProfile:
     """Himawari-8 and -9 differ only in name and naming: the AHI's 16 bands, 14 of them as the study lists."""
-    return SatelliteProfile(
-        name=f"Himawari-{number}",
-        channels=tuple(f"b{b:02d}" for b in range(1, 15)),
-        filename_patterns=(
-            _kma(f"himawari{number}_ahi"),
-            rf"hs_h{number:02d}_(?P<stamp>\d{{12}})_(?P<channel>b\d{{2}})_(?P<area>[a-z0-9]+)\.png",
-        ),
-        filename_template=f"himawari{number}_ahi_{{channel}}_{{area}}_{{stamp}}.png",
-        default_area="ea",
-        cadence_minutes=10,
-        native_width=1500,
-        native_height=1300,
-        description=f"Himawari-{number} Advanced Himawari Imager (14 of its 16 bands as the study lists), {years}",
-    )
+    jma = rf"hs_h{number:02d}_(?P<stamp>\d{{12}})_(?P<channel>b\d{{2}})_(?P<area>[a-z0-9]+)\.png"
+    bands = tuple(f"b{b:02d}" for b in range(1, 15))
+    text = f"Himawari-{number} Advanced Himawari Imager (14 of its 16 bands as the study lists), {years}"
+    return _kma_style(f"Himawari-{number}", f"himawari{number}_ahi", bands, 10, "ea", text, extra_patterns=(jma,))
 
 
 def _mtsat(name: str, years: str) -> SatelliteProfile:
     """MTSAT-1R and -2 share the imager: IR1 10.8, IR2 12.0, IR3 6.8 (water vapour) and IR4 3.7 um."""
-    prefix = name.lower().replace("-", "")
-    return SatelliteProfile(
-        name=name,
-        channels=("ir1", "ir2", "ir3", "ir4"),
-        filename_patterns=(_kma(f"{prefix}_imager"),),
-        filename_template=f"{prefix}_imager_{{channel}}_{{area}}_{{stamp}}.png",
-        default_area="ea",
-        cadence_minutes=30,
-        native_width=1500,
-        native_height=1300,
-        description=f"{name} imager, IR1 10.8, IR2 12.0, IR3 6.8 (water vapour), IR4 3.7 um; {years}",
-    )
+    text = f"{name} imager, IR1 10.8, IR2 12.0, IR3 6.8 (water vapour), IR4 3.7 um; {years}"
+    prefix = name.lower().replace("-", "") + "_imager"
+    return _kma_style(name, prefix, ("ir1", "ir2", "ir3", "ir4"), 30, "ea", text)
+
+
+#: GEO-KOMPSAT-2A's 16 AMI channels.
+GK2A_CHANNELS = tuple(
+    "vi004 vi005 vi006 vi008 nr013 nr016 sw038 wv063 wv069 wv073 ir087 ir096 ir105 ir112 ir123 ir133".split()
+)
 
 
 #: Built-in profiles, from the study's facts (DESIGN.md section 2) and the operators' public documentation.
 BUILTIN_PROFILES: tuple[SatelliteProfile, ...] = (
-    SatelliteProfile(
-        name="COMS-1",
-        channels=("ir01", "ir02", "swir", "wv"),
-        filename_patterns=(_kma("coms_mi_le1b"),),
-        filename_template="coms_mi_le1b_{channel}_{area}_{stamp}.png",
-        default_area="ea040ps",
-        cadence_minutes=15,
-        native_width=1500,
-        native_height=1300,
-        description="COMS Meteorological Imager, KMA's RGB PNG products (the study's data), 2010-2020",
+    _kma_style(
+        "COMS-1",
+        "coms_mi_le1b",
+        ("ir01", "ir02", "swir", "wv"),
+        15,
+        "ea040ps",
+        "COMS Meteorological Imager, KMA's RGB PNG products (the study's data), 2010-2020",
     ),
-    SatelliteProfile(
-        name="GK-2A",
-        channels=(
-            "vi004",
-            "vi005",
-            "vi006",
-            "vi008",
-            "nr013",
-            "nr016",
-            "sw038",
-            "wv063",
-            "wv069",
-            "wv073",
-            "ir087",
-            "ir096",
-            "ir105",
-            "ir112",
-            "ir123",
-            "ir133",
-        ),  # fmt: skip
-        filename_patterns=(_kma("gk2a_ami_le1b"),),
-        filename_template="gk2a_ami_le1b_{channel}_{area}_{stamp}.png",
-        default_area="ea020lc",
-        cadence_minutes=10,
-        native_width=1500,
-        native_height=1332,
-        description="GEO-KOMPSAT-2A Advanced Meteorological Imager, 16 channels every 10 minutes, 2019-",
+    _kma_style(
+        "GK-2A",
+        "gk2a_ami_le1b",
+        GK2A_CHANNELS,
+        10,
+        "ea020lc",
+        "GEO-KOMPSAT-2A Advanced Meteorological Imager, 16 channels every 10 minutes, 2019-",
+        height=1332,
     ),
     _himawari(8, "2015-2022"),
     _himawari(9, "2022-"),
