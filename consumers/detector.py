@@ -3,8 +3,9 @@
 Delivery is at-least-once with idempotent effects. Per poll batch: process frames (alerts go to the store,
 index additions to the journal, refused messages to the dead-letter sink), then the checkpoint
 (``consumers/checkpoint.py``) completes it: durable state, dead letters, alerts (marked published once Kafka
-acknowledged them), and only then the offset commit. The outputs are sinks (``consumers/sinks.py``). On (re)assignment each partition is rewound a little so the rolling windows refill;
-replayed messages recompute the same alert ids, which the store and the published-id set absorb.
+acknowledged them), and only then the offset commit. The outputs are sinks (``consumers/sinks.py``).
+On (re)assignment each partition is rewound a little so the rolling windows refill; replayed messages
+recompute the same alert ids, which the store and the published-id set absorb.
 """
 
 from __future__ import annotations
