@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -91,106 +90,43 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run_search)
 
 
-def _query_frames(
-    args: argparse.Namespace, archive: Any, window_size: int, min_frames: int
-) -> tuple[np.ndarray, Any, Any]:
-    """(frames (N,C,H,W) shrunk, WindowRecord or None, archive-like source or None) of the query."""
-    from satwatch.services.frames.archive import Archive
-    from satwatch.services.retrieval.index import WindowRecord
-    from satwatch.services.retrieval.search import load_shrunk
-
-    if args.time is not None:
-        times = archive.window(args.time, window_size)
-        if not times or times[-1] != args.time:
-            before = archive.times_between(None, args.time)[-2:]
-            after = archive.times_between(args.time, None)[:2]
-            hint = ", ".join(f"{t:%Y-%m-%dT%H:%MZ}" for t in before + after) or "the archive is empty"
-            raise ValueError(f"the archive has no complete frame at {args.time:%Y-%m-%dT%H:%MZ} (nearby: {hint})")
-        if len(times) < min_frames:
-            raise ValueError(
-                f"only {len(times)} frames in the window ending {args.time:%Y-%m-%dT%H:%MZ}; a search needs at "
-                f"least {min_frames} (detector.min_frames_for_search)"
-            )
-        return load_shrunk(archive, times, workers=2), WindowRecord.from_times(archive.satellite, times), archive
-    folder = Path(args.window)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"query window folder {folder} does not exist")
-    if any(d.is_dir() and d.name.startswith("image_") for d in folder.iterdir()):
-        from satwatch.services.frames.frame import load_plane
-        from satwatch.services.metric.groundtruth import window_files
-
-        profile = archive.profile
-        planes = [np.stack([load_plane(p, profile) for p in paths]) for paths in window_files(folder, profile.channels)]
-        return np.stack(planes), None, None
-    source = Archive(folder, args.satellite)
-    source.require_frames()
-    times = source.window(source.times[-1], window_size)
-    return load_shrunk(source, times, workers=2), WindowRecord.from_times(source.satellite, times), source
-
-
 def run_search(args: argparse.Namespace) -> int:
     from satwatch.services.frames.archive import Archive
     from satwatch.services.models.embedding import FrameEncoder
-    from satwatch.services.retrieval.build import frame_vector_dir
-    from satwatch.services.retrieval.index import FrameVectorStore, SimilarityIndex
-    from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance, default_index_dir
-    from satwatch.services.retrieval.search import search
+    from satwatch.services.retrieval.index import SimilarityIndex
+    from satwatch.services.retrieval.provenance import default_index_dir
+    from satwatch.services.retrieval.query import SearchOptions, find_similar, window_at, window_in_folder
 
     settings = load_settings(args.config)
     det = settings.detector
     if args.k < 1 or args.rerank < 0:
         raise ValueError("--k must be at least 1 and --rerank at least 0")
-    index_dir = Path(args.index) if args.index else default_index_dir(settings.detector.state_dir)
+    index_dir = Path(args.index) if args.index else default_index_dir(det.state_dir)
     index = SimilarityIndex.load(index_dir, ef=args.ef)
     archive = Archive(args.archive, args.satellite)
-    frames, record, source = _query_frames(
-        args, archive, det.window_size or archive.profile.window_frames, det.min_frames_for_search
-    )
-    encoder = FrameEncoder.load(args.model_dir or det.model_dir, threads=2)
-    window_size = det.window_size or archive.profile.window_frames
-    check_provenance(index_dir, IndexProvenance(encoder.card.name, encoder.card.sha256, window_size))
-    store_dir = frame_vector_dir(index_dir, encoder.card.sha256)
-    store = FrameVectorStore(store_dir, encoder.dim) if store_dir.is_dir() else None
-    if record is not None and store is not None and not store.missing(record.satellite, record.frame_times):
-        vectors = store.get_many(record.satellite, record.frame_times)  # the build already encoded them
+    size = det.window_size or archive.profile.window_frames
+    if args.time is not None:
+        query = window_at(archive, args.time, size, det.min_frames_for_search)
     else:
-        vectors = encoder.encode(frames)
-    vector = vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
-
-    query_sig = lookup = None
-    if args.rerank > 0:
-        try:
-            from satwatch.services.metric.groundtruth import GridSpec, frame_signature, window_signature
-            from satwatch.services.retrieval.search import ArchiveSignatures
-        except ImportError as exc:
-            print(f"satwatch search: exact re-rank unavailable ({exc}); embedding order only", file=sys.stderr)
-        else:
-            lookup = ArchiveSignatures(archive, cache_dir=index_dir / "signatures")
-            if source is archive and record is not None:
-                query_sig = lookup.window(record.frame_times)
-            else:
-                spec = GridSpec(n=lookup.spec.n, bins=lookup.spec.bins, mode="general")
-                query_sig = window_signature([frame_signature(f, spec) for f in frames])
-    recent = det.exclude_recent_hours if args.exclude_recent_hours is None else args.exclude_recent_hours
+        query = window_in_folder(Path(args.window), archive, size)
+    encoder = FrameEncoder.load(args.model_dir or det.model_dir, threads=2)
     time_range = None
     if args.time_from or args.time_to:
         time_range = (
             args.time_from or datetime(1900, 1, 1, tzinfo=UTC),
             args.time_to or datetime(2200, 1, 1, tzinfo=UTC),
         )
-    hits = search(
-        index,
-        vector,
-        query=record,
+    recent = det.exclude_recent_hours if args.exclude_recent_hours is None else args.exclude_recent_hours
+    options = SearchOptions(
         k=args.k,
-        candidates=args.rerank,
+        rerank=args.rerank,
         exclude_recent_hours=recent,
         satellite=args.only_satellite,
         time_range=time_range,
         months=args.months,
-        query_signature=query_sig,
-        signature_lookup=lookup,
     )
+    hits = find_similar(index_dir, index, archive, query, encoder, det, options)
+    frames, label = query.frames, query.label
     rows = [
         {
             "rank": i + 1,
@@ -203,7 +139,6 @@ def run_search(args: argparse.Namespace) -> int:
         }
         for i, h in enumerate(hits)
     ]
-    label = record.window_id if record is not None else str(args.window)
     if args.json:
         print(json.dumps({"query": label, "matches": rows}, indent=2))
     else:
