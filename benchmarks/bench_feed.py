@@ -130,7 +130,7 @@ def screenshot(path: Path, state: Path) -> None:
 
 
 def detector_cost(n_frames: int, rounds: int) -> None:
-    from satwatch.cli.feed import LocalFeed
+    from satwatch.localfeed import LocalFeed
     from satwatch.consumers.detector import DetectorConsumer
     from satwatch.producers.publisher import FramePublisher, make_producer
     from satwatch.services.detection.detector import FrameOutcome, build_detector

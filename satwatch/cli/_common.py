@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from satwatch.services.config import Settings, load_settings
+from satwatch.services.metric.groundtruth import GridSpec
 
 
 def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,3 +26,35 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if getattr(args, "frames_topic", None):
         settings.kafka.frames_topic = args.frames_topic
     return settings
+
+
+def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options naming the metric's grid, bins, mode, cache and worker count."""
+    parser.add_argument(
+        "--grid", type=int, default=24, metavar="N", help="cut each image into N x N cells (default 24)"
+    )
+    parser.add_argument(
+        "--bins", type=int, default=20, metavar="B", help="histogram bins: values 0..B, B+1 in all (default 20)"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("seed", "general"),
+        default="seed",
+        help="seed: reproduce the study's C++ program exactly, quirks included; like it, only accepts COMS "
+        "images 1500 wide x 1300 high (KMA's full-size PNGs). general: any size, cells cut evenly without "
+        "wrap-around (default seed)",
+    )
+    parser.add_argument(
+        "--cache", metavar="DIR", help="keep per-frame signatures here and reuse them (keyed by file path, mtime, size)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="threads decoding images (default: all cores)",
+    )
+
+
+def spec_from_args(args: argparse.Namespace) -> GridSpec:
+    return GridSpec(n=args.grid, bins=args.bins, mode=args.mode)

@@ -21,7 +21,7 @@ from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer, 
 from satwatch.topics import ensure_topics
 
 if TYPE_CHECKING:
-    from satwatch.cli.feed import LocalFeed
+    from satwatch.localfeed import LocalFeed
     from satwatch.services.config import Settings
 
 
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _start_feed(settings: Settings, state: Path, args: argparse.Namespace) -> LocalFeed | None:
     """The incidents sink and the feed page beside the detector; None (with a note) without the feed extra."""
-    from satwatch.cli.feed import LocalFeed
+    from satwatch.localfeed import LocalFeed
 
     try:
         feed = LocalFeed(settings, state, getattr(args, "config", None), args.feed_port).start()

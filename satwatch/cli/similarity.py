@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -12,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from satwatch.cli import add_config_argument
+from satwatch.cli._common import add_grid_arguments, spec_from_args
 from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.frame import CHANNELS
 from satwatch.services.metric.groundtruth import (
-    GridSpec,
     SignatureCache,
     WindowComparison,
     WindowSignature,
@@ -26,38 +25,6 @@ from satwatch.services.metric.groundtruth import (
     window_similarity,
 )
 from satwatch.services.metric.study import study_window_files
-
-
-def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options naming the metric's grid, bins, mode, cache and worker count."""
-    parser.add_argument(
-        "--grid", type=int, default=24, metavar="N", help="cut each image into N x N cells (default 24)"
-    )
-    parser.add_argument(
-        "--bins", type=int, default=20, metavar="B", help="histogram bins: values 0..B, B+1 in all (default 20)"
-    )
-    parser.add_argument(
-        "--mode",
-        choices=("seed", "general"),
-        default="seed",
-        help="seed: reproduce the study's C++ program exactly, quirks included; like it, only accepts COMS "
-        "images 1500 wide x 1300 high (KMA's full-size PNGs). general: any size, cells cut evenly without "
-        "wrap-around (default seed)",
-    )
-    parser.add_argument(
-        "--cache", metavar="DIR", help="keep per-frame signatures here and reuse them (keyed by file path, mtime, size)"
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=os.cpu_count() or 1,
-        metavar="N",
-        help="threads decoding images (default: all cores)",
-    )
-
-
-def spec_from_args(args: argparse.Namespace) -> GridSpec:
-    return GridSpec(n=args.grid, bins=args.bins, mode=args.mode)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

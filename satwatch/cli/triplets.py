@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from satwatch.cli import add_config_argument
-from satwatch.cli.similarity import add_grid_arguments, spec_from_args
+from satwatch.cli._common import add_grid_arguments, spec_from_args
 from satwatch.services.frames.archive import Archive
 from satwatch.services.metric.groundtruth import SignatureCache
 from satwatch.services.metric.study import build_study

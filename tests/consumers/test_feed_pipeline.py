@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from satwatch.cli.feed import LocalFeed
 from satwatch.consumers.detector import DetectorConsumer
+from satwatch.localfeed import LocalFeed
 from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import AlertStore
 from satwatch.services.detection.detector import build_detector
