@@ -27,7 +27,15 @@ from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import Alert, alert_from_json
 from satwatch.services.detection.detector import Detector, FrameOutcome, InvalidFrame
 from satwatch.services.frames.archive import Archive
-from satwatch.services.frames.codec import Encoding, FrameDecodeError, FrameMeta, checksum, decode_inline, decode_meta
+from satwatch.services.frames.codec import (
+    Encoding,
+    FrameDecodeError,
+    FrameMeta,
+    checksum,
+    decode_inline,
+    decode_meta,
+    parse_claim_check,
+)
 from satwatch.services.frames.frame import Frame, shrink
 
 log = logging.getLogger(__name__)
@@ -367,11 +375,9 @@ class DetectorConsumer:
     def _frame(self, meta: FrameMeta, payload: bytes) -> Frame:
         if meta.encoding != Encoding.CLAIM_CHECK:
             return decode_inline(meta, payload, self.detector.profile(meta.satellite).shrunk_shape)
-        # Claim check: "kma+file://<archive root>#YYYYMMDDHHMM", pixels read from the archive and verified.
+        # Claim check: pixels read from the archive it names, under a configured root, and verified.
         uri = meta.uri or ""
-        if not uri.startswith("kma+file://") or "#" not in uri:
-            raise FrameDecodeError("bad_claim_check", f"unsupported claim-check URI {uri!r}")
-        root = self._claim_check_root(uri[len("kma+file://") : uri.index("#")])
+        root = self._claim_check_root(parse_claim_check(uri)[0])
         try:
             archive = self._archives.get(root)
             if archive is None:

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeAlias
 
 from kafka import KafkaProducer
@@ -28,7 +29,7 @@ from kafka.errors import (
 
 from satwatch.services.config import KafkaSettings
 from satwatch.services.detection.metrics import ProducerMetrics
-from satwatch.services.frames.codec import encode_claim_check, encode_inline
+from satwatch.services.frames.codec import claim_check_uri, encode_claim_check, encode_inline
 from satwatch.services.frames.frame import Frame, shrink
 from satwatch.topics import dead_letter_headers
 
@@ -102,7 +103,7 @@ class FramePublisher:
         settings: KafkaSettings,
         metrics: ProducerMetrics | None = None,
         source: str = "unknown",
-        claim_check_uri: str | None = None,
+        claim_check_root: str | Path | None = None,
         *,
         producer_factory: Callable[[], KafkaProducer] | None = None,
         max_attempts: int = 4,
@@ -112,7 +113,8 @@ class FramePublisher:
         self.settings = settings
         self.metrics = metrics or ProducerMetrics()
         self.source = source
-        self.claim_check_uri = claim_check_uri
+        #: Archive root of the frames: when set, messages carry a claim check instead of the pixels.
+        self.claim_check_root = claim_check_root
         #: Builds a replacement producer after a failure a new one can cure (default: make_producer).
         self.producer_factory = producer_factory or (lambda: make_producer(settings))
         self.max_attempts = max_attempts
@@ -130,8 +132,8 @@ class FramePublisher:
             self.reject(item)
             return
         frame = item
-        if self.claim_check_uri:
-            value = encode_claim_check(frame, f"{self.claim_check_uri}#{frame.time:%Y%m%d%H%M}")
+        if self.claim_check_root is not None:
+            value = encode_claim_check(frame, claim_check_uri(self.claim_check_root, frame.time))
         else:
             value = encode_inline(shrink(frame))
         self.metrics.message_bytes.observe(len(value))

@@ -122,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
                     f"({archive.times[0]:%Y-%m-%dT%H:%MZ} .. {archive.times[-1]:%Y-%m-%dT%H:%MZ}), none between "
                     f"--start and --end"
                 )
-            uri = f"kma+file://{args.archive.resolve()}" if args.claim_check else None
-            publisher = FramePublisher(producer, settings.kafka, metrics, source="archive", claim_check_uri=uri)
+            root = args.archive if args.claim_check else None
+            publisher = FramePublisher(producer, settings.kafka, metrics, source="archive", claim_check_root=root)
             times = archive.times_between(args.start, args.end)
             items = tqdm(
                 paced(archive_source(archive, args.start, args.end), args.speed),

@@ -12,6 +12,7 @@ import struct
 import zlib
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -198,3 +199,20 @@ def decode_inline(meta: FrameMeta, payload: bytes, expected_shape: tuple[int, in
     if checksum(data) != meta.checksum:
         raise FrameDecodeError("checksum_mismatch", "payload checksum does not match its metadata")
     return Frame(meta.satellite, meta.time, tuple(meta.channels), data.copy())
+
+
+#: Claim checks name a frame in an archive as ``kma+file://<archive root>#<YYYYMMDDHHMM>``.
+CLAIM_CHECK_SCHEME = "kma+file://"
+
+
+def claim_check_uri(archive_root: str | Path, time: datetime) -> str:
+    """The claim-check URI of the frame observed at ``time`` in the archive rooted at ``archive_root``."""
+    return f"{CLAIM_CHECK_SCHEME}{Path(archive_root).resolve()}#{time.astimezone(UTC):%Y%m%d%H%M}"
+
+
+def parse_claim_check(uri: str) -> tuple[str, str]:
+    """(archive root, YYYYMMDDHHMM) of a claim-check URI; FrameDecodeError ``bad_claim_check`` otherwise."""
+    if not uri.startswith(CLAIM_CHECK_SCHEME) or "#" not in uri:
+        raise FrameDecodeError("bad_claim_check", f"unsupported claim-check URI {uri!r}")
+    root, stamp = uri[len(CLAIM_CHECK_SCHEME) :].split("#", 1)
+    return root, stamp

@@ -233,7 +233,7 @@ def test_claim_check_replay_reads_and_verifies_the_archive(settings: Settings, t
     ensure_topics(settings.kafka)
     producer = make_producer(settings.kafka)
     publisher = FramePublisher(
-        producer, settings.kafka, source="archive", claim_check_uri=f"kma+file://{root.resolve()}"
+        producer, settings.kafka, source="archive", claim_check_root=root
     )
     publisher.publish_all(frames)
     producer.close()

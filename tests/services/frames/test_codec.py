@@ -164,3 +164,14 @@ def test_expected_shape_is_checked_before_decoding() -> None:
         decode_inline(meta, payload, expected_shape=(4, 300, 375))
     assert err.value.reason == "wrong_shape"
     assert decode_inline(meta, payload, expected_shape=(4, 30, 40)).data.shape == (4, 30, 40)
+
+
+def test_claim_check_uri_is_built_and_parsed_in_one_place(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from satwatch.services.frames.codec import claim_check_uri, parse_claim_check
+
+    uri = claim_check_uri(tmp_path, T0)
+    assert uri == f"kma+file://{tmp_path.resolve()}#202407010000"
+    assert parse_claim_check(uri) == (str(tmp_path.resolve()), "202407010000")
+    with pytest.raises(FrameDecodeError) as err:
+        parse_claim_check("s3://bucket/frame")
+    assert err.value.reason == "bad_claim_check"
