@@ -130,8 +130,8 @@ def screenshot(path: Path, state: Path) -> None:
 
 
 def detector_cost(n_frames: int, rounds: int) -> None:
-    from satwatch.localfeed import LocalFeed
     from satwatch.consumers.detector import DetectorConsumer
+    from satwatch.localfeed import LocalFeed
     from satwatch.producers.publisher import FramePublisher, make_producer
     from satwatch.services.detection.detector import FrameOutcome, build_detector
     from satwatch.services.simulator.scene import SceneSimulator, SimConfig
