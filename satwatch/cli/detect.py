@@ -41,6 +41,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write each alert's pictures here for 'satwatch feed' (heat map, window strip, similar events and "
         "what followed them); point the feed's feed.pictures_dir at the same folder",
     )
+    p.add_argument(
+        "--pictures-archive",
+        metavar="DIR",
+        help="archive to read similar past events' frames from when they are older than the frames held in memory",
+    )
+    p.add_argument(
+        "--pictures-keep",
+        type=int,
+        default=400,
+        metavar="N",
+        help="frames per satellite held in memory for pictures (default 400, about 4 days at 15 minutes)",
+    )
     p.set_defaults(func=run)
 
 
@@ -73,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pictures_dir:
         from satwatch.services.feed.pictures import AlertPictures
 
-        pictures = AlertPictures(args.pictures_dir)
+        pictures = AlertPictures(args.pictures_dir, keep=args.pictures_keep, archive=args.pictures_archive)
     consumer = DetectorConsumer(
         settings,
         detector,

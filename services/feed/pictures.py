@@ -9,6 +9,7 @@ import logging
 import queue
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from satwatch.services.detection.detector import FrameOutcome
+from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.frame import Frame
 
 log = logging.getLogger(__name__)
@@ -145,8 +147,9 @@ class PictureWriter:
         alert_id: str,
         heat: np.ndarray | None,
         frames: list[tuple[datetime, np.ndarray]],
-        similar: list[tuple[Frames, Frames]] | None = None,
+        similar: list[tuple[Frames, Frames]] | Callable[[], list[tuple[Frames, Frames]]] | None = None,
     ) -> None:
+        """Queue an alert's pictures; ``similar`` may be a function that reads them (run on the worker)."""
         if self._worker is None:
             self._worker = threading.Thread(target=self._run, name="pictures", daemon=True)
             self._worker.start()
@@ -155,7 +158,10 @@ class PictureWriter:
     def _run(self) -> None:
         while (job := self._queue.get()) is not None:
             try:
-                self.write(*job)
+                alert_id, heat, frames, similar = job
+                if callable(similar):  # frames to be read from an archive: here, off the detector's thread
+                    similar = similar()
+                self.write(alert_id, heat, frames, similar)
             except (OSError, ValueError) as exc:
                 self.failures += 1
                 log.warning("pictures for alert %s: %s", job[0], exc)
@@ -212,13 +218,33 @@ class PictureWriter:
 FOLLOWING = timedelta(hours=3)
 
 
+class ArchiveFrames:
+    """Small grey pictures of a satellite's archived frames, for similar past events older than the frames the
+    detector still holds. Archives are opened per satellite on first use, under one root."""
+
+    def __init__(self, root: str | Path, width: int = THUMB_WIDTH) -> None:
+        self.root = Path(root)
+        self.width = width
+        self._archives: dict[str, Archive] = {}
+
+    def window(self, satellite: str, start: datetime, end: datetime) -> Frames:
+        archive = self._archives.get(satellite)
+        if archive is None:
+            archive = self._archives[satellite] = Archive(self.root, satellite)
+        return [
+            (t, np.asarray(_thumb(_grey(archive.load(t)), self.width))) for t in archive.times_between(start, end)
+        ]
+
+
 class AlertPictures:
     """Each new alert's pictures, drawn from the frames the detector has seen: the heat map over the frame,
-    the window as a strip, and for each similar past event its window and the hours that followed it (while
-    those frames are still held). Hook ``on_frame`` and ``on_outcome`` into the detector consumer."""
+    the window as a strip, and for each similar past event its window and the hours that followed it. Past
+    events older than the frames held in memory are read from ``archive`` when one is given (on the picture
+    thread, never the detector's). Hook ``on_frame`` and ``on_outcome`` into the detector consumer."""
 
-    def __init__(self, root: str | Path, keep: int = 400) -> None:
+    def __init__(self, root: str | Path, keep: int = 400, archive: str | Path | None = None) -> None:
         self.recent = RecentFrames(keep)
+        self.archive = ArchiveFrames(archive) if archive is not None else None
         self.writer = PictureWriter(root)
 
     def on_frame(self, frame: Frame) -> None:
@@ -228,15 +254,27 @@ class AlertPictures:
         if outcome.alert is None:
             return
         a = outcome.alert
-        similar = [
-            (
-                self.recent.window(ev.satellite, ev.start, ev.end)[::2],
-                self.recent.window(ev.satellite, ev.end + timedelta(seconds=1), ev.end + FOLLOWING)[::2],
-            )
-            for ev in a.similar
-        ]
+        events = [(ev.satellite, ev.start, ev.end) for ev in a.similar]
+
+        def similar() -> list[tuple[Frames, Frames]]:
+            out = []
+            for sat, start, end in events:
+                pair = []
+                for lo, hi in ((start, end), (end + timedelta(seconds=1), end + FOLLOWING)):
+                    got = self.recent.window(sat, lo, hi)
+                    if not got and self.archive is not None:
+                        try:
+                            got = self.archive.window(sat, lo, hi)
+                        except (OSError, ValueError, KeyError) as exc:
+                            log.warning("pictures: archive frames of %s %s..%s unreadable: %s", sat, lo, hi, exc)
+                    pair.append(got[::2])
+                out.append((pair[0], pair[1]))
+            return out
+
         window = self.recent.window(a.satellite, a.window_start, a.window_end)
-        self.writer.submit(a.id, outcome.heatmap, window, similar)
+        # Without an archive everything is in memory: take it now. With one, reading may take seconds, so the
+        # worker does it (the in-memory frames are still there a few seconds on).
+        self.writer.submit(a.id, outcome.heatmap, window, similar if self.archive is not None else similar())
 
     def close(self) -> None:
         self.writer.close()
