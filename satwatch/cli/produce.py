@@ -12,10 +12,10 @@ from tqdm import tqdm
 
 from satwatch.cli import add_config_argument
 from satwatch.cli._common import add_kafka_arguments, settings_from_args
+from satwatch.producers.interface import get_source
 from satwatch.producers.publisher import FramePublisher, make_producer
-from satwatch.producers.sources import DirectoryWatcher, WatchPosition, archive_source, paced
 from satwatch.services.detection.metrics import MetricsServer, ProducerMetrics
-from satwatch.services.frames.archive import Archive, NoFramesError
+from satwatch.services.frames.archive import NoFramesError
 from satwatch.services.frames.profiles import ProfileError, profile_names
 from satwatch.topics import ensure_topics
 
@@ -98,66 +98,25 @@ def run(args: argparse.Namespace) -> int:
     producer = make_producer(settings.kafka)
     publisher: FramePublisher | None = None
     try:
-        if args.source == "simulator":
-            from satwatch.services.simulator.scene import SceneSimulator, SimConfig
-
-            cfg = SimConfig.from_settings(settings.simulator, days=args.days, seed=args.seed)
-            sim = SceneSimulator(cfg)
-            publisher = FramePublisher(producer, settings.kafka, metrics, source="simulator")
-            items = tqdm(
-                paced(iter(sim.frames()), args.speed),
-                total=len(sim.times),
-                unit="frame",
-                desc="simulator",
-                disable=None,  # a progress bar only on a terminal
-            )
-            n = publisher.publish_all(items)
-        elif args.source == "archive":
-            archive = Archive(args.archive, args.satellite, args.area)
-            metrics.unrecognised_files.labels(archive.satellite).inc(len(archive.unrecognised))
-            archive.require_frames()
-            if not archive.times_between(args.start, args.end):
-                raise NoFramesError(
-                    f"{len(archive)} {archive.satellite} frames under {args.archive} "
-                    f"({archive.times[0]:%Y-%m-%dT%H:%MZ} .. {archive.times[-1]:%Y-%m-%dT%H:%MZ}), none between "
-                    f"--start and --end"
-                )
-            root = args.archive if args.claim_check else None
-            publisher = FramePublisher(producer, settings.kafka, metrics, source="archive", claim_check_root=root)
-            times = archive.times_between(args.start, args.end)
-            items = tqdm(
-                paced(archive_source(archive, args.start, args.end), args.speed),
-                total=len(times),
-                unit="frame",
-                desc="replay",
-                disable=None,  # a progress bar only on a terminal
-            )
-            n = publisher.publish_all(items)
-        else:
-            watcher = DirectoryWatcher(
-                args.dir,
-                args.satellite,
-                args.area,
-                settle_seconds=args.settle,
-                on_unrecognised=lambda _: metrics.unrecognised_files.labels(args.satellite).inc(),
-                position=WatchPosition(
-                    args.position or Path(settings.detector.state_dir) / f"watch-{args.satellite}.json"
-                ),
-            )
-            publisher = FramePublisher(producer, settings.kafka, metrics, source="watch")
-            print(
-                f"watching {args.dir} for {args.satellite} images named like {watcher.profile.filename_template} "
-                "(Ctrl-C stops)",
-                flush=True,
-            )
-            n = 0
-            for item in watcher.watch(args.poll):
+        stream = get_source(args.source)(settings, metrics, **vars(args))
+        publisher = FramePublisher(
+            producer, settings.kafka, metrics, source=stream.name, claim_check_root=stream.claim_check_root
+        )
+        if stream.banner:
+            print(stream.banner, flush=True)
+        n = 0
+        if stream.live:
+            for item in stream.items:
                 publisher.publish(item)
                 publisher.flush()
-                if item.time is not None:
-                    watcher.commit([item.time])
+                if stream.on_published is not None:
+                    stream.on_published(item)
                 n += 1
                 log.info("published %s", getattr(item, "time", item))
+        else:
+            # A progress bar only on a terminal (disable=None).
+            bar = tqdm(stream.items, total=stream.total, unit="frame", desc=stream.name, disable=None)
+            n = publisher.publish_all(bar)
         publisher.flush()
         if publisher.failed:
             print(
