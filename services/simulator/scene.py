@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from satwatch.services.frames.frame import CHANNELS, Frame, kma_filename, write_rgb_png
+from satwatch.services.simulator.event import EventContext, SimEvent, _iso, _parse_time
+from satwatch.services.simulator.interface import EVENT_KINDS, WEATHER_KINDS, get_event_kind
 
 if TYPE_CHECKING:
     from satwatch.services.config import SimulatorSettings
@@ -33,16 +35,6 @@ F32 = npt.NDArray[np.float32]
 
 #: Bumped whenever the pixels a seed produces change.
 GENERATOR_VERSION = 1
-EVENT_KINDS: tuple[str, ...] = (
-    "convection",
-    "vortex",
-    "striping",
-    "missing_lines",
-    "saturated_block",
-    "calibration_jump",
-)
-WEATHER_KINDS = ("convection", "vortex")
-FAULT_KINDS = ("striping", "missing_lines", "saturated_block", "calibration_jump")
 
 # Central wavelength (um), temperature of count 0 (K) and full-scale count of each channel's grey mapping.
 # ir01 and wv are fitted to the COMS IDF tables. ir02 (no table here) is shown with the ir01 curve, so equal
@@ -94,63 +86,6 @@ def count_to_kelvin(count: npt.ArrayLike, channel: str) -> npt.NDArray[np.float6
 def _radiance_to_count(radiance: npt.NDArray[Any], channel: str) -> npt.NDArray[Any]:
     lam, t_hot, g0 = CHANNEL_MAPPING[channel]
     return g0 * (1.0 - radiance / float(planck(lam, t_hot)))
-
-
-@dataclass(frozen=True)
-class SimEvent:
-    """One labelled event. Active for frame times ``start <= t <= end``; ``bbox`` is ``[x0, y0, x1, y1)``."""
-
-    id: str
-    kind: str
-    start: datetime
-    end: datetime
-    bbox: tuple[int, int, int, int]
-    description: str
-    satellite: str = "COMS-1"
-    channels: tuple[str, ...] = CHANNELS
-    params: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def active(self, t: datetime) -> bool:
-        return self.start <= t <= self.end
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "start": _iso(self.start),
-            "end": _iso(self.end),
-            "bbox": list(self.bbox),
-            "satellite": self.satellite,
-            "channels": list(self.channels),
-            "description": self.description,
-            "params": self.params,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> SimEvent:
-        b = d["bbox"]
-        return cls(
-            id=str(d["id"]),
-            kind=str(d["kind"]),
-            start=_parse_time(d["start"]),
-            end=_parse_time(d["end"]),
-            bbox=(int(b[0]), int(b[1]), int(b[2]), int(b[3])),
-            description=str(d.get("description", "")),
-            satellite=str(d.get("satellite", "COMS-1")),
-            channels=tuple(d.get("channels", CHANNELS)),
-            params=dict(d.get("params", {})),
-        )
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(s: str) -> datetime:
-    t = datetime.fromisoformat(s.replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -322,14 +257,8 @@ class SceneSimulator:
             if not order:
                 order = list(rng.permutation(EVENT_KINDS))
             kind = str(order.pop())
-            dur_h = {
-                "convection": rng.uniform(1.5, 3.0),
-                "vortex": rng.uniform(8.0, 14.0),
-                "striping": rng.uniform(0.5, 2.0),
-                "missing_lines": rng.uniform(0.25, 0.75),
-                "saturated_block": rng.uniform(0.25, 1.0),
-                "calibration_jump": rng.uniform(1.0, 3.0),
-            }[kind]
+            # Every kind draws its duration on every turn, in registry order: that order is part of the seed.
+            dur_h = {k: get_event_kind(k).duration(rng) for k in EVENT_KINDS}[kind]
             start = _align(t, first, cad)
             end = _align(start + timedelta(hours=dur_h), first, cad)
             if end > last:
@@ -352,90 +281,9 @@ class SceneSimulator:
         h: int,
         s: float,
     ) -> SimEvent:
-        sat = self.cfg.satellite
         chan = str(rng.choice(CHANNELS))
-        if kind == "convection":
-            size = int(rng.uniform(40, 70) * s)
-            x0 = int(rng.uniform(0.1, 0.9) * (w - size))
-            y0 = int(rng.uniform(0.3, 0.9) * (h - size))
-            n_cells = int(rng.integers(3, 7))
-            margin = 0.2 * size
-            cells = [
-                [
-                    float(rng.uniform(x0 + margin, x0 + size - margin)),
-                    float(rng.uniform(y0 + margin, y0 + size - margin)),
-                    float(rng.uniform(5, 11) * s),  # mature radius, px
-                    float(rng.uniform(0.0, 0.4)),  # onset as a fraction of the event
-                ]
-                for _ in range(n_cells)
-            ]
-            cells[0][3] = 0.0  # the first cell is there from the start
-            region = [x0, y0, min(w, x0 + size), min(h, y0 + size)]
-            bbox = self._pad_box(region)
-            desc = f"rapidly developing convection: {n_cells} cells growing to cloud tops near 195 K"
-            return SimEvent(
-                ev_id,
-                kind,
-                start,
-                end,
-                bbox,
-                desc,
-                sat,
-                ("ir01", "ir02", "swir", "wv"),
-                {"cells": cells, "region": region},
-            )
-        if kind == "vortex":
-            radius = float(rng.uniform(28, 45) * s)
-            cx0 = float(rng.uniform(0.45, 0.85) * w)
-            cy0 = float(rng.uniform(0.55, 0.85) * h)
-            hours = (end - start).total_seconds() / 3600
-            # Typhoon-like drift: west-north-west at 15-25 km/h.
-            speed = rng.uniform(15, 25) * hours / self._km_per_px
-            heading = rng.uniform(math.radians(100), math.radians(150))
-            cx1, cy1 = cx0 + speed * math.sin(heading - math.pi), cy0 - speed * abs(math.cos(heading - math.pi))
-            reach = 1.6 * radius
-            region = [
-                max(0, int(min(cx0, cx1) - reach)),
-                max(0, int(min(cy0, cy1) - reach)),
-                min(w, int(max(cx0, cx1) + reach) + 1),
-                min(h, int(max(cy0, cy1) + reach) + 1),
-            ]
-            bbox = self._pad_box(region)
-            desc = f"typhoon-like vortex: spiral bands around a clear eye, radius ~{radius * self._km_per_px:.0f} km"
-            params = {
-                "track": [cx0, cy0, cx1, cy1],
-                "region": region,
-                "radius": radius,
-                "arms": float(rng.uniform(2.5, 4.0)),
-            }
-            return SimEvent(ev_id, kind, start, end, bbox, desc, sat, CHANNELS, params)
-        if kind == "striping":
-            y0 = int(rng.uniform(0, 0.6) * h)
-            y1 = min(h, y0 + int(rng.uniform(0.2, 0.4) * h))
-            period = int(rng.integers(3, 7))
-            amp = float(rng.choice([-1, 1]) * rng.uniform(18, 35))
-            desc = f"line striping in {chan}: every {period}th line offset by {amp:+.0f} grey levels"
-            params = {"period": period, "amplitude": amp}
-            return SimEvent(ev_id, kind, start, end, (0, y0, w, y1), desc, sat, (chan,), params)
-        if kind == "missing_lines":
-            n_blocks = int(rng.integers(1, 4))
-            blocks = []
-            for _ in range(n_blocks):
-                y = int(rng.uniform(0, 0.95) * h)
-                blocks.append([y, min(h, y + max(1, int(rng.integers(2, 8) * s)))])
-            y0, y1 = min(b[0] for b in blocks), max(b[1] for b in blocks)
-            desc = f"{n_blocks} block(s) of zeroed scan lines in every channel"
-            return SimEvent(ev_id, kind, start, end, (0, y0, w, y1), desc, sat, CHANNELS, {"blocks": blocks})
-        if kind == "saturated_block":
-            bw, bh = int(rng.uniform(15, 45) * s), int(rng.uniform(10, 35) * s)
-            x0, y0 = int(rng.uniform(0, w - bw)), int(rng.uniform(0, h - bh))
-            chans = CHANNELS if rng.uniform() < 0.4 else (chan,)
-            desc = f"saturated {bw}x{bh} block (255) in {', '.join(chans)}"
-            return SimEvent(ev_id, kind, start, end, (x0, y0, x0 + bw, y0 + bh), desc, sat, chans, {})
-        # calibration_jump
-        offset = float(rng.choice([-1, 1]) * rng.uniform(15, 30))
-        desc = f"calibration jump in {chan}: offset {offset:+.0f} grey levels"
-        return SimEvent(ev_id, kind, start, end, (0, 0, w, h), desc, sat, (chan,), {"offset": offset})
+        ctx = EventContext(w, h, s, self.cfg.satellite, self._km_per_px, self._pad_box)
+        return get_event_kind(kind).plan(rng, ctx, ev_id, start, end, chan)
 
     def _pad_box(self, region: list[int]) -> tuple[int, int, int, int]:
         # The label box covers where pixels change: the coarse water-vapour grid spreads an event this far.
@@ -578,35 +426,7 @@ class SceneSimulator:
             frac = (t - ev.start).total_seconds() / max((ev.end - ev.start).total_seconds(), 1.0)
             x0, y0, x1, y1 = ev.params["region"]
             yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-            cover = np.zeros(yy.shape, dtype=np.float32)
-            cold = np.full(yy.shape, 300.0, dtype=np.float32)
-            clear = np.zeros(yy.shape, dtype=np.float32)
-            if ev.kind == "convection":
-                for cx, cy, rmax, onset in ev.params["cells"]:
-                    if frac < onset:
-                        continue
-                    age = (frac - onset) / (1 - onset)
-                    growth = 0.4 + 0.6 * min(1.0, age / 0.5)  # fast growth, then mature
-                    r = max(1.5, rmax * growth)
-                    g = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r)).astype(np.float32)
-                    cover = np.maximum(cover, np.clip(1.6 * g, 0, 1))
-                    top = 250.0 - 55.0 * growth  # cooling towards ~195 K as the cell deepens
-                    cold = np.minimum(cold, np.where(g > 0.05, top + 8.0 * (1 - g), 300.0))
-            else:
-                cx0, cy0, cx1, cy1 = ev.params["track"]
-                cx, cy = cx0 + (cx1 - cx0) * frac, cy0 + (cy1 - cy0) * frac
-                radius = float(ev.params["radius"])
-                ramp = 0.4 + 0.6 * min(1.0, frac / 0.2, (1 - frac) / 0.2)
-                dx, dy = xx - cx, yy - cy
-                r = np.sqrt(dx * dx + dy * dy) + 1e-3
-                theta = np.arctan2(dy, dx)
-                # Cyclonic (anticlockwise on the image, north up) logarithmic spiral bands.
-                arms = 0.5 + 0.5 * np.cos(2 * (theta + ev.params["arms"] * np.log(r / radius)))
-                core = np.exp(-((r / (0.45 * radius)) ** 2))
-                bands = arms * np.exp(-r / radius) * (r > 0.3 * radius)
-                cover = np.clip(ramp * (1.5 * core + 1.2 * bands), 0, 1).astype(np.float32)
-                cold = (198.0 + 35.0 * np.clip(r / (1.6 * radius), 0, 1)).astype(np.float32)
-                clear = (ramp * np.exp(-((r / (0.1 * radius)) ** 2))).astype(np.float32)
+            cover, cold, clear = get_event_kind(ev.kind).shape(ev, frac, xx, yy)
             sl = (slice(y0, y1), slice(x0, x1))
             e = eps[sl]
             tt = t_top[sl]
@@ -621,23 +441,7 @@ class SceneSimulator:
         for ev in self.events:
             if ev.kind in WEATHER_KINDS or not ev.active(t):
                 continue
-            x0, y0, x1, y1 = ev.bbox
-            idx = [CHANNELS.index(c) for c in ev.channels]
-            if ev.kind == "striping":
-                rows = np.arange(y0, y1)
-                # Stripe pitch scales with the frame so it survives shrinking to the study size.
-                hit = rows[(np.floor((rows - y0) / s).astype(int) % int(ev.params["period"])) == 0]
-                for c in idx:
-                    counts[c, hit, x0:x1] += ev.params["amplitude"]
-            elif ev.kind == "missing_lines":
-                for a, b in ev.params["blocks"]:
-                    counts[:, a:b, :] = 0
-            elif ev.kind == "saturated_block":
-                for c in idx:
-                    counts[c, y0:y1, x0:x1] = 255
-            elif ev.kind == "calibration_jump":
-                for c in idx:
-                    counts[c] += ev.params["offset"]
+            get_event_kind(ev.kind).apply(ev, counts, [CHANNELS.index(c) for c in ev.channels], s)
         return np.clip(counts, 0, 255).astype(np.uint8)
 
 

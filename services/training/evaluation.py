@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from satwatch.services.simulator.interface import EVENT_KINDS
 from satwatch.services.training.metrics import average_precision, roc_auc
 
+__all__ = ["EVENT_KINDS", "FRAMES_PER_DAY", "anomaly_metrics", "event_runs"]
+
 FRAMES_PER_DAY = 96
-EVENT_KINDS = ("convection", "vortex", "striping", "missing_lines", "saturated_block", "calibration_jump")
 
 
 def event_runs(labels: Sequence[tuple[str, ...]], kind: str) -> list[tuple[int, int]]:

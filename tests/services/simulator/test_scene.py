@@ -12,9 +12,8 @@ import pytest
 
 from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.frame import CHANNELS, Frame
+from satwatch.services.simulator.interface import EVENT_KINDS, FAULT_KINDS
 from satwatch.services.simulator.scene import (
-    EVENT_KINDS,
-    FAULT_KINDS,
     SceneSimulator,
     SimConfig,
     SimEvent,
@@ -248,3 +247,13 @@ def test_full_study_size_frame() -> None:
     f = next(iter(SceneSimulator(cfg).frames()))
     assert f.data.shape == (4, 1300, 1500)
     assert 60 < f.data[0].mean() < 200
+
+
+def test_event_kinds_come_from_one_registry() -> None:
+    from satwatch.services.simulator.interface import WEATHER_KINDS, get_event_kind
+
+    assert EVENT_KINDS == ("convection", "vortex", "striping", "missing_lines", "saturated_block", "calibration_jump")
+    assert WEATHER_KINDS == ("convection", "vortex") and FAULT_KINDS == EVENT_KINDS[2:]
+    assert all(get_event_kind(k).name == k for k in EVENT_KINDS)
+    with pytest.raises(ValueError, match="unknown event kind 'hail'"):
+        get_event_kind("hail")

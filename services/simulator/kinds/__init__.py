@@ -1,0 +1,1 @@
+"""One module per kind of simulated event; ``services.simulator.interface`` holds them by name."""
