@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from satwatch.services.simulator.event import EventKind
+from satwatch.services.simulator.kinds.calibration_jump import CalibrationJump
 from satwatch.services.simulator.kinds.convection import Convection
-from satwatch.services.simulator.kinds.faults import CalibrationJump, MissingLines, SaturatedBlock, Striping
+from satwatch.services.simulator.kinds.missing_lines import MissingLines
+from satwatch.services.simulator.kinds.saturated_block import SaturatedBlock
+from satwatch.services.simulator.kinds.striping import Striping
 from satwatch.services.simulator.kinds.vortex import Vortex
 
 _KINDS: dict[str, EventKind] = {
