@@ -73,17 +73,7 @@ class IncidentStore:
                     "body, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT(id) DO UPDATE SET "
                     "status = excluded.status, start = excluded.start, last_window_end = excluded.last_window_end, "
                     "version = excluded.version, body = excluded.body, published = 0",
-                    (
-                        inc.id,
-                        inc.satellite,
-                        inc.kind,
-                        inc.category,
-                        inc.status,
-                        inc.start.isoformat(),
-                        inc.last_window_end.isoformat(),
-                        inc.version,
-                        inc.model_dump_json(),
-                    ),
+                    _row(inc),
                 )
                 if ch.alert_id is not None:
                     body = (alert_bodies or {}).get(ch.alert_id)
@@ -113,17 +103,7 @@ class IncidentStore:
                 self._db.execute(
                     "INSERT OR REPLACE INTO incidents (id, satellite, kind, category, status, start, last_window_end, "
                     "version, body, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                    (
-                        inc.id,
-                        inc.satellite,
-                        inc.kind,
-                        inc.category,
-                        inc.status,
-                        inc.start.isoformat(),
-                        inc.last_window_end.isoformat(),
-                        inc.version,
-                        inc.model_dump_json(),
-                    ),
+                    _row(inc),
                 )
                 self._db.executemany(
                     "INSERT OR IGNORE INTO incident_alerts (alert_id, incident_id, window_end, body) "
@@ -265,3 +245,18 @@ class IncidentStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _row(inc: Incident) -> tuple[str, str, str, str, str, str, str, int, str]:
+    """An incident's columns, in the order both writes (update and restore) list them."""
+    return (
+        inc.id,
+        inc.satellite,
+        inc.kind,
+        inc.category,
+        inc.status,
+        inc.start.isoformat(),
+        inc.last_window_end.isoformat(),
+        inc.version,
+        inc.model_dump_json(),
+    )

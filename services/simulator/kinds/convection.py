@@ -7,11 +7,11 @@ from datetime import datetime
 import numpy as np
 
 from satwatch.services.simulator.event import F32, EventContext, SimEvent
+from satwatch.services.simulator.kinds.weather import Weather
 
 
-class Convection:
+class Convection(Weather):
     name = "convection"
-    weather = True
 
     def duration(self, rng: np.random.Generator) -> float:
         return float(rng.uniform(1.5, 3.0))
@@ -56,6 +56,3 @@ class Convection:
             top = 250.0 - 55.0 * growth  # cooling towards ~195 K as the cell deepens
             cold = np.minimum(cold, np.where(g > 0.05, top + 8.0 * (1 - g), 300.0))
         return cover, cold, clear
-
-    def apply(self, ev: SimEvent, counts: F32, channels: list[int], s: float) -> None:
-        raise TypeError("convection is weather: it shapes clouds, it does not change counts")

@@ -9,11 +9,11 @@ import numpy as np
 
 from satwatch.services.frames.frame import CHANNELS
 from satwatch.services.simulator.event import F32, EventContext, SimEvent
+from satwatch.services.simulator.kinds.weather import Weather
 
 
-class Vortex:
+class Vortex(Weather):
     name = "vortex"
-    weather = True
 
     def duration(self, rng: np.random.Generator) -> float:
         return float(rng.uniform(8.0, 14.0))
@@ -62,6 +62,3 @@ class Vortex:
         cold = (198.0 + 35.0 * np.clip(r / (1.6 * radius), 0, 1)).astype(np.float32)
         clear = (ramp * np.exp(-((r / (0.1 * radius)) ** 2))).astype(np.float32)
         return cover, cold, clear
-
-    def apply(self, ev: SimEvent, counts: F32, channels: list[int], s: float) -> None:
-        raise TypeError("a vortex is weather: it shapes clouds, it does not change counts")
