@@ -12,14 +12,14 @@ import bisect
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 from satwatch.services.frames.frame import Frame, load_plane
 from satwatch.services.frames.profiles import SatelliteProfile, get_profile
-from satwatch.services.frames.windows import window_ending, windows_over
+from satwatch.services.frames.windows import frames_after, window_ending, windows_over
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,10 @@ class Archive:
     def window(self, end: datetime, frames: int | None = None) -> list[datetime]:
         """The window ending at ``end`` by the one window rule (services.frames.windows)."""
         return window_ending(self.times, end, frames or self.profile.window_frames, self.profile.window_span)
+
+    def following(self, end: datetime, horizon: timedelta) -> list[datetime]:
+        """The frame times in (end, end + horizon]: what came after the window ending at ``end``."""
+        return frames_after(self.times, end, horizon)
 
     def windows(
         self, frames: int | None = None, stride: int = 1, min_frames: int | None = None

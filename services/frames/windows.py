@@ -33,3 +33,14 @@ def windows_over(
     need = frames if min_frames is None else min_frames
     kept = [w for w in (window_ending(times, t, frames, span) for t in times) if len(w) >= need]
     return kept[::stride]
+
+
+def frames_after(times: Sequence[datetime], end: datetime, horizon: timedelta) -> list[datetime]:
+    """The frame times that followed a window ending at ``end``: those in (end, end + horizon].
+
+    Search shows them as "what came next" and the analog nowcast composites them; both use this rule so a
+    lead time means the same thing everywhere.
+    """
+    lo = bisect.bisect_right(times, end)
+    hi = bisect.bisect_right(times, end + horizon)
+    return list(times[lo:hi])
