@@ -39,6 +39,7 @@ from satwatch.services.metric.groundtruth import (
     window_signature,
 )
 from satwatch.services.models.anomaly import AnomalyResult
+from satwatch.services.retrieval.events import distinct_events
 from satwatch.services.retrieval.index import Neighbour, WindowRecord
 from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance
 
@@ -76,18 +77,6 @@ class FrameOutcome:
     neighbours: list[Neighbour] = field(default_factory=list)
     alert: Alert | None = None  # set only when the alert is new to the store
     heatmap: np.ndarray | None = None
-
-
-def distinct_events(ranked: Sequence[Neighbour], k: int) -> list[Neighbour]:
-    """The first ``k`` of ``ranked`` neighbours such that no two overlap in time on the same satellite."""
-    chosen: list[Neighbour] = []
-    for n in ranked:
-        r = n.record
-        if all(c.record.satellite != r.satellite or c.record.end < r.start or r.end < c.record.start for c in chosen):
-            chosen.append(n)
-            if len(chosen) == k:
-                break
-    return chosen
 
 
 class Detector:
