@@ -25,7 +25,8 @@ from satwatch.consumers.checkpoint import Checkpoint
 from satwatch.consumers.sinks import AlertSink, DeadLetterSink, OutputProducer
 from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import Alert, alert_from_json
-from satwatch.services.detection.detector import Detector, FrameOutcome, InvalidFrame
+from satwatch.services.detection.detector import FrameOutcome, InvalidFrame
+from satwatch.services.detection.router import FrameDetector
 from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.codec import (
     Encoding,
@@ -81,7 +82,7 @@ class DetectorConsumer:
     def __init__(
         self,
         settings: Settings,
-        detector: Detector,
+        detector: FrameDetector,
         on_alert: Callable[[Alert], None] | None = None,
         on_outcome: Callable[[FrameOutcome], None] | None = None,
         on_frame: Callable[[Frame], None] | None = None,

@@ -67,6 +67,11 @@ class DetectorSettings(BaseModel):
     anomaly_threshold: float | None = Field(None, description="overrides the model card's calibrated threshold")
     model_threads: int = Field(2, description="onnxruntime threads per model (the machine's cores suit most)")
     model_dir: str | None = Field(None, description="directory holding encoder/autoencoder ONNX + cards")
+    model_dirs: dict[str, str] = Field(
+        default_factory=dict,
+        description="one model set per satellite profile (profile name -> model directory): one detector "
+        "serves them all, each with its own index under state_dir/<profile>; replaces model_dir when set",
+    )
     claim_check_roots: list[str] = Field(
         default_factory=list,
         description="archive directories claim checks may point into (at or below); empty refuses every claim check",

@@ -11,8 +11,8 @@ from satwatch.cli._common import add_kafka_arguments, settings_from_args
 from satwatch.consumers.detector import DetectorConsumer
 from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import Alert
-from satwatch.services.detection.detector import build_detector
 from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer
+from satwatch.services.detection.router import DetectorRouter, FrameDetector, build_frame_detector
 from satwatch.topics import ensure_topics
 
 
@@ -30,7 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_argument(p)
     add_kafka_arguments(p)
     p.add_argument("--state-dir", help="alert store, index and journal directory (config detector.state_dir)")
-    p.add_argument("--model-dir", help="directory with encoder/autoencoder ONNX files and cards (default: shipped)")
+    p.add_argument(
+        "--model-dir",
+        action="append",
+        metavar="[PROFILE=]DIR",
+        help="directory with encoder/autoencoder ONNX files and cards (default: shipped). Give PROFILE=DIR once "
+        "per satellite profile to serve several model sets at once (config detector.model_dirs); frames of a "
+        "profile with none are refused as no_model",
+    )
     p.add_argument("--threshold", type=float, help="anomaly threshold; overrides the model card's calibrated one")
     p.add_argument("--metrics-port", type=int, help="Prometheus port (config metrics.port; 0 = a free port)")
     p.add_argument("--group-id", help="Kafka consumer group (config kafka.group_id)")
@@ -61,7 +68,8 @@ def apply_detector_overrides(args: argparse.Namespace, settings: Settings) -> Se
     if args.state_dir:
         d.state_dir = args.state_dir
     if args.model_dir:
-        d.model_dir = args.model_dir
+        d.model_dir, routes = parse_model_dirs(args.model_dir)
+        d.model_dirs = routes or d.model_dirs
     if args.threshold is not None:
         d.anomaly_threshold = args.threshold
     if args.metrics_port is not None:
@@ -71,8 +79,23 @@ def apply_detector_overrides(args: argparse.Namespace, settings: Settings) -> Se
     return settings
 
 
+def parse_model_dirs(values: list[str]) -> tuple[str | None, dict[str, str]]:
+    """``--model-dir`` values: one plain DIR, or PROFILE=DIR pairs (not both)."""
+    routes = dict(v.split("=", 1) for v in values if "=" in v)
+    plain = [v for v in values if "=" not in v]
+    if (plain and routes) or len(plain) > 1:
+        raise SystemExit("--model-dir: give one DIR, or PROFILE=DIR once per satellite profile, not both")
+    return (plain[0] if plain else None), routes
+
+
 def print_alert(alert: Alert) -> None:
     print(alert.summary(), flush=True)
+
+
+def describe_thresholds(detector: FrameDetector) -> str:
+    if isinstance(detector, DetectorRouter):
+        return "model sets " + ", ".join(f"{name} (threshold {t:.4f})" for name, t in detector.thresholds.items())
+    return f"threshold {detector.threshold:.4f}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     ensure_topics(settings.kafka)
     metrics = DetectorMetrics()
     server = MetricsServer(metrics.registry, settings.metrics.host, settings.metrics.port)
-    detector = build_detector(settings, metrics)
+    detector = build_frame_detector(settings, metrics)
     pictures = None
     if args.pictures_dir:
         from satwatch.services.feed.pictures import AlertPictures
@@ -96,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     server.ready = consumer.ready  # /readyz: models loaded, loop running, partitions assigned
     print(
         f"detector consuming {settings.kafka.frames_topic} at {settings.kafka.bootstrap_servers}; "
-        f"threshold {detector.threshold:.4f}; metrics {server.url}",
+        f"{describe_thresholds(detector)}; metrics {server.url}",
         flush=True,
     )
     if threading.current_thread() is threading.main_thread():

@@ -39,6 +39,7 @@ from satwatch.services.metric.groundtruth import (
     window_signature,
 )
 from satwatch.services.models.anomaly import AnomalyResult
+from satwatch.services.models.modelcard import ModelCard
 from satwatch.services.retrieval.events import distinct_events
 from satwatch.services.retrieval.index import Neighbour, WindowRecord
 from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance
@@ -470,8 +471,18 @@ class Detector:
             self.reranker.close()
 
 
-def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -> Detector:
-    """Assemble a detector from configuration: shipped (or configured) models, the saved index, the store."""
+def build_detector(
+    settings: Settings,
+    metrics: DetectorMetrics | None = None,
+    *,
+    store: AlertStore | None = None,
+    profile: SatelliteProfile | None = None,
+) -> Detector:
+    """Assemble a detector from configuration: shipped (or configured) models, the saved index, the store.
+
+    ``profile``: the satellite profile this model set must serve (the router builds one detector per profile,
+    over one shared ``store``); the cards' channels and named profile must match it.
+    """
     from satwatch.services.models.anomaly import AnomalyScorer
     from satwatch.services.models.embedding import FrameEncoder
     from satwatch.services.retrieval.index import SimilarityIndex
@@ -490,6 +501,9 @@ def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -
         )
     index_dir = state / "index"
     served = [p for p in map(get_profile, profile_names()) if p.channels == channels]
+    if profile is not None:
+        check_serves(profile, channels, [encoder.card, scorer.card])
+        served = [profile]
     window_size = d.window_size or (served[0].window_frames if served else 20)
     check_provenance(index_dir, IndexProvenance(encoder.card.name, encoder.card.sha256, window_size))
     from satwatch.services.retrieval.stream_signatures import StreamSignatures
@@ -502,10 +516,25 @@ def build_detector(settings: Settings, metrics: DetectorMetrics | None = None) -
         ef_construction=d.index_ef_construction,
         ef=d.index_ef,
     )
-    store = AlertStore(state / "alerts.sqlite")
+    store = store or AlertStore(state / "alerts.sqlite")
     signatures = StreamSignatures(state / "signatures") if d.rerank else None
     detector = Detector(
         encoder, scorer, index, store, d, metrics, index_dir=index_dir, reranker=signatures, model_channels=channels
     )
     detector.warm_up()
     return detector
+
+
+def check_serves(profile: SatelliteProfile, channels: tuple[str, ...], cards: Sequence[ModelCard]) -> None:
+    """Refuse a model set for a profile it was not trained for, naming both (channels, or the card's profile)."""
+    if channels != profile.channels:
+        raise ValueError(
+            f"the models {[c.name for c in cards]} serve channels {list(channels)}, but the {profile.name} "
+            f"profile has {list(profile.channels)}: use models trained for {profile.name}"
+        )
+    for card in cards:
+        if card.profile is not None and card.profile != profile.name:
+            raise ValueError(
+                f"model {card.name} was trained for the {card.profile} profile, not {profile.name}: use models "
+                f"trained for {profile.name}, or models whose card names it"
+            )

@@ -73,6 +73,18 @@ class DetectorMetrics:
             registry=r,
         )
         self.index_size = Gauge("satwatch_index_size", "Windows in the similarity index", registry=r)
+        self.model_sets = Gauge(
+            "satwatch_model_set_index_size",
+            "Windows in each model set's similarity index, by the satellite profile it serves (several per detector)",
+            ["profile"],
+            registry=r,
+        )
+        self.model_set_threshold = Gauge(
+            "satwatch_model_set_anomaly_threshold",
+            "Alert threshold in force for each model set, by the satellite profile it serves",
+            ["profile"],
+            registry=r,
+        )
         self.last_frame_time = Gauge(
             "satwatch_last_frame_timestamp_seconds",
             "Observation time of the newest processed frame",

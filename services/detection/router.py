@@ -1,0 +1,202 @@
+"""One detector serving several satellites' model sets: a Detector per satellite profile behind a router.
+
+A model set (encoder + autoencoder, whose cards name the profile and channels they were trained for) serves one
+profile. Each gets its own Detector, so windows, the similarity index, its journal and the exact re-rank's
+signatures are kept per profile (``state_dir/<profile>/``), and one profile's past never answers another's
+search. The alert store and the metrics registry are shared: alerts leave by one route, metrics stay labelled
+by satellite. A frame of a satellite whose profile has no model set is refused as ``no_model`` (the consumer
+counts it and parks it on the dead-letter topic), whatever its channels.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TypeAlias
+
+from satwatch.services.config import Settings
+from satwatch.services.detection.alerts import AlertStore
+from satwatch.services.detection.detector import (
+    Detector,
+    FrameOutcome,
+    InvalidFrame,
+    ScoreOrRefusal,
+    build_detector,
+)
+from satwatch.services.detection.metrics import DetectorMetrics
+from satwatch.services.frames.codec import FrameMeta
+from satwatch.services.frames.frame import Frame
+from satwatch.services.frames.profiles import ProfileError, SatelliteProfile, get_profile, load_profiles
+
+
+class DetectorRouter:
+    """Routes each frame to the detector of its satellite's profile; the consumer drives it as one detector."""
+
+    def __init__(self, routes: Mapping[str, Detector], store: AlertStore, metrics: DetectorMetrics) -> None:
+        if not routes:
+            raise ValueError("a router needs at least one model set")
+        self.routes = dict(routes)
+        self.store = store
+        self.metrics = metrics
+        for name, detector in self.routes.items():
+            metrics.model_set_threshold.labels(name).set(detector.threshold)
+        self._count_index()
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Profile -> the alert threshold in force for its model set."""
+        return {name: d.threshold for name, d in self.routes.items()}
+
+    @property
+    def needs_rebuild(self) -> bool:
+        """Any model set's saved state was damaged: the consumer re-reads the whole stream (all are rebuilt)."""
+        return any(d.needs_rebuild for d in self.routes.values())
+
+    @needs_rebuild.setter
+    def needs_rebuild(self, value: bool) -> None:
+        for d in self.routes.values():
+            d.needs_rebuild = value
+
+    # -- routing ----------------------------------------------------------------------------------------
+    def profile(self, satellite: str) -> SatelliteProfile:
+        """The satellite's profile; InvalidFrame ``unknown_satellite`` when there is none."""
+        try:
+            return get_profile(satellite)
+        except ProfileError as exc:
+            raise InvalidFrame("unknown_satellite", str(exc)) from None
+
+    def detector_for(self, satellite: str) -> Detector:
+        """The detector serving the satellite's profile; InvalidFrame ``no_model`` when no model set does."""
+        return self.routes[self._route(satellite)]
+
+    def _route(self, satellite: str) -> str:
+        profile = self.profile(satellite)
+        if profile.name not in self.routes:
+            raise InvalidFrame(
+                "no_model",
+                f"{satellite}: no model set serves the {profile.name} profile; this detector serves "
+                f"{sorted(self.routes)}. Add one (detector.model_dirs, satwatch detect --model-dir "
+                f"{profile.name}=DIR)",
+            )
+        return profile.name
+
+    def validate_meta(self, meta: FrameMeta) -> None:
+        """The serving detector's checks; raises InvalidFrame (``no_model`` first)."""
+        self.detector_for(meta.satellite).validate_meta(meta)
+
+    def _route_names(self, frames: Sequence[Frame]) -> list[str | InvalidFrame]:
+        out: list[str | InvalidFrame] = []
+        for f in frames:
+            try:
+                out.append(self._route(f.satellite))
+            except InvalidFrame as exc:
+                out.append(exc)
+        return out
+
+    # -- processing -------------------------------------------------------------------------------------
+    def score_ahead(self, frames: Sequence[Frame]) -> Iterator[ScoreOrRefusal]:
+        """Start each model set's anomaly scoring of its frames now; yields the results in frame order."""
+        names = self._route_names(frames)
+        streams = {
+            name: self.routes[name].score_ahead([f for f, n in zip(frames, names, strict=True) if n == name])
+            for name in dict.fromkeys(n for n in names if isinstance(n, str))
+        }
+        return (next(streams[n]) if isinstance(n, str) else n for n in names)
+
+    def process_batch(
+        self,
+        frames: Sequence[Frame],
+        published_at: Sequence[float | None] | None = None,
+        scores: Iterator[ScoreOrRefusal] | None = None,
+    ) -> list[FrameOutcome | InvalidFrame]:
+        """Each model set processes its frames (in stream order); results come back in frame order."""
+        if not frames:
+            return []
+        names = self._route_names(frames)
+        stamps = list(published_at) if published_at is not None else [None] * len(frames)
+        split = _Split(scores, names) if scores is not None else None
+        out: list[FrameOutcome | InvalidFrame | None] = [n if isinstance(n, InvalidFrame) else None for n in names]
+        for name in dict.fromkeys(n for n in names if isinstance(n, str)):
+            mine = [i for i, n in enumerate(names) if n == name]
+            results = self.routes[name].process_batch(
+                [frames[i] for i in mine],
+                [stamps[i] for i in mine],
+                split.stream(name, len(mine)) if split is not None else None,
+            )
+            for i, result in zip(mine, results, strict=True):
+                out[i] = result
+        self._count_index()
+        return [r for r in out if r is not None]
+
+    def _count_index(self) -> None:
+        sizes = {name: len(d.index) for name, d in self.routes.items()}
+        for name, n in sizes.items():
+            self.metrics.model_sets.labels(name).set(n)
+        self.metrics.index_size.set(sum(sizes.values()))
+
+    # -- durability -------------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Make every model set's state durable; the consumer calls this before committing offsets."""
+        for d in self.routes.values():
+            d.flush()
+
+    def snapshot(self) -> None:
+        for d in self.routes.values():
+            d.snapshot()
+
+    def close(self) -> None:
+        for d in self.routes.values():
+            d.close()
+
+
+#: What the detector consumer drives: one model set, or several behind a router.
+FrameDetector: TypeAlias = Detector | DetectorRouter
+
+
+class _Split:
+    """One iterator of per-frame results, in frame order, handed out lazily as one iterator per route."""
+
+    def __init__(self, results: Iterator[ScoreOrRefusal], names: Sequence[str | InvalidFrame]) -> None:
+        self._results = results
+        self._names = iter(names)
+        self._buffered: dict[str, deque[ScoreOrRefusal]] = defaultdict(deque)
+
+    def _take(self, name: str) -> ScoreOrRefusal:
+        while not self._buffered[name]:
+            owner, result = next(self._names), next(self._results)
+            if isinstance(owner, str):  # an unrouted frame's own refusal is not any route's
+                self._buffered[owner].append(result)
+        return self._buffered[name].popleft()
+
+    def stream(self, name: str, n: int) -> Iterator[ScoreOrRefusal]:
+        return (self._take(name) for _ in range(n))
+
+
+def build_frame_detector(settings: Settings, metrics: DetectorMetrics | None = None) -> FrameDetector:
+    """The configured detector: one model set (``detector.model_dir``) or one per profile (``model_dirs``)."""
+    d = settings.detector
+    if not d.model_dirs:
+        return build_detector(settings, metrics)
+    if d.profiles_file:
+        load_profiles(d.profiles_file)
+    metrics = metrics or DetectorMetrics()
+    state = Path(d.state_dir)
+    store = AlertStore(state / "alerts.sqlite")
+    routes: dict[str, Detector] = {}
+    try:
+        for name, model_dir in d.model_dirs.items():
+            try:
+                profile = get_profile(name)
+            except ProfileError as exc:
+                raise ValueError(f"detector.model_dirs names {name!r}: {exc}") from None
+            route = d.model_copy(update={"model_dir": model_dir, "state_dir": str(state / profile.name)})
+            routes[profile.name] = build_detector(
+                settings.model_copy(update={"detector": route}), metrics, store=store, profile=profile
+            )
+    except BaseException:
+        for built in routes.values():
+            built.close()
+        store.close()
+        raise
+    return DetectorRouter(routes, store, metrics)
