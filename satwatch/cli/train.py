@@ -29,8 +29,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--archive",
         type=Path,
-        help="KMA-named PNG archive to train on (labels.json, if present, marks event frames that the "
-        "autoencoder skips); default: simulate the standard training data into --cache",
+        help="KMA-named PNG archive to train on; default: simulate the standard training data into --cache. "
+        "The autoencoder trains on its normal frames, holds out every 5th day (every hour of the day) to "
+        "calibrate the threshold, and never trains on labelled event frames",
+    )
+    p.add_argument(
+        "--labels",
+        type=Path,
+        metavar="FILE",
+        help="autoencoder: the archive's event labels, TSV or JSON (kind, start, end, optional region; format in "
+        "docs/models.md); default: the archive's labels.json or labels.tsv if it has one",
     )
     p.add_argument("--out", type=Path, required=True, help="folder for checkpoints, the ONNX file and its card")
     p.add_argument(
@@ -64,8 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="autoencoder: train N runs (seeds --seed upwards) and keep the best on the labelled development "
-        "periods (simulated default only; the shipped model used 3)",
+        help="autoencoder: train N runs (seeds --seed upwards) and keep the best ROC AUC on the labelled "
+        "development periods: the simulator's, or with --archive the archive's own labelled events against its "
+        "calibration days",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_config_argument(p)
@@ -82,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.archive is not None and not args.archive.is_dir():
         raise FileNotFoundError(f"archive directory {args.archive} does not exist")
+    if args.labels is not None and args.archive is None:
+        raise ValueError("--labels describes an archive's events: give --archive DIR too")
+    if args.labels is not None and not args.labels.is_file():
+        raise FileNotFoundError(f"labels file {args.labels} does not exist")
     if args.resume is not None and not (
         args.resume.is_file() or (args.model == "autoencoder" and args.resume.is_dir())
     ):
@@ -111,10 +124,19 @@ def run(args: argparse.Namespace) -> int:
             alerts_per_day=args.alerts_per_day,
             baseline=not args.no_baseline,
             candidates=args.candidates,
+            labels=args.labels,
         )
         m = card.metrics.get("conditioned", {})
+        cal = card.metrics.get("calibration", {})
+        where = "held-out" if "test_data" in card.metrics else "development (not held out)"
         print(
-            f"autoencoder written to {args.out}: threshold {card.thresholds['anomaly']:.5g}, held-out ROC AUC "
+            f"autoencoder written to {args.out}: threshold {card.thresholds['anomaly']:.5g} (calibrated on "
+            f"{cal.get('frames', 0)} normal frames, {cal.get('hours_covered', 0)} of 24 hours), {where} ROC AUC "
             f"{m.get('roc_auc', float('nan')):.4f}, false alerts/day {m.get('false_alerts_per_day', float('nan')):.2f}"
         )
+        if args.archive is not None:
+            print(
+                "score a held-out labelled period with: satwatch evaluate --archive DIR --labels FILE "
+                f"--model-dir {args.out} --skip-encoder"
+            )
     return 0

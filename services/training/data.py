@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.frame import Frame, shrink
+from satwatch.services.training.labels import default_labels, kinds_at, load_labels
 
 log = logging.getLogger(__name__)
 
@@ -45,26 +46,24 @@ class FrameSet:
         return np.array([not lab for lab in self.labels], dtype=bool)
 
 
-def _labels_for(root: Path, times: Sequence[datetime]) -> list[tuple[str, ...]]:
-    """Event kinds active at each time, from the simulator's labels.json when the archive has one."""
-    if not (root / "labels.json").is_file():
-        return [() for _ in times]
-    from satwatch.services.simulator.scene import load_labels
+def load_archive(
+    root: str | Path, progress: bool = True, satellite: str = "COMS-1", labels: str | Path | None = None
+) -> FrameSet:
+    """Read every complete frame of a KMA-named archive (shrunk to the study size) plus its event labels.
 
-    events = load_labels(root / "labels.json")
-    return [tuple(sorted({e.kind for e in events if e.active(t)})) for t in times]
-
-
-def load_archive(root: str | Path, progress: bool = True, satellite: str = "COMS-1") -> FrameSet:
-    """Read every complete frame of a KMA-named archive (shrunk to the study size) plus its labels."""
+    ``labels``: a labels file (TSV or JSON, see :mod:`satwatch.services.training.labels`); default: the
+    archive's own ``labels.json`` or ``labels.tsv`` if it has one, else every frame is normal.
+    """
     archive = Archive(root, satellite)
     if not archive.times:
         raise ValueError(f"archive {root} holds no complete frame")
+    label_file = Path(labels) if labels is not None else default_labels(root)
+    events = load_labels(label_file) if label_file is not None else []
     first = shrink(archive.load(archive.times[0]))
     data = np.empty((len(archive.times), *first.data.shape), dtype=np.uint8)
     for i, t in enumerate(tqdm(archive.times, desc=f"reading {Path(root).name}", disable=not progress)):
         data[i] = first.data if i == 0 else shrink(archive.load(t)).data
-    return FrameSet(satellite, list(archive.times), data, _labels_for(Path(root), archive.times))
+    return FrameSet(satellite, list(archive.times), data, kinds_at(events, archive.times))
 
 
 def default_start() -> datetime:
@@ -155,6 +154,43 @@ def split_blocks(n: int, fractions: Sequence[float] = (0.2, 0.2, 0.6)) -> list[r
     """Cut ``n`` time-ordered frames into contiguous blocks with these fractions (train, valid, test)."""
     edges = np.round(np.cumsum([0.0, *fractions]) / sum(fractions) * n).astype(int)
     return [range(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+#: One frame in this many goes to threshold calibration (20%), taken as whole UTC days (or hours, below).
+CALIBRATION_EVERY = 5
+
+
+def calibration_split(times: Sequence[datetime], every: int = CALIBRATION_EVERY) -> tuple[np.ndarray, str]:
+    """Boolean mask of the frames held out for validation and threshold calibration, and how they were chosen.
+
+    Normal scores swing with the hour (sunlight in the short-wave channel, the diurnal cycle), so the
+    calibration frames must cover every hour of the day, not one contiguous stretch at the end. Every
+    ``every``-th whole UTC day (counted from the first frame's day) is held out when the frames span at least
+    ``every`` days; shorter spans hold out every ``every``-th hour instead (24 is not a multiple of 5, so the
+    held-out hours move through the day from one day to the next), at the cost of calibration frames lying
+    next to training frames.
+    """
+    if not times:
+        return np.zeros(0, dtype=bool), "no frames"
+    first = min(times).astimezone(UTC)
+    origin = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    hours = np.array([(t.astimezone(UTC) - origin).total_seconds() // 3600 for t in times], dtype=np.int64)
+    days = hours // 24
+    if len(np.unique(days)) >= every:
+        mask = days % every == every - 1
+        how = f"every {every}th UTC day of the archive (whole days, so every hour of the day)"
+    else:
+        mask = hours % every == every - 1
+        how = (
+            f"every {every}th hour of the archive (it spans fewer than {every} days, so not whole days; the held-out "
+            "hours move through the day)"
+        )
+    return mask, how
+
+
+def hours_covered(times: Sequence[datetime]) -> int:
+    """How many of the 24 UTC hours of the day these times fall in."""
+    return len({t.astimezone(UTC).hour for t in times})
 
 
 def block_windows(

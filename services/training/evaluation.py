@@ -33,13 +33,15 @@ def anomaly_metrics(
     labels: Sequence[tuple[str, ...]],
     normal_scores: np.ndarray | None,
     threshold: float,
+    frames_per_day: float = FRAMES_PER_DAY,
 ) -> dict[str, Any]:
     """ROC AUC / AP overall and per event kind, detection delay, false alerts per normal day.
 
     Per kind, positives are the frames of that kind and negatives the frames with no event. Delay is the
     number of frames from an event's first frame to its first frame above the threshold. False alerts per
     day count normal frames above the threshold (in ``normal_scores``, a normal-weather twin of the period,
-    when given, else the unlabelled frames of the period).
+    when given, else the unlabelled frames of the period; ``frames_per_day`` from the archive's cadence).
+    Kinds are the simulator's in their order, then any other kind the labels name (a researcher's own).
     """
     s = np.asarray(scores, dtype=np.float64)
     pos = np.array([bool(lab) for lab in labels])
@@ -53,7 +55,8 @@ def anomaly_metrics(
     per: dict[str, Any] = {}
     delays: list[int] = []
     detected = total = 0
-    for kind in EVENT_KINDS:
+    own = sorted({k for lab in labels for k in lab} - set(EVENT_KINDS))
+    for kind in [*EVENT_KINDS, *own]:
         mask = np.array([kind in lab for lab in labels])
         if not mask.any():
             continue
@@ -80,7 +83,7 @@ def anomaly_metrics(
     out["events_detected"] = detected
     out["mean_delay_frames"] = float(np.mean(delays)) if delays else float("nan")
     normal = np.asarray(normal_scores if normal_scores is not None else s[~pos], dtype=np.float64)
-    days = len(normal) / FRAMES_PER_DAY
+    days = len(normal) / frames_per_day
     out["normal_days"] = float(days)
     out["false_alerts_per_day"] = float((normal > threshold).sum() / days) if days else float("nan")
     return out

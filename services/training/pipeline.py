@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 
 from satwatch.services.models.modelcard import ModelCard
-from satwatch.services.training.data import FrameSet, concat, load_archive, simulate_frames
+from satwatch.services.training.data import (
+    FrameSet,
+    calibration_split,
+    concat,
+    hours_covered,
+    load_archive,
+    simulate_frames,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,7 @@ AE_TEST_SIM = {"seed": 1303, "days": 7.0}
 #: among training runs (``--candidates``). The first two alone (10 days) proved too few events to choose
 #: by: choices they favoured did not carry over to unseen weeks; three more weeks were added for v1.4.
 AE_DEV_SIMS = [(303, 3.0), (909, 7.0), (1909, 7.0), (2909, 7.0), (3909, 7.0)]
+FRAMES_PER_DAY = 96
 
 
 @dataclass
@@ -73,21 +81,63 @@ def encoder_frames(archive: Path | None, cache_dir: Path, days: float | None = N
     )
 
 
-def autoencoder_frames(archive: Path | None, cache_dir: Path, scale: float = 1.0) -> tuple[FrameSet, FrameSet, str]:
+@dataclass
+class ArchiveSplit:
+    """A researcher's archive cut for the autoencoder: what trains, what calibrates, what chooses."""
+
+    #: Normal frames outside the calibration days: what the network learns.
+    train: FrameSet
+    #: Normal frames of the calibration days: early stopping, the check gates and the alert threshold.
+    valid: FrameSet
+    #: The archive's labelled development period: every labelled event frame (none of them is trained on)
+    #: with the calibration days' normal frames as negatives. It chooses among ``--candidates``.
+    dev: FrameSet
+    desc: str
+    calibration: dict[str, Any]
+
+
+def split_archive(fs: FrameSet, name: str) -> ArchiveSplit:
+    """Cut an archive's frames: labelled event frames never train; normal frames split by ``calibration_split``."""
+    normal = fs.normal()
+    held, how = calibration_split(fs.times)
+
+    def sub(mask: np.ndarray) -> FrameSet:
+        idx = np.flatnonzero(mask)
+        return FrameSet(fs.satellite, [fs.times[i] for i in idx], fs.data[idx], [fs.labels[i] for i in idx])
+
+    train, valid, dev = sub(normal & ~held), sub(normal & held), sub(~normal | (normal & held))
+    if not len(train) or not len(valid):
+        raise ValueError(
+            f"archive {name}: {int(normal.sum())} normal frames leave {len(train)} to train on and {len(valid)} to "
+            f"calibrate on ({how}); it needs more normal frames"
+        )
+    calibration = {
+        "method": how,
+        "frames": len(valid),
+        "normal_days": len(valid) / FRAMES_PER_DAY,
+        "hours_covered": hours_covered(valid.times),
+    }
+    events = int((~normal).sum())
+    desc = (
+        f"archive {name}: {len(fs)} frames {fs.times[0]:%Y-%m-%d %H:%M} to {fs.times[-1]:%Y-%m-%d %H:%M}; "
+        f"{len(train)} normal frames train, {len(valid)} normal frames validate and calibrate the threshold "
+        f"({how}; {calibration['hours_covered']} of 24 hours of the day), {events} labelled event frames never "
+        "trained on"
+    )
+    return ArchiveSplit(train, valid, dev, desc, calibration)
+
+
+def autoencoder_frames(
+    archive: Path | None, cache_dir: Path, scale: float = 1.0, labels: Path | None = None
+) -> tuple[FrameSet, FrameSet, str]:
     """Normal-weather training and validation frames, and their description.
 
-    From an archive: frames with no labelled event, the first 80% of the time span for training and the
-    rest for validation. ``scale`` shortens the simulated default (for tests).
+    From an archive: its normal frames (no labelled event), every 5th day held out for validation and the
+    threshold (see :func:`split_archive`). ``scale`` shortens the simulated default (for tests).
     """
     if archive is not None:
-        fs = load_archive(archive)
-        keep = np.flatnonzero(fs.normal())
-        cut = int(len(keep) * 0.8)
-
-        def sub(idx: np.ndarray) -> FrameSet:
-            return FrameSet(fs.satellite, [fs.times[i] for i in idx], fs.data[idx], [() for _ in idx])
-
-        return sub(keep[:cut]), sub(keep[cut:]), f"archive {archive.name}: {len(keep)} normal frames, 80:20 by time"
+        split = split_archive(load_archive(archive, labels=labels), archive.name)
+        return split.train, split.valid, split.desc
 
     def sims(spec: list[tuple[int, float, int, int]]) -> FrameSet:
         runs = [simulate_frames(s, d * scale, False, _run_start(m, h), cache_dir, AE_GEOGRAPHY) for s, d, m, h in spec]
@@ -156,13 +206,17 @@ def run_autoencoder(
     baseline: bool = True,
     scale: float = 1.0,
     candidates: int = 1,
+    labels: Path | None = None,
 ) -> ModelCard:
     """Train the conditioned AE (and the unconditioned baseline), calibrate, evaluate, export + card.
 
     With ``candidates`` > 1 the conditioned network is trained that many times (seeds ``opts.seed`` upwards,
     each in its own sub-folder) and the run with the best ROC AUC on the labelled development periods is kept:
     runs differ a lot on the weather events (CPU training is not bit-reproducible either), and the held-out
-    period must not be what chooses. Development periods exist only for the simulated default.
+    period must not be what chooses. The simulated default's development periods are simulated; an
+    archive's are its own labelled events (``labels``, default the archive's labels file) against its
+    calibration days. An archive is never evaluated on the simulator: its card's figures are on its own
+    development period, and a held-out figure needs another labelled period (``satwatch evaluate``).
     """
     from satwatch.services.training.autoencoder import (
         calibrate_threshold,
@@ -175,15 +229,35 @@ def run_autoencoder(
     from satwatch.services.training.evaluation import anomaly_metrics
     from satwatch.services.training.metrics import roc_auc
 
-    if candidates > 1 and archive is not None:
-        raise ValueError("--candidates needs the simulated default: an archive has no labelled development period")
-    train, valid, desc = autoencoder_frames(archive, cache_dir, scale)
+    test_ev: FrameSet | None = None
+    test_normal: FrameSet | None = None
+    if archive is not None:
+        split = split_archive(load_archive(archive, progress=opts.progress, labels=labels), archive.name)
+        train, valid, desc, calibration = split.train, split.valid, split.desc, split.calibration
+        dev: FrameSet | None = split.dev if not split.dev.normal().all() else None
+        if candidates > 1 and dev is None:
+            raise ValueError(
+                f"--candidates {candidates} chooses on the archive's labelled development period, and archive "
+                f"{archive.name} has no labelled event: give --labels FILE"
+            )
+        dev_desc = (
+            f"archive {archive.name}: its {int((~split.dev.normal()).sum())} labelled event frames against the "
+            f"{len(valid)} normal frames of its calibration days"
+        )
+    else:
+        train, valid, desc = autoencoder_frames(None, cache_dir, scale)
+        calibration = {
+            "method": f"the normal validation runs (seeds {AE_VALID_SEEDS[0][0]}-{AE_VALID_SEEDS[-1][0]}, 6 h each, "
+            "starting at 03, 09, 15 and 21 UTC in every season)",
+            "frames": len(valid),
+            "normal_days": len(valid) / FRAMES_PER_DAY,
+            "hours_covered": hours_covered(valid.times),
+        }
+        test_ev, test_normal = autoencoder_test_frames(cache_dir, scale)
+        dev = autoencoder_dev_frames(cache_dir, scale) if candidates > 1 else None
+        dev_desc = ", ".join(f"seed {seed} ({days * scale:g} d)" for seed, days in AE_DEV_SIMS)
     xt, ct = prepare_inputs(train, opts.progress)
     xv, cv = prepare_inputs(valid, opts.progress)
-    test_ev, test_normal = autoencoder_test_frames(cache_dir, scale)
-    xe, ce = prepare_inputs(test_ev, opts.progress)
-    xn, cn = prepare_inputs(test_normal, opts.progress)
-    dev = autoencoder_dev_frames(cache_dir, scale) if candidates > 1 else None
     # One consistency group per simulated run (its own weather and season), else ten blocks of time.
     groups = len(AE_TRAIN_SEEDS) if archive is None else 10
     epochs = opts.epochs if opts.epochs is not None else 8
@@ -220,38 +294,62 @@ def run_autoencoder(
     runs = [fit(True, opts.seed + i, opts.out / sub, resume_from(sub, True, i == 0)) for i, sub in enumerate(subs)]
     chosen = runs[0]
     tried: list[dict[str, Any]] = []
+    xd = cd = None
     if dev is not None:
         xd, cd = prepare_inputs(dev, opts.progress)
-        labels = [bool(lab) for lab in dev.labels]
-        aucs = [roc_auc(model_scores(scored, xd, cd, scoring=scoring), labels) for _, scored, scoring in runs]
+    if dev is not None and candidates > 1:
+        labels_dev = [bool(lab) for lab in dev.labels]
+        aucs = [roc_auc(model_scores(scored, xd, cd, scoring=scoring), labels_dev) for _, scored, scoring in runs]
         tried = [{"seed": opts.seed + i, "dev_roc_auc": auc} for i, auc in enumerate(aucs)]
         log.info("autoencoder candidates, development ROC AUC: %s", tried)
         chosen = runs[int(np.argmax(aucs))]
     evaluated = [("conditioned", chosen)]
     if baseline:
         evaluated.append(("unconditioned_baseline", fit(False, opts.seed, opts.out, resume_from("", False, False))))
+    if test_ev is not None and test_normal is not None:
+        xe, ce = prepare_inputs(test_ev, opts.progress)
+        xn, cn = prepare_inputs(test_normal, opts.progress)
     kinds: dict[str, Any] = {}
     for key, (result, scored, scoring) in evaluated:
         threshold = calibrate_threshold(model_scores(scored, xv, cv, scoring=scoring), alerts_per_day)
-        m = anomaly_metrics(
-            model_scores(scored, xe, ce, scoring=scoring),
-            test_ev.labels,
-            model_scores(scored, xn, cn, scoring=scoring),
-            threshold,
-        )
+        if test_ev is not None:
+            m = anomaly_metrics(
+                model_scores(scored, xe, ce, scoring=scoring),
+                test_ev.labels,
+                model_scores(scored, xn, cn, scoring=scoring),
+                threshold,
+            )
+        elif dev is not None:
+            # The archive's own development period: not held out (it chose the run, and its negatives
+            # calibrated the threshold), so the figures are labelled as such.
+            m = {
+                "evaluated_on": "development",
+                **anomaly_metrics(model_scores(scored, xd, cd, scoring=scoring), dev.labels, None, threshold),
+            }
+        else:
+            m = {"evaluated_on": "nothing: the archive has no labelled event"}
         kinds[key] = {"threshold": threshold, **m, "best_epoch": result.best_epoch, "history": result.history}
     _, chosen_model, chosen_scoring = chosen
     kinds["conditioned"]["consistency_scale"] = [float(v) for v in chosen_model.consistency.scale]
     if tried:
-        dev_desc = ", ".join(f"seed {seed} ({days * scale:g} d)" for seed, days in AE_DEV_SIMS)
         kinds["conditioned"]["candidates"] = {"development_periods": dev_desc, "runs": tried}
-    cards_metrics = {
-        "test_data": (
-            f"held-out simulation seed {AE_TEST_SIM['seed']}, {AE_TEST_SIM['days'] * scale:g} days with labelled "
-            "events, and the same seed with events off for false alerts per normal day"
-        ),
-        **kinds,
-    }
+    if test_ev is not None:
+        data_note = {
+            "test_data": (
+                f"held-out simulation seed {AE_TEST_SIM['seed']}, {AE_TEST_SIM['days'] * scale:g} days with "
+                "labelled events, and the same seed with events off for false alerts per normal day"
+            )
+        }
+    else:
+        data_note = {
+            "development_data": (
+                f"{dev_desc} (not held out: it chose the run and calibrated the threshold); score a held-out "
+                "labelled period with 'satwatch evaluate --archive DIR --labels FILE'"
+                if dev is not None
+                else "none: the archive has no labelled event"
+            )
+        }
+    cards_metrics = {**data_note, "calibration": calibration, **kinds}
     return export_autoencoder(
         chosen_model,
         opts.out,

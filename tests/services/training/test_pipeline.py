@@ -43,8 +43,3 @@ def test_candidates_are_chosen_on_the_development_periods(tmp_path: Path) -> Non
     runs3 = card3.metrics["conditioned"]["candidates"]["runs"]
     assert [r["dev_roc_auc"] for r in runs3[:2]] == pytest.approx([r["dev_roc_auc"] for r in cand["runs"]])
     assert all((tmp_path / "ae3" / f"candidate-{i}" / "autoencoder.ckpt").is_file() for i in range(3))
-
-
-def test_candidates_need_the_simulated_default(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="development"):
-        run_autoencoder(TrainOptions(out=tmp_path), tmp_path, tmp_path, candidates=2)
