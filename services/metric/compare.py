@@ -113,7 +113,7 @@ def _max_diff_sum(a: np.ndarray, b: np.ndarray, s0: int, s1: int, mx: np.ndarray
 
 @numba.njit(cache=True, nogil=True)
 def _block_sums(
-    frames: Sequence[np.ndarray],
+    frames: Sequence[np.ndarray] | np.ndarray,
     wins: np.ndarray,
     rows: np.ndarray,
     cols: np.ndarray,
@@ -168,7 +168,7 @@ def _weighted(acc: np.ndarray, w: np.ndarray) -> float:  # pragma: no cover - co
 
 @numba.njit(cache=True, nogil=True)
 def _pair_sums(
-    frames: Sequence[np.ndarray],
+    frames: Sequence[np.ndarray] | np.ndarray,
     w: np.ndarray,
     wins: np.ndarray,
     ia: np.ndarray,
@@ -207,7 +207,7 @@ def _pair_sums(
 
 @numba.njit(cache=True, nogil=True)
 def _pair_sums_memo(
-    frames: Sequence[np.ndarray],
+    frames: Sequence[np.ndarray] | np.ndarray,
     w: np.ndarray,
     wins: np.ndarray,
     ia: np.ndarray,
@@ -246,6 +246,9 @@ TILE = 8
 CHUNK = 4 * TILE * TILE
 #: Windows per side of the tiles of :func:`_block_sums` (frames whose cells share one pixel count).
 BLOCK_TILE = 32
+#: Largest copy (bytes) of the frames' signatures stacked into one array for the pair kernels; beyond it they
+#: are handed over as a typed list of the arrays themselves.
+STACK_COPY_MAX = 256 << 20
 #: Cell slots :func:`_block_sums` works on at a time (a window's slice: bins x 256 x 2 bytes, 10 KB at 20 bins).
 BLOCK_STEP = 256
 
@@ -290,8 +293,13 @@ class _Batch:
         if self.uniform:
             self.weights = ref.weights()
         if self.stacked:
-            # A typed list refers to the frames' arrays: no copy of what may be hundreds of MB.
-            self.stack = numba.typed.List([f.cum for f in frames])
+            if len(frames) * ref.cum.nbytes <= STACK_COPY_MAX:
+                # One 3-D array: the kernels index it as they index a list, and its specialisation is cached on
+                # disk, whereas building a typed list compiles its methods in every fresh process (about 1 s).
+                self.stack = np.stack([f.cum for f in frames])
+            else:
+                # A typed list refers to the frames' arrays: no copy of what may be hundreds of MB.
+                self.stack = numba.typed.List([f.cum for f in frames])
             if self.shared:
                 self.memo = np.full((len(frames), len(frames)), np.nan)
 
