@@ -17,20 +17,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "and write OUT/README.md with plots: ground-truth similarity vs embedding distance (Pearson, "
             "Spearman, top-10 similarity, recall@10 on the held-out test block), example retrievals, "
             "training curves from the model cards, ROC AUC / average precision / detection delay per event "
-            "kind and false alerts per normal day on a held-out simulated period, and anomaly maps."
+            "kind and false alerts per normal day on a held-out simulated period (or, with --archive and --labels, "
+            "on your own labelled archive: its unlabelled frames count the false alerts), and anomaly maps. "
+            "--scores-out writes every scored frame's score and terms (TSV) for your own curves."
         ),
     )
     p.add_argument("--out", type=Path, default=Path("docs/report"), help="report folder (default: %(default)s)")
     p.add_argument(
         "--model-dir",
         type=Path,
-        help="folder with encoder.onnx/autoencoder.onnx and their cards (default: the packaged models)",
+        help="folder with encoder.onnx and/or autoencoder.onnx and their cards, e.g. a 'satwatch train --out' "
+        "folder; a model it lacks is the shipped one (logged). Default: the shipped models",
     )
     p.add_argument(
         "--archive",
         type=Path,
-        help="archive for the encoder evaluation (its last 60%% is the test block); default: the simulated "
-        "archive the encoder was trained on (as its card records)",
+        help="archive for the encoder evaluation (its last 60%% is the test block) and, with --labels, for the "
+        "anomaly evaluation; default: the simulated archive the encoder was trained on (as its card records)",
+    )
+    p.add_argument(
+        "--labels",
+        type=Path,
+        metavar="FILE",
+        help="the archive's event labels (TSV or JSON: kind, start, end, optional region; docs/models.md): score "
+        "the autoencoder on the archive instead of the simulated held-out week",
+    )
+    p.add_argument(
+        "--scores-out",
+        type=Path,
+        metavar="FILE",
+        help="write every scored frame's score and terms as TSV (satellite, time, score, pixel, consistency, "
+        "lines, threshold, alert, labels)",
     )
     p.add_argument(
         "--days",
@@ -52,22 +69,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from satwatch.services.models.locate import resolve_model_dirs
+    from satwatch.services.training.data import load_archive
     from satwatch.services.training.pipeline import autoencoder_test_frames, encoder_frames
     from satwatch.services.training.report import write_report
 
     if args.archive is not None and not args.archive.is_dir():
         raise FileNotFoundError(f"archive directory {args.archive} does not exist")
+    if args.labels is not None and args.archive is None:
+        raise ValueError("--labels describes an archive's events: give --archive DIR too")
+    if args.labels is not None and not args.labels.is_file():
+        raise FileNotFoundError(f"labels file {args.labels} does not exist")
+    if args.scores_out is not None and args.skip_anomaly:
+        raise ValueError("--scores-out records the autoencoder's scores: drop --skip-anomaly")
+    dirs = resolve_model_dirs(args.model_dir)
+    labelled = load_archive(args.archive, not args.no_progress, labels=args.labels) if args.labels else None
     enc = None
     if not args.skip_encoder:
         from satwatch.services.models.embedding import FrameEncoder
 
         # Without --archive, rebuild the simulated archive the encoder was trained on, so that its test
         # block is the one held out in training.
-        sim = FrameEncoder.load(args.model_dir).card.metrics.get("simulation", {})
-        enc = encoder_frames(args.archive, args.cache, days=args.days or sim.get("days"))[0]
+        sim = FrameEncoder.load(dirs.encoder).card.metrics.get("simulation", {})
+        enc = labelled or encoder_frames(args.archive, args.cache, days=args.days or sim.get("days"))[0]
     events = twin = None
-    if not args.skip_anomaly:
+    period = None
+    if not args.skip_anomaly and labelled is not None:
+        events = labelled
+        period = (
+            f"archive {args.archive.name} with labels {args.labels.name}: {len(events)} frames "
+            f"{events.times[0]:%Y-%m-%d %H:%M} to {events.times[-1]:%Y-%m-%d %H:%M}, "
+            f"{int((~events.normal()).sum())} labelled event frames"
+        )
+    elif not args.skip_anomaly:
         events, twin = autoencoder_test_frames(args.cache)
-    path = write_report(args.out, args.model_dir, enc, events, twin, progress=not args.no_progress)
+    path = write_report(
+        args.out,
+        args.model_dir,
+        enc,
+        events,
+        twin,
+        progress=not args.no_progress,
+        period=period,
+        scores_out=args.scores_out,
+    )
+    if args.scores_out is not None:
+        print(f"frame scores written to {args.scores_out}")
     print(f"report written to {path}")
     return 0

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
+from satwatch.services.detection.scores import FrameScore, ScoresFile
 from satwatch.services.metric.groundtruth import FrameSignature, cdf_from_signature
 from satwatch.services.metric.study import make_triplets
-from satwatch.services.models.anomaly import AnomalyScorer
+from satwatch.services.models.anomaly import AnomalyResult, AnomalyScorer
 from satwatch.services.models.embedding import FrameEncoder
+from satwatch.services.models.locate import resolve_model_dirs
 from satwatch.services.training.data import FrameSet, block_windows, split_blocks
-from satwatch.services.training.evaluation import EVENT_KINDS, anomaly_metrics
+from satwatch.services.training.evaluation import FRAMES_PER_DAY, anomaly_metrics
 from satwatch.services.training.metrics import (
     pairwise_distances,
     pearson,
@@ -49,16 +52,44 @@ def encode_all(encoder: FrameEncoder, data: np.ndarray, batch: int = 16, progres
     return np.concatenate(out)
 
 
+def score_results(scorer: AnomalyScorer, fs: FrameSet, batch: int = 32, progress: bool = True) -> list[AnomalyResult]:
+    """Every frame's result with the ONNX autoencoder: score, terms and error map."""
+    out: list[AnomalyResult] = []
+    for s in tqdm(range(0, len(fs), batch), desc="scoring", disable=not progress):
+        out += scorer.score_batch([fs.frame(i) for i in range(s, min(len(fs), s + batch))])
+    return out
+
+
 def score_all(
     scorer: AnomalyScorer, fs: FrameSet, batch: int = 32, progress: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores (N,) and error maps (N,h,w) of every frame with the ONNX autoencoder."""
-    scores, maps = [], []
-    for s in tqdm(range(0, len(fs), batch), desc="scoring", disable=not progress):
-        res = scorer.score_batch([fs.frame(i) for i in range(s, min(len(fs), s + batch))])
-        scores += [r.score for r in res]
-        maps += [r.heatmap for r in res]
-    return np.array(scores), np.stack(maps)
+    res = score_results(scorer, fs, batch, progress)
+    return np.array([r.score for r in res]), np.stack([r.heatmap for r in res])
+
+
+def frame_scores(scorer: AnomalyScorer, fs: FrameSet, results: Sequence[AnomalyResult]) -> list[FrameScore]:
+    """Per-frame score rows (terms, threshold, whether above it, labels) for ``--scores-out``."""
+    return [
+        FrameScore.of(
+            fs.satellite,
+            t,
+            r,
+            scorer.threshold,
+            alert="anomaly" if r.score > scorer.threshold else "",
+            labels=",".join(lab),
+        )
+        for t, r, lab in zip(fs.times, results, fs.labels, strict=True)
+    ]
+
+
+def frames_per_day(times: Sequence[datetime]) -> float:
+    """Frames a day at the period's typical cadence (96 at 15 minutes), for false alerts per normal day."""
+    if len(times) < 2:
+        return float(FRAMES_PER_DAY)
+    steps = np.diff(np.array([t.timestamp() for t in sorted(times)]))
+    step = float(np.median(steps[steps > 0])) if (steps > 0).any() else 900.0
+    return 86400.0 / step
 
 
 def study_triplet_pairs(sim: np.ndarray, seed: int = 0, near_fraction: float = 0.1) -> np.ndarray:
@@ -253,20 +284,36 @@ def _scoring_lines(scorer: AnomalyScorer) -> list[str]:
 
 
 def anomaly_section(
-    scorer: AnomalyScorer, events: FrameSet, twin: FrameSet, out: Path, progress: bool = True
+    scorer: AnomalyScorer,
+    events: FrameSet,
+    twin: FrameSet | None,
+    out: Path,
+    progress: bool = True,
+    period: str | None = None,
+    scores_out: Path | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
-    """AUC/AP per event kind, delays, false alerts on the normal twin, maps of detected events."""
+    """AUC/AP per event kind, delays, false alerts per normal day, maps of detected events.
+
+    ``twin``: the same period without events (the simulator's held-out week); None counts false alerts on
+    the period's own unlabelled frames (a researcher's archive). ``period`` describes the scored period
+    (default: the card's held-out simulation); ``scores_out`` receives every frame's score and terms (TSV).
+    """
     plt = _plt()
-    scores, maps = score_all(scorer, events, progress=progress)
-    normal_scores, _ = score_all(scorer, twin, progress=progress)
-    m = anomaly_metrics(scores, events.labels, normal_scores, scorer.threshold)
+    results = score_results(scorer, events, progress=progress)
+    scores, maps = np.array([r.score for r in results]), np.stack([r.heatmap for r in results])
+    if scores_out is not None:
+        with ScoresFile(scores_out) as f:
+            f.write(frame_scores(scorer, events, results))
+    normal_scores = score_all(scorer, twin, progress=progress)[0] if twin is not None else None
+    m = anomaly_metrics(scores, events.labels, normal_scores, scorer.threshold, frames_per_day(events.times))
     base = scorer.card.metrics.get("unconditioned_baseline", {})
     per_base = base.get("per_kind", {})
 
     # Score trace with event frames shaded.
     fig, ax = plt.subplots(figsize=(7.5, 2.4), dpi=90)
     ax.plot(range(len(scores)), scores, lw=0.8, label="events period")
-    ax.plot(range(len(normal_scores)), normal_scores, lw=0.8, alpha=0.6, label="same period, no events")
+    if normal_scores is not None:
+        ax.plot(range(len(normal_scores)), normal_scores, lw=0.8, alpha=0.6, label="same period, no events")
     ev = np.array([bool(lab) for lab in events.labels])
     ax.fill_between(range(len(scores)), 0, 1, where=ev, transform=ax.get_xaxis_transform(), alpha=0.15, color="red")
     ax.axhline(scorer.threshold, color="k", ls="--", lw=0.8, label="threshold")
@@ -281,7 +328,7 @@ def anomaly_section(
 
     # One detected (or the highest-scoring) frame per kind: ir01 and the error map.
     picks = []
-    for kind in EVENT_KINDS:
+    for kind in m["per_kind"]:
         idx = np.flatnonzero([kind in lab for lab in events.labels])
         if len(idx):
             picks.append((kind, int(idx[np.argmax(scores[idx])])))
@@ -302,7 +349,7 @@ def anomaly_section(
     lines = [
         "## Anomaly autoencoder",
         "",
-        f"Held-out period: {scorer.card.metrics.get('test_data', 'held-out simulation')}. Threshold "
+        f"Held-out period: {period or scorer.card.metrics.get('test_data', 'held-out simulation')}. Threshold "
         f"{scorer.threshold:.5g} (calibrated on normal validation weather for at most "
         f"{scorer.card.thresholds.get('false_alert_rate', float('nan')):g} false alerts per day). Per kind, "
         "positives are that kind's frames and negatives the frames without any event. Baseline: the same "
@@ -322,7 +369,8 @@ def anomaly_section(
         f"| **all** | {m['event_frames']} | {m['events_detected']}/{m['events']} | {_fmt(m['mean_delay_frames'], 1)} "
         f"| **{_fmt(m['roc_auc'])}** | {_fmt(m['average_precision'])} | {_fmt(base.get('roc_auc', float('nan')))} |",
         "",
-        f"False alerts per normal day (same period without events, {m['normal_days']:.1f} days): "
+        f"False alerts per normal day ({'same period without events' if twin is not None else 'its unlabelled frames'}"
+        f", {m['normal_days']:.1f} days): "
         f"**{m['false_alerts_per_day']:.2f}** (bar <= 1; unconditioned baseline "
         f"{_fmt(base.get('false_alerts_per_day', float('nan')), 2)}). Bar for ROC AUC overall: >= 0.95.",
         "",
@@ -344,11 +392,18 @@ def write_report(
     events: FrameSet | None,
     twin: FrameSet | None,
     progress: bool = True,
+    period: str | None = None,
+    scores_out: Path | None = None,
 ) -> Path:
-    """Evaluate the models in ``model_dir`` (default: shipped) and write ``out/README.md`` + PNGs."""
+    """Evaluate the models in ``model_dir`` (default: shipped) and write ``out/README.md`` + PNGs.
+
+    ``model_dir`` may hold only one of the two models; the other is the shipped one (logged). ``events``
+    with ``twin`` None is a labelled archive: its unlabelled frames count the false alerts.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    encoder = FrameEncoder.load(model_dir, threads=2)
-    scorer = AnomalyScorer.load(model_dir, threads=2)
+    dirs = resolve_model_dirs(model_dir)
+    encoder = FrameEncoder.load(dirs.encoder, threads=2)
+    scorer = AnomalyScorer.load(dirs.autoencoder, threads=2)
     lines = [
         "# satwatch model report",
         "",
@@ -374,8 +429,10 @@ def write_report(
     if encoder_frames is not None:
         sec, summary["encoder"] = encoder_section(encoder, encoder_frames, out, progress=progress)
         lines += sec
-    if events is not None and twin is not None:
-        sec, summary["autoencoder"] = anomaly_section(scorer, events, twin, out, progress=progress)
+    if events is not None:
+        sec, summary["autoencoder"] = anomaly_section(
+            scorer, events, twin, out, progress=progress, period=period, scores_out=scores_out
+        )
         lines += sec
     lines += [
         "## Notes and limitations",

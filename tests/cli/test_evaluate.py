@@ -41,3 +41,54 @@ def test_evaluate_writes_the_encoder_report_from_an_archive(tmp_path) -> None:  
     ks = refs["KS statistic on window-mean CDFs (not Euclidean)"]
     assert ks["all"] < -0.8
     assert -1.0 <= metrics["all_pairs"]["pearson"] < 0.0
+
+
+def test_evaluate_scores_a_labelled_archive_with_an_autoencoder_only_folder(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A researcher's archive and labels (TSV, no region), a --model-dir holding only an autoencoder (the shipped
+    one, copied as a 'train autoencoder --out' folder would hold it): per-kind report, every frame's scores."""
+    import json
+    import logging
+    import shutil
+
+    from satwatch.services.detection.scores import COLUMNS, read_scores
+    from satwatch.services.models.modelcard import packaged_model_dir
+    from satwatch.services.training.labels import load_labels
+
+    archive, out, model = tmp_path / "archive", tmp_path / "report", tmp_path / "ae"
+    simulate = ["simulate", "--out", str(archive), "--days", "1", "--seed", "4001", "--geography", "7", "--quiet"]
+    assert main(simulate) == 0
+    events = load_labels(archive / "labels.json")
+    (archive / "labels.json").unlink()
+    labels = tmp_path / "events.tsv"
+    labels.write_text("".join(f"{e.kind}\t{e.start.isoformat()}\t{e.end.isoformat()}\n" for e in events))
+    model.mkdir()
+    for name in ("autoencoder.onnx", "autoencoder.card.json"):
+        shutil.copy(packaged_model_dir() / name, model / name)
+    scores = tmp_path / "scores.tsv"
+    with caplog.at_level(logging.INFO, logger="satwatch.services.models.locate"):
+        rc = main(
+            ["evaluate", "--archive", str(archive), "--labels", str(labels), "--model-dir", str(model),
+             "--skip-encoder", "--out", str(out), "--scores-out", str(scores), "--no-progress"]  # fmt: skip
+        )
+    assert rc == 0
+    assert "has no encoder: using the shipped encoder" in caplog.text
+    text = (out / "README.md").read_text()
+    assert f"archive {archive.name} with labels events.tsv" in text and "its unlabelled frames" in text
+    m = json.loads((out / "metrics.json").read_text())["autoencoder"]
+    kinds = {e.kind for e in events}
+    assert set(m["per_kind"]) == kinds and m["events"] == len(events)
+    for kind in kinds:
+        assert f"| {kind} |" in text
+    rows = read_scores(scores)
+    assert list(rows[0]) == list(COLUMNS) and len(rows) == m["frames"] == 96
+    for r in rows:  # the terms add up to the score; labels and the threshold crossing are recorded
+        assert float(r["pixel"]) + float(r["consistency"]) + float(r["lines"]) == pytest.approx(float(r["score"]), 1e-4)
+        assert (r["alert"] == "anomaly") == (float(r["score"]) > float(r["threshold"]))
+    assert sum(1 for r in rows if r["labels"]) == m["event_frames"] > 0
+
+
+def test_evaluate_labels_need_an_archive(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    labels = tmp_path / "l.tsv"
+    labels.write_text("")
+    assert main(["evaluate", "--labels", str(labels), "--out", str(tmp_path / "r")]) == 2
+    assert "give --archive" in capsys.readouterr().err

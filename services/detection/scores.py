@@ -1,0 +1,106 @@
+"""Every frame's anomaly score and its terms, kept so a researcher can compute their own curves.
+
+Alerts keep only the frames that crossed the threshold; ROC curves, other thresholds or a score by time of
+day need every frame's score. The detector writes them to the ``scores`` table of its alert store, and
+``satwatch detect`` and ``satwatch evaluate`` write them as TSV with ``--scores-out``: one row per frame.
+The terms add up to the score: ``pixel`` (the heat map's worst pixels, standardised where the card says so)
+plus ``consistency`` and ``lines`` (the channel-consistency and scan-line checks beyond their gates).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import astuple, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from satwatch.services.models.anomaly import AnomalyResult
+
+
+@dataclass(frozen=True)
+class FrameScore:
+    """One frame's score, its terms, the threshold in force, the alert it raised and its labels, if known."""
+
+    satellite: str
+    time: datetime
+    score: float
+    pixel: float
+    consistency: float
+    lines: float
+    threshold: float
+    #: The alert kind the frame raised (``anomaly`` or a data-quality fault); empty when none.
+    alert: str = ""
+    #: Labelled event kinds active at the frame, comma-separated (``satwatch evaluate``); empty otherwise.
+    labels: str = ""
+
+    @classmethod
+    def of(
+        cls, satellite: str, time: datetime, result: AnomalyResult, threshold: float, alert: str = "", labels: str = ""
+    ) -> FrameScore:
+        """From a scorer's result: the pixel term is what the frame-level terms leave of the score."""
+        pixel = result.score - result.consistency_excess - result.lines_excess
+        return cls(
+            satellite,
+            time,
+            float(result.score),
+            float(pixel),
+            float(result.consistency_excess),
+            float(result.lines_excess),
+            float(threshold),
+            alert,
+            labels,
+        )
+
+
+#: Column names of the TSV file, in order (the dataclass's fields).
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(FrameScore))
+
+
+def _cells(row: FrameScore) -> list[str]:
+    out = []
+    for value in astuple(row):
+        if isinstance(value, datetime):
+            out.append(value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        elif isinstance(value, float):
+            out.append(f"{value:.7g}")
+        else:
+            out.append(str(value).replace("\t", " "))
+    return out
+
+
+class ScoresFile:
+    """A TSV file of frame scores with a header line, appended one row per frame and flushed at once."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        fresh = not self.path.is_file() or self.path.stat().st_size == 0
+        self._file: TextIO = self.path.open("a", encoding="utf-8")
+        if fresh:
+            self._file.write("\t".join(COLUMNS) + "\n")
+
+    def write(self, rows: Iterable[FrameScore]) -> None:
+        with self._lock:
+            for row in rows:
+                self._file.write("\t".join(_cells(row)) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def __enter__(self) -> ScoresFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_scores(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a scores TSV as dicts keyed by column name (for tests and quick analyses)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:] if line]

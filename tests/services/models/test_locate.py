@@ -1,0 +1,45 @@
+"""--model-dir takes a folder holding either model; the other is the shipped one, and the log says so."""
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from satwatch.services.models.anomaly import AnomalyScorer
+from satwatch.services.models.embedding import FrameEncoder
+from satwatch.services.models.locate import resolve_model_dirs
+from satwatch.services.models.modelcard import packaged_model_dir
+
+
+def _copy(folder: Path, *names: str) -> Path:
+    folder.mkdir()
+    for name in names:
+        shutil.copy(packaged_model_dir() / name, folder / name)
+    return folder
+
+
+def test_an_autoencoder_only_folder_takes_the_shipped_encoder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = _copy(tmp_path / "ae", "autoencoder.onnx", "autoencoder.card.json")
+    with caplog.at_level(logging.INFO, logger="satwatch.services.models.locate"):
+        dirs = resolve_model_dirs(folder)
+    assert dirs.encoder is None and dirs.autoencoder == folder
+    assert f"model folder {folder} has no encoder: using the shipped encoder" in caplog.text
+    assert FrameEncoder.load(dirs.encoder).dim == 128
+    assert AnomalyScorer.load(dirs.autoencoder).card.kind == "autoencoder"
+
+
+def test_an_encoder_only_folder_takes_the_shipped_autoencoder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = _copy(tmp_path / "enc", "encoder.onnx", "encoder.card.json")
+    with caplog.at_level(logging.INFO, logger="satwatch.services.models.locate"):
+        dirs = resolve_model_dirs(folder)
+    assert dirs.encoder == folder and dirs.autoencoder is None
+    assert "has no autoencoder: using the shipped autoencoder" in caplog.text
+
+
+def test_a_folder_with_neither_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="holds neither encoder.card.json nor autoencoder.card.json"):
+        resolve_model_dirs(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        resolve_model_dirs(tmp_path / "nope")
+    assert resolve_model_dirs(None).encoder is None
