@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
 from satwatch.services.frames.frame import CHANNELS, Frame, kma_filename, write_rgb_png
 from satwatch.services.simulator.event import EventContext, SimEvent, _iso, _parse_time
 from satwatch.services.simulator.interface import EVENT_KINDS, WEATHER_KINDS, get_event_kind
+from satwatch.services.simulator.sun import cos_solar_zenith
 
 if TYPE_CHECKING:
     from satwatch.services.config import SimulatorSettings
@@ -35,6 +37,8 @@ F32 = npt.NDArray[np.float32]
 
 #: Bumped whenever the pixels a seed produces change.
 GENERATOR_VERSION = 1
+#: The scenes a simulation can render: synthetic fields, or real COMS cloud fields (services.simulator.texture).
+SCENES = ("procedural", "texture")
 
 # Central wavelength (um), temperature of count 0 (K) and full-scale count of each channel's grey mapping.
 # ir01 and wv are fitted to the COMS IDF tables. ir02 (no table here) is shown with the ir01 curve, so equal
@@ -104,6 +108,10 @@ class SimConfig:
     #: Seed of the land mask and terrain. A real satellite always looks at the same coastline, so runs meant
     #: as one satellite's history share it; None draws it from ``seed`` (each seed its own coastline).
     geography: int | None = None
+    #: ``procedural`` (synthetic fields) or ``texture`` (real COMS cloud fields moved and evolved).
+    scene: str = "procedural"
+    #: Folder of real frames the texture scene takes its clouds from.
+    textures: str = "../shared/data/study/raw_images"
 
     def __post_init__(self) -> None:
         if self.width < 32 or self.height < 32:
@@ -114,6 +122,8 @@ class SimConfig:
             raise ValueError("days must be positive")
         if self.start.tzinfo is None:
             raise ValueError("start must be timezone-aware UTC")
+        if self.scene not in SCENES:
+            raise ValueError(f"unknown scene {self.scene!r}; known: {', '.join(SCENES)}")
 
     @classmethod
     def from_settings(cls, s: SimulatorSettings, **overrides: Any) -> SimConfig:
@@ -243,47 +253,10 @@ class SceneSimulator:
 
     # ------------------------------------------------------------------ events
     def _plan_events(self) -> list[SimEvent]:
-        cfg = self.cfg
-        rng = np.random.default_rng([cfg.seed, 2])
-        w, h, s = cfg.width, cfg.height, self.scale
-        first, last = self.times[0], self.times[-1]
-        cad = timedelta(minutes=cfg.cadence_minutes)
-        events: list[SimEvent] = []
-        # The first six hours stay quiet so a 20-frame window of normal weather exists before any event.
-        t = first + timedelta(hours=6)
-        order: list[str] = []
-        n = 0
-        while True:
-            if not order:
-                order = list(rng.permutation(EVENT_KINDS))
-            kind = str(order.pop())
-            # Every kind draws its duration on every turn, in registry order: that order is part of the seed.
-            dur_h = {k: get_event_kind(k).duration(rng) for k in EVENT_KINDS}[kind]
-            start = _align(t, first, cad)
-            end = _align(start + timedelta(hours=dur_h), first, cad)
-            if end > last:
-                break
-            n += 1
-            ev_id = f"sim-{cfg.seed}-{n:03d}-{kind}"
-            events.append(self._make_event(rng, ev_id, kind, start, end, w, h, s))
-            # Quiet weather between events.
-            t = end + timedelta(hours=float(rng.uniform(2.0, 5.0)))
-        return events
-
-    def _make_event(
-        self,
-        rng: np.random.Generator,
-        ev_id: str,
-        kind: str,
-        start: datetime,
-        end: datetime,
-        w: int,
-        h: int,
-        s: float,
-    ) -> SimEvent:
-        chan = str(rng.choice(CHANNELS))
-        ctx = EventContext(w, h, s, self.cfg.satellite, self._km_per_px, self._pad_box)
-        return get_event_kind(kind).plan(rng, ctx, ev_id, start, end, chan)
+        ctx = EventContext(
+            self.cfg.width, self.cfg.height, self.scale, self.cfg.satellite, self._km_per_px, self._pad_box
+        )
+        return plan_events(self.cfg.seed, self.times, self.cfg.cadence_minutes, ctx)
 
     def _pad_box(self, region: list[int]) -> tuple[int, int, int, int]:
         # The label box covers where pixels change: the coarse water-vapour grid spreads an event this far.
@@ -379,10 +352,7 @@ class SceneSimulator:
         t2 = t1 - d_split
 
         # SWIR: thermal part plus reflected sunlight (water clouds reflect far more than ice or sea).
-        dec = math.radians(23.44) * math.sin(2 * math.pi * (doy - 81.0) / 365.0)
-        hour_angle = np.radians((t.hour + t.minute / 60.0 + lon / 15.0 - 12.0) * 15.0)
-        latr = np.radians(lat)
-        mu0 = np.maximum(np.sin(latr) * math.sin(dec) + np.cos(latr) * math.cos(dec) * np.cos(hour_angle), 0.0)
+        mu0 = cos_solar_zenith(lat, lon, t)
         low = np.clip((t_top - 235.0) / 30.0, 0.0, 1.0)
         rho_cloud = 0.04 + 0.2 * low
         rho = (1 - eps) * (0.03 + 0.09 * self._land) + eps * rho_cloud
@@ -514,20 +484,57 @@ def _bilinear(img: F32, ys: F32, xs: F32) -> F32:
     return (top + (bot - top) * fy).astype(np.float32)
 
 
+def plan_events(seed: int, times: list[datetime], cadence_minutes: int, ctx: EventContext) -> list[SimEvent]:
+    """Events over ``times``, one at a time, every kind once per cycle, drawn from ``seed`` alone.
+
+    The first six hours stay quiet so a 20-frame window of normal weather exists before any event; 2-5 quiet
+    hours follow each event. Every scene (procedural or from real textures) plans its events here, so a seed
+    means the same events whichever scene renders them.
+    """
+    rng = np.random.default_rng([seed, 2])
+    first, last = times[0], times[-1]
+    cad = timedelta(minutes=cadence_minutes)
+    events: list[SimEvent] = []
+    t = first + timedelta(hours=6)
+    order: list[str] = []
+    n = 0
+    while True:
+        if not order:
+            order = list(rng.permutation(EVENT_KINDS))
+        kind = str(order.pop())
+        # Every kind draws its duration on every turn, in registry order: that order is part of the seed.
+        dur_h = {k: get_event_kind(k).duration(rng) for k in EVENT_KINDS}[kind]
+        start = _align(t, first, cad)
+        end = _align(start + timedelta(hours=dur_h), first, cad)
+        if end > last:
+            break
+        n += 1
+        chan = str(rng.choice(CHANNELS))
+        events.append(get_event_kind(kind).plan(rng, ctx, f"sim-{seed}-{n:03d}-{kind}", start, end, chan))
+        t = end + timedelta(hours=float(rng.uniform(2.0, 5.0)))
+    return events
+
+
 def frame_dir(out_dir: Path, t: datetime) -> Path:
     """Day folder of a frame inside an archive written by :func:`write_archive`."""
     return out_dir / f"{t:%Y%m%d}"
 
 
 def write_archive(cfg: SimConfig, out_dir: str | Path, progress: bool = True) -> Path:
-    """Write every frame as KMA-named RGB PNGs under ``out_dir/YYYYMMDD/``, plus labels.json and simulation.json."""
+    """Write every frame as KMA-named PNGs under ``out_dir/YYYYMMDD/``, plus labels.json and simulation.json.
+
+    Shrunk-size scenes are written as grey RGB PNGs; a texture scene at the native size is written as KMA
+    distributes frames (RGB, coastlines, grid and title band), ready for the study's preprocessing.
+    """
     from tqdm import tqdm
+
+    from satwatch.services.simulator.scenes import open_scene
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sim = SceneSimulator(cfg)
+    sim = open_scene(cfg)
     meta = {
-        "generator": "satwatch.services.simulator.scene",
+        "generator": f"satwatch.services.simulator ({cfg.scene} scene)",
         "generator_version": GENERATOR_VERSION,
         "config": cfg.to_json(),
         "n_frames": len(sim.times),
@@ -541,7 +548,19 @@ def write_archive(cfg: SimConfig, out_dir: str | Path, progress: bool = True) ->
     }
     (out / "simulation.json").write_text(json.dumps(meta, indent=2) + "\n")
     save_labels(sim.events, out / "labels.json")
-    for frame in tqdm(sim.frames(), total=len(sim.times), desc="simulate", unit="frame", disable=not progress):
+    bar = {"total": len(sim.times), "desc": "simulate", "unit": "frame", "disable": not progress}
+    native = getattr(sim, "native", False)
+    if native:
+        from satwatch.services.simulator.texture import TextureSimulator
+
+        assert isinstance(sim, TextureSimulator)
+        for t, images in tqdm(sim.native_frames(), **bar):
+            d = frame_dir(out, t)
+            d.mkdir(exist_ok=True)
+            for name, rgb in images.items():
+                Image.fromarray(rgb, mode="RGB").save(d / kma_filename(name, cfg.area, t), compress_level=1)
+        return out
+    for frame in tqdm(sim.frames(), **bar):
         d = frame_dir(out, frame.time)
         d.mkdir(exist_ok=True)
         for c, name in enumerate(frame.channels):
