@@ -1,4 +1,4 @@
-"""``satwatch search``: the past windows most similar to a query window, by embedding and exact metric."""
+"""``satwatch search``: the past events most similar to a query window, and what followed them."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from satwatch.cli import add_config_argument
 from satwatch.services.config import load_settings
@@ -38,12 +36,13 @@ def parse_months(text: str) -> set[int]:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "search",
-        help="find the past windows most similar to a window",
+        help="find the past events most similar to a window, and what followed them",
         description=(
-            "Find the past 6-hour windows most similar to a query window: the HNSW index proposes the "
-            "--rerank nearest windows by embedding distance (never windows overlapping the query in time), "
-            "then the exact ground-truth metric (grid histograms compared by Kolmogorov-Smirnov) re-ranks "
-            "them. Prints date, embedding distance and ground-truth similarity of the top --k."
+            "Find the past events most similar to a query 6-hour window: the HNSW index proposes the "
+            "nearest windows by embedding distance that ended before the query began, the exact "
+            "ground-truth metric (grid histograms compared by Kolmogorov-Smirnov) re-ranks them, and "
+            "overlapping windows are folded into one event. Prints date, embedding distance, ground-truth "
+            "similarity and the frame times that followed each of the top --k events."
         ),
     )
     add_config_argument(parser)
@@ -61,19 +60,43 @@ def register(subparsers: Any) -> None:
         help="query a window given as a folder: KMA-named PNGs (its last window_size frames) "
         "or the study layout image_1..image_K/{ir01,ir02,swir,wv}.png",
     )
-    parser.add_argument("--k", type=int, default=10, help="matches to print (default 10)")
+    parser.add_argument("--k", type=int, default=10, help="events to print (default 10)")
     parser.add_argument(
         "--rerank",
         type=int,
         default=50,
         metavar="N",
-        help="embedding candidates re-ranked by the exact metric (default 50; 0 = embedding order only)",
+        help="embedding candidates re-ranked by the exact metric (default 50, more when folding needs more "
+        "windows to find --k events; 0 = embedding order only)",
     )
     parser.add_argument("--satellite", default="COMS-1", help="satellite of the archive (default COMS-1)")
     parser.add_argument("--only-satellite", metavar="NAME", help="keep matches from this satellite only")
     parser.add_argument("--from", dest="time_from", type=parse_time, metavar="T", help="keep matches after T")
     parser.add_argument("--to", dest="time_to", type=parse_time, metavar="T", help="keep matches before T")
     parser.add_argument("--months", type=parse_months, metavar="M,M", help="keep matches ending in these months")
+    parser.add_argument(
+        "--season-days",
+        type=float,
+        metavar="D",
+        help="keep matches ending within D days of the query's time of year, in any year (e.g. 30)",
+    )
+    parser.add_argument(
+        "--include-later",
+        action="store_true",
+        help="also admit windows ending after the query began (never its own frames); default: past events only",
+    )
+    parser.add_argument(
+        "--include-overlapping",
+        action="store_true",
+        help="list every matching window instead of folding overlapping windows into one event",
+    )
+    parser.add_argument(
+        "--following-hours",
+        type=float,
+        default=6.0,
+        metavar="H",
+        help="hours after each event whose frame times are reported and drawn (default 6; 0 = none)",
+    )
     parser.add_argument(
         "--exclude-recent-hours",
         type=float,
@@ -82,20 +105,35 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--model-dir", metavar="DIR", help="encoder folder (default: config, else packaged)")
     parser.add_argument("--ef", type=int, help="HNSW search breadth for this query (default: the index's)")
     parser.add_argument(
-        "--plot", metavar="OUT.png", help="write the query window and its matches as an image, a row per window"
+        "--plot",
+        metavar="OUT.png",
+        help="write the query and each event as a row of thumbnails: its window, then what followed it",
     )
     parser.add_argument("--plot-channel", default="ir01", help="channel drawn by --plot (default ir01)")
-    parser.add_argument("--plot-frames", type=int, default=10, help="frames per row in --plot (default 10)")
+    parser.add_argument("--plot-frames", type=int, default=6, help="frames of each window drawn by --plot (default 6)")
+    parser.add_argument(
+        "--plot-following",
+        type=int,
+        default=6,
+        metavar="N",
+        help="frames of what followed each event drawn by --plot, evenly spread (default 6)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run_search)
 
 
 def run_search(args: argparse.Namespace) -> int:
     from satwatch.services.frames.archive import Archive
-    from satwatch.services.models.embedding import FrameEncoder
     from satwatch.services.retrieval.index import SimilarityIndex
     from satwatch.services.retrieval.provenance import default_index_dir
-    from satwatch.services.retrieval.query import SearchOptions, find_similar, window_at, window_in_folder
+    from satwatch.services.retrieval.query import (
+        LazyEncoder,
+        SearchOptions,
+        find_similar,
+        plot_search,
+        window_at,
+        window_in_folder,
+    )
 
     settings = load_settings(args.config)
     det = settings.detector
@@ -109,7 +147,7 @@ def run_search(args: argparse.Namespace) -> int:
         query = window_at(archive, args.time, size, det.min_frames_for_search)
     else:
         query = window_in_folder(Path(args.window), archive, size)
-    encoder = FrameEncoder.load(args.model_dir or det.model_dir, threads=2)
+    encoder = LazyEncoder(args.model_dir or det.model_dir, threads=2)
     time_range = None
     if args.time_from or args.time_to:
         time_range = (
@@ -124,9 +162,12 @@ def run_search(args: argparse.Namespace) -> int:
         satellite=args.only_satellite,
         time_range=time_range,
         months=args.months,
+        season_days=args.season_days,
+        before_query=not args.include_later,
+        fold=not args.include_overlapping,
+        following_hours=args.following_hours,
     )
     hits = find_similar(index_dir, index, archive, query, encoder, det, options)
-    frames, label = query.frames, query.label
     rows = [
         {
             "rank": i + 1,
@@ -136,73 +177,37 @@ def run_search(args: argparse.Namespace) -> int:
             "end": h.record.end.isoformat(),
             "distance": h.distance,
             "similarity": h.similarity,
+            "following": [t.isoformat() for t in h.following],
         }
         for i, h in enumerate(hits)
     ]
     if args.json:
-        print(json.dumps({"query": label, "matches": rows}, indent=2))
+        print(json.dumps({"query": query.label, "matches": rows}, indent=2))
     else:
-        print(f"query {label}: {len(index):,} windows indexed, {len(rows)} matches")
+        what = "windows" if args.include_overlapping else "events"
+        print(f"query {query.label}: {len(index):,} windows indexed, {len(rows)} {what}")
         print(
             f"{'rank':>4}  {'window start':<17} {'window end':<17} {'satellite':<9} {'distance':>9} {'similarity':>10}"
         )
-        for h, r in zip(hits, rows, strict=True):
+        for rank, h in enumerate(hits, 1):
             sim = f"{h.similarity:.6f}" if h.similarity is not None else "-"
             print(
-                f"{r['rank']:>4}  {h.record.start:%Y-%m-%d %H:%M} {h.record.end:%Y-%m-%d %H:%M} "
+                f"{rank:>4}  {h.record.start:%Y-%m-%d %H:%M} {h.record.end:%Y-%m-%d %H:%M} "
                 f"{h.record.satellite:<9} {h.distance:>9.4f} {sim:>10}"
             )
+            if args.following_hours > 0:
+                print(f"{'':>6}{following_line(h.following, args.following_hours)}")
     if args.plot:
-        plot_matches(args.plot, frames, label, hits, archive, args.plot_channel, args.plot_frames)
+        plot_search(args.plot, query, hits, archive, args.plot_channel, args.plot_frames, args.plot_following)
         print(f"wrote {args.plot}")
     return 0
 
 
-def _thumb(plane: np.ndarray, target: int = 96) -> np.ndarray:
-    """Downsample a plane by an integer step so its longer side is about ``target`` pixels."""
-    step = max(1, max(plane.shape) // target)
-    return plane[::step, ::step]
-
-
-def plot_matches(
-    out: str | Path, query: np.ndarray, label: str, hits: list[Any], archive: Any, channel: str, per_row: int
-) -> None:
-    """The query window and each match as a row of thumbnails of ``channel``, frames evenly sampled."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from satwatch.services.frames.frame import shrink
-
-    c = archive.channels.index(channel) if channel in archive.channels else 0
-    rows: list[tuple[str, list[np.ndarray]]] = []
-
-    def sample(n: int) -> list[int]:
-        return sorted({int(round(x)) for x in np.linspace(0, n - 1, min(per_row, n))})
-
-    rows.append((f"query\n{label}", [_thumb(query[i, c]) for i in sample(len(query))]))
-    for rank, h in enumerate(hits, 1):
-        times = list(h.record.frame_times)
-        try:
-            planes = [_thumb(shrink(archive.load(times[i])).data[c]) for i in sample(len(times))]
-        except (KeyError, FileNotFoundError, OSError):
-            continue  # frames gone from the archive: skip the row rather than fail the search
-        sim = f" sim {h.similarity:.3f}" if h.similarity is not None else ""
-        rows.append((f"#{rank} {h.record.end:%Y-%m-%d %H:%M}\nd {h.distance:.3f}{sim}", planes))
-    ncol = max(len(p) for _, p in rows)
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(1.1 * ncol + 1.6, 1.2 * len(rows)), squeeze=False)
-    for r, (text, planes) in enumerate(rows):
-        for j in range(ncol):
-            ax = axes[r][j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j < len(planes):
-                ax.imshow(planes[j], cmap="gray", vmin=0, vmax=255)
-            else:
-                ax.axis("off")
-        axes[r][0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=7)
-    fig.suptitle(f"{channel}: query and matches, {ncol} frames per window", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
+def following_line(times: tuple[datetime, ...], hours: float, per_line: int = 12) -> str:
+    """The frame times that followed an event, HH:MM, a dozen to a line (gaps in the archive show as such)."""
+    if not times:
+        return f"then: no frame in the {hours:g} h after it"
+    head = f"then {len(times)} frames in {hours:g} h:"
+    stamps = [f"{t:%H:%M}" for t in times]
+    lines = [" ".join(stamps[i : i + per_line]) for i in range(0, len(stamps), per_line)]
+    return head + " " + ("\n" + " " * (7 + len(head))).join(lines)

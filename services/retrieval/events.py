@@ -25,7 +25,3 @@ def distinct_events(ranked: Sequence[Neighbour], k: int) -> list[Neighbour]:
                 break
     return chosen
 
-
-def count_events(ranked: Sequence[Neighbour]) -> int:
-    """How many distinct events :func:`distinct_events` would find among ``ranked``."""
-    return len(distinct_events(ranked, len(ranked))) if ranked else 0

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -79,12 +79,14 @@ class WindowRecord:
 class Neighbour:
     """A search hit: the window, its embedding distance and, after re-ranking, exact similarity computed on
     ``frames_compared`` frame pairs (fewer than the window's frames when one of the two windows is part-filled:
-    the latest frames of each, aligned from the end)."""
+    the latest frames of each, aligned from the end); ``following``: the frame times that came after it, when
+    the search was asked for them."""
 
     record: WindowRecord
     distance: float
     similarity: float | None = None
     frames_compared: int | None = None
+    following: tuple[datetime, ...] = ()
 
 
 def _epoch(t: datetime) -> int:
@@ -198,6 +200,12 @@ class SimilarityIndex:
         self._sat = _Growable()
         self._ft_flat = _Growable()
         self._ft_off = _Growable(np.zeros(1, np.int64))
+        # Labels in order of window end, built lazily for frames_after; extended in place while windows come
+        # in time order (as the detector and index build add them), re-sorted when one does not.
+        self._sort_lock = threading.Lock()
+        self._by_end = _Growable()
+        self._by_end_ends = _Growable()
+        self._span_max = 0  # the longest window's end - start, seconds
         # A label's record never changes once added, and building one converts 20 epochs to datetimes: the
         # same recent windows come back query after query, so keep the latest ones built.
         self._record: Callable[[int], WindowRecord] = lru_cache(maxsize=RECORD_CACHE)(self._build_record)
@@ -297,6 +305,7 @@ class SimilarityIndex:
                 self._ids.append(rec.window_id)
             self._start.extend(starts)
             self._end.extend(ends)
+            self._span_max = max(self._span_max, int((ends - starts).max()))
             self._sat.extend(np.array([self._sat_code_of[r.satellite] for r in kept], np.int64))
             self._ft_flat.extend(flat)
             self._ft_off.extend(self._ft_off.view[-1] + np.cumsum(lengths))
@@ -313,13 +322,16 @@ class SimilarityIndex:
         satellite: str | None = None,
         time_range: tuple[datetime, datetime] | None = None,
         months: set[int] | None = None,
+        season: tuple[datetime, float] | None = None,
     ) -> list[Neighbour]:
         """Up to ``k`` nearest windows, closest first, honouring every filter given.
 
         ``exclude_overlap_with=(a, b)`` drops windows sharing any instant with [a, b];
         ``exclude_after`` drops windows ending after that time; ``satellite`` keeps one satellite;
         ``time_range=(a, b)`` keeps windows lying wholly inside [a, b]; ``months`` keeps windows whose end
-        falls in those calendar months (1-12, UTC). Distances are Euclidean for the l2 space.
+        falls in those calendar months (1-12, UTC); ``season=(t, days)`` keeps windows ending within ``days``
+        of t's time of year, in any year (see :func:`season_distance_days`). Distances are Euclidean for
+        the l2 space.
         """
         q = np.asarray(vector, np.float32).reshape(1, -1)
         if q.shape[1] != self.dim:
@@ -330,12 +342,12 @@ class SimilarityIndex:
             n = len(self._ids)
             if n == 0:
                 return []
-            selective = satellite is not None or time_range is not None or months is not None
+            selective = satellite is not None or time_range is not None or months is not None or season is not None
             if not selective and exclude_overlap_with is None and exclude_after is None:
                 return self._knn(q, min(k, n), None)
             if selective:
                 # Vectorised mask over the metadata: its size tells whether HNSW or brute force fits.
-                mask = self._mask(n, exclude_overlap_with, exclude_after, satellite, time_range, months)
+                mask = self._mask(n, exclude_overlap_with, exclude_after, satellite, time_range, months, season)
                 allowed = int(mask.sum())
                 if allowed == 0:
                     return []
@@ -404,6 +416,7 @@ class SimilarityIndex:
         satellite: str | None,
         time_range: tuple[datetime, datetime] | None,
         months: set[int] | None,
+        season: tuple[datetime, float] | None = None,
     ) -> np.ndarray:
         starts, ends = self._start.view[:n], self._end.view[:n]
         mask = self._exclusion_mask(slice(0, n), overlap, after)
@@ -417,6 +430,8 @@ class SimilarityIndex:
         if months is not None:
             end_months = ends.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64) % 12 + 1
             mask &= np.isin(end_months, np.fromiter(months, np.int64, len(months)))
+        if season is not None:
+            mask &= season_distance_days(ends, _epoch(season[0])) <= season[1]
         return mask
 
     def _knn(self, q: np.ndarray, k: int, filt: Callable[[int], bool] | None) -> list[Neighbour]:
@@ -457,6 +472,49 @@ class SimilarityIndex:
         # hnswlib's l2 space reports squared distances; the study's d is the Euclidean one.
         dist = math.sqrt(max(raw, 0.0)) if self.space == "l2" else raw
         return Neighbour(self._record(label), dist)
+
+    def frames_after(self, satellite: str, end: datetime, horizon: timedelta) -> list[datetime]:
+        """The frame times of ``satellite``'s indexed windows in (end, end + horizon], in order: what followed
+        the window ending at ``end``, as far as the index holds it (the detector indexes a window at every
+        frame, so this is every frame it saw). The same rule as ``services.frames.windows.frames_after``."""
+        code = self._sat_code_of.get(satellite)
+        if code is None or horizon.total_seconds() <= 0:
+            return []
+        t = _epoch(end)
+        until = t + int(horizon.total_seconds())
+        with self._lock.read():
+            n = len(self._ids)
+            order, ends = self._labels_by_end(n)
+            # Only windows ending within the horizon plus the longest window can hold a frame in it.
+            lo = int(np.searchsorted(ends, t, side="right"))
+            hi = int(np.searchsorted(ends, until + self._span_max, side="right"))
+            labels = order[lo:hi]
+            labels = labels[(self._sat.view[labels] == code) & (self._start.view[labels] <= until)]
+            if not len(labels):
+                return []
+            offs = self._ft_off.view
+            flat = np.concatenate([self._ft_flat.view[offs[lab] : offs[lab + 1]] for lab in labels.tolist()])
+        times = np.unique(flat)
+        return [_from_epoch(int(s)) for s in times[(times > t) & (times <= until)]]
+
+    def _labels_by_end(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Labels 0..n-1 sorted by window end, and those ends (call under the read lock)."""
+        with self._sort_lock:
+            done = self._by_end.n
+            if done < n:
+                ends = self._end.view[:n]
+                fresh = ends[done:n]
+                in_order = bool(np.all(fresh[1:] >= fresh[:-1])) and (
+                    done == 0 or fresh[0] >= self._by_end_ends.view[-1]
+                )
+                if in_order:
+                    self._by_end.extend(np.arange(done, n, dtype=np.int64))
+                    self._by_end_ends.extend(fresh)
+                else:
+                    order = np.argsort(ends, kind="stable")
+                    self._by_end = _Growable(order)
+                    self._by_end_ends = _Growable(ends[order])
+            return self._by_end.view[:n], self._by_end_ends.view[:n]
 
     # ------------------------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> None:
@@ -543,6 +601,8 @@ class SimilarityIndex:
             self._sat = _Growable(meta["sat"])
             self._ft_flat = _Growable(meta["ft_flat"])
             self._ft_off = _Growable(meta["ft_off"])
+        if count:
+            self._span_max = int((self._end.view - self._start.view).max())
         self._ids = (snap / _IDS).read_text().splitlines()
         if len(self._ids) != count or self._graph.get_current_count() != count:
             raise ValueError(f"index snapshot {snap} is inconsistent: {len(self._ids)} ids, {count} expected")
@@ -623,6 +683,19 @@ class SimilarityIndex:
             out["memory_bytes_estimate"] = self.memory_bytes()
             out["bytes_per_vector"] = bytes_per_vector(self.dim, self.m)
             return out
+
+
+#: Seconds in a mean (Julian) year: the time of year of an instant is its offset into this cycle.
+_YEAR_S = 365.25 * 86400.0
+
+
+def season_distance_days(ends: np.ndarray, ref: int) -> np.ndarray:
+    """Days between the time of year of each epoch second in ``ends`` and that of ``ref``, in any year (0 to
+    about 182.6): 1 January and 31 December are a day apart. Measured on the mean year, so the same calendar
+    day of two years may differ by up to a day (leap years); a filter of +-30 days is +-30 days to within one.
+    """
+    d = np.abs(np.mod(np.asarray(ends, np.float64) - float(ref), _YEAR_S)) / 86400.0
+    return np.minimum(d, _YEAR_S / 86400.0 - d)
 
 
 def bytes_per_vector(dim: int, m: int) -> float:

@@ -1,9 +1,11 @@
-"""Similar-event search: HNSW candidates, exclusion rules and filters, then exact ground-truth re-ranking.
+"""Similar-event search: HNSW candidates, exclusion rules and filters, exact ground-truth re-ranking, events.
 
-The index returns the nearest windows by embedding distance; :func:`search` asks it for a wider candidate
-list (e.g. 50) than the answer (e.g. 10), drops windows that overlap the query in time (they are the query's
-own frames, not past events) and optionally the most recent hours, then :func:`rerank` orders the candidates
-by the study's exact similarity computed from cached per-frame grid histograms.
+The forecaster's question is *has this happened before, and what came next?* So by default :func:`search`
+only admits windows that ended before the query window began (never the query's own frames, never its
+future), asks the index for a wider candidate list (e.g. 50) than the answer (e.g. 10), lets :func:`rerank`
+order the candidates by the study's exact similarity computed from cached per-frame grid histograms, folds
+overlapping windows into one event (``services.retrieval.events``) and attaches to each event the frame
+times that followed it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,28 +23,44 @@ import numpy as np
 
 from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.frame import shrink
+from satwatch.services.retrieval.events import distinct_events
 from satwatch.services.retrieval.index import FrameVectorStore, Neighbour, SimilarityIndex, WindowRecord
 
 #: Returns the exact-metric signature of a window, or None when it cannot be built (missing frames).
 SignatureLookup = Callable[[WindowRecord], Any | None]
 #: ``similarity_fn(query_signature, candidate_signatures) -> similarities`` (higher is more similar).
 SimilarityFn = Callable[[Any, Sequence[Any]], np.ndarray]
+#: The frame times that followed a window (``Archive.following`` or ``SimilarityIndex.frames_after``).
+FollowingLookup = Callable[[WindowRecord], Sequence[datetime]]
+#: The most candidate windows a folded search fetches while looking for enough distinct events.
+MAX_FOLD_CANDIDATES = 5000
+#: Candidate windows fetched per event wanted when folding: a 20-frame event is about 40 sliding windows.
+WINDOWS_PER_EVENT = 40
 
 
 def exclusion_rules(
-    query: WindowRecord | None, exclude_recent_hours: float = 0.0, now: datetime | None = None
+    query: WindowRecord | None,
+    exclude_recent_hours: float = 0.0,
+    now: datetime | None = None,
+    before_query: bool = False,
 ) -> dict[str, Any]:
     """Keyword filters for :meth:`SimilarityIndex.query` that keep a query from matching itself.
 
-    Windows sharing any instant with the query are dropped; with ``exclude_recent_hours`` > 0, so are
-    windows ending within that many hours before ``now`` (default: the query's end).
+    Windows sharing any instant with the query are dropped; with ``before_query``, so is every window that
+    did not end before the query began (its future); with ``exclude_recent_hours`` > 0, so are windows
+    ending within that many hours before ``now`` (default: the query's end).
     """
     rules: dict[str, Any] = {}
     if query is not None:
         rules["exclude_overlap_with"] = (query.start, query.end)
     ref = now if now is not None else (query.end if query is not None else None)
+    cuts = []
     if exclude_recent_hours > 0 and ref is not None:
-        rules["exclude_after"] = ref - timedelta(hours=exclude_recent_hours)
+        cuts.append(ref - timedelta(hours=exclude_recent_hours))
+    if before_query and query is not None:
+        cuts.append(query.start - timedelta(seconds=1))  # ended strictly before the query's first frame
+    if cuts:
+        rules["exclude_after"] = min(cuts)
     return rules
 
 
@@ -102,23 +121,45 @@ def search(
     satellite: str | None = None,
     time_range: tuple[datetime, datetime] | None = None,
     months: set[int] | None = None,
+    season_days: float | None = None,
+    before_query: bool = True,
+    fold: bool = True,
     query_signature: Any | None = None,
     signature_lookup: SignatureLookup | None = None,
     similarity_fn: SimilarityFn | None = None,
+    following: FollowingLookup | None = None,
 ) -> list[Neighbour]:
-    """The ``k`` most similar past windows to ``vector`` (the window ``query``, when known).
+    """The ``k`` most similar past events to ``vector`` (the window ``query``, when known).
 
-    With a query signature and a lookup, ``max(candidates, k)`` embedding neighbours are re-ranked by exact
-    similarity; otherwise the ``k`` nearest by embedding distance are returned.
+    By default (``before_query``) only windows that ended before the query began are admitted, and
+    overlapping windows are folded into one event, kept at its best-ranked window (``fold``). With a query
+    signature and a lookup, at least ``candidates`` embedding neighbours are re-ranked by exact similarity;
+    otherwise events come in embedding order. When folding, more neighbours are fetched until they hold ``k``
+    events (or :data:`MAX_FOLD_CANDIDATES` windows). ``season_days`` keeps windows ending within that many
+    days of the query's time of year, in any year. With ``following``, each hit carries the frame times
+    that followed it.
     """
-    rules = exclusion_rules(query, exclude_recent_hours, now)
+    if season_days is not None and query is None:
+        raise ValueError("a time-of-year filter needs the query window's time")
+    rules = exclusion_rules(query, exclude_recent_hours, now, before_query=before_query)
+    filters: dict[str, Any] = {"satellite": satellite, "time_range": time_range, "months": months, **rules}
+    if season_days is not None and query is not None:
+        filters["season"] = (query.end, float(season_days))
     exact = query_signature is not None and signature_lookup is not None
     fetch = max(candidates, k) if exact else k
-    hits = index.query(vector, fetch, satellite=satellite, time_range=time_range, months=months, **rules)
+    if fold:
+        fetch = max(fetch, k * WINDOWS_PER_EVENT)
+    hits = index.query(vector, fetch, **filters)
+    while fold and len(hits) == fetch and fetch < MAX_FOLD_CANDIDATES and len(distinct_events(hits, k)) < k:
+        fetch = min(4 * fetch, MAX_FOLD_CANDIDATES)
+        hits = index.query(vector, fetch, **filters)
     if exact and hits:
         assert signature_lookup is not None  # for mypy; checked in `exact`
         hits = rerank(query_signature, hits, signature_lookup, similarity_fn)
-    return hits[:k]
+    hits = distinct_events(hits, k) if fold else hits[:k]
+    if following is not None:
+        hits = [replace(h, following=tuple(following(h.record))) for h in hits]
+    return hits
 
 
 class ArchiveSignatures:

@@ -331,3 +331,30 @@ def test_rwlock_readers_share_writers_exclude() -> None:
     r.join(10)
     w.join(10)
     assert events == ["second reader", "reader out", "writer in"]
+
+
+def test_frames_after_follows_the_window_rule_per_satellite(tmp_path: Path) -> None:
+    from satwatch.services.frames.windows import frames_after
+
+    recs, vecs = make_windows(300)
+    gk, gvecs = make_windows(100, sat="GK-2A", seed=1)
+    index = SimilarityIndex(dim=16, max_elements=10)
+    # Out of time order on purpose (an archive build after a live run): the sorted view is rebuilt.
+    index.add_many(recs[150:], vecs[150:])
+    index.add_many(gk, gvecs)
+    index.add_many(recs[:150], vecs[:150])
+    frames = sorted({t for r in recs for t in r.frame_times})
+    end = recs[100].end
+    got = index.frames_after("COMS-1", end, timedelta(hours=6))
+    assert got == frames_after(frames, end, timedelta(hours=6)) and len(got) == 24
+    # The last frames are known only as the inner frames of the last windows; nothing after the last one.
+    assert index.frames_after("COMS-1", frames[-3], timedelta(hours=6)) == frames[-2:]
+    assert index.frames_after("COMS-1", frames[-1], timedelta(hours=6)) == []
+    assert index.frames_after("GK-2A", end, timedelta(hours=1)) == []  # GK-2A's frames end earlier
+    assert index.frames_after("Himawari-8", end, timedelta(hours=1)) == []
+    # In time order, windows appended later extend the sorted view; a reloaded index answers the same.
+    index.add_many(*make_windows(1, t0=frames[-1] + STEP))
+    assert index.frames_after("COMS-1", frames[-1], timedelta(hours=6))[0] == frames[-1] + STEP
+    index.save(tmp_path / "ix")
+    again = SimilarityIndex.load(tmp_path / "ix")
+    assert again.frames_after("COMS-1", end, timedelta(hours=6)) == got

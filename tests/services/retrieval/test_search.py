@@ -71,7 +71,7 @@ def _index_along_line(n: int, sat: str = "COMS-1") -> tuple[SimilarityIndex, np.
 def test_search_excludes_overlap_and_reranks_wider_candidates() -> None:
     index, vecs, recs = _index_along_line(200)
     q = recs[100]
-    plain = search(index, vecs[100], query=q, k=3)
+    plain = search(index, vecs[100], query=q, k=3, before_query=False, fold=False)
     # Windows sharing a frame with the query (starting within 19 steps either side) never come back.
     assert {h.record for h in plain[:2]} == {recs[80], recs[120]} and plain[2].record in (recs[79], recs[121])
     assert [h.distance for h in plain] == pytest.approx([20.0, 20.0, 21.0])
@@ -86,6 +86,7 @@ def test_search_excludes_overlap_and_reranks_wider_candidates() -> None:
         query_signature=0.0,
         signature_lookup=lambda r: abs(label[r.window_id] - 50) / 100.0,
         similarity_fn=scalar_similarity,
+        fold=False,
     )
     # 50 is exact; 49 and 51 tie on similarity and 51 wins on embedding distance.
     assert [label[h.record.window_id] for h in hits] == [50, 51, 49]
@@ -95,13 +96,85 @@ def test_search_excludes_overlap_and_reranks_wider_candidates() -> None:
 def test_search_recent_hours_and_filters() -> None:
     index, vecs, recs = _index_along_line(300)
     q = recs[299]
-    hits = search(index, vecs[299], query=q, k=5, exclude_recent_hours=48)
+    hits = search(index, vecs[299], query=q, k=5, exclude_recent_hours=48, fold=False)
     cut = q.end - timedelta(hours=48)
     assert len(hits) == 5 and all(h.record.end <= cut for h in hits)
-    hits = search(index, vecs[299], k=5, time_range=(recs[0].start, recs[40].end))
+    hits = search(index, vecs[299], k=5, time_range=(recs[0].start, recs[40].end), fold=False)
     assert {h.record for h in hits} == set(recs[36:41])
     assert search(index, vecs[299], k=5, satellite="GK-2A") == []
     assert search(index, vecs[299], k=5, months={7}) == []
+
+
+def test_search_answers_with_past_events_only_by_default() -> None:
+    index, vecs, recs = _index_along_line(200)
+    q = recs[100]
+    # The nearest windows by embedding are the query's neighbours on both sides: by default only those that
+    # ended before the query's first frame count, and overlapping ones are one event.
+    hits = search(index, vecs[100], query=q, k=3)
+    assert [h.record for h in hits] == [recs[80], recs[60], recs[40]]
+    assert all(h.record.end < q.start for h in hits)
+    # Turned off one at a time: later windows come back (never the query's own frames), or every window.
+    later = search(index, vecs[100], query=q, k=3, before_query=False)
+    assert {h.record for h in later[:2]} == {recs[80], recs[120]}
+    unfolded = search(index, vecs[100], query=q, k=3, fold=False)
+    assert [h.record for h in unfolded] == [recs[80], recs[79], recs[78]]
+
+
+def test_folding_fetches_enough_candidates_for_k_events() -> None:
+    # 20 events ten days apart, each 60 windows a minute apart (all overlapping: one event): the nearest
+    # 40 * k windows hold fewer than k events, so the search has to widen its candidate list.
+    n = 1200
+    recs = [
+        WindowRecord.from_times(
+            "COMS-1",
+            [T0 + (i // 60) * timedelta(days=10) + (i % 60) * timedelta(minutes=1) + j * STEP for j in range(20)],
+        )
+        for i in range(n)
+    ]
+    vecs = np.zeros((n, 4), np.float32)
+    vecs[:, 0] = np.arange(n) // 60 * 10.0 + np.arange(n) % 60 * 0.001
+    index = SimilarityIndex(dim=4, max_elements=n)
+    index.add_many(recs, vecs)
+    hits = search(index, np.zeros(4, np.float32), k=12)
+    assert [h.record for h in hits] == [recs[60 * e] for e in range(12)]  # each event at its nearest window
+    assert len(search(index, np.zeros(4, np.float32), k=12, fold=False)) == 12
+
+
+def test_season_filter_keeps_the_time_of_year_in_any_year() -> None:
+    day = timedelta(days=1)
+    ends = [datetime(2011, 7, 1, tzinfo=UTC) + k * day for k in range(0, 365, 5)]
+    ends += [datetime(2015, 1, 1, tzinfo=UTC) + k * day for k in range(0, 365, 5)]
+    recs = [WindowRecord.from_times("COMS-1", [e - 19 * STEP + j * STEP for j in range(20)]) for e in ends]
+    vecs = np.random.default_rng(1).normal(size=(len(recs), 4)).astype(np.float32)
+    index = SimilarityIndex(dim=4, max_elements=len(recs))
+    index.add_many(recs, vecs)
+    q = WindowRecord.from_times("COMS-1", [datetime(2020, 1, 10, tzinfo=UTC) + j * STEP for j in range(20)])
+    hits = search(index, vecs[0], query=q, k=500, season_days=30, before_query=False, fold=False)
+
+    def days_apart(a: datetime, b: datetime) -> float:
+        d = abs((a.replace(year=2001) - b.replace(year=2001)).total_seconds()) / 86400
+        return min(d, 365 - d)
+
+    expected = {r.window_id for r in recs if days_apart(r.end, q.end) <= 30}
+    # Within a day of the calendar distance (the filter uses the mean year): 1 December to 9 February.
+    assert {h.record.window_id for h in hits} >= {r.window_id for r in recs if days_apart(r.end, q.end) <= 29}
+    assert {h.record.window_id for h in hits} <= {r.window_id for r in recs if days_apart(r.end, q.end) <= 31}
+    assert any(h.record.end.year == 2011 for h in hits) and any(h.record.end.month == 12 for h in hits)
+    assert len(expected) > 10
+    with pytest.raises(ValueError, match="time-of-year"):
+        search(index, vecs[0], k=3, season_days=30)
+
+
+def test_each_event_carries_what_followed_it() -> None:
+    index, vecs, recs = _index_along_line(200)
+    q = recs[150]
+    hits = search(
+        index, vecs[150], query=q, k=2, following=lambda r: index.frames_after(r.satellite, r.end, timedelta(hours=2))
+    )
+    assert [h.record for h in hits] == [recs[130], recs[110]]
+    for h in hits:
+        assert h.following == tuple(h.record.end + j * STEP for j in range(1, 9))  # 8 frames at 15 min
+    assert search(index, vecs[150], query=q, k=1)[0].following == ()
 
 
 def test_search_with_real_ground_truth_metric() -> None:
