@@ -30,6 +30,8 @@ OPTIONAL_MODULES = {
     "onnx": "train",
     "starlette": "feed",
     "uvicorn": "feed",
+    "pysteps": "nowcast",
+    "cv2": "nowcast",
 }
 
 

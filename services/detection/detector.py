@@ -251,9 +251,10 @@ class Detector:
         if self.reranker is not None and spec is not None and spec == self.reranker.spec:
             # The encoder reads the very grid histograms the re-ranker keeps: sign each frame once for both.
             with m.stage("signature"):
-                signatures = [frame_signature(f.data, spec) for f in frames]
+                signed = [frame_signature(f.data, spec) for f in frames]
             with m.stage("embed"):
-                return signatures, self.encoder.encode_signatures(signatures)
+                signatures: list[FrameSignature | None] = list(signed)
+                return signatures, self.encoder.encode_signatures(signed)
         with m.stage("embed"):
             return [None] * len(frames), self.encoder.encode(np.stack([f.data for f in frames]))
 
