@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TRAIN_STAMP := $(VENV)/.train-installed
 
-.PHONY: demo test lint unit clean
+.PHONY: demo test lint typecheck unit clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,9 +21,15 @@ $(TRAIN_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(BIN)/satwatch demo
 
-lint: $(STAMP)
+lint: $(STAMP) typecheck
 	$(BIN)/ruff check .
-	$(BIN)/mypy services producers consumers satwatch
+
+# mypy over the package as installed (satwatch.services, satwatch.producers, ...), so that imports between
+# packages are checked, not silently Any: .ci/typecheck_tree.py links the sources into build/typecheck by
+# pyproject's package-dir (errors show build/typecheck/satwatch/services/x.py for services/x.py).
+typecheck: $(STAMP)
+	$(BIN)/python .ci/typecheck_tree.py build/typecheck
+	MYPYPATH=build/typecheck $(BIN)/mypy -p satwatch
 
 test: $(TRAIN_STAMP) lint
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -20,9 +21,11 @@ from satwatch.services.frames.profiles import SatelliteProfile, get_profile
 log = logging.getLogger(__name__)
 
 
-def paced(
-    items: Iterator[SourceItem], speed: float, sleep: Callable[[float], None] = time.sleep
-) -> Iterator[SourceItem]:
+#: What a source yields, kept by :func:`paced` (a simulator's frames stay frames).
+ItemT = TypeVar("ItemT", bound=SourceItem)
+
+
+def paced(items: Iterator[ItemT], speed: float, sleep: Callable[[float], None] = time.sleep) -> Iterator[ItemT]:
     """Replay items at ``speed`` times real time (by observation time); speed <= 0 means as fast as possible."""
     previous: datetime | None = None
     for item in items:

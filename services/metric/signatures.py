@@ -282,11 +282,11 @@ def _frame_signature_uncached(paths: Sequence[str], spec: GridSpec, check_size: 
         return _signature_from_planes([it[2] for it in items if it[2] is not None], spec)
     hists = []
     pixels: np.ndarray | None = None
-    for _, fused, pl in items:
+    for _, counts, pl in items:
         if pl is not None:
-            fused, pixels = grid_histograms(pl[0], spec, pl[1])
-        assert fused is not None
-        hists.append(fused)
+            counts, pixels = grid_histograms(pl[0], spec, pl[1])
+        assert counts is not None
+        hists.append(counts)
     h, w = items[0][0]
     if pixels is None:
         ch, cw = seed_cell_size(h, w, spec.n)

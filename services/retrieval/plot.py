@@ -8,11 +8,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 #: Thumbnail width in pixels: half the shrunk COMS frame (375 x 300), big enough to see cloud structure.
+T = TypeVar("T")
+
 THUMB_WIDTH = 188
 _LABEL = 18  # pixels above each thumbnail for its time
 _HEAD = 22  # pixels above each row for its title
@@ -49,8 +52,8 @@ def time_labels(times: Sequence[datetime], day: object = None) -> list[str]:
     return out
 
 
-def sample(times: Sequence[datetime], n: int) -> list[datetime]:
-    """``n`` times evenly spread over ``times``, first and last included (all when there are fewer)."""
+def sample(times: Sequence[T], n: int) -> list[T]:
+    """``n`` times (or frame numbers) evenly spread over ``times``, first and last included (all when fewer)."""
     if n <= 0 or not times:
         return []
     picks = sorted({int(round(x)) for x in np.linspace(0, len(times) - 1, min(n, len(times)))})

@@ -243,21 +243,24 @@ def plot_search(
 
         return plane
 
+    def given(i: int) -> Callable[[], np.ndarray | None]:
+        return lambda: query.frames[i, c]
+
     if query.record is not None and query.source is not None:
         times = sample(query.record.frame_times, window_frames)
         source = query.source
         thumbs = [Thumb(lab, archived(source, t)) for lab, t in zip(time_labels(times), times, strict=True)]
     else:
         picks = sample(list(range(len(query.frames))), window_frames)
-        thumbs = [Thumb(f"frame {i + 1}", lambda i=i: query.frames[i, c]) for i in picks]
+        thumbs = [Thumb(f"frame {i + 1}", given(i)) for i in picks]
     rows = [PlotRow(f"query {query.label}", thumbs)]
     for rank, h in enumerate(hits, 1):
         r = h.record
-        source = archive if r.satellite == archive.satellite else None
+        past = archive if r.satellite == archive.satellite else None
         win, after = sample(r.frame_times, window_frames), sample(h.following, following_frames)
         labels = time_labels(list(win) + list(after))
         cells = [
-            Thumb(lab, archived(source, t) if source is not None else lambda: None, after=i >= len(win))
+            Thumb(lab, archived(past, t) if past is not None else lambda: None, after=i >= len(win))
             for i, (lab, t) in enumerate(zip(labels, list(win) + list(after), strict=True))
         ]
         sim = f", similarity {h.similarity:.3f}" if h.similarity is not None else ""

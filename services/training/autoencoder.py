@@ -231,7 +231,7 @@ def train_autoencoder(
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     position: bool = AE_POSITION,
-) -> TrainResult:
+) -> TrainResult[ConditionedAutoencoder]:
     """Train on normal frames (Gaussian NLL); keep the epoch with the lowest validation loss; checkpoint each epoch."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

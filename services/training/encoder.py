@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -144,9 +144,14 @@ def evaluate_split(model: FrameEncoderNet, data: EncoderData, split: str, k: int
     return retrieval_report(s.sim, pairwise_distances(emb), k=k, allowed=allowed)
 
 
+ModelT = TypeVar("ModelT", bound=nn.Module)
+
+
 @dataclass
-class TrainResult:
-    model: nn.Module
+class TrainResult(Generic[ModelT]):
+    """A training run's best model (the encoder's or the autoencoder's), its history and metrics."""
+
+    model: ModelT
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -170,7 +175,7 @@ def train_encoder(
     cell_dim: int = 8,
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
-) -> TrainResult:
+) -> TrainResult[FrameEncoderNet]:
     """Train with AdamW and gradient clipping 1.0; keep the epoch with the best validation Pearson.
 
     A checkpoint (model, optimiser, RNG, history) is written after every epoch to ``out_dir/encoder.ckpt``;

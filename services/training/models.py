@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -142,7 +142,7 @@ class FrameEncoderNet(nn.Module):
         super().__init__()
         self.front = CdfFrontEnd(height, width, features=features)
         self.body = EncoderBody(channels * self.front.k, self.front.grid, dim, cell_dim)
-        self.config = {
+        self.config: dict[str, Any] = {
             "height": height,
             "width": width,
             "channels": channels,
@@ -211,7 +211,7 @@ class ConditionedAutoencoder(nn.Module):
         coords: bool = False,
     ) -> None:
         super().__init__()
-        self.config = {
+        self.config: dict[str, Any] = {
             "channels": channels,
             "widths": list(widths),
             "latent": latent,
@@ -336,6 +336,10 @@ class ChannelConsistency(nn.Module):
     ``|mean - prediction| / scale`` over channels, (N,).
     """
 
+    # Buffers, declared so that type checkers know them as tensors (nn.Module's __getattr__ does not say).
+    weight: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, channels: int = 4) -> None:
         super().__init__()
         self.channels = channels
@@ -365,11 +369,11 @@ class ChannelConsistency(nn.Module):
 
     def residuals(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         m = self.means(x)
-        weight: torch.Tensor = self.weight  # type: ignore[assignment]
+        weight = self.weight
         return m - self.features(m, cond) @ weight.T
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        scale: torch.Tensor = self.scale  # type: ignore[assignment]
+        scale = self.scale
         return (self.residuals(x, cond).abs() / scale).amax(dim=1)
 
 
@@ -383,6 +387,8 @@ class ScanLineCheck(nn.Module):
     over rows and channels, (N,).
     """
 
+    scale: torch.Tensor  # a buffer
+
     def __init__(self, channels: int = 4) -> None:
         super().__init__()
         self.channels = channels
@@ -394,7 +400,7 @@ class ScanLineCheck(nn.Module):
         return (r[:, :, 1:-1] - 0.5 * (r[:, :, :-2] + r[:, :, 2:])).abs()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale: torch.Tensor = self.scale  # type: ignore[assignment]
+        scale = self.scale
         return (self.zigzag(x).amax(dim=2) / scale[None, :]).amax(dim=1)
 
 
@@ -408,7 +414,7 @@ class ScoredAutoencoder(nn.Module):
         self.autoencoder = autoencoder
         self.consistency = consistency
         self.lines = lines
-        self.config = {**autoencoder.config, "consistency": True, "lines": True}
+        self.config: dict[str, Any] = {**autoencoder.config, "consistency": True, "lines": True}
 
     def forward(
         self, x: torch.Tensor, cond: torch.Tensor

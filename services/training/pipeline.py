@@ -297,8 +297,8 @@ def run_autoencoder(
     xd = cd = None
     if dev is not None:
         xd, cd = prepare_inputs(dev, opts.progress)
-    if dev is not None and candidates > 1:
-        labels_dev = [bool(lab) for lab in dev.labels]
+    if dev is not None and xd is not None and cd is not None and candidates > 1:
+        labels_dev = np.array([bool(lab) for lab in dev.labels])
         aucs = [roc_auc(model_scores(scored, xd, cd, scoring=scoring), labels_dev) for _, scored, scoring in runs]
         tried = [{"seed": opts.seed + i, "dev_roc_auc": auc} for i, auc in enumerate(aucs)]
         log.info("autoencoder candidates, development ROC AUC: %s", tried)
@@ -319,7 +319,7 @@ def run_autoencoder(
                 model_scores(scored, xn, cn, scoring=scoring),
                 threshold,
             )
-        elif dev is not None:
+        elif dev is not None and xd is not None and cd is not None:
             # The archive's own development period: not held out (it chose the run, and its negatives
             # calibrated the threshold), so the figures are labelled as such.
             m = {
