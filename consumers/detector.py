@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from satwatch.consumers.checkpoint import Checkpoint
+from satwatch.consumers.clients import group_consumer, read_to_end, reliable_producer
 from satwatch.consumers.sinks import AlertSink, DeadLetterSink, OutputProducer
 from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import Alert, alert_from_json
@@ -94,17 +95,11 @@ class DetectorConsumer:
         #: Sees every accepted frame before it is processed (the feed's pictures keep recent frames).
         self.on_frame = on_frame
         k = settings.kafka
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=k.bootstrap_servers,
-            group_id=k.group_id,
-            client_id="satwatch-detector",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
+        self.consumer = group_consumer(
+            k,
+            k.group_id,
+            "satwatch-detector",
             max_poll_records=20,
-            # Tansu completes a group join only with a short poll interval (DESIGN.md section 5).
-            max_poll_interval_ms=10000,
-            session_timeout_ms=10000,
-            heartbeat_interval_ms=1000,
             fetch_max_bytes=16 * 1024 * 1024,
             # A message larger than a partition's fetch size must still be fetched (and dead-lettered).
             max_partition_fetch_bytes=16 * 1024 * 1024,
@@ -130,12 +125,9 @@ class DetectorConsumer:
 
     def _make_producer(self) -> KafkaProducer:
         """The producer of alerts and dead letters (replaced when a broker restart leaves it unusable)."""
-        return KafkaProducer(
-            bootstrap_servers=self.settings.kafka.bootstrap_servers,
-            client_id="satwatch-detector-out",
-            acks="all",
-            enable_idempotence=True,
-            retries=10,
+        return reliable_producer(
+            self.settings.kafka,
+            "satwatch-detector-out",
             request_timeout_ms=10_000,
             delivery_timeout_ms=30_000,  # bounds a flush: an unreachable broker is noticed within the poll interval
         )
@@ -154,29 +146,13 @@ class DetectorConsumer:
     def _read_published_ids(self, timeout: float = 5.0) -> set[str]:
         """Ids already on the alerts topic, so a restart never publishes one twice."""
         k = self.settings.kafka
-        reader = KafkaConsumer(
-            bootstrap_servers=k.bootstrap_servers, enable_auto_commit=False, client_id="satwatch-alert-scan"
-        )
-        try:
-            parts = reader.partitions_for_topic(k.alerts_topic) or set()
-            tps = [TopicPartition(k.alerts_topic, p) for p in parts]
-            if not tps:
-                return set()
-            reader.assign(tps)
-            reader.seek_to_beginning(*tps)
-            end = reader.end_offsets(tps)
-            ids: set[str] = set()
-            deadline = time.monotonic() + timeout
-            while any(reader.position(tp) < end[tp] for tp in tps) and time.monotonic() < deadline:
-                for records in reader.poll(timeout_ms=200).values():
-                    for r in records:
-                        try:
-                            ids.add(alert_from_json(r.value).id)
-                        except ValueError:
-                            continue
-            return ids
-        finally:
-            reader.close()
+        ids: set[str] = set()
+        for r in read_to_end(k, k.alerts_topic, "satwatch-alert-scan", timeout):
+            try:
+                ids.add(alert_from_json(r.value).id)
+            except ValueError:
+                continue
+        return ids
 
     @property
     def producer(self) -> Any:

@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
+from satwatch.consumers.clients import group_consumer, read_to_end, reliable_producer
 from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import Alert, alert_from_json
 from satwatch.services.feed.alertmanager import AlertmanagerRouter
@@ -98,27 +99,10 @@ class IncidentsConsumer:
         k = settings.kafka
         ensure_compacted_topic(k, feed.incidents_topic)
         self.store = store or IncidentStore(feed.store)
-        self.consumer = KafkaConsumer(
-            k.alerts_topic,
-            bootstrap_servers=k.bootstrap_servers,
-            group_id=feed.group_id,
-            client_id="satwatch-incidents",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=200,
-            # Tansu completes a group join only with a short poll interval (DESIGN.md section 5).
-            max_poll_interval_ms=5000,
-            session_timeout_ms=10000,
-            heartbeat_interval_ms=1000,
+        self.consumer = group_consumer(
+            k, feed.group_id, "satwatch-incidents", k.alerts_topic, max_poll_records=200, max_poll_interval_ms=5000
         )
-        self.producer = KafkaProducer(
-            bootstrap_servers=k.bootstrap_servers,
-            client_id="satwatch-incidents-out",
-            acks="all",
-            enable_idempotence=True,
-            retries=10,
-            linger_ms=0,
-        )
+        self.producer = reliable_producer(k, "satwatch-incidents-out", linger_ms=0)
         self.restored = self._restore_from_topic()
         router = (
             AlertmanagerRouter(feed.alertmanager_url, feed.alertmanager_resend_seconds, feed_url)
@@ -142,29 +126,16 @@ class IncidentsConsumer:
         """The store is a cache: incidents the compacted topic holds and the store lacks (a lost or new disk)
         are loaded back before any alert is read, so a group whose offsets are committed splits nothing."""
         k, topic = self.settings.kafka, self.feed.incidents_topic
-        reader = KafkaConsumer(
-            bootstrap_servers=k.bootstrap_servers, enable_auto_commit=False, client_id="satwatch-incidents-restore"
-        )
+
+        def too_slow() -> None:
+            raise RuntimeError(f"could not read the {topic} topic to its end in {timeout:.0f} s")
+
         latest: dict[str, Incident] = {}
-        try:
-            tps = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
-            if not tps:
-                return 0
-            reader.assign(tps)
-            reader.seek_to_beginning(*tps)
-            end = reader.end_offsets(tps)
-            deadline = time.monotonic() + timeout
-            while any(reader.position(tp) < end[tp] for tp in tps):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"could not read the {topic} topic to its end in {timeout:.0f} s")
-                for records in reader.poll(timeout_ms=500).values():
-                    for rec in records:
-                        try:
-                            latest[rec.key.decode()] = Incident.model_validate_json(rec.value)
-                        except (ValidationError, ValueError, AttributeError) as exc:
-                            log.warning("skipping an unreadable incident at offset %d: %s", rec.offset, exc)
-        finally:
-            reader.close()
+        for rec in read_to_end(k, topic, "satwatch-incidents-restore", timeout, too_slow, poll_ms=500):
+            try:
+                latest[rec.key.decode()] = Incident.model_validate_json(rec.value)
+            except (ValidationError, ValueError, AttributeError) as exc:
+                log.warning("skipping an unreadable incident at offset %d: %s", rec.offset, exc)
         n = self.store.restore(list(latest.values()))
         if n:
             log.info("restored %d incidents from the %s topic", n, topic)
