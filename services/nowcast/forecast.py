@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +36,29 @@ class MemorySource:
 
     def load(self, time: datetime) -> Frame:
         return self._frames[time]
+
+
+class CachedSource:
+    """A source whose frames are shrunk once and kept (least recently used out past ``max_frames``): a
+    nowcast reads the same frames again and again (window, analogs' followers, verification), and a real
+    archive frame costs four full-size PNG decodes."""
+
+    def __init__(self, source: FrameSource, max_frames: int = 256) -> None:
+        self.source = source
+        self.satellite = source.satellite
+        self.times = source.times
+        self._max = max_frames
+        self._kept: OrderedDict[datetime, Frame] = OrderedDict()
+
+    def load(self, time: datetime) -> Frame:
+        hit = self._kept.get(time)
+        if hit is None:
+            hit = self._kept[time] = shrink(self.source.load(time))
+            if len(self._kept) > self._max:
+                self._kept.popitem(last=False)
+        else:
+            self._kept.move_to_end(time)
+        return hit
 
 
 def load_shrunk(source: FrameSource, time: datetime) -> np.ndarray:

@@ -43,8 +43,13 @@ def optical_flow(data: NowcastInput, motion_method: str = "lucaskanade", tracer:
     if len(recent) < 2:  # no motion measurable: persistence, said so
         fields = np.broadcast_to(last, (len(data.leads), *last.shape)).astype(np.float32)
         return Forecast("optical_flow", data.issued, data.leads, fields, {"motion": "none (one frame)"})
+    kwargs = {}
+    if name == "DARTS" and len(recent) < need:  # DARTS fits N_t < T - 1 temporal modes (4 by default)
+        if len(recent) < 3:
+            raise ValueError("DARTS motion needs at least 3 frames")
+        kwargs["N_t"] = len(recent) - 2
     with contextlib.redirect_stdout(io.StringIO()):
-        velocity = motion.get_method(name)(recent)  # type: ignore[attr-defined]
+        velocity = motion.get_method(name)(recent, **kwargs)  # type: ignore[attr-defined]
         advect = extrapolation.get_method("semilagrangian")  # type: ignore[attr-defined]
     fields = np.empty((len(data.leads), *last.shape), dtype=np.float32)
     grid = np.mgrid[0 : last.shape[1], 0 : last.shape[2]].astype(np.float64)  # (row, column)

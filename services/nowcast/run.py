@@ -19,6 +19,7 @@ from satwatch.services.nowcast.analog import analog_cell_histograms, frame_at
 from satwatch.services.nowcast.analogs import SignatureMemo, exact_analogs
 from satwatch.services.nowcast.forecast import (
     Analog,
+    CachedSource,
     Forecast,
     FrameSource,
     NowcastInput,
@@ -70,13 +71,13 @@ class Nowcaster:
         options: NowcastOptions,
         past: FrameSource | None = None,
     ) -> None:
-        self.source = source
-        self.past = past if past is not None else source
+        self.source = CachedSource(source)
+        self.past = CachedSource(past) if past is not None else self.source
         self.profile = profile
         self.options = options
         self.leads = lead_times(options.hours, profile.cadence)
         self._query_sigs = SignatureMemo(source)
-        self._past_sigs = self._query_sigs if self.past is source else SignatureMemo(self.past)
+        self._past_sigs = self._query_sigs if self.past is self.source else SignatureMemo(self.past)
 
     def issue(self, at: datetime, analogs: Sequence[Analog] | None = None) -> NowcastRun:
         """Every method's forecast from the window ending at ``at`` (a frame time of the source)."""

@@ -148,8 +148,9 @@ def skill_table(scores: Sequence[LeadScores], leads: Sequence[timedelta] | None 
     methods = list(dict.fromkeys(s.method for s in scores))
     by = {(s.method, s.lead): s for s in scores}
     all_leads = sorted({s.lead for s in scores}) if leads is None else list(leads)
-    head = f"{'lead':>6} " + " ".join(f"| {m[:22]:^31} " for m in methods)
-    sub = f"{'':>6} " + " ".join(f"| {'CSI':>6} {'FSS':>6} {'MAE K':>7} {'cell':>6}  " for _ in methods)
+    cases = {s.lead: s.cases for s in scores if s.method == methods[0]} if methods else {}
+    head = f"{'lead':>6} {'cases':>5} " + " ".join(f"| {m[:22]:^31} " for m in methods)
+    sub = f"{'':>6} {'':>5} " + " ".join(f"| {'CSI':>6} {'FSS':>6} {'MAE K':>7} {'cell':>6}  " for _ in methods)
     lines = [head, sub]
     for lead in all_leads:
         cells = []
@@ -161,5 +162,5 @@ def skill_table(scores: Sequence[LeadScores], leads: Sequence[timedelta] | None 
                 + "  "
             )
         minutes = int(lead.total_seconds() // 60)
-        lines.append(f"{minutes // 60:>3}:{minutes % 60:02d} " + " ".join(cells))
+        lines.append(f"{minutes // 60:>3}:{minutes % 60:02d} {cases.get(lead, 0):>5} " + " ".join(cells))
     return "\n".join(lines)

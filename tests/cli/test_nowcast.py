@@ -1,0 +1,59 @@
+"""``satwatch nowcast`` on the study's real COMS frames and on a small simulated archive."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from satwatch.cli import build_parser, main
+from tests.helpers import shared_data
+
+pytest.importorskip("pysteps", reason="the [nowcast] extra is not installed")
+
+
+def test_help_explains_every_option() -> None:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for action in sub.choices["nowcast"]._actions:  # type: ignore[attr-defined]
+        assert action.help, f"nowcast {action.option_strings} lacks help"
+
+
+def test_real_frames_verify_the_baselines_and_say_why_analogs_are_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    archive = shared_data("study", "raw_images")
+    argv = ["nowcast", "--archive", str(archive), "--time", "2011-03-03T12:30Z", "--hours", "0.75"]
+    assert main([*argv, "--methods", "persistence,optical_flow,analog", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["analogs"] == [] and "analog" in out["skipped"]
+    scores = {(s["method"], s["lead_minutes"]): s for s in out["scores"]}
+    assert sorted(scores) == [(m, t) for m in ("optical_flow", "persistence") for t in (15, 30, 45)]
+    for s in scores.values():
+        assert s["cases"] == 1 and 0 < s["csi"] < 1 and 0 < s["mae_k"] < 30
+    # 6.5 h of real weather: the flow moved the clouds, so its forecast is not persistence's
+    assert scores[("optical_flow", 45)]["mae_k"] != scores[("persistence", 45)]["mae_k"]
+
+
+def test_simulated_archive_issues_analogs_prints_the_table_and_plots(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = pytest.importorskip("satwatch.services.simulator.scene")
+    pytest.importorskip("matplotlib")
+    folder = tmp_path / "archive"
+    sim.write_archive(sim.SimConfig(seed=5, width=120, height=96, days=1.0), folder, progress=False)
+    plot = tmp_path / "nowcast.png"
+    argv = ["nowcast", "--archive", str(folder), "--time", "2024-07-01T20:00Z", "--to", "2024-07-01T21:00Z"]
+    assert main([*argv, "--hours", "1", "--k", "2", "--cells", "--plot", str(plot)]) == 0
+    text = capsys.readouterr().out
+    assert "2 issue time(s)" in text
+    assert text.count("analog: window ending") == 2
+    for name in ("persistence", "optical_flow", "analog", "analog_change", "analog_cells"):
+        assert name in text
+    assert "  1:00     2 |" in text  # two issue times verified at one hour
+    assert plot.stat().st_size > 10_000 and (tmp_path / "nowcast-skill.png").stat().st_size > 10_000
+
+
+def test_a_misspelt_method_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    archive = shared_data("study", "raw_images")
+    argv = ["nowcast", "--archive", str(archive), "--time", "2011-03-03T12:30Z", "--methods", "persistance"]
+    assert main(argv) == 2
+    assert "unknown nowcast method 'persistance'" in capsys.readouterr().err
