@@ -11,8 +11,10 @@ from satwatch.cli._common import add_kafka_arguments, settings_from_args
 from satwatch.consumers.detector import DetectorConsumer
 from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import Alert
+from satwatch.services.detection.detector import FrameOutcome
 from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer
 from satwatch.services.detection.router import DetectorRouter, FrameDetector, build_frame_detector
+from satwatch.services.detection.scores import ScoresFile
 from satwatch.topics import ensure_topics
 
 
@@ -34,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model-dir",
         action="append",
         metavar="[PROFILE=]DIR",
-        help="directory with encoder/autoencoder ONNX files and cards (default: shipped). Give PROFILE=DIR once "
+        help="directory with encoder and/or autoencoder ONNX files and cards, e.g. a 'satwatch train --out' folder "
+        "(a model it lacks is the shipped one, logged; default: shipped). Give PROFILE=DIR once "
         "per satellite profile to serve several model sets at once (config detector.model_dirs); frames of a "
         "profile with none are refused as no_model",
     )
@@ -59,6 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=400,
         metavar="N",
         help="frames per satellite held in memory for pictures (default 400, about 4 days at 15 minutes)",
+    )
+    p.add_argument(
+        "--scores-out",
+        metavar="FILE",
+        help="append every frame's anomaly score and terms to this TSV (satellite, time, score, pixel, consistency, "
+        "lines, threshold, alert); the alert store's scores table holds them too",
     )
     p.set_defaults(func=run)
 
@@ -109,11 +118,19 @@ def run(args: argparse.Namespace) -> int:
         from satwatch.services.feed.pictures import AlertPictures
 
         pictures = AlertPictures(args.pictures_dir, keep=args.pictures_keep, archive=args.pictures_archive)
+    scores = ScoresFile(args.scores_out) if args.scores_out else None
+
+    def on_outcome(outcome: FrameOutcome) -> None:
+        if pictures is not None:
+            pictures.on_outcome(outcome)
+        if scores is not None and outcome.frame_score is not None:
+            scores.write([outcome.frame_score])
+
     consumer = DetectorConsumer(
         settings,
         detector,
         on_alert=print_alert,
-        on_outcome=pictures.on_outcome if pictures else None,
+        on_outcome=on_outcome if pictures or scores else None,
         on_frame=pictures.on_frame if pictures else None,
     )
     server.ready = consumer.ready  # /readyz: models loaded, loop running, partitions assigned
@@ -132,4 +149,6 @@ def run(args: argparse.Namespace) -> int:
         server.close()
         if pictures is not None:
             pictures.close()
+        if scores is not None:
+            scores.close()
     return 0

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from satwatch.services.detection.scores import FrameScore
+
 
 class SimilarEvent(BaseModel):
     """A past window similar to the alert's window."""
@@ -84,6 +86,13 @@ class AlertStore:
                 "kind TEXT, body TEXT NOT NULL, published INTEGER NOT NULL DEFAULT 0, "
                 "acknowledged INTEGER NOT NULL DEFAULT 0, comment TEXT)"
             )
+            # Every frame's score and terms (not only alerts), for a researcher's own curves; a replay
+            # rewrites a frame's row with the same values.
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS scores (satellite TEXT NOT NULL, time TEXT NOT NULL, score REAL, "
+                "pixel REAL, consistency REAL, lines REAL, threshold REAL, alert TEXT, "
+                "PRIMARY KEY (satellite, time))"
+            )
             self._db.commit()
         except sqlite3.DatabaseError as exc:  # a damaged file: say which, and what to do, in one line
             self._db.close()
@@ -100,6 +109,32 @@ class AlertStore:
                 (alert.id, alert.satellite, alert.window_end.isoformat(), alert.kind, alert.model_dump_json()),
             )
             return cur.rowcount == 1
+
+    def put_scores(self, rows: list[FrameScore]) -> None:
+        """Store frames' scores durably in one transaction (idempotent per satellite and time)."""
+        if not rows:
+            return
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO scores (satellite, time, score, pixel, consistency, lines, threshold, alert) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.satellite, r.time.isoformat(), r.score, r.pixel, r.consistency, r.lines, r.threshold, r.alert)
+                    for r in rows
+                ],
+            )
+
+    def scores(self, satellite: str | None = None) -> list[FrameScore]:
+        """Stored frame scores in time order (of one satellite, or all)."""
+        sql = "SELECT satellite, time, score, pixel, consistency, lines, threshold, alert FROM scores"
+        args: tuple[str, ...] = ()
+        if satellite is not None:
+            sql, args = sql + " WHERE satellite = ?", (satellite,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY time, satellite", args).fetchall()
+        return [
+            FrameScore(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] or "") for r in rows
+        ]
 
     def mark_published(self, alert_ids: list[str]) -> None:
         with self._lock, self._db:

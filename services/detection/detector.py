@@ -21,6 +21,7 @@ from satwatch.services.detection.alerts import Alert, AlertStore, SimilarEvent, 
 from satwatch.services.detection.journal import IndexJournal
 from satwatch.services.detection.metrics import DetectorMetrics
 from satwatch.services.detection.quality import check_model_terms, check_pixels
+from satwatch.services.detection.scores import FrameScore
 from satwatch.services.detection.seams import Encoder, Index, Reranker, Scorer
 from satwatch.services.detection.window import Admission, RollingWindow, WindowEntry
 from satwatch.services.frames.codec import FrameMeta
@@ -78,6 +79,8 @@ class FrameOutcome:
     neighbours: list[Neighbour] = field(default_factory=list)
     alert: Alert | None = None  # set only when the alert is new to the store
     heatmap: np.ndarray | None = None
+    #: The frame's score and its terms, as the store's scores table and ``--scores-out`` record them.
+    frame_score: FrameScore | None = None
 
 
 class Detector:
@@ -116,6 +119,8 @@ class Detector:
         # One worker scores frames with the autoencoder while this thread signs, embeds and searches:
         # onnxruntime releases the GIL, so on two cores the two halves of a replay batch overlap.
         self._scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="anomaly")
+        #: Frame scores processed since the last flush; written to the store's scores table by ``flush``.
+        self._pending_scores: list[FrameScore] = []
         #: Saved state was damaged (an index snapshot or journal records): the consumer rebuilds it by reading
         #: the whole retained stream again instead of only the last few messages.
         self.needs_rebuild = self.index.recovered
@@ -333,6 +338,8 @@ class Detector:
                 neighbours = self._search(sat, window, exact=alerting)
         outcome = FrameOutcome(sat, frame.time, admission, score, self.threshold, len(window), neighbours)
         outcome.heatmap = result.heatmap
+        outcome.frame_score = FrameScore.of(sat, frame.time, result, self.threshold, kind if alerting else "")
+        self._pending_scores.append(outcome.frame_score)
         if alerting:
             with m.stage("alert_store"):
                 alert = self._make_alert(sat, window, score, result.heatmap, neighbours, kind)
@@ -448,6 +455,9 @@ class Detector:
 
     def flush(self) -> None:
         """Make everything processed so far durable; the consumer calls this before committing offsets."""
+        if self._pending_scores:
+            self.store.put_scores(self._pending_scores)
+            self._pending_scores = []
         if self._journal is not None:
             self._journal.sync()
         if self.reranker is not None:
@@ -486,14 +496,16 @@ def build_detector(
     """
     from satwatch.services.models.anomaly import AnomalyScorer
     from satwatch.services.models.embedding import FrameEncoder
+    from satwatch.services.models.locate import resolve_model_dirs
     from satwatch.services.retrieval.index import SimilarityIndex
 
     d = settings.detector
     if d.profiles_file:
         load_profiles(d.profiles_file)
     state = Path(d.state_dir)
-    encoder = FrameEncoder.load(d.model_dir, threads=d.model_threads)
-    scorer = AnomalyScorer.load(d.model_dir, threshold=d.anomaly_threshold, threads=d.model_threads)
+    dirs = resolve_model_dirs(d.model_dir)  # a folder with one model: the other is the shipped one (logged)
+    encoder = FrameEncoder.load(dirs.encoder, threads=d.model_threads)
+    scorer = AnomalyScorer.load(dirs.autoencoder, threshold=d.anomaly_threshold, threads=d.model_threads)
     channels = tuple(encoder.card.normalisation.channels)
     if tuple(scorer.card.normalisation.channels) != channels:
         raise ValueError(
