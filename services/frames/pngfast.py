@@ -283,6 +283,30 @@ def _seed_row_hist(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def seed_zero_tail(
+    counts: np.ndarray,
+    colcell: np.ndarray,
+    zero: int,
+    h: int,
+    rows: int,
+    n: int,
+    ch: int,
+    cw: int,
+    w: int,
+    extra: int,
+) -> None:  # pragma: no cover - compiled
+    """The seed walk past an image of ``h`` rows, into bin ``zero``: the wrap of the last image row (its
+    ``extra`` pixels read zeros), then whole virtual rows of zeros up to ``rows`` (n * cell height)."""
+    for v in range(h - 1, rows):
+        cells = counts[(v // ch) * n : (v // ch + 1) * n]
+        if v >= h:
+            for x in range(w):
+                cells[colcell[x], zero] += 1
+        for k in range(extra):
+            cells[(w + k) // cw, zero] += 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _flush(part: np.ndarray, counts: np.ndarray, cell_row: int, n: int) -> None:  # pragma: no cover - compiled
     if cell_row < 0:
         return
@@ -343,14 +367,7 @@ def _unfilter_red_hist_seed(
         _seed_row_hist(r, cur, counts, part, colcell, lut, n, ch, cw, w, extra, rows)
         r += 1
     _flush(part, counts, cell_row, n)
-    zero = lut[0]
-    for v in range(h - 1, rows):  # zeros: the wrap of the last image row, then whole virtual rows
-        cells = counts[(v // ch) * n : (v // ch + 1) * n]
-        if v >= h:
-            for x in range(w):
-                cells[colcell[x], zero] += 1
-        for k in range(extra):
-            cells[(w + k) // cw, zero] += 1
+    seed_zero_tail(counts, colcell, lut[0], h, rows, n, ch, cw, w, extra)
     return 1
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from satwatch.services.frames.pngfast import RGB, read_png_raw
+from satwatch.services.frames.pngfast import RGB, read_png_raw, seed_zero_tail
 
 # The grey-as-RGB kernel of pngfast (red bytes only, fused with the same seed walk): faster still for files
 # with no colour at all, and it stops at the first coloured pixel.
@@ -198,14 +198,7 @@ def _rgb_seed_hist(
             part[:] = 0
         prev, cur = cur, prev
         gprev, gcur = gcur, gprev
-    zero = lut[0]
-    for v in range(h - 1, n * ch):  # zeros: the wrap of the last image row, then whole virtual rows
-        cells = counts[(v // ch) * n : (v // ch + 1) * n]
-        if v >= h:
-            for x in range(w):
-                cells[colcell[x], zero] += 1
-        for k in range(extra):
-            cells[(w + k) // cw, zero] += 1
+    seed_zero_tail(counts, colcell, lut[0], h, n * ch, n, ch, cw, w, extra)
     return True
 
 
