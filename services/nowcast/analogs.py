@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import numpy as np
 
@@ -107,6 +108,25 @@ def analogs_from_neighbours(neighbours: Sequence[Neighbour]) -> list[Analog]:
         sim = n.similarity if n.similarity is not None else 1.0 / (rank + 1)
         out.append(Analog(end=n.record.end, similarity=float(sim), start=n.record.start))
     return out
+
+
+class PastEvent(Protocol):
+    """What an alert's similar event carries (``services.detection.alerts.SimilarEvent`` fits)."""
+
+    start: datetime
+    end: datetime
+    similarity: float | None
+
+
+def analogs_from_events(events: Sequence[PastEvent]) -> list[Analog]:
+    """An alert's similar events as analogs, so the detector or the feed can call
+    ``summary.alert_summary`` with what the alert already holds; unranked ones are weighted by rank."""
+    return [
+        Analog(
+            end=e.end, similarity=float(e.similarity if e.similarity is not None else 1.0 / (rank + 1)), start=e.start
+        )
+        for rank, e in enumerate(events)
+    ]
 
 
 def similarity_spread(analogs: Sequence[Analog]) -> tuple[float, float]:

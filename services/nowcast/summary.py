@@ -96,7 +96,8 @@ def alert_summary(
 ) -> NowcastSummary | None:
     """The analog outlook for an alert whose window ends at ``issued`` with frame ``latest`` (C, H, W).
 
-    ``analogs`` are its similar past events (``analogs.analogs_from_neighbours`` of the search hits) and
+    ``analogs`` are its similar past events (``analogs.analogs_from_neighbours`` of the search hits, or
+    ``analogs.analogs_from_events`` of an alert's ``similar``) and
     ``past`` the source holding what followed them. None when no analog has a frame at any lead.
     """
     if not analogs:

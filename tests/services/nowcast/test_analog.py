@@ -8,10 +8,11 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from satwatch.services.detection.alerts import SimilarEvent
 from satwatch.services.frames.frame import Frame
 from satwatch.services.frames.profiles import get_profile
 from satwatch.services.nowcast.analog import frame_at
-from satwatch.services.nowcast.analogs import analogs_from_neighbours, fold_events
+from satwatch.services.nowcast.analogs import analogs_from_events, analogs_from_neighbours, fold_events
 from satwatch.services.nowcast.forecast import Analog, MemorySource, NowcastInput, lead_times
 from satwatch.services.nowcast.interface import get_method
 from satwatch.services.nowcast.run import CELL_HISTOGRAMS, Nowcaster, NowcastOptions
@@ -95,6 +96,17 @@ def test_search_hits_become_analogs(stream: list[Frame]) -> None:
     out = analogs_from_neighbours(hits)
     assert [a.similarity for a in out] == [0.8, 0.5]  # not re-ranked: weighted by rank
     assert out[0].end == stream[19].time and out[0].start == stream[0].time
+
+
+def test_an_alerts_similar_events_become_analogs(stream: list[Frame]) -> None:
+    events = [
+        SimilarEvent(window_id="a", satellite="COMS-1", start=stream[0].time, end=stream[19].time, distance=1.0),
+        SimilarEvent(
+            window_id="b", satellite="COMS-1", start=stream[5].time, end=stream[24].time, distance=2.0, similarity=0.7
+        ),
+    ]
+    out = analogs_from_events(events)
+    assert [(a.end, a.similarity) for a in out] == [(stream[19].time, 1.0), (stream[24].time, 0.7)]
 
 
 def test_unknown_method_names_the_known_ones() -> None:
