@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from satwatch.cli import add_config_argument
 from satwatch.services.config import Settings, load_settings
 from satwatch.services.metric.groundtruth import GridSpec
 
@@ -18,6 +19,13 @@ def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames-topic", help="topic frames are published to (default 'frames')")
 
 
+def add_service_arguments(parser: argparse.ArgumentParser) -> None:
+    """What the long-running services (``detect``, ``feed``) take alike: config file, Kafka, both topics."""
+    add_config_argument(parser)
+    add_kafka_arguments(parser)
+    parser.add_argument("--alerts-topic", help="topic the detector publishes alerts to (default 'alerts')")
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Config file + environment, then the command-line flags on top."""
     settings = load_settings(getattr(args, "config", None))
@@ -25,6 +33,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         settings.kafka.bootstrap_servers = args.bootstrap_servers
     if getattr(args, "frames_topic", None):
         settings.kafka.frames_topic = args.frames_topic
+    if getattr(args, "alerts_topic", None):
+        settings.kafka.alerts_topic = args.alerts_topic
     return settings
 
 

@@ -6,8 +6,7 @@ import argparse
 import signal
 import threading
 
-from satwatch.cli import add_config_argument
-from satwatch.cli._common import add_kafka_arguments, settings_from_args
+from satwatch.cli._common import add_service_arguments, settings_from_args
 from satwatch.consumers.detector import DetectorConsumer
 from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import Alert
@@ -29,8 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "metrics are served at /metrics. Scale out by starting more detectors with the same group id."
         ),
     )
-    add_config_argument(p)
-    add_kafka_arguments(p)
+    add_service_arguments(p)
     p.add_argument("--state-dir", help="alert store, index and journal directory (config detector.state_dir)")
     p.add_argument(
         "--model-dir",

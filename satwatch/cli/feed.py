@@ -5,16 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
-from typing import TYPE_CHECKING
 
-from satwatch.cli import add_config_argument
-from satwatch.cli._common import add_kafka_arguments, settings_from_args
-
-if TYPE_CHECKING:
-    pass
+from satwatch.cli._common import add_service_arguments, settings_from_args
 
 log = logging.getLogger(__name__)
-
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Binds to 127.0.0.1 unless feed.host says otherwise."
         ),
     )
-    add_config_argument(p)
-    add_kafka_arguments(p)
-    p.add_argument("--alerts-topic", help="topic the detector publishes alerts to (default 'alerts')")
+    add_service_arguments(p)
     p.add_argument("--store", help="incident store (default config feed.store, var/feed/incidents.sqlite)")
     p.add_argument("--host", help="address to bind (default config feed.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default config feed.port, 8088; 0 picks a free one)")
@@ -47,8 +39,6 @@ def run(args: argparse.Namespace) -> int:
     from satwatch.services.feed.store import IncidentStore
 
     settings = settings_from_args(args)
-    if args.alerts_topic:
-        settings.kafka.alerts_topic = args.alerts_topic
     feed = load_feed_settings(getattr(args, "config", None))
     for name in ("store", "host", "port", "pictures_dir", "alertmanager_url"):
         if getattr(args, name) is not None:
