@@ -22,3 +22,15 @@ def test_train_rejects_missing_archive(tmp_path, capsys: pytest.CaptureFixture[s
     rc = main(["train", "autoencoder", "--archive", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
     assert rc == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_train_labels_need_an_archive(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("torch")
+    labels = tmp_path / "events.tsv"
+    labels.write_text("fog\t2024-07-01T06:00Z\t2024-07-01T07:00Z\n")
+    rc = main(["train", "autoencoder", "--labels", str(labels), "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert "give --archive DIR too" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--labels" in capsys.readouterr().out
