@@ -18,16 +18,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from satwatch.consumers.detector import DetectorConsumer
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import alert_from_json
-from satwatch.services.detection.detector import build_detector
 from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer
 from satwatch.services.frames.codec import encode_inline
 from satwatch.services.frames.frame import CHANNELS, Frame
 from satwatch.services.simulator.scene import SceneSimulator, SimConfig, SimEvent
 from satwatch.topics import DLQ_REASON, ensure_topics
+from tests.consumers.running import run_detector
 from tests.producers.test_publisher import read_topic
 
 # Ten hours of simulated stream holding exactly one labelled event (a saturated block, 06:00-06:30).
@@ -52,22 +51,6 @@ def publish(settings: Settings, frames: list[Frame], pause: float = 0.0) -> None
             time.sleep(pause)
     publisher.flush()
     producer.close()
-
-
-def run_detector(settings: Settings, expected_frames: int, metrics: DetectorMetrics | None = None) -> DetectorConsumer:
-    """Run an in-process detector until it has handled ``expected_frames`` valid frames."""
-    detector = build_detector(settings, metrics)
-    seen = {"n": 0}
-    consumer = DetectorConsumer(settings, detector, on_outcome=lambda o: seen.__setitem__("n", seen["n"] + 1))
-    worker = threading.Thread(target=consumer.run, kwargs={"max_idle_seconds": 20})
-    worker.start()
-    deadline = time.monotonic() + 120
-    while seen["n"] < expected_frames and worker.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    consumer.stop()
-    worker.join(30)
-    assert seen["n"] >= expected_frames, f"detector handled {seen['n']} of {expected_frames} frames"
-    return consumer
 
 
 def active(events: list[SimEvent], t) -> bool:  # type: ignore[no-untyped-def]

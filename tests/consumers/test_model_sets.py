@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from satwatch.consumers.detector import DetectorConsumer
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.services.config import Settings
 from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer
@@ -21,6 +18,7 @@ from satwatch.services.frames.frame import Frame
 from satwatch.services.frames.profiles import load_profiles
 from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 from satwatch.topics import DLQ_REASON, ensure_topics
+from tests.consumers.running import run_detector
 from tests.producers.test_publisher import read_topic
 
 SHIPPED = Path(__file__).resolve().parents[2] / "onnx_models"
@@ -91,20 +89,11 @@ def test_one_detector_serves_two_profiles_and_refuses_a_third(settings: Settings
     server = MetricsServer(metrics.registry)
     detector = build_frame_detector(settings, metrics)
     assert isinstance(detector, DetectorRouter) and sorted(detector.routes) == ["COMS-1", TWIN]
-    seen = {"n": 0}
-    consumer = DetectorConsumer(settings, detector, on_outcome=lambda o: seen.__setitem__("n", seen["n"] + 1))
-    worker = threading.Thread(target=consumer.run, kwargs={"max_idle_seconds": 20})
-    worker.start()
-    deadline = time.monotonic() + 180
-    while seen["n"] < 2 * len(frames) and worker.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
     try:
+        run_detector(settings, 2 * len(frames), detector=detector, timeout=180, exact=True)
         body = urllib.request.urlopen(server.url).read().decode()
     finally:
-        consumer.stop()
-        worker.join(30)
         server.close()
-    assert seen["n"] == 2 * len(frames)
 
     # Per-satellite windows and indexes: each profile indexed its own full windows, under its own folder.
     full_windows = len(frames) - 19

@@ -11,8 +11,6 @@ import functools
 import json
 import logging
 import struct
-import threading
-import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass
@@ -25,12 +23,12 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from satwatch.consumers.detector import DetectorConsumer
 from satwatch.consumers.sinks import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_MAX_KEY, DLQ_TRUNCATED
 from satwatch.services.config import Settings
-from satwatch.services.detection.detector import build_detector
 from satwatch.services.detection.metrics import DetectorMetrics
 from satwatch.services.frames.codec import encode_claim_check, encode_inline
 from satwatch.services.frames.frame import CHANNELS, Frame, kma_filename, write_rgb_png
 from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 from satwatch.topics import DLQ_REASON, ensure_topics
+from tests.consumers.running import run_detector
 from tests.producers.test_publisher import read_topic
 
 # Ten hours of simulated stream holding one labelled event (as tests/consumers/test_detector.py uses).
@@ -169,22 +167,6 @@ def write_archive(root: Path, frames: list[Frame]) -> Path:
     return root
 
 
-def run_until_idle(settings: Settings, expected_frames: int, metrics: DetectorMetrics) -> DetectorConsumer:
-    detector = build_detector(settings, metrics)
-    seen = {"n": 0}
-    consumer = DetectorConsumer(settings, detector, on_outcome=lambda o: seen.__setitem__("n", seen["n"] + 1))
-    worker = threading.Thread(target=consumer.run, kwargs={"max_idle_seconds": 20})
-    worker.start()
-    deadline = time.monotonic() + 180
-    while seen["n"] < expected_frames and worker.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    consumer.stop()
-    worker.join(30)
-    assert not worker.is_alive()
-    assert seen["n"] == expected_frames, f"detector handled {seen['n']} of {expected_frames} valid frames"
-    return consumer
-
-
 def send_all(settings: Settings, messages: list[tuple[bytes | None, bytes | None]]) -> None:
     # A producer that lets through what a careless or hostile one would send (over 1 MB, any key).
     producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, max_request_size=8 << 20)
@@ -217,7 +199,8 @@ def test_no_message_stops_a_partition(settings: Settings, stream: list[Frame], t
     clean.detector.state_dir = str(tmp_path / "clean")
     ensure_topics(clean.kafka)
     send_all(clean, [(f.satellite.encode(), encode_inline(f)) for f in frames])
-    expected_alerts = {a.id for a in run_until_idle(clean, len(frames), DetectorMetrics()).detector.store.all()}
+    reference = run_detector(clean, len(frames), DetectorMetrics(), timeout=180, exact=True)
+    expected_alerts = {a.id for a in reference.detector.store.all()}
     assert expected_alerts
 
     # The same stream with every bad kind after a valid frame (the unknown satellites together).
@@ -236,7 +219,7 @@ def test_no_message_stops_a_partition(settings: Settings, stream: list[Frame], t
 
     metrics = DetectorMetrics()
     with caplog.at_level(logging.WARNING):
-        consumer = run_until_idle(settings, len(frames), metrics)
+        consumer = run_detector(settings, len(frames), metrics, timeout=180, exact=True)
 
     # Every valid frame processed and the same alerts raised as over the clean stream.
     assert metrics.frames_consumed.labels("COMS-1")._value.get() == len(frames)

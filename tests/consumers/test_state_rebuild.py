@@ -9,7 +9,8 @@ from satwatch.services.config import Settings
 from satwatch.services.retrieval.index import SimilarityIndex
 from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 from satwatch.topics import ensure_topics
-from tests.consumers.test_detector import publish, run_detector
+from tests.consumers.running import run_detector
+from tests.consumers.test_detector import publish
 from tests.producers.test_publisher import read_topic
 
 

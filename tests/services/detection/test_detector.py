@@ -3,65 +3,21 @@ tests/consumers/test_detector.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 
-import numpy as np
 import pytest
 
-from satwatch.services.config import DetectorSettings
-from satwatch.services.detection.alerts import AlertStore
-from satwatch.services.detection.detector import Detector, InvalidFrame
+from satwatch.services.detection.detector import InvalidFrame
 from satwatch.services.detection.window import Admission
 from satwatch.services.frames.codec import decode_meta, encode_inline
 from satwatch.services.frames.frame import Frame
 from satwatch.services.frames.profiles import get_profile
-from satwatch.services.metric.groundtruth import FrameSignature, GridSpec
 from satwatch.services.models.anomaly import AnomalyResult
-from satwatch.services.retrieval.index import SimilarityIndex, window_id
+from satwatch.services.retrieval.index import window_id
 from tests.helpers import T0, make_frame
+from tests.services.detection.stand_ins import BrightnessScorer, make_detector
 
 Q = timedelta(minutes=15)
-
-
-class MeanEncoder:
-    """Embeds a frame as its per-channel means (enough to tell bright from dark scenes)."""
-
-    dim = 4
-    signature_spec: GridSpec | None = None  # reads pixels, not ground-truth signatures
-
-    def encode(self, frames: np.ndarray) -> np.ndarray:
-        return frames.reshape(len(frames), 4, -1).mean(axis=2).astype(np.float32) / 255.0
-
-    def encode_signatures(self, signatures: Sequence[FrameSignature]) -> np.ndarray:
-        raise AssertionError("a pixel encoder is never handed signatures")
-
-
-class BrightnessScorer:
-    """Scores a frame by how bright its first channel is."""
-
-    threshold = 0.6
-
-    def score(self, frame: Frame) -> AnomalyResult:
-        heat = frame.data[0].astype(np.float32) / 255.0
-        return AnomalyResult(float(heat.mean()), heat, self.threshold)
-
-    def score_batch(self, frames: list[Frame]) -> list[AnomalyResult]:
-        return [self.score(f) for f in frames]
-
-
-def make_detector(tmp_path, **overrides) -> Detector:  # type: ignore[no-untyped-def]
-    settings = DetectorSettings(window_size=4, min_frames_for_search=2, k=3, **overrides)
-    index = SimilarityIndex.open_or_create(tmp_path / "index", dim=4, max_elements=16)
-    return Detector(
-        MeanEncoder(),
-        BrightnessScorer(),
-        index,
-        AlertStore(tmp_path / "a.sqlite"),
-        settings,
-        index_dir=tmp_path / "index",
-        now=lambda: T0 + timedelta(days=30),
-    )
 
 
 def test_quiet_frames_do_not_alert_and_bright_frame_does(tmp_path) -> None:  # type: ignore[no-untyped-def]

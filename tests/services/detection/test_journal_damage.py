@@ -67,7 +67,8 @@ def test_entries_written_before_checksums_still_replay(tmp_path: Path) -> None:
 
 
 def test_a_detector_counts_damaged_journal_records(tmp_path: Path) -> None:
-    from tests.services.detection.test_detector import make_detector, make_frame
+    from tests.helpers import make_frame
+    from tests.services.detection.stand_ins import make_detector
 
     det = make_detector(tmp_path)
     for i in range(6):

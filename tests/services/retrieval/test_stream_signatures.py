@@ -2,14 +2,11 @@ from datetime import timedelta
 
 import numpy as np
 
-from satwatch.services.config import DetectorSettings
-from satwatch.services.detection.alerts import AlertStore
-from satwatch.services.detection.detector import Detector
 from satwatch.services.metric.groundtruth import frame_signature, window_signature, window_similarity
-from satwatch.services.retrieval.index import Neighbour, SimilarityIndex, WindowRecord
+from satwatch.services.retrieval.index import Neighbour, WindowRecord
 from satwatch.services.retrieval.stream_signatures import StreamSignatures
 from tests.helpers import T0, make_frame
-from tests.services.detection.test_detector import BrightnessScorer, MeanEncoder
+from tests.services.detection.stand_ins import make_detector
 
 Q = timedelta(minutes=15)
 
@@ -53,15 +50,7 @@ def test_rerank_orders_by_exact_similarity(tmp_path) -> None:  # type: ignore[no
 
 
 def test_detector_alerts_carry_exact_similarity(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    det = Detector(
-        MeanEncoder(),
-        BrightnessScorer(),
-        SimilarityIndex(dim=4, max_elements=64),
-        AlertStore(tmp_path / "a.sqlite"),
-        DetectorSettings(window_size=4, min_frames_for_search=4, k=3),
-        reranker=StreamSignatures(tmp_path / "sig"),
-        now=lambda: T0 + timedelta(days=30),
-    )
+    det = make_detector(tmp_path, StreamSignatures(tmp_path / "sig"), persistent=False, min_frames_for_search=4)
     for i in range(24):
         det.process(make_frame(T0 + i * Q, value=60 + 5 * (i % 4)))
     out = det.process(make_frame(T0 + 24 * Q, value=230))
@@ -91,15 +80,7 @@ def test_rerank_of_a_part_filled_query_compares_the_latest_frames() -> None:
 
 
 def test_detector_reranks_a_part_filled_window_after_a_gap(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    det = Detector(
-        MeanEncoder(),
-        BrightnessScorer(),
-        SimilarityIndex(dim=4, max_elements=64),
-        AlertStore(tmp_path / "a.sqlite"),
-        DetectorSettings(window_size=4, min_frames_for_search=2, k=3),
-        reranker=StreamSignatures(tmp_path / "sig"),
-        now=lambda: T0 + timedelta(days=30),
-    )
+    det = make_detector(tmp_path, StreamSignatures(tmp_path / "sig"), persistent=False)
     for i in range(24):
         det.process(make_frame(T0 + i * Q, value=60 + 5 * (i % 4)))
     # Ten hours missing: the window after the gap holds 2 frames, the indexed windows 4.
