@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from satwatch.services.detection.scores import FrameScore
+from satwatch.services.sqlite import open_db
 
 
 class SimilarEvent(BaseModel):
@@ -75,27 +76,20 @@ class AlertStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(
+            self._db = open_db(
+                self.path,
                 "CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, satellite TEXT, window_end TEXT, "
                 "kind TEXT, body TEXT NOT NULL, published INTEGER NOT NULL DEFAULT 0, "
-                "acknowledged INTEGER NOT NULL DEFAULT 0, comment TEXT)"
-            )
-            # Every frame's score and terms (not only alerts), for a researcher's own curves; a replay
-            # rewrites a frame's row with the same values.
-            self._db.execute(
+                "acknowledged INTEGER NOT NULL DEFAULT 0, comment TEXT);"
+                # Every frame's score and terms (not only alerts), for a researcher's own curves; a replay
+                # rewrites a frame's row with the same values.
                 "CREATE TABLE IF NOT EXISTS scores (satellite TEXT NOT NULL, time TEXT NOT NULL, score REAL, "
                 "pixel REAL, consistency REAL, lines REAL, threshold REAL, alert TEXT, "
-                "PRIMARY KEY (satellite, time))"
+                "PRIMARY KEY (satellite, time));",
             )
-            self._db.commit()
         except sqlite3.DatabaseError as exc:  # a damaged file: say which, and what to do, in one line
-            self._db.close()
             raise ValueError(
                 f"alert store {self.path} is damaged ({exc}); move it aside and start again: alerts already on "
                 "the alerts topic are not published twice"

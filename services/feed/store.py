@@ -5,7 +5,6 @@ every change. The audit trail's sequence number is the change feed the web page 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from satwatch.services.feed.incidents import Change, Incident
+from satwatch.services.sqlite import open_db
 
 
 class Acknowledgement(BaseModel):
@@ -37,12 +37,9 @@ class IncidentStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(
+        self._db = open_db(
+            self.path,
             "CREATE TABLE IF NOT EXISTS incidents (id TEXT PRIMARY KEY, satellite TEXT, kind TEXT, category TEXT, "
             "status TEXT, start TEXT, last_window_end TEXT, version INTEGER, body TEXT NOT NULL, "
             "published INTEGER NOT NULL DEFAULT 0);"
@@ -53,9 +50,9 @@ class IncidentStore:
             "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT, incident_id TEXT, "
             "action TEXT, actor TEXT, detail TEXT);"
             "CREATE INDEX IF NOT EXISTS incidents_last ON incidents (last_window_end);"
-            "CREATE INDEX IF NOT EXISTS acks_incident ON acknowledgements (incident_id);"
+            "CREATE INDEX IF NOT EXISTS acks_incident ON acknowledgements (incident_id);",
+            timeout=30,
         )
-        self._db.commit()
 
     # -- writes ---------------------------------------------------------------------------------------
     def apply(self, changes: list[Change], alert_bodies: dict[str, str] | None = None) -> None:
