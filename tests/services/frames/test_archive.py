@@ -72,3 +72,13 @@ def test_an_archive_without_frames_says_what_it_looked_for(tmp_path) -> None:  #
         archive.require_frames()
     assert len(Archive(tmp_path, get_profile("GK-2A"))) == 0  # one channel of sixteen: incomplete
     assert Archive(tmp_path, "GK-2A").incomplete == [datetime(2020, 1, 1, tzinfo=UTC)]
+
+
+def test_linked_folders_are_followed_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    raw = shared_data("study", "raw_images")
+    first = sorted(raw.iterdir())[0]
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / first.name).symlink_to(first, target_is_directory=True)  # a linked KMA folder
+    (tmp_path / "real" / "loop").symlink_to(tmp_path / "real", target_is_directory=True)  # and a loop
+    archive = Archive(tmp_path / "real")
+    assert archive.times == Archive(raw).times[:1] and not archive.incomplete
