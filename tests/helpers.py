@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,3 +30,13 @@ def shared_data(*parts: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"real data folder {'/'.join(('shared', 'data', *parts))} is not beside the repository")
     return path
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Ask a server the test started to stop (SIGTERM); kill it when it has not stopped within ``grace`` s."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

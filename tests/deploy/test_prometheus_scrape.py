@@ -17,6 +17,7 @@ import pytest
 from satwatch.broker import free_port
 from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer
 from tests.deploy.promql import DEPLOY
+from tests.helpers import stop_process
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(
@@ -66,12 +67,7 @@ def prometheus(metrics: tuple[DetectorMetrics, MetricsServer], tmp_path: Path) -
         wait_for(lambda: _get(f"{base}/-/ready", raw=True) is not None and proc.poll() is None, "Prometheus ready")
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc, grace=15)
         log.close()
         if proc.returncode not in (0, -15):
             print((tmp_path / "prometheus.log").read_text()[-3000:])

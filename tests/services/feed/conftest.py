@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from satwatch.broker import free_port, wait_for_port
+from tests.helpers import stop_process
 
 CONFIG = """\
 global:
@@ -78,8 +79,4 @@ def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
                 time.sleep(0.1)
         yield Alertmanager(url)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
