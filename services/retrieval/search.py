@@ -233,20 +233,6 @@ class Encoder(Protocol):
     def encode(self, frames: np.ndarray) -> np.ndarray: ...
 
 
-def contiguous_windows(
-    times: Sequence[datetime], size: int, stride: int = 1, max_gap: timedelta | None = None
-) -> list[list[datetime]]:
-    """Runs of ``size`` consecutive frame times, every ``stride`` frames, with no gap above ``max_gap``."""
-    if size < 1 or stride < 1:
-        raise ValueError("window size and stride must be at least 1")
-    out = []
-    for i in range(0, len(times) - size + 1, stride):
-        w = list(times[i : i + size])
-        if max_gap is None or all(b - a <= max_gap for a, b in zip(w, w[1:], strict=False)):
-            out.append(w)
-    return out
-
-
 def load_shrunk(archive: Archive, times: Sequence[datetime], workers: int = 1) -> np.ndarray:
     """Frames at ``times`` as one (N, C, H, W) uint8 array at the study size; PNG decoding runs in threads."""
 

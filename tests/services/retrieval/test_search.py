@@ -13,7 +13,6 @@ from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.frame import CHANNELS, kma_filename, write_rgb_png
 from satwatch.services.retrieval.index import FrameVectorStore, Neighbour, SimilarityIndex, WindowRecord
 from satwatch.services.retrieval.search import (
-    contiguous_windows,
     ensure_frame_vectors,
     exclusion_rules,
     rerank,
@@ -191,16 +190,6 @@ def test_search_with_real_ground_truth_metric() -> None:
     expected = [gt.window_similarity(windows[0], windows[i + 1]) for i in range(3)]
     assert [n.similarity for n in out] == pytest.approx(sorted(expected, reverse=True), abs=1e-12)
     assert out[0].record == neigh[0].record  # the bright window is the most similar
-
-
-def test_contiguous_windows_skips_gaps() -> None:
-    times = [T0 + i * STEP for i in range(10)] + [T0 + (20 + i) * STEP for i in range(5)]
-    assert len(contiguous_windows(times, 5)) == 11
-    ok = contiguous_windows(times, 5, max_gap=STEP)
-    assert len(ok) == 6 + 1 and all(w[-1] - w[0] == 4 * STEP for w in ok)
-    assert contiguous_windows(times, 5, stride=3, max_gap=STEP) == [times[0:5], times[3:8]]
-    with pytest.raises(ValueError):
-        contiguous_windows(times, 0)
 
 
 def write_tiny_archive(root: Path, n: int, h: int = 24, w: int = 20, seed: int = 0) -> list[datetime]:
