@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,36 +14,9 @@ from satwatch.services.frames.profiles import ProfileError, SatelliteProfile, ge
 #: COMS Meteorological Imager channels the study used (the COMS-1 profile's), in this fixed order.
 CHANNELS: tuple[str, ...] = get_profile("COMS-1").channels
 
-_KMA_NAME = re.compile(
-    r"^coms_mi_le1b_(?P<channel>[a-z0-9]+)_(?P<area>[a-z0-9]+)_(?P<stamp>\d{12})\.png$", re.IGNORECASE
-)
-
-
-@dataclass(frozen=True)
-class KmaName:
-    """The parts of a KMA file name ``coms_mi_le1b_{channel}_{area}_{YYYYMMDDHHMM}.png``."""
-
-    channel: str
-    area: str
-    time: datetime
-
-    @property
-    def filename(self) -> str:
-        return kma_filename(self.channel, self.area, self.time)
-
-
 def kma_filename(channel: str, area: str, time: datetime) -> str:
-    """Build KMA's file name for one channel image."""
-    return f"coms_mi_le1b_{channel}_{area}_{time.astimezone(UTC):%Y%m%d%H%M}.png"
-
-
-def parse_kma_filename(name: str) -> KmaName | None:
-    """Parse a KMA file name; None when the name does not follow the convention."""
-    m = _KMA_NAME.match(Path(name).name)
-    if not m:
-        return None
-    time = datetime.strptime(m["stamp"], "%Y%m%d%H%M").replace(tzinfo=UTC)
-    return KmaName(channel=m["channel"].lower(), area=m["area"].lower(), time=time)
+    """KMA's file name for one COMS-1 channel image: the COMS-1 profile's naming, the one source of it."""
+    return get_profile("COMS-1").filename(channel, time, area)
 
 
 @dataclass

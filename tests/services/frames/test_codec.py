@@ -12,7 +12,8 @@ from satwatch.services.frames.codec import (
     encode_claim_check,
     encode_inline,
 )
-from satwatch.services.frames.frame import CHANNELS, Frame, kma_filename, parse_kma_filename, shrink
+from satwatch.services.frames.frame import CHANNELS, Frame, kma_filename, shrink
+from satwatch.services.frames.profiles import get_profile
 from tests.helpers import T0, make_frame
 
 
@@ -71,13 +72,13 @@ def test_metadata_requires_utc_time() -> None:
         Frame("COMS-1", datetime(2024, 1, 1), CHANNELS, np.zeros((4, 2, 2), np.uint8))
 
 
-def test_kma_names_round_trip() -> None:
+def test_kma_names_round_trip_through_the_coms1_profile() -> None:
     t = datetime(2011, 3, 3, 6, 45, tzinfo=UTC)
     name = kma_filename("ir01", "ea040ps", t)
     assert name == "coms_mi_le1b_ir01_ea040ps_201103030645.png"
-    parsed = parse_kma_filename(name)
+    parsed = get_profile("COMS-1").parse_filename(name)
     assert parsed is not None and parsed.channel == "ir01" and parsed.time == t and parsed.area == "ea040ps"
-    assert parse_kma_filename("notes.txt") is None
+    assert get_profile("COMS-1").parse_filename("notes.txt") is None
 
 
 def test_frames_too_big_raw_are_compressed_and_corruption_detected() -> None:
