@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.frame import Frame, shrink
+from satwatch.services.frames.windows import windows_over
 from satwatch.services.training.labels import default_labels, kinds_at, load_labels
 
 log = logging.getLogger(__name__)
@@ -198,17 +199,15 @@ def block_windows(
     block: range,
     size: int = 20,
     stride: int = 4,
-    cadence: timedelta = timedelta(minutes=15),
-    max_gap_factor: float = 4.0,
+    span: timedelta = timedelta(hours=6),
 ) -> np.ndarray:
-    """Frame indices (M, size) of windows lying wholly inside ``block``; windows spanning a gap are skipped.
+    """Frame indices (M, size) of every ``stride``-th full window inside ``block``, by the one window rule
+    (:func:`satwatch.services.frames.windows.windows_over`: the latest ``size`` frames within ``span``), so
+    training sees the windows the detector and the index see, gaps included where the span allows.
 
-    Windows that straddle a block boundary are dropped, so no frame is shared between splits.
+    Only the block's own frames are used, so no frame is shared between splits.
     """
-    out = []
-    limit = cadence * max_gap_factor
-    for s in range(block.start, block.stop - size + 1, stride):
-        idx = np.arange(s, s + size)
-        if all(times[i + 1] - times[i] <= limit for i in idx[:-1]):
-            out.append(idx)
-    return np.array(out, dtype=np.int64).reshape(-1, size)
+    inside = list(times[block.start : block.stop])
+    position = {t: block.start + i for i, t in enumerate(inside)}
+    windows = windows_over(inside, size, span, stride=stride)
+    return np.array([[position[t] for t in w] for w in windows], dtype=np.int64).reshape(-1, size)
