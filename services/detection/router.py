@@ -60,11 +60,8 @@ class DetectorRouter:
 
     # -- routing ----------------------------------------------------------------------------------------
     def profile(self, satellite: str) -> SatelliteProfile:
-        """The satellite's profile; InvalidFrame ``unknown_satellite`` when there is none."""
-        try:
-            return get_profile(satellite)
-        except ProfileError as exc:
-            raise InvalidFrame("unknown_satellite", str(exc)) from None
+        """The satellite's profile, by the detectors' own lookup (InvalidFrame ``unknown_satellite`` if none)."""
+        return next(iter(self.routes.values())).profile(satellite)
 
     def detector_for(self, satellite: str) -> Detector:
         """The detector serving the satellite's profile; InvalidFrame ``no_model`` when no model set does."""
