@@ -59,7 +59,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="continue from a checkpoint written by an earlier run; autoencoder: or from an earlier --out "
         "folder, each run (candidates, baseline) from its own checkpoint there, runs without one from scratch",
     )
-    p.add_argument("--days", type=float, help="encoder: days to simulate when no --archive is given (default 14)")
+    p.add_argument(
+        "--days",
+        type=float,
+        help="encoder: days to simulate when no --archive is given (default 42 for v2, 14 for v1)",
+    )
+    p.add_argument(
+        "--arch",
+        choices=["v2", "v1"],
+        default="v2",
+        help="encoder: v2 (default) maps the window's mean per-cell histograms to 128 numbers; v1 embeds frames "
+        "and averages them",
+    )
+    p.add_argument(
+        "--extra-archive",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="encoder v2: another archive whose windows join the training windows (repeatable); without "
+        "--archive the simulated default adds three simulated weeks",
+    )
     p.add_argument(
         "--alerts-per-day",
         type=float,
@@ -87,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         log.error("satwatch train needs PyTorch: pip install 'satwatch[train]'")
         return 2
-    from satwatch.services.training.pipeline import TrainOptions, run_autoencoder, run_encoder
+    from satwatch.services.training.pipeline import TrainOptions, run_autoencoder, run_encoder, run_encoder_v2
 
     if args.archive is not None and not args.archive.is_dir():
         raise FileNotFoundError(f"archive directory {args.archive} does not exist")
@@ -113,7 +132,10 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     if args.model == "encoder":
-        card = run_encoder(opts, args.archive, args.cache, days=args.days)
+        if args.arch == "v2":
+            card = run_encoder_v2(opts, args.archive, args.cache, days=args.days, extra_archives=args.extra_archive)
+        else:
+            card = run_encoder(opts, args.archive, args.cache, days=args.days)
         test = card.metrics.get("test", {})
         print(f"encoder written to {args.out}: test Pearson {test.get('pearson', float('nan')):.4f}")
     else:

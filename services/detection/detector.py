@@ -372,12 +372,16 @@ class Detector:
         # distinct events remain once overlapping ones are folded into the best of each.
         fetch = max(s.k, s.rerank_candidates) if exact else s.k * (8 if s.distinct_events else 1)
         found = self.index.query(
-            window.embedding(), k=fetch, exclude_overlap_with=(start, end), exclude_after=exclude_after
+            self._window_vector(window), k=fetch, exclude_overlap_with=(start, end), exclude_after=exclude_after
         )
         if exact and found and self.reranker is not None:
             with self.metrics.stage("rerank"):
                 found = self.reranker.rerank(sat, window.times, found)
         return distinct_events(found, s.k) if s.distinct_events else list(found[: s.k])
+
+    def _window_vector(self, window: RollingWindow) -> np.ndarray:
+        """The index vector of a window: the encoder's map of its running mean (identity for v1 encoders)."""
+        return self.encoder.embed_windows(window.embedding()[None])[0]
 
     def _make_alert(
         self,
@@ -430,7 +434,7 @@ class Detector:
         record = self._record(sat, times)
         if self.index.contains(record.window_id):
             return
-        vector = window.embedding()
+        vector = self._window_vector(window)
         self.index.add(record, vector)
         if self._journal is not None:
             self._journal.append(record.window_id, sat, times, vector)

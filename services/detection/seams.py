@@ -21,7 +21,11 @@ from satwatch.services.retrieval.index import Neighbour, WindowRecord
 
 
 class Encoder(Protocol):
-    """Frame embeddings; a window's embedding is the mean of its frames'."""
+    """Per-frame vectors whose running mean, mapped by ``embed_windows``, is a window's index vector.
+
+    For a v1 encoder the per-frame vector is the frame's embedding and the map is the identity; for v2 it is
+    the frame's per-cell histograms and the map is the model.
+    """
 
     dim: int
 
@@ -33,6 +37,8 @@ class Encoder(Protocol):
     def encode(self, frames: np.ndarray) -> np.ndarray: ...
 
     def encode_signatures(self, signatures: Sequence[FrameSignature]) -> np.ndarray: ...
+
+    def embed_windows(self, means: np.ndarray) -> np.ndarray: ...
 
 
 class Scorer(Protocol):

@@ -1,7 +1,10 @@
-"""Frame embeddings at run time: the ONNX encoder shipped in ``onnx_models/`` behind a small API.
+"""Frame and window embeddings at run time: the ONNX encoder shipped in ``onnx_models/`` behind a small API.
 
-A window's embedding is the mean of its frames' embeddings, so the detector encodes each new frame once
-and keeps the per-frame vectors with the window.
+Either way a new frame costs O(1): the detector turns each frame once into a per-frame vector
+(``encode``/``encode_signatures``) and keeps the window's running mean of those; ``embed_windows`` maps
+that mean to the vector the index holds. The card's ``window_embedding`` says which design a model is:
+``mean_of_frames`` (v1: the per-frame vector is the frame's embedding, the map is the identity) or
+``map_of_mean`` (v2: the per-frame vector is the frame's per-cell histograms, the graph maps their mean).
 """
 
 from __future__ import annotations
@@ -38,6 +41,15 @@ class FrameEncoder:
         if not isinstance(last, int):
             raise ValueError(f"encoder card {card.name!r} has no fixed embedding size: {card.outputs[0].shape}")
         self.dim: int = last
+        #: Length of the per-frame vector a window averages (``dim`` for v1, C*(B+1)*n*n for v2).
+        self.feature_dim: int = last
+        self._maps_windows = card.window_embedding == "map_of_mean"
+        if self._maps_windows:
+            shape = card.input.shape[1:]
+            if not all(isinstance(d, int) for d in shape):
+                raise ValueError(f"encoder card {card.name!r} has no fixed input shape: {card.input.shape}")
+            self._in_shape = tuple(int(d) for d in shape)
+            self.feature_dim = int(np.prod(self._in_shape))
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, threads: int = 1) -> FrameEncoder:
@@ -50,8 +62,10 @@ class FrameEncoder:
         return cls(card, open_session(folder / card.file, threads))
 
     def encode(self, frames: np.ndarray) -> np.ndarray:
-        """Embed frames: (N,4,H,W) or (4,H,W) uint8 at any size -> (N, dim) float32."""
+        """Per-frame vectors a window averages: (N,4,H,W) or (4,H,W) uint8 -> (N, feature_dim) float32."""
         x = normalise(np.asarray(frames), self.card.normalisation)
+        if self._maps_windows:
+            return x.reshape(len(x), -1)
         out = self._session.run([self._output], {self._input: x})[0]
         return np.asarray(out, dtype=np.float32)
 
@@ -59,22 +73,42 @@ class FrameEncoder:
     def signature_spec(self) -> GridSpec | None:
         """The ground-truth grid whose CDFs this encoder reads (``front_end = "grid_cdf"``), else None."""
         norm = self.card.normalisation
-        if norm.front_end != "grid_cdf":
+        if norm.front_end not in ("grid_cdf", "grid_hist"):
             return None
         return GridSpec(n=norm.grid, bins=norm.bins, mode="general")
 
     def encode_signatures(self, signatures: Sequence[FrameSignature]) -> np.ndarray:
-        """Embed frames from their ground-truth signatures (grid_cdf encoders only) -> (N, dim) float32."""
+        """:meth:`encode` from the frames' ground-truth signatures (signature-fed encoders only)."""
         if self.signature_spec is None:
             raise ValueError(f"encoder {self.card.name!r} reads pixels, not ground-truth signatures")
+        if self._maps_windows:
+            return np.stack([hist_from_signature(s).reshape(-1) for s in signatures])
         x = np.stack([cdf_from_signature(s) for s in signatures])
         return np.asarray(self._session.run([self._output], {self._input: x})[0], dtype=np.float32)
 
+    def embed_windows(self, means: np.ndarray) -> np.ndarray:
+        """Index vectors of windows from their mean per-frame vectors: (M, feature_dim) -> (M, dim) float32."""
+        m = np.asarray(means, dtype=np.float32)
+        if not self._maps_windows:
+            return m.reshape(-1, self.dim)
+        x = np.ascontiguousarray(m.reshape(-1, *self._in_shape))
+        return np.asarray(self._session.run([self._output], {self._input: x})[0], dtype=np.float32)
+
     def encode_window(self, frames: np.ndarray) -> np.ndarray:
-        """A window's embedding: the mean of its frames' embeddings, shape (dim,)."""
-        return self.encode(frames).mean(axis=0)
+        """A window's embedding from its frames, shape (dim,)."""
+        return self.embed_windows(self.encode(frames).mean(axis=0, dtype=np.float64)[None])[0]
+
+
+def hist_from_signature(sig: FrameSignature) -> np.ndarray:
+    """Per channel and cell, the fraction of pixels in each of the B+1 bins: (C*(B+1), n, n) float32.
+
+    Channel-major then bin, like ``cdf_from_signature``; exact (counts over the cell's pixel count).
+    """
+    hist = sig.histograms() / sig.cell_pixels.astype(np.float64)[None, :, None]  # (C, n*n, B+1)
+    n = sig.spec.n
+    return np.ascontiguousarray(hist.transpose(0, 2, 1), dtype=np.float32).reshape(-1, n, n)
 
 
 def window_embedding(frame_embeddings: np.ndarray) -> np.ndarray:
-    """Mean of per-frame embeddings (K, dim) -> (dim,) float32, the window's vector."""
+    """Mean of per-frame vectors (K, d) -> (d,) float32 (for v2 encoders pass it to ``embed_windows``)."""
     return np.asarray(frame_embeddings, dtype=np.float32).mean(axis=0)

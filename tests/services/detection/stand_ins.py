@@ -32,6 +32,9 @@ class MeanEncoder:
     def encode_signatures(self, signatures: Sequence[FrameSignature]) -> np.ndarray:
         raise AssertionError("a pixel encoder is never handed signatures")
 
+    def embed_windows(self, means: np.ndarray) -> np.ndarray:
+        return np.asarray(means, dtype=np.float32)
+
 
 class BrightnessScorer:
     """Scores a frame by how bright its first channel is."""

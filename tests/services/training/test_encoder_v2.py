@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from satwatch.services.frames.archive import Archive  # noqa: E402
+from satwatch.services.frames.frame import shrink  # noqa: E402
+from satwatch.services.metric.groundtruth import GridSpec, frame_signature  # noqa: E402
+from satwatch.services.models.embedding import FrameEncoder, hist_from_signature  # noqa: E402
+from satwatch.services.training.data import FrameSet  # noqa: E402
+from satwatch.services.training.encoder_v2 import export_v2, prepare_v2_data, train_v2  # noqa: E402
+from tests.helpers import shared_data  # noqa: E402
+
+SPEC = GridSpec(n=24, bins=20, mode="general")
+
+
+@pytest.fixture(scope="module")
+def real() -> FrameSet:
+    """The study's 25 real COMS frames at the study size."""
+    archive = Archive(shared_data("study", "raw_images"), "COMS-1")
+    data = np.stack([shrink(archive.load(t)).data for t in archive.times])
+    return FrameSet("COMS-1", list(archive.times), data)
+
+
+def test_frame_histograms_are_the_metric_cells_and_bins(real: FrameSet) -> None:
+    frame = real.data[0]
+    hist = hist_from_signature(frame_signature(frame, SPEC))
+    assert hist.shape == (4 * 21, 24, 24)
+    np.testing.assert_allclose(hist.reshape(4, 21, 24, 24).sum(axis=1), 1.0, atol=1e-6)
+    # cell (row 0, column 0) of ir01: rows 0..12 (13 rows), columns 0..15 (16 columns); bins floor(v/255*20)
+    cell = frame[0, :13, :16].astype(np.float32)
+    counts = np.bincount(np.floor(cell / np.float32(255) * np.float32(20)).astype(int).ravel(), minlength=21)
+    np.testing.assert_allclose(hist[:21, 0, 0], counts / cell.size, atol=1e-7)
+
+
+def test_v2_trains_exports_and_maps_the_running_mean(real: FrameSet, tmp_path: Path) -> None:
+    # 25 real frames, windows of 3: a tiny but real train/valid/test split (5:5:15 frames)
+    data = prepare_v2_data(real, window_size=3, stride=1, progress=False)
+    result = train_v2(data, epochs=1, batch_size=4, dim=8, progress=False)
+    assert result.best_epoch in (0, 1) and np.isfinite(result.metrics["test"]["pearson"])
+    card = export_v2(result.model, tmp_path, result.metrics, "the study's 25 real frames")
+    assert card.window_embedding == "map_of_mean" and card.normalisation.front_end == "grid_hist"
+
+    enc = FrameEncoder.load(tmp_path)
+    assert (enc.dim, enc.feature_dim) == (8, 4 * 21 * 24 * 24)
+    frames = real.data[:4]
+    per_frame = enc.encode(frames)
+    from_sigs = enc.encode_signatures([frame_signature(f, SPEC) for f in frames])
+    np.testing.assert_array_equal(per_frame, from_sigs)
+    window = enc.encode_window(frames)
+    with torch.no_grad():
+        expected = result.model(torch.from_numpy(per_frame.mean(axis=0).reshape(1, 84, 24, 24))).numpy()[0]
+    np.testing.assert_allclose(window, expected, atol=1e-4)
+    # the embedding is a map of the mean, not a mean of frame embeddings: the two differ
+    frame_means = enc.embed_windows(per_frame).mean(axis=0)
+    assert np.abs(frame_means - window).max() > 1e-3
