@@ -119,7 +119,7 @@ class V2Result:
 
 def train_v2(
     data: V2Data,
-    epochs: int = 4,
+    epochs: int = 12,
     batch_size: int = 32,
     lr: float = 1e-5,
     weight_decay: float = 1e-4,
