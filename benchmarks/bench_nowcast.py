@@ -64,7 +64,7 @@ def simulated(days: float, seed: int, every: float, k: int) -> list[LeadScores]:
     cfg = SimConfig(seed=seed, days=days + 1 + 3 / 24)
     frames = list(SceneSimulator(cfg).frames())
     took = time.perf_counter() - t0
-    print(f"simulated {len(frames)} frames (seed {seed}, generator v{GENERATOR_VERSION}) in {took:.0f} s")
+    print(f"simulated {len(frames)} frames (seed {seed}, generator v{GENERATOR_VERSION}) in {took:.0f} s", flush=True)
     source = MemorySource(frames)
     options = NowcastOptions(
         methods=("persistence", "optical_flow", "analog", "analog_change"), k=k, cell_histograms=True
@@ -81,7 +81,8 @@ def simulated(days: float, seed: int, every: float, k: int) -> list[LeadScores]:
         nowcaster.verify(run, board)
     print(
         f"held-out day {first:%Y-%m-%d}: {len(issues)} issue times in {time.perf_counter() - t0:.0f} s; "
-        f"analog similarity mean {sum(sims) / max(len(sims), 1):.3f}, best {max(sims, default=float('nan')):.3f}"
+        f"analog similarity mean {sum(sims) / max(len(sims), 1):.3f}, best {max(sims, default=float('nan')):.3f}",
+        flush=True,
     )
     return board.table()
 
@@ -94,7 +95,7 @@ def real(data: Path) -> list[LeadScores]:
     options = NowcastOptions(methods=("persistence", "optical_flow", "optical_flow_darts"))
     nowcaster = Nowcaster(source, archive.profile, options)
     board = hindcast(nowcaster, archive.times[3:-1])
-    print(f"real COMS frames: {len(archive.times) - 4} issue times in {time.perf_counter() - t0:.0f} s")
+    print(f"real COMS frames: {len(archive.times) - 4} issue times in {time.perf_counter() - t0:.0f} s", flush=True)
     return board.table()
 
 
@@ -105,22 +106,23 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=1.0, help="hours between issue times on the held-out day")
     parser.add_argument("--k", type=int, default=5, help="analogs")
     parser.add_argument("--real", type=Path, default=REAL, help="the study's real frames")
+    parser.add_argument("--no-real", action="store_true", help="skip the real frames (about 5 minutes)")
     parser.add_argument("--plot", type=Path, help="skill-by-lead picture (simulated); the real one beside it")
     parser.add_argument("--markdown", action="store_true", help="also print markdown tables")
     args = parser.parse_args()
 
     sim = simulated(args.days, args.seed, args.every, args.k)
-    print(skill_table(sim))
+    print(skill_table(sim), flush=True)
     rl: list[LeadScores] = []
-    if args.real.is_dir():
+    if args.real.is_dir() and not args.no_real:
         rl = real(args.real)
-        print(skill_table(rl))
-    else:
-        print(f"the study's real frames are not in {args.real}: real part skipped")
+        print(skill_table(rl), flush=True)
+    elif not args.no_real:
+        print(f"the study's real frames are not in {args.real}: real part skipped", flush=True)
     if args.markdown:
-        print(markdown(sim))
+        print(markdown(sim), flush=True)
         if rl:
-            print(markdown(rl))
+            print(markdown(rl), flush=True)
     if args.plot:
         from satwatch.services.nowcast.plot import plot_skill
 
@@ -128,7 +130,7 @@ def main() -> None:
         if rl:
             other = args.plot.with_name(args.plot.stem + "_real" + args.plot.suffix)
             plot_skill(rl, other, "real COMS-1 frames, 2011-03-03 06:45..13:15")
-        print(f"plots: {args.plot}")
+        print(f"plots: {args.plot}", flush=True)
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def plot_skill(scores: Sequence[LeadScores], path: str | Path, title: str = "") 
         ax.set_xlabel("lead (h)")
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    axes[-1].legend(fontsize=8)  # the cell panel has every method, the histogram composite included
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

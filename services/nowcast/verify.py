@@ -35,7 +35,7 @@ from satwatch.services.simulator.scene import count_to_kelvin, kelvin_to_count
 
 #: Cold-cloud threshold (brightness temperature, K) of CSI and FSS.
 COLD_CLOUD_K = 235.0
-#: FSS neighbourhood, in shrunk pixels (about 16 km each for COMS's East Asia sector at the study size).
+#: FSS neighbourhood, in shrunk pixels (each 4 x 4 native pixels at the study size): 36 native pixels across.
 FSS_SCALE = 9
 SCORED_CHANNEL = "ir01"
 
