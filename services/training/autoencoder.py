@@ -198,16 +198,19 @@ def with_consistency(
     return scored, scoring
 
 
-def calibrate_threshold(normal_scores: np.ndarray, alerts_per_day: float = 0.5) -> float:
+def calibrate_threshold(
+    normal_scores: np.ndarray, alerts_per_day: float = 0.5, frames_per_day: float = FRAMES_PER_DAY
+) -> float:
     """Smallest threshold such that normal frames exceed it at most ``alerts_per_day`` times per day.
 
     Scores strictly above the threshold alert. With D days of normal data, at most floor(rate * D)
-    validation frames may exceed it; the threshold is placed halfway to the next larger score.
+    validation frames may exceed it; the threshold is placed halfway to the next larger score. D counts
+    ``frames_per_day`` frames a day (96 at COMS's 15 minutes; an archive's own cadence otherwise).
     """
     s = np.sort(np.asarray(normal_scores, dtype=np.float64))[::-1]
     if len(s) == 0:
         raise ValueError("threshold calibration needs normal validation scores")
-    days = len(s) / FRAMES_PER_DAY
+    days = len(s) / frames_per_day
     allowed = int(math.floor(alerts_per_day * days))
     if allowed >= len(s):
         return float(s[-1])

@@ -189,6 +189,15 @@ def calibration_split(times: Sequence[datetime], every: int = CALIBRATION_EVERY)
     return mask, how
 
 
+def frames_per_day(times: Sequence[datetime]) -> float:
+    """Frames a day at the period's typical cadence (96 at 15 minutes), for false alerts per normal day."""
+    if len(times) < 2:
+        return 96.0
+    steps = np.diff(np.array([t.timestamp() for t in sorted(times)]))
+    step = float(np.median(steps[steps > 0])) if (steps > 0).any() else 900.0
+    return 86400.0 / step
+
+
 def hours_covered(times: Sequence[datetime]) -> int:
     """How many of the 24 UTC hours of the day these times fall in."""
     return len({t.astimezone(UTC).hour for t in times})

@@ -25,6 +25,7 @@ from satwatch.services.training.data import (
     FrameSet,
     calibration_split,
     concat,
+    frames_per_day,
     hours_covered,
     load_archive,
     simulate_frames,
@@ -114,7 +115,7 @@ def split_archive(fs: FrameSet, name: str) -> ArchiveSplit:
     calibration = {
         "method": how,
         "frames": len(valid),
-        "normal_days": len(valid) / FRAMES_PER_DAY,
+        "normal_days": len(valid) / frames_per_day(fs.times),
         "hours_covered": hours_covered(valid.times),
     }
     events = int((~normal).sum())
@@ -311,7 +312,9 @@ def run_autoencoder(
         xn, cn = prepare_inputs(test_normal, opts.progress)
     kinds: dict[str, Any] = {}
     for key, (result, scored, scoring) in evaluated:
-        threshold = calibrate_threshold(model_scores(scored, xv, cv, scoring=scoring), alerts_per_day)
+        threshold = calibrate_threshold(
+            model_scores(scored, xv, cv, scoring=scoring), alerts_per_day, frames_per_day(train.times)
+        )
         if test_ev is not None:
             m = anomaly_metrics(
                 model_scores(scored, xe, ce, scoring=scoring),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ from satwatch.services.metric.study import make_triplets
 from satwatch.services.models.anomaly import AnomalyResult, AnomalyScorer
 from satwatch.services.models.embedding import FrameEncoder
 from satwatch.services.models.locate import resolve_model_dirs
-from satwatch.services.training.data import FrameSet, block_windows, split_blocks
-from satwatch.services.training.evaluation import FRAMES_PER_DAY, anomaly_metrics
+from satwatch.services.training.data import FrameSet, block_windows, frames_per_day, split_blocks
+from satwatch.services.training.evaluation import anomaly_metrics
 from satwatch.services.training.metrics import (
     pairwise_distances,
     pearson,
@@ -83,15 +82,6 @@ def frame_scores(scorer: AnomalyScorer, fs: FrameSet, results: Sequence[AnomalyR
     ]
 
 
-def frames_per_day(times: Sequence[datetime]) -> float:
-    """Frames a day at the period's typical cadence (96 at 15 minutes), for false alerts per normal day."""
-    if len(times) < 2:
-        return float(FRAMES_PER_DAY)
-    steps = np.diff(np.array([t.timestamp() for t in sorted(times)]))
-    step = float(np.median(steps[steps > 0])) if (steps > 0).any() else 900.0
-    return 86400.0 / step
-
-
 def study_triplet_pairs(sim: np.ndarray, seed: int = 0, near_fraction: float = 0.1) -> np.ndarray:
     """(P, 2) window pairs of the study's protocol: per anchor, one near and one far window (``make_triplets``).
 
@@ -140,7 +130,8 @@ def encoder_section(
     sim = window_similarities(frames.data, windows, sigs=sigs)
     lo = int(windows.min())
     emb_frames = encode_all(encoder, frames.data[lo : int(windows.max()) + 1], progress=progress)
-    emb = emb_frames[windows - lo].mean(axis=1)
+    # The index's window vector: v1 the mean of frame embeddings, v2 the model's map of the mean histograms.
+    emb = encoder.embed_windows(np.stack([emb_frames[w - lo].mean(axis=0, dtype=np.float64) for w in windows]))
     dist = pairwise_distances(emb)
     starts = windows[:, 0]
     apart = np.abs(starts[:, None] - starts[None, :]) >= 20

@@ -30,3 +30,15 @@ def test_every_fifth_hour_on_a_short_archive() -> None:
     assert np.isclose(mask.mean(), 0.2, atol=0.02)
     assert hours_covered(held) >= 12  # spread over the day, where the last 20% by time holds 12 contiguous hours
     assert {t.hour for t in held} >= {4, 9, 14, 19, 0, 5}
+
+
+def test_days_are_counted_at_the_archives_cadence() -> None:
+    from satwatch.services.training.autoencoder import calibrate_threshold
+    from satwatch.services.training.data import frames_per_day
+
+    t0 = datetime(2024, 7, 1, tzinfo=UTC)
+    ten_minutes = [t0 + timedelta(minutes=10 * i) for i in range(288)]
+    assert frames_per_day(ten_minutes) == 144.0 and frames_per_day(_times(1)) == 96.0
+    scores = np.arange(288, dtype=np.float64)  # two days at 10 minutes: two frames may exceed at 1 a day
+    assert calibrate_threshold(scores, 1.0, frames_per_day(ten_minutes)) == 285.5
+    assert calibrate_threshold(scores, 1.0) == 284.5  # counted at 15 minutes, the 288 frames make three days
