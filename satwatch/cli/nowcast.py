@@ -48,6 +48,13 @@ def register(subparsers: Any) -> None:
     add_config_argument(parser)
     parser.add_argument("--archive", required=True, metavar="DIR", help="archive holding the query window")
     parser.add_argument("--past", metavar="DIR", help="archive to find analogs in (default: --archive)")
+    parser.add_argument(
+        "--index",
+        metavar="DIR",
+        help="find analogs with the similarity index built from --archive (HNSW + exact re-rank) instead of "
+        "scanning the archive with the exact metric; for archives of months and more",
+    )
+    parser.add_argument("--model-dir", metavar="DIR", help="encoder of --index (default: config, else packaged)")
     parser.add_argument("--satellite", default="COMS-1", help="satellite profile of the archives (default COMS-1)")
     parser.add_argument("--time", required=True, type=_time, metavar="T", help="issue time: a frame time (UTC)")
     parser.add_argument("--to", type=_time, metavar="T", help="also issue at later frame times up to T")
@@ -85,8 +92,17 @@ def run_nowcast(args: argparse.Namespace) -> int:
         cell_histograms=args.cells,
     )
     every = timedelta(hours=args.every) if args.to else None
+    find = None
+    if args.index:
+        from satwatch.services.config import load_settings
+        from satwatch.services.nowcast.indexed import IndexAnalogs
+
+        if past is not None:
+            raise ValueError("--index finds analogs in the archive it was built from; leave out --past")
+        det = load_settings(args.config).detector
+        find = IndexAnalogs(args.index, archive, det, args.k, args.hours, args.model_dir)
     report = nowcast_report(
-        archive, archive.profile, options, args.time, args.to, every, past, verify=not args.no_verify
+        archive, archive.profile, options, args.time, args.to, every, past, not args.no_verify, find
     )
     run = report.last
     scores = report.board.table() if report.board is not None else []
@@ -122,8 +138,9 @@ def run_nowcast(args: argparse.Namespace) -> int:
         f"nowcast {archive.satellite} from the window ending {last} ({len(run.input.times)} frames), "
         f"{report.issued} issue time(s), leads {run.input.leads[0]} .. {run.input.leads[-1]}"
     )
+    via = "the index" if args.index else "the exact metric"
     for a in run.analogs:
-        print(f"  analog: window ending {a.end:%Y-%m-%d %H:%MZ}  similarity {a.similarity:.3f}")
+        print(f"  analog ({via}): window ending {a.end:%Y-%m-%d %H:%MZ}  similarity {a.similarity:.3f}")
     for name, why in run.skipped.items():
         print(f"  {name}: not issued ({why})")
     if scores:

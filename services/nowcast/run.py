@@ -7,7 +7,7 @@ source here (``analogs.exact_analogs``); a caller holding index search hits pass
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -173,14 +173,16 @@ def nowcast_report(
     every: timedelta | None = None,
     past: FrameSource | None = None,
     verify: bool = True,
+    find_analogs: Callable[[datetime], Sequence[Analog]] | None = None,
 ) -> NowcastReport:
-    """Issue at ``start`` (or every ``every`` up to ``end``) and verify against the source's later frames."""
+    """Issue at ``start`` (or every ``every`` up to ``end``) and verify against the source's later frames.
+    ``find_analogs`` (e.g. ``indexed.IndexAnalogs``) replaces the exact scan over the past."""
     nowcaster = Nowcaster(source, profile, options, past)
     board = Scoreboard() if verify else None
     times = issue_times(source, start, end, every)
     verified = 0
     for t in times:
-        run = nowcaster.issue(t)
+        run = nowcaster.issue(t, find_analogs(t) if find_analogs is not None else None)
         if board is not None:
             verified += nowcaster.verify(run, board)
     return NowcastReport(run, len(times), board, verified)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def test_simulated_archive_issues_analogs_prints_the_table_and_plots(
     assert main([*argv, "--hours", "1", "--k", "2", "--cells", "--plot", str(plot)]) == 0
     text = capsys.readouterr().out
     assert "2 issue time(s)" in text
-    assert text.count("analog: window ending") == 2
+    assert text.count("analog (the exact metric): window ending") == 2
     for name in ("persistence", "optical_flow", "analog", "analog_change", "analog_cells"):
         assert name in text
     assert "  1:00     2 |" in text  # two issue times verified at one hour
@@ -57,3 +58,27 @@ def test_a_misspelt_method_is_one_line(capsys: pytest.CaptureFixture[str]) -> No
     argv = ["nowcast", "--archive", str(archive), "--time", "2011-03-03T12:30Z", "--methods", "persistance"]
     assert main(argv) == 2
     assert "unknown nowcast method 'persistance'" in capsys.readouterr().err
+
+
+def test_index_finds_analogs_whose_following_hours_precede_the_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.cli.test_index import make_sim_archive, make_tiny_encoder
+
+    model, archive = make_tiny_encoder(tmp_path / "model"), make_sim_archive(tmp_path / "archive", days=1.0)
+    index = tmp_path / "index"
+    assert (
+        main(["index", "build", "--archive", str(archive), "--out", str(index), "--model-dir", str(model), "--quiet"])
+        == 0
+    )
+    capsys.readouterr()
+    argv = ["nowcast", "--archive", str(archive), "--index", str(index), "--model-dir", str(model)]
+    argv += ["--time", "2024-07-01T21:00Z", "--k", "2", "--hours", "1", "--methods", "persistence,analog", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    window_start = datetime(2024, 7, 1, 16, 15, tzinfo=UTC)  # 20 frames at 15 min ending 21:00
+    assert 1 <= len(out["analogs"]) <= 2 and "analog" not in out["skipped"]
+    for a in out["analogs"]:
+        assert datetime.fromisoformat(a["end"]) + timedelta(hours=1) < window_start
+        assert 0 < a["similarity"] <= 1
+    assert {s["method"] for s in out["scores"]} == {"persistence", "analog"}
