@@ -80,18 +80,21 @@ def build_index(
     if on_plan is not None:
         on_plan(BuildPlan(len(windows), len(windows) - len(todo), len(todo), size))
     out.mkdir(parents=True, exist_ok=True)
-    store = FrameVectorStore(frame_vector_dir(out, sha), encoder.dim)
+    store = FrameVectorStore(frame_vector_dir(out, sha), encoder.feature_dim)
     needed = [t for w in todo for t in w]
     encoded = ensure_frame_vectors(archive, needed, encoder, store, batch=batch, workers=workers, progress=progress)
     added = 0
     try:
         with tqdm(total=len(todo), desc="index windows", unit="window", disable=not progress or not todo) as bar:
-            for lo in range(0, len(todo), STEP):
-                chunk = todo[lo : lo + STEP]
+            # v2 per-frame vectors are 48,384 numbers, not 128: fewer windows a step keep its memory bounded.
+            step = max(16, STEP * encoder.dim // encoder.feature_dim)
+            for lo in range(0, len(todo), step):
+                chunk = todo[lo : lo + step]
                 flat = store.get_many(archive.satellite, [t for w in chunk for t in w]).astype(np.float64)
                 lengths = np.array([len(w) for w in chunk])
                 starts = np.concatenate([[0], np.cumsum(lengths[:-1])])
-                vecs = np.add.reduceat(flat, starts, axis=0) / lengths[:, None]  # part-filled windows too
+                means = np.add.reduceat(flat, starts, axis=0) / lengths[:, None]  # part-filled windows too
+                vecs = encoder.embed_windows(means)  # the identity for v1 encoders (mean of frame embeddings)
                 records = [WindowRecord.from_times(archive.satellite, w) for w in chunk]
                 added += index.add_many(records, vecs.astype(np.float32))
                 bar.update(len(chunk))

@@ -104,7 +104,12 @@ class QueryEncoder(Protocol):
     @property
     def dim(self) -> int: ...
 
+    @property
+    def feature_dim(self) -> int: ...
+
     def encode(self, frames: np.ndarray) -> np.ndarray: ...
+
+    def embed_windows(self, means: np.ndarray) -> np.ndarray: ...
 
 
 class LazyEncoder:
@@ -133,10 +138,26 @@ class LazyEncoder:
     def loaded(self) -> bool:
         return self._encoder is not None
 
-    def encode(self, frames: np.ndarray) -> np.ndarray:
+    @property
+    def feature_dim(self) -> int:
+        """Length of the per-frame vectors a window averages (the card's input size for a v2 encoder)."""
+        if self._card.window_embedding == "mean_of_frames":
+            return self.dim
+        return int(np.prod([int(d) for d in self._card.input.shape[1:]]))
+
+    def _loaded(self) -> FrameEncoder:
         if self._encoder is None:
             self._encoder = FrameEncoder.load(self.folder, threads=self.threads)
-        return self._encoder.encode(frames)
+        return self._encoder
+
+    def encode(self, frames: np.ndarray) -> np.ndarray:
+        return self._loaded().encode(frames)
+
+    def embed_windows(self, means: np.ndarray) -> np.ndarray:
+        """Window vectors from mean per-frame vectors; a v1 encoder's is the mean itself (no model load)."""
+        if self._card.window_embedding == "mean_of_frames":
+            return np.asarray(means, dtype=np.float32).reshape(-1, self.dim)
+        return self._loaded().embed_windows(means)
 
 
 @dataclass(frozen=True)
@@ -175,13 +196,13 @@ def find_similar(
     window_size = settings.window_size or archive.profile.window_frames
     check_provenance(index_dir, IndexProvenance(encoder.card.name, encoder.card.sha256, window_size))
     store_dir = frame_vector_dir(index_dir, encoder.card.sha256)
-    store = FrameVectorStore(store_dir, encoder.dim) if store_dir.is_dir() else None
+    store = FrameVectorStore(store_dir, encoder.feature_dim) if store_dir.is_dir() else None
     record = query.record
     if record is not None and store is not None and not store.missing(record.satellite, record.frame_times):
         vectors = store.get_many(record.satellite, record.frame_times)  # the build already encoded them
     else:
         vectors = encoder.encode(query.frames)
-    vector = vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
+    vector = encoder.embed_windows(vectors.mean(axis=0, dtype=np.float64)[None])[0]
     query_sig: WindowSignature | None = None
     lookup: ArchiveSignatures | None = None
     if options.rerank > 0:
