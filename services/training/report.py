@@ -239,6 +239,8 @@ def loss_curves(histories: dict[str, Sequence[dict[str, float]]], path: Path) ->
     plt = _plt()
     fig, axes = plt.subplots(1, len(histories), figsize=(3.3 * len(histories), 2.8), dpi=90, squeeze=False)
     for ax, (name, hist) in zip(axes[0], histories.items(), strict=True):
+        # Rows without a loss (encoder v2's epoch-0 row holds only the starting validation Pearson) are skipped.
+        hist = [h for h in hist if "train_loss" in h and "valid_loss" in h]
         ep = [h["epoch"] for h in hist]
         ax.plot(ep, [h["train_loss"] for h in hist], label="train")
         ax.plot(ep, [h["valid_loss"] for h in hist], label="valid")
