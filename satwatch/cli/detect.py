@@ -14,6 +14,7 @@ from satwatch.services.detection.detector import FrameOutcome
 from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer
 from satwatch.services.detection.router import DetectorRouter, FrameDetector, build_frame_detector
 from satwatch.services.detection.scores import ScoresFile
+from satwatch.services.frames.frame import Frame
 from satwatch.topics import ensure_topics
 
 
@@ -59,7 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=400,
         metavar="N",
-        help="frames per satellite held in memory for pictures (default 400, about 4 days at 15 minutes)",
+        help="frames per satellite held in memory for pictures and --nowcast (default 400, about 4 days at 15 "
+        "minutes)",
+    )
+    p.add_argument(
+        "--nowcast",
+        action="store_true",
+        help="put an analog nowcast on each new alert (cold-cloud cover at +1/+2/+3 h from what followed its "
+        "similar events, among the frames held in memory; see docs/nowcast.md)",
     )
     p.add_argument(
         "--scores-out",
@@ -117,8 +125,21 @@ def run(args: argparse.Namespace) -> int:
 
         pictures = AlertPictures(args.pictures_dir, keep=args.pictures_keep, archive=args.pictures_archive)
     scores = ScoresFile(args.scores_out) if args.scores_out else None
+    nowcast = None
+    if args.nowcast:
+        from satwatch.services.nowcast.on_alert import AlertNowcast
+
+        nowcast = AlertNowcast(keep=args.pictures_keep)
+
+    def on_frame(frame: Frame) -> None:
+        if pictures is not None:
+            pictures.on_frame(frame)
+        if nowcast is not None:
+            nowcast.on_frame(frame)
 
     def on_outcome(outcome: FrameOutcome) -> None:
+        if nowcast is not None:  # before the pictures and the publish, so the alert carries it
+            nowcast.on_outcome(outcome)
         if pictures is not None:
             pictures.on_outcome(outcome)
         if scores is not None and outcome.frame_score is not None:
@@ -128,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
         settings,
         detector,
         on_alert=print_alert,
-        on_outcome=on_outcome if pictures or scores else None,
-        on_frame=pictures.on_frame if pictures else None,
+        on_outcome=on_outcome if pictures or scores or nowcast else None,
+        on_frame=on_frame if pictures or nowcast else None,
     )
     server.ready = consumer.ready  # /readyz: models loaded, loop running, partitions assigned
     print(

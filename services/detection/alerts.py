@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -44,6 +45,11 @@ class Alert(BaseModel):
     hotspot: tuple[float, float] | None = Field(None, description="(x, y) of the peak error, as image fractions")
     similar: list[SimilarEvent] = Field(default_factory=list)
     created: datetime
+    nowcast: dict[str, Any] | None = Field(
+        None,
+        description="analog nowcast from what followed the similar events (services.nowcast.summary), when the "
+        "detector runs with --nowcast and still holds those frames",
+    )
 
     def summary(self) -> str:
         """One human line for logs and the terminal."""
@@ -62,6 +68,8 @@ class Alert(BaseModel):
             parts.append(f"    like {ev.start:%Y-%m-%d %H:%M}..{ev.end:%H:%M}Z dist {ev.distance:.3f}{sim}")
         if not self.similar:
             parts.append("    no similar past window in the index yet")
+        if self.nowcast and self.nowcast.get("text"):
+            parts.append(f"    {self.nowcast['text']}")
         return "\n".join(parts)
 
 

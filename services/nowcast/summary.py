@@ -61,6 +61,7 @@ class NowcastSummary:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for an alert's payload."""
         return {
+            "text": self.text(),
             "issued": self.issued.isoformat(),
             "analogs": self.analogs,
             "best_similarity": self.best_similarity,
