@@ -34,3 +34,9 @@ def test_train_labels_need_an_archive(tmp_path, capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "--labels" in capsys.readouterr().out
+
+
+def test_train_encoder_defaults_to_v2_and_takes_extra_archives() -> None:
+    args = build_parser().parse_args(["train", "encoder", "--out", "x", "--archive", "a", "--extra-archive", "b"])
+    assert args.arch == "v2" and str(args.archive) == "a" and [str(p) for p in args.extra_archive] == ["b"]
+    assert build_parser().parse_args(["train", "encoder", "--out", "x", "--arch", "v1"]).arch == "v1"
