@@ -177,12 +177,17 @@ def encoder_section(
     fig.savefig(out / "encoder_retrievals.png")
     plt.close(fig)
 
+    design = (
+        "a learned map of the window's mean per-cell histograms, encoder v2"
+        if encoder.card.window_embedding == "map_of_mean"
+        else "means of the frames' embeddings"
+    )
     lines = [
-        "## Frame encoder",
+        f"## Frame encoder (v{encoder.card.version})",
         "",
         f"Test block: {len(windows)} windows of 20 frames (every {stride}th start) from the last 60% of the "
         "archive, never seen in training or model selection. Distances are Euclidean between window "
-        "embeddings (means of the frames' embeddings); ground truth is the study's metric in `general` mode "
+        f"embeddings ({design}); ground truth is the study's metric in `general` mode "
         "(24x24 grid, 20 bins). 'Disjoint' leaves out pairs of windows sharing frames (and, for retrieval, "
         "candidates overlapping the query), which is the harder and more honest case.",
         "",
@@ -210,11 +215,12 @@ def encoder_section(
         "![ground truth vs distance](encoder_scatter.png)",
         "",
         "What bounds it: the same test pairs scored by fixed distances on the windows' own features, with no "
-        "learning and no 128-number limit. An encoder of this design (window embedding = mean of frame "
-        "embeddings, Euclidean distance) with a linear body is at best a reweighted version of the rows that "
-        "are L2 distances between window means of frame features (the 'linear ceiling' and the CDF rows). The "
-        "square roots of window-mean histograms are not a mean of frame features, and the KS row is the metric "
-        "itself with the order of frames inside the window forgotten: neither is open to this design.",
+        "learning and no 128-number limit. An encoder whose window embedding is a mean of frame embeddings "
+        "(v1) with a linear body is at best a reweighted version of the rows that are L2 distances between "
+        "window means of frame features (the 'linear ceiling' and the CDF rows). Encoder v2 maps the window's "
+        "mean histograms instead and squeezes the 'square roots of window-mean histograms' row to 128 numbers. "
+        "The KS row is the metric itself with the order of frames inside the window forgotten; no Euclidean "
+        "embedding is guaranteed to reach it.",
         "",
         "| distance | Pearson, all pairs | disjoint pairs | study's triplet pairs |",
         "|---|---|---|---|",
@@ -222,7 +228,7 @@ def encoder_section(
             f"| {name} | {_fmt(v['all'])} | {_fmt(v['disjoint'])} | {_fmt(v['study_triplets'])} |"
             for name, v in ceilings.items()
         ],
-        f"| this encoder (128 numbers) | {_fmt(every.pearson)} | {_fmt(disjoint.pearson)} | "
+        f"| this encoder (v{encoder.card.version}, 128 numbers) | {_fmt(every.pearson)} | {_fmt(disjoint.pearson)} | "
         f"{_fmt(ours['study_triplets'])} |",
         "",
         "Example retrievals (middle ir01 frame of the query window and of its 3 nearest disjoint windows, with "
@@ -369,12 +375,15 @@ def anomaly_section(
         "",
         "![scores](anomaly_scores.png)",
         "",
-        "Highest-scoring frame of each event kind (top: ir01; bottom: the heat map, per-pixel negative "
-        "log-likelihood under the reconstruction):",
-        "",
-        "![maps](anomaly_maps.png)",
-        "",
     ]
+    if picks:  # a period with no labelled event has no maps to show
+        lines += [
+            "Highest-scoring frame of each event kind (top: ir01; bottom: the heat map, per-pixel negative "
+            "log-likelihood under the reconstruction):",
+            "",
+            "![maps](anomaly_maps.png)",
+            "",
+        ]
     return lines, m
 
 
