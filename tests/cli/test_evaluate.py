@@ -92,3 +92,26 @@ def test_evaluate_labels_need_an_archive(tmp_path, capsys: pytest.CaptureFixture
     labels.write_text("")
     assert main(["evaluate", "--labels", str(labels), "--out", str(tmp_path / "r")]) == 2
     assert "give --archive" in capsys.readouterr().err
+
+
+def test_evaluate_on_the_real_frames_with_no_event_labelled(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The study's 25 real COMS-1 frames (1500 x 1300, title band, overlays, two missing times) as an archive
+    with an empty labels file: every frame scored, false alerts counted on all of them at the 15-minute cadence."""
+    import json
+
+    from satwatch.services.detection.scores import read_scores
+    from tests.helpers import shared_data
+
+    raw = shared_data("study", "raw_images")
+    labels, out, scores = tmp_path / "none.tsv", tmp_path / "report", tmp_path / "scores.tsv"
+    labels.write_text("kind\tstart\tend\n")
+    argv = ["evaluate", "--archive", str(raw), "--labels", str(labels), "--skip-encoder", "--out", str(out)]
+    assert main([*argv, "--scores-out", str(scores), "--no-progress"]) == 0
+    m = json.loads((out / "metrics.json").read_text())["autoencoder"]
+    rows = read_scores(scores)
+    assert len(rows) == m["frames"] == 25 and m["event_frames"] == 0
+    assert m["normal_days"] == pytest.approx(25 / 96)
+    above = sum(float(r["score"]) > float(r["threshold"]) for r in rows)
+    assert m["false_alerts_per_day"] == pytest.approx(above / (25 / 96))
+    text = (out / "README.md").read_text()
+    assert "its unlabelled frames" in text and "anomaly_maps.png" not in text  # no event, no maps promised
