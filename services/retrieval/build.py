@@ -16,10 +16,12 @@ from tqdm import tqdm
 
 from satwatch.services.config import DetectorSettings
 from satwatch.services.frames.archive import Archive
+from satwatch.services.metric.groundtruth import GridSpec
 from satwatch.services.models.embedding import FrameEncoder
 from satwatch.services.retrieval.index import FrameVectorStore, SimilarityIndex, WindowRecord, window_id
 from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance
-from satwatch.services.retrieval.search import ensure_frame_vectors
+from satwatch.services.retrieval.search import ArchiveSignatures, ensure_frame_vectors
+from satwatch.services.retrieval.signature_store import signature_store_dir
 
 #: Windows averaged and added per step (bounds the memory of one step).
 STEP = 5000
@@ -81,8 +83,14 @@ def build_index(
         on_plan(BuildPlan(len(windows), len(windows) - len(todo), len(todo), size))
     out.mkdir(parents=True, exist_ok=True)
     store = FrameVectorStore(frame_vector_dir(out, sha), encoder.feature_dim)
-    needed = [t for w in todo for t in w]
-    encoded = ensure_frame_vectors(archive, needed, encoder, store, batch=batch, workers=workers, progress=progress)
+    # The exact re-rank's signatures are made while each frame is decoded for the encoder, so a search never
+    # decodes an archive frame; an index built before they were kept gets them on its next build.
+    spec = GridSpec(n=24, bins=20, mode="general")  # ArchiveSignatures' defaults: what search re-ranks with
+    signatures = ArchiveSignatures(archive, memory_frames=0, store_dir=signature_store_dir(out, spec))
+    every = list(dict.fromkeys(t for w in windows for t in w))
+    encoded = ensure_frame_vectors(
+        archive, every, encoder, store, batch=batch, workers=workers, progress=progress, signatures=signatures
+    )
     added = 0
     try:
         with tqdm(total=len(todo), desc="index windows", unit="window", disable=not progress or not todo) as bar:

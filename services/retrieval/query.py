@@ -9,6 +9,7 @@ when a frame must be encoded.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,6 +34,9 @@ from satwatch.services.retrieval.build import frame_vector_dir
 from satwatch.services.retrieval.index import FrameVectorStore, Neighbour, SimilarityIndex, WindowRecord
 from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance
 from satwatch.services.retrieval.search import ArchiveSignatures, load_shrunk, search
+from satwatch.services.retrieval.signature_store import signature_store_dir
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -177,6 +181,86 @@ class SearchOptions:
     following_hours: float = 6.0
 
 
+class SearchSession:
+    """An index with its archive, encoder and stores opened once, answering any number of queries: the
+    frame vectors, the packed signatures and the signatures already read stay in memory between queries
+    (a feed or a notebook asking again pays only for the search itself)."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        index: SimilarityIndex,
+        archive: Archive,
+        encoder: QueryEncoder,
+        settings: DetectorSettings,
+    ) -> None:
+        self.index_dir, self.index, self.archive, self.encoder = Path(index_dir), index, archive, encoder
+        window_size = settings.window_size or archive.profile.window_frames
+        check_provenance(self.index_dir, IndexProvenance(encoder.card.name, encoder.card.sha256, window_size))
+        store_dir = frame_vector_dir(self.index_dir, encoder.card.sha256)
+        self.vectors = FrameVectorStore(store_dir, encoder.feature_dim) if store_dir.is_dir() else None
+        spec = GridSpec(n=24, bins=20, mode="general")
+        # The packed store ``index build`` writes; the older per-frame cache is still read where it exists.
+        self.signatures = ArchiveSignatures(
+            archive, cache_dir=self.index_dir / "signatures", store_dir=signature_store_dir(self.index_dir, spec)
+        )
+
+    def find(self, query: QueryWindow, options: SearchOptions) -> list[Neighbour]:
+        """Embed the query (from stored frame vectors where the build kept them), search, re-rank exactly,
+        fold into events and attach what followed each (frames of the archive; the index's frames for
+        another satellite). Frames signed for this query are added to the packed store."""
+        if options.k < 1 or options.rerank < 0:
+            raise ValueError("k must be at least 1 and rerank at least 0")
+        if options.following_hours < 0 or (options.season_days is not None and options.season_days < 0):
+            raise ValueError("following hours and season days must not be negative")
+        archive, index, store, record = self.archive, self.index, self.vectors, query.record
+        if record is not None and store is not None and not store.missing(record.satellite, record.frame_times):
+            vectors = store.get_many(record.satellite, record.frame_times)  # the build already encoded them
+        else:
+            vectors = self.encoder.encode(query.frames)
+        vector = self.encoder.embed_windows(vectors.mean(axis=0, dtype=np.float64)[None])[0]
+        query_sig: WindowSignature | None = None
+        lookup = self.signatures if options.rerank > 0 else None
+        if lookup is not None:
+            if query.source is archive and record is not None:
+                query_sig = lookup.window(record.frame_times)
+            else:
+                query_sig = window_signature([frame_signature(f, lookup.spec) for f in query.frames])
+        horizon = timedelta(hours=options.following_hours)
+
+        def following(r: WindowRecord) -> list[datetime]:
+            if r.satellite == archive.satellite:
+                return archive.following(r.end, horizon)
+            return index.frames_after(r.satellite, r.end, horizon)
+
+        try:
+            return search(
+                index,
+                vector,
+                query=record,
+                k=options.k,
+                candidates=options.rerank,
+                exclude_recent_hours=options.exclude_recent_hours,
+                satellite=options.satellite,
+                time_range=options.time_range,
+                months=options.months,
+                season_days=options.season_days,
+                before_query=options.before_query,
+                fold=options.fold,
+                query_signature=query_sig,
+                signature_lookup=lookup,
+                following=following if options.following_hours > 0 else None,
+            )
+        finally:
+            if lookup is not None:
+                try:
+                    lookup.flush()
+                except OSError as exc:  # a read-only index: the search still answers, next time signs again
+                    log.warning(
+                        "could not store %d new frame signatures under %s: %s", lookup.pending, self.index_dir, exc
+                    )
+
+
 def find_similar(
     index_dir: Path,
     index: SimilarityIndex,
@@ -186,56 +270,8 @@ def find_similar(
     settings: DetectorSettings,
     options: SearchOptions,
 ) -> list[Neighbour]:
-    """Embed the query (from stored frame vectors where the build kept them), search, re-rank exactly, fold
-    into events and attach what followed each (frames of ``archive``; the index's frames for another
-    satellite)."""
-    if options.k < 1 or options.rerank < 0:
-        raise ValueError("k must be at least 1 and rerank at least 0")
-    if options.following_hours < 0 or (options.season_days is not None and options.season_days < 0):
-        raise ValueError("following hours and season days must not be negative")
-    window_size = settings.window_size or archive.profile.window_frames
-    check_provenance(index_dir, IndexProvenance(encoder.card.name, encoder.card.sha256, window_size))
-    store_dir = frame_vector_dir(index_dir, encoder.card.sha256)
-    store = FrameVectorStore(store_dir, encoder.feature_dim) if store_dir.is_dir() else None
-    record = query.record
-    if record is not None and store is not None and not store.missing(record.satellite, record.frame_times):
-        vectors = store.get_many(record.satellite, record.frame_times)  # the build already encoded them
-    else:
-        vectors = encoder.encode(query.frames)
-    vector = encoder.embed_windows(vectors.mean(axis=0, dtype=np.float64)[None])[0]
-    query_sig: WindowSignature | None = None
-    lookup: ArchiveSignatures | None = None
-    if options.rerank > 0:
-        lookup = ArchiveSignatures(archive, cache_dir=index_dir / "signatures")
-        if query.source is archive and record is not None:
-            query_sig = lookup.window(record.frame_times)
-        else:
-            spec = GridSpec(n=lookup.spec.n, bins=lookup.spec.bins, mode="general")
-            query_sig = window_signature([frame_signature(f, spec) for f in query.frames])
-    horizon = timedelta(hours=options.following_hours)
-
-    def following(r: WindowRecord) -> list[datetime]:
-        if r.satellite == archive.satellite:
-            return archive.following(r.end, horizon)
-        return index.frames_after(r.satellite, r.end, horizon)
-
-    return search(
-        index,
-        vector,
-        query=record,
-        k=options.k,
-        candidates=options.rerank,
-        exclude_recent_hours=options.exclude_recent_hours,
-        satellite=options.satellite,
-        time_range=options.time_range,
-        months=options.months,
-        season_days=options.season_days,
-        before_query=options.before_query,
-        fold=options.fold,
-        query_signature=query_sig,
-        signature_lookup=lookup,
-        following=following if options.following_hours > 0 else None,
-    )
+    """One query (:meth:`SearchSession.find` on a session opened for it)."""
+    return SearchSession(index_dir, index, archive, encoder, settings).find(query, options)
 
 
 def plot_search(

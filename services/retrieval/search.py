@@ -163,11 +163,13 @@ def search(
 
 
 class ArchiveSignatures:
-    """Ground-truth window signatures for windows of an archive, from per-frame signatures cached on disk
-    (``SignatureCache``) and in memory (LRU), so re-ranking known windows costs no image decoding.
+    """Ground-truth window signatures for windows of an archive, from per-frame signatures held in memory
+    (LRU), in the index's packed store (``FrameSignatureStore``, written by ``index build``) or cached on disk
+    (``SignatureCache``), so re-ranking known windows costs no image decoding.
 
     Frames are shrunk to the study size first (a no-op for already shrunk archives), then signed in the
-    groundtruth ``general`` mode, the size-agnostic variant of the study's metric.
+    groundtruth ``general`` mode, the size-agnostic variant of the study's metric. Frames signed here because
+    no store held them go to the store on :meth:`flush`.
     """
 
     def __init__(
@@ -176,15 +178,54 @@ class ArchiveSignatures:
         cache_dir: str | Path | None = None,
         grid: int = 24,
         bins: int = 20,
-        memory_frames: int = 2000,
+        memory_frames: int = 4000,
+        store_dir: str | Path | None = None,
     ) -> None:
         from satwatch.services.metric.groundtruth import GridSpec, SignatureCache
+        from satwatch.services.retrieval.signature_store import FrameSignatureStore
 
         self.archive = archive
         self.spec = GridSpec(n=grid, bins=bins, mode="general")
         self.cache = SignatureCache(cache_dir) if cache_dir is not None else None
+        self.store = FrameSignatureStore(store_dir, self.spec) if store_dir is not None else None
         self._memory: OrderedDict[datetime, Any] = OrderedDict()
         self._memory_frames = memory_frames
+        self._unstored: dict[datetime, Any] = {}
+
+    def add(self, time: datetime, planes: np.ndarray) -> Any:
+        """Sign the archive's frame at ``time`` from its shrunk planes (C, H, W) already in hand (the index
+        build decodes each frame once for the encoder); stored on :meth:`flush`."""
+        from satwatch.services.metric.groundtruth import frame_signature
+
+        sig = frame_signature(np.asarray(planes, np.uint8), self.spec)
+        self._remember(time, sig)
+        if self.store is not None and not self.store.has(self.archive.satellite, time):
+            self._unstored[time] = sig
+        return sig
+
+    def missing(self, times: Sequence[datetime]) -> list[datetime]:
+        """The times whose signatures the packed store lacks (all of them without a store)."""
+        sat = self.archive.satellite
+        return [t for t in times if t not in self._unstored and (self.store is None or not self.store.has(sat, t))]
+
+    @property
+    def pending(self) -> int:
+        """Signatures computed and not yet written to the store."""
+        return len(self._unstored)
+
+    def flush(self) -> int:
+        """Write the signatures computed since the last flush to the packed store; returns how many."""
+        if self.store is None or not self._unstored:
+            return 0
+        times = sorted(self._unstored)
+        n = self.store.put_many(self.archive.satellite, times, [self._unstored[t] for t in times])
+        self._unstored.clear()
+        return n
+
+    def _remember(self, time: datetime, sig: Any) -> None:
+        self._memory[time] = sig
+        if len(self._memory) > self._memory_frames:
+            self._memory.popitem(last=False)
 
     def frame(self, time: datetime) -> Any:
         """The signature of the archive's frame at ``time`` (KeyError when the archive lacks it)."""
@@ -194,6 +235,11 @@ class ArchiveSignatures:
         if hit is not None:
             self._memory.move_to_end(time)
             return hit
+        if self.store is not None:
+            stored = self.store.get(self.archive.satellite, time)
+            if stored is not None:
+                self._remember(time, stored)
+                return stored
         key = None
         if self.cache is not None:
             files = self.archive.files(time)
@@ -205,11 +251,11 @@ class ArchiveSignatures:
         sig = self.cache.get(key, self.spec) if self.cache is not None and key else None
         if sig is None:
             sig = frame_signature(shrink(self.archive.load(time)).data, self.spec)
-            if self.cache is not None and key:
+            if self.cache is not None and key and self.store is None:
                 self.cache.put(key, sig)
-        self._memory[time] = sig
-        if len(self._memory) > self._memory_frames:
-            self._memory.popitem(last=False)
+        if self.store is not None:
+            self._unstored[time] = sig
+        self._remember(time, sig)
         return sig
 
     def window(self, times: Sequence[datetime]) -> Any:
@@ -260,18 +306,40 @@ def ensure_frame_vectors(
     batch: int = 32,
     workers: int = 1,
     progress: bool = True,
+    signatures: ArchiveSignatures | None = None,
 ) -> int:
     """Encode and store every frame among ``times`` the store lacks; returns how many were encoded.
 
-    Each batch is stored as soon as it is encoded, so an interrupted run resumes where it stopped.
+    Each batch is stored as soon as it is encoded, so an interrupted run resumes where it stopped. With
+    ``signatures``, every frame decoded is also signed for the exact re-rank (a millisecond or two, against
+    a PNG decode per frame for a search that has to sign it later), and so is every frame among ``times`` the
+    signature store lacks; they are written every :data:`~signature_store.CHUNK_FRAMES` frames.
     """
     from tqdm import tqdm
 
+    from satwatch.services.retrieval.signature_store import CHUNK_FRAMES
+
     todo = store.missing(archive.satellite, times)
-    with tqdm(total=len(todo), desc="encode frames", unit="frame", disable=not progress or not todo) as bar:
-        for lo in range(0, len(todo), batch):
-            chunk = todo[lo : lo + batch]
-            vecs = encoder.encode(load_shrunk(archive, chunk, workers))
-            store.put_many(archive.satellite, chunk, vecs)
+    if signatures is not None:
+        wanted = set(todo)
+        unsigned = [t for t in signatures.missing(list(dict.fromkeys(times))) if t not in wanted]
+        todo_all = todo + unsigned
+    else:
+        todo_all = todo
+    encode = set(todo)
+    with tqdm(total=len(todo_all), desc="encode frames", unit="frame", disable=not progress or not todo_all) as bar:
+        for lo in range(0, len(todo_all), batch):
+            chunk = todo_all[lo : lo + batch]
+            frames = load_shrunk(archive, chunk, workers)
+            need = [i for i, t in enumerate(chunk) if t in encode]
+            if need:
+                store.put_many(archive.satellite, [chunk[i] for i in need], encoder.encode(frames[need]))
+            if signatures is not None:
+                for t, f in zip(chunk, frames, strict=True):
+                    signatures.add(t, f)
+                if signatures.pending >= CHUNK_FRAMES:
+                    signatures.flush()
             bar.update(len(chunk))
+    if signatures is not None:
+        signatures.flush()
     return len(todo)

@@ -172,3 +172,17 @@ def test_default_index_dir_comes_from_config(
     monkeypatch.setenv("SATWATCH_DETECTOR__STATE_DIR", str(tmp_path / "state"))
     assert main(["index", "info", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["size"] == 29
+
+
+def test_build_keeps_every_frames_signature_for_the_rerank(built: dict[str, Path]) -> None:
+    from satwatch.services.frames.archive import Archive
+    from satwatch.services.metric.groundtruth import GridSpec, frame_signature
+    from satwatch.services.retrieval.signature_store import FrameSignatureStore, signature_store_dir
+
+    spec = GridSpec(n=24, bins=20, mode="general")
+    archive = Archive(built["archive"])
+    store = FrameSignatureStore(signature_store_dir(built["index"], spec), spec)
+    assert len(store) == len(archive)  # signed while decoded for the encoder: a search decodes none
+    t = archive.times[7]
+    got = store.get("COMS-1", t)
+    assert got is not None and np.array_equal(got.cum, frame_signature(archive.load(t).data, spec).cum)
