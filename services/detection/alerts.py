@@ -29,6 +29,10 @@ class SimilarEvent(BaseModel):
     frames_compared: int | None = Field(
         None, description="frame pairs the exact similarity compared (fewer than 20 when a window is part-filled)"
     )
+    following: list[datetime] = Field(
+        default_factory=list,
+        description="times of the frames that followed this past window (the next 6 hours, as the index saw them)",
+    )
 
 
 class Alert(BaseModel):

@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 
 EARLIEST_FRAME = datetime(1990, 1, 1, tzinfo=UTC)
 
+#: How far after a similar past event its alert lists the frames that followed it (the forecaster's "what
+#: came next"; the same rule as search, ``services.frames.windows.frames_after``).
+FOLLOWING = timedelta(hours=6)
+
 #: Frames per anomaly-model call when a batch is scored in the background. Small calls let the first
 #: frames' results arrive early, and onnxruntime's cost per frame is lowest at 2-4 frames a call here.
 SCORE_CHUNK = 4
@@ -416,6 +420,7 @@ class Detector:
                 distance=float(n.distance),
                 similarity=n.similarity,
                 frames_compared=n.frames_compared,
+                following=self.index.frames_after(n.record.satellite, n.record.end, FOLLOWING),
             )
             for n in neighbours
         ]

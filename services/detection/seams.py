@@ -8,7 +8,7 @@ capability says so (``signature_spec`` None, an empty ``flush``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -71,6 +71,8 @@ class Index(Protocol):
     ) -> list[Neighbour]: ...
 
     def contains(self, window_id: str) -> bool: ...
+
+    def frames_after(self, satellite: str, end: datetime, horizon: timedelta) -> list[datetime]: ...
 
     def save(self, directory: str | Path) -> None: ...
 

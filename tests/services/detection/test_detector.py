@@ -188,3 +188,7 @@ def test_similar_events_are_distinct_past_periods(tmp_path) -> None:  # type: ig
     assert hot.alert is not None and len(hot.alert.similar) == 3
     spans = sorted((e.start, e.end) for e in hot.alert.similar)
     assert all(a_end < b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
+    # Each carries the frames that followed it, as far as the detector saw them (up to 6 hours, 15 min apart).
+    for e in hot.alert.similar:
+        seen = [T0 + i * Q for i in range(41) if e.end < T0 + i * Q <= e.end + timedelta(hours=6)]
+        assert e.following == seen[: len(e.following)] and e.following and e.following[0] == e.end + Q
