@@ -13,6 +13,13 @@ Optionally measures re-rank cost (exact ground truth on top-50 candidates) and e
     python benchmarks/bench_index.py --sizes 100000,1000000 --out OUT_DIR
 
 Writes ``results.json`` and ``recall_latency.png`` under ``--out`` (default: the system temp folder).
+
+Realistic, time-ordered vectors (issue 16): ``--fitted`` embeds a 120-day simulated archive with the shipped
+encoder (cached under ``--cache``; about 15 minutes on two busy cores the first time), fits the generator of
+``window_vectors.py`` to it, and builds indexes of ``--size`` windows inserted one at a time in ``--orders``
+(time order as the detector inserts), for each ``--configs`` M/ef_construction, sweeping ``--efs``:
+
+    python benchmarks/bench_index.py --fitted --validate --size 100000,300000 --efs 128,200,300,400,600
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import hnswlib
 import numpy as np
 from tqdm import tqdm
 
@@ -317,9 +325,113 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def spread_order(kind: str, n: int) -> np.ndarray:
+    """Insertion order: ``time``, ``shuffled``, ``blockB`` (shuffled within blocks of B) or ``strideB``
+    (bit-reversed within blocks of B, so each block's first inserts span it evenly)."""
+    if kind == "time":
+        return np.arange(n)
+    if kind == "shuffled":
+        return np.random.default_rng(1).permutation(n)
+    if kind.startswith("block"):
+        b, r = int(kind[5:]), np.random.default_rng(1)
+        return np.concatenate([lo + r.permutation(min(b, n - lo)) for lo in range(0, n, b)])
+    if kind.startswith("stride"):
+        b = int(kind[6:])
+        bits = int(np.ceil(np.log2(b)))
+        rev = np.array([int(format(i, f"0{bits}b")[::-1], 2) for i in range(2**bits)])
+        rev = rev[rev < b]
+        return np.concatenate([lo + rev[rev < min(b, n - lo)] for lo in range(0, n, b)])
+    raise SystemExit(f"unknown order {kind}")
+
+
+def bench_fitted(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Windows from the generator fitted to the shipped encoder's embeddings of a simulated archive, inserted
+    one at a time (single thread, as the detector does) in the order asked; recall@10 for two query kinds:
+
+    * new weather: windows of the same process after the indexed period (every 40th, none overlapping it);
+    * archive: indexed windows queried with their own vector, their overlapping windows (|dt| < 20) excluded
+      as ``satwatch search`` does (fetch k + 64, drop, keep 10).
+    """
+    from window_vectors import FittedGenerator, embed_simulated_archive, structure, windows_of
+
+    cache = Path(args.cache) / f"sim_frames_{args.archive_days:g}d.npz"
+    frames = embed_simulated_archive(cache, args.archive_days)
+    gen = FittedGenerator.fit(frames)
+    runs: list[dict[str, Any]] = []
+    if args.validate:
+        real = windows_of(frames)
+        fake = gen.windows(len(real), np.random.default_rng(5))
+        a, b = structure(real, np.random.default_rng(0)), structure(fake, np.random.default_rng(0))
+        print(f"{'figure':22s} {'real':>10s} {'generated':>10s}")
+        for key in a:
+            print(f"{key:22s} {a[key]:10.4f} {b[key]:10.4f}")
+        runs.append({"validation": {"real": a, "generated": b}})
+    q = args.queries
+    for n in [int(x) for x in args.size.split(",")]:
+        allw = gen.windows(n + 40 * q + 40, np.random.default_rng(args.seed))
+        base = allw[:n]
+        newq = allw[n + 20 + 40 * np.arange(q)]
+        arch_idx = np.random.default_rng(args.seed + 1).choice(n, q, replace=False)
+        archq = base[arch_idx]
+        truth_new = exact_knn(base, newq, 10)
+        wide = exact_knn(base, archq, 60)
+        truth_arch = [
+            [int(j) for j in row if abs(int(j) - int(i)) > 19][:10] for row, i in zip(wide, arch_idx, strict=True)
+        ]
+        for cfg in args.configs.split(","):
+            m, efc = (int(v) for v in cfg.split("/"))
+            for order in args.orders.split(","):
+                graph = hnswlib.Index(space="l2", dim=base.shape[1])
+                graph.init_index(max_elements=n, ef_construction=efc, M=m)
+                o = spread_order(order, n)
+                t = time.perf_counter()
+                graph.add_items(base[o], o, num_threads=1)
+                build_s = time.perf_counter() - t
+                for ef in args.efs:
+                    graph.set_ef(max(ef, 74))
+                    got_a, _ = graph.knn_query(archq, k=74, num_threads=1)
+                    kept = [
+                        [int(j) for j in row if abs(int(j) - int(i)) > 19][:10]
+                        for row, i in zip(got_a, arch_idx, strict=True)
+                    ]
+                    rec_a = np.mean([len(set(g) & set(tr)) / 10 for g, tr in zip(kept, truth_arch, strict=True)])
+                    graph.set_ef(ef)
+                    lat = np.empty(q)
+                    hits = 0
+                    for j in range(q):
+                        t = time.perf_counter()
+                        lab, _ = graph.knn_query(newq[j : j + 1], k=10, num_threads=1)
+                        lat[j] = time.perf_counter() - t
+                        hits += len(set(lab[0].tolist()) & set(truth_new[j].tolist()))
+                    row = {
+                        "data": "fitted",
+                        "n": n,
+                        "m": m,
+                        "ef_construction": efc,
+                        "order": order,
+                        "build_s": round(build_s, 1),
+                        "ef": ef,
+                        "recall_new_weather": hits / (10 * q),
+                        "recall_archive": float(rec_a),
+                        "p50_ms": float(np.percentile(lat, 50) * 1e3),
+                        "p99_ms": float(np.percentile(lat, 99) * 1e3),
+                        "loadavg_1m": os.getloadavg()[0],
+                    }
+                    runs.append(row)
+                    print(json.dumps(row), flush=True)
+    return runs
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100000", help="comma-separated index sizes (e.g. 100000,1000000)")
+    ap.add_argument("--size", default=None, help="with --fitted: comma-separated index sizes")
+    ap.add_argument("--fitted", action="store_true", help="time-ordered windows from the fitted generator")
+    ap.add_argument("--validate", action="store_true", help="with --fitted: real vs generated structure")
+    ap.add_argument("--archive-days", type=float, default=120, help="simulated days embedded to fit on")
+    ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "satwatch_bench"), help="embeddings")
+    ap.add_argument("--configs", default="16/200", help="with --fitted: M/ef_construction list")
+    ap.add_argument("--orders", default="time", help="with --fitted: time, shuffled, blockB, strideB")
     ap.add_argument("--data", default="trajectory,gaussian", help="data sets: trajectory, gaussian")
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--queries", type=int, default=1000, help="held-out queries per data set")
@@ -340,6 +452,11 @@ def main() -> int:
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": [],
     }
+    if args.fitted:
+        args.size = args.size or args.sizes
+        summary["runs"] = bench_fitted(args)
+        (out / "results.json").write_text(json.dumps(summary, indent=2))
+        return 0
     if not args.no_index:
         for n in [int(s) for s in args.sizes.split(",")]:
             for name in args.data.split(","):
