@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from satwatch.services.frames.archive import Archive
@@ -34,7 +34,11 @@ def main() -> None:
     rows = []
     for scene in args.scenes.split(","):
         cfg = SimConfig(
-            seed=args.seed, days=args.days, events=False, scene=scene, start=datetime(2011, 3, 3, tzinfo=UTC),
+            seed=args.seed,
+            days=args.days,
+            events=False,
+            scene=scene,
+            start=datetime(2011, 3, 3, tzinfo=UTC),
             textures=str(args.real),
         )
         t0 = time.perf_counter()

@@ -88,6 +88,7 @@ class TextureSimulator:
         self._h, self._w = h, w
         self._lat, self._lon = bank.lat_lon()
         self._yy, self._xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        self._stacks: dict[int, npt.NDArray[np.int16]] = {}
         rng = np.random.default_rng([cfg.seed, 5])
         self.episodes = self._plan_episodes(rng)
         self._noise_seed = int(rng.integers(0, 2**63 - 1))
@@ -162,13 +163,24 @@ class TextureSimulator:
         g1, g2, period = ep.gain
         phase = 2 * math.pi * hours / period
         gain = (1.0 + 0.25 * (g1 * math.cos(phase) + g2 * math.sin(phase))).astype(np.float32)
+        # One gather fetches all three channels (stored interleaved), sampled once per episode and frame.
+        moved = _bilinear_reflect(self._interleaved(ep.source), ys, xs)
         out = {}
-        for c in TEXTURE_CHANNELS:
-            moved = _bilinear_reflect(self.bank.departures[c][ep.source], ys, xs)
+        for i, c in enumerate(TEXTURE_CHANNELS):
+            m = moved[..., i]
             # Bilinear sampling at fractional positions blurs the finest scales; give them back.
-            moved += SHARPEN * (moved - ndimage.uniform_filter(moved, 3, mode="nearest"))
-            out[c] = moved * gain
+            m = m + SHARPEN * (m - ndimage.uniform_filter(m, 3, mode="nearest"))
+            out[c] = m * gain
         return out
+
+    def _interleaved(self, source: int) -> npt.NDArray[np.int16]:
+        cached = self._stacks.get(source)
+        if cached is None:
+            cached = np.stack([self.bank.departures[c][source] for c in TEXTURE_CHANNELS], axis=-1)
+            if len(self._stacks) > 4:
+                self._stacks.pop(next(iter(self._stacks)))
+            self._stacks[source] = cached
+        return cached
 
     def weather(self, t: datetime) -> dict[str, F32]:
         """The four channels' grey levels at ``t`` before overlays, events and quantisation."""
@@ -293,26 +305,28 @@ def _resize(coarse: F32, h: int, w: int) -> F32:
 
 
 def _bilinear_reflect(img: npt.NDArray[np.generic], ys: F32, xs: F32) -> F32:
-    """Sample ``img`` at fractional positions; positions outside are mirrored back in (no seams, no smears)."""
-    h, w = img.shape
+    """Sample ``img`` (H, W) or (H, W, C) at fractional positions; positions outside are mirrored back in."""
+    h, w = img.shape[:2]
     ys = _mirror(ys, h)
     xs = _mirror(xs, w)
     y0 = np.minimum(ys.astype(np.int32), h - 2)
     x0 = np.minimum(xs.astype(np.int32), w - 2)
     fy = (ys - y0).astype(np.float32)
     fx = (xs - x0).astype(np.float32)
-    flat = img.ravel()
+    if img.ndim == 3:
+        fy, fx = fy[..., None], fx[..., None]
+    flat = img.reshape(h * w, *img.shape[2:])
     i00 = y0 * w + x0
     a = flat[i00].astype(np.float32)
     b = flat[i00 + 1].astype(np.float32)
-    c = flat[i00 + w].astype(np.float32)
-    d = flat[i00 + w + 1].astype(np.float32)
     top = a + (b - a) * fx
-    bot = c + (d - c) * fx
+    a = flat[i00 + w].astype(np.float32)
+    b = flat[i00 + w + 1].astype(np.float32)
+    bot = a + (b - a) * fx
     return (top + (bot - top) * fy).astype(np.float32)
 
 
 def _mirror(pos: F32, n: int) -> F32:
     period = 2.0 * (n - 1)
-    p = np.mod(pos, period)
+    p = pos - period * np.floor(pos / period)
     return np.where(p > n - 1, period - p, p).astype(np.float32)
