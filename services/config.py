@@ -47,6 +47,12 @@ class SimulatorSettings(BaseModel):
     geography: int | None = Field(
         None, description="seed of the coastline; runs of one simulated satellite share it (default: seed's own)"
     )
+    scene: str = Field(
+        "procedural", description="procedural (synthetic fields) or texture (real COMS cloud fields moved and evolved)"
+    )
+    textures: str = Field(
+        "../shared/data/study/raw_images", description="folder of real COMS frames the texture scene is made from"
+    )
 
 
 class DetectorSettings(BaseModel):

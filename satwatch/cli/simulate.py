@@ -45,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SEED",
         help="coastline of this seed instead of the stream's own: runs meant as one satellite's history share it",
     )
+    p.add_argument(
+        "--scene",
+        choices=("procedural", "texture"),
+        help="procedural: synthetic fields; texture: real COMS cloud fields moved, grown and faded",
+    )
+    p.add_argument("--textures", metavar="DIR", help="folder of real COMS frames for the texture scene")
     p.add_argument("--satellite", help="satellite name recorded in labels (default COMS-1)")
     p.add_argument("--area", help="KMA area code used in file names (default ea040ps)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -64,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         satellite=args.satellite,
         area=args.area,
         geography=args.geography,
+        scene=args.scene,
+        textures=args.textures,
         events=False if args.no_events else None,
     )
     out = write_archive(cfg, args.out, progress=not args.quiet)

@@ -139,6 +139,8 @@ class SimConfig:
             "satellite": s.satellite,
             "area": s.area,
             "geography": s.geography,
+            "scene": s.scene,
+            "textures": s.textures,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if isinstance(values["start"], str):
