@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import argparse
 import os
+from datetime import UTC, datetime
 
 from satwatch.cli import add_config_argument
 from satwatch.services.config import Settings, load_settings
 from satwatch.services.metric.groundtruth import GridSpec
+
+
+def parse_time(text: str) -> datetime:
+    """A command-line time: ISO 8601 (``2011-03-03T09:00Z``) or KMA's ``YYYYMMDDHHMM``; naive times are UTC."""
+    s = text.strip()
+    try:
+        t = datetime.strptime(s, "%Y%m%d%H%M") if s.isdigit() else datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use e.g. 2011-03-03T09:00Z)") from exc
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from satwatch.cli import add_config_argument
-
-
-def _time(text: str) -> datetime:
-    """ISO 8601 (``2011-03-03T09:00Z``) or KMA's ``YYYYMMDDHHMM``; naive times are UTC."""
-    s = text.strip()
-    try:
-        t = datetime.strptime(s, "%Y%m%d%H%M") if s.isdigit() else datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use e.g. 2011-03-03T09:00Z)") from exc
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+from satwatch.cli._common import parse_time
 
 
 def skill_plot_path(plot: str) -> Path:
@@ -56,8 +47,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--model-dir", metavar="DIR", help="encoder of --index (default: config, else packaged)")
     parser.add_argument("--satellite", default="COMS-1", help="satellite profile of the archives (default COMS-1)")
-    parser.add_argument("--time", required=True, type=_time, metavar="T", help="issue time: a frame time (UTC)")
-    parser.add_argument("--to", type=_time, metavar="T", help="also issue at later frame times up to T")
+    parser.add_argument("--time", required=True, type=parse_time, metavar="T", help="issue time: a frame time (UTC)")
+    parser.add_argument("--to", type=parse_time, metavar="T", help="also issue at later frame times up to T")
     parser.add_argument(
         "--every", type=float, default=1.0, metavar="HOURS", help="interval between issue times with --to (default 1)"
     )

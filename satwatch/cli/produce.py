@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
 from satwatch.cli import add_config_argument
-from satwatch.cli._common import add_kafka_arguments, settings_from_args
+from satwatch.cli._common import add_kafka_arguments, parse_time, settings_from_args
 from satwatch.producers.interface import get_source
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.services.detection.metrics import MetricsServer, ProducerMetrics
@@ -22,10 +21,6 @@ from satwatch.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 
-def parse_time(text: str) -> datetime:
-    """ISO time; a value without offset is taken as UTC."""
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -9,17 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from satwatch.cli import add_config_argument
+from satwatch.cli._common import parse_time
 from satwatch.services.config import load_settings
-
-
-def parse_time(text: str) -> datetime:
-    """ISO 8601 (``2012-10-27T06:45Z``) or KMA's ``YYYYMMDDHHMM``; naive times are taken as UTC."""
-    s = text.strip()
-    try:
-        t = datetime.strptime(s, "%Y%m%d%H%M") if s.isdigit() else datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use e.g. 2012-10-27T06:45Z)") from exc
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def parse_months(text: str) -> set[int]:

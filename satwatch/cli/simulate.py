@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 
 from satwatch.cli import add_config_argument
+from satwatch.cli._common import parse_time
 from satwatch.services.config import load_settings
 from satwatch.services.simulator.scene import SimConfig, write_archive
-
-
-def _iso_time(text: str) -> datetime:
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r} (try 2024-07-01T00:00Z)") from exc
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--seed", type=int, help="random seed; same seed, same bytes (default: simulator.seed)")
     p.add_argument("--width", type=int, help="frame width in pixels (default 375; native COMS size is 1500)")
     p.add_argument("--height", type=int, help="frame height in pixels (default 300; native COMS size is 1300)")
-    p.add_argument("--start", type=_iso_time, metavar="ISO", help="UTC time of the first frame, e.g. 2024-07-01T00:00Z")
+    p.add_argument("--start", type=parse_time, metavar="T", help="UTC time of the first frame, e.g. 2024-07-01T00:00Z")
     p.add_argument("--cadence-minutes", type=int, metavar="M", help="minutes between frames (default 15)")
     p.add_argument("--no-events", action="store_true", help="normal weather only: inject no events")
     p.add_argument(
