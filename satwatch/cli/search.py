@@ -131,7 +131,10 @@ def run_search(args: argparse.Namespace) -> int:
     if args.k < 1 or args.rerank < 0:
         raise ValueError("--k must be at least 1 and --rerank at least 0")
     index_dir = Path(args.index) if args.index else default_index_dir(det.state_dir)
+    # An index saved before index_ef was raised keeps its old breadth; search at least as wide as configured.
     index = SimilarityIndex.load(index_dir, ef=args.ef)
+    if args.ef is None:
+        index.ef = max(index.ef, det.index_ef)
     archive = Archive(args.archive, args.satellite)
     size = det.window_size or archive.profile.window_frames
     if args.time is not None:
