@@ -551,11 +551,9 @@ def write_archive(cfg: SimConfig, out_dir: str | Path, progress: bool = True) ->
     (out / "simulation.json").write_text(json.dumps(meta, indent=2) + "\n")
     save_labels(sim.events, out / "labels.json")
     bar = {"total": len(sim.times), "desc": "simulate", "unit": "frame", "disable": not progress}
-    native = getattr(sim, "native", False)
-    if native:
-        from satwatch.services.simulator.texture import TextureSimulator
+    from satwatch.services.simulator.texture import TextureSimulator
 
-        assert isinstance(sim, TextureSimulator)
+    if isinstance(sim, TextureSimulator) and sim.native:
         for t, images in tqdm(sim.native_frames(), **bar):
             d = frame_dir(out, t)
             d.mkdir(exist_ok=True)

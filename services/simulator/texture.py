@@ -91,13 +91,15 @@ class TextureSimulator:
         self._stacks: dict[int, npt.NDArray[np.int16]] = {}
         rng = np.random.default_rng([cfg.seed, 5])
         self.episodes = self._plan_episodes(rng)
+        self._anchors = [e.anchor for e in self.episodes]
+        self._overlay = bank.overlay_cover > 0.5
         self._noise_seed = int(rng.integers(0, 2**63 - 1))
         # Events live on the shrunk grid (as the procedural scene's do), so one seed means the same events at
         # either scale; native rendering maps them up.
         sw, sh = prof.shrunk_width, prof.shrunk_height
+        self._shrunk_size = (sw, sh)
         ctx = EventContext(sw, sh, 1.0, cfg.satellite, KM_PER_NATIVE_PX * prof.block, self._pad_box)
         self.events: list[SimEvent] = plan_events(cfg.seed, self.times, cfg.cadence_minutes, ctx) if cfg.events else []
-        self._shrunk_size = (sw, sh)
 
     # ------------------------------------------------------------------ planning
     def _smooth(self, rng: np.random.Generator, cells: int) -> F32:
@@ -147,7 +149,7 @@ class TextureSimulator:
 
     def _pad_box(self, region: list[int]) -> tuple[int, int, int, int]:
         x0, y0, x1, y1 = region
-        sw, sh = get_profile(self.cfg.satellite).shrunk_width, get_profile(self.cfg.satellite).shrunk_height
+        sw, sh = self._shrunk_size
         return (max(0, x0 - 2), max(0, y0 - 2), min(sw, x1 + 2), min(sh, y1 + 2))
 
     def labels_at(self, t: datetime) -> list[SimEvent]:
@@ -185,7 +187,7 @@ class TextureSimulator:
     def weather(self, t: datetime) -> dict[str, F32]:
         """The four channels' grey levels at ``t`` before overlays, events and quantisation."""
         eps = self.episodes
-        i = max(0, min(len(eps) - 2, bisect.bisect_right([e.anchor for e in eps], t) - 1))
+        i = max(0, min(len(eps) - 2, bisect.bisect_right(self._anchors, t) - 1))
         old, new = eps[i], eps[i + 1]
         span = (new.anchor - old.anchor).total_seconds()
         p = min(1.0, max(0.0, (t - old.anchor).total_seconds() / span))
@@ -290,8 +292,7 @@ class TextureSimulator:
     def _rgb(self, grey: F32, channel: str, t: datetime) -> U8:
         g = np.rint(grey).astype(np.uint8)
         rgb = np.repeat(g[:, :, None], 3, axis=2)
-        cover = self.bank.overlay_cover > 0.5
-        rgb[cover] = self.bank.overlay_rgb[cover]
+        rgb[self._overlay] = self.bank.overlay_rgb[self._overlay]
         rgb[:BAND_ROWS] = self.bank.atlas.render(title_text(channel, t), rgb.shape[1])
         return rgb
 
