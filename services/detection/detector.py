@@ -361,6 +361,7 @@ class Detector:
         m.frames_consumed.labels(sat).inc()
         m.anomaly_score.labels(sat).set(score)
         m.anomaly_scores.observe(score)
+        m.anomaly_score_ratio.labels(sat).observe(score / self.threshold)
         m.window_fill.labels(sat).set(window.fill)
         m.last_frame_time.labels(sat).set(frame.time.timestamp())
         now = self._now().timestamp()

@@ -53,6 +53,15 @@ class DetectorMetrics:
         self.anomaly_score = Gauge("satwatch_anomaly_score", "Latest anomaly score", ["satellite"], registry=r)
         self.anomaly_scores = self._score_histogram(score_buckets(1.0))
         self.anomaly_threshold = Gauge("satwatch_anomaly_threshold", "Alert threshold in force", registry=r)
+        # Scores over the threshold of the model set that scored them: one scale for every satellite, however
+        # many model sets (each with its own threshold) one detector serves.
+        self.anomaly_score_ratio = Histogram(
+            "satwatch_anomaly_score_ratio",
+            "Anomaly score divided by the alert threshold in force for the satellite's model set (1 = alert line)",
+            ["satellite"],
+            buckets=SCORE_BUCKET_FACTORS,
+            registry=r,
+        )
         self.alerts = Counter("satwatch_alerts", "Alerts fired (new ids only)", ["satellite", "kind"], registry=r)
         self.quality_faults = Counter(
             "satwatch_data_quality_faults",

@@ -40,7 +40,6 @@ from satwatch.services.metric.binning import (  # noqa: F401
     rgb_bins,
 )
 from satwatch.services.metric.compare import (  # noqa: F401
-    BLOCK_STEP,
     BLOCK_TILE,
     CHUNK,
     MEMO_MAX_FRAMES,

@@ -102,6 +102,8 @@ def test_one_detector_serves_two_profiles_and_refuses_a_third(settings: Settings
         assert (Path(d.state_dir) / name / "index").is_dir()
         assert _metric(body, f'satwatch_frames_consumed_total{{satellite="{name}"}}') == len(frames)
         assert _metric(body, f'satwatch_model_set_index_size{{profile="{name}"}}') == full_windows
+        # Every scored frame lands in its satellite's score-over-threshold histogram.
+        assert _metric(body, f'satwatch_anomaly_score_ratio_count{{satellite="{name}"}}') == len(frames)
     assert _metric(body, "satwatch_index_size") == 2 * full_windows
     # Searches stay within a profile: a twin's similar events are the twin's own past windows.
     alerts = detector.store.all()

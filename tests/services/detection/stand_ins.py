@@ -12,6 +12,7 @@ import numpy as np
 from satwatch.services.config import DetectorSettings
 from satwatch.services.detection.alerts import AlertStore
 from satwatch.services.detection.detector import Detector
+from satwatch.services.detection.metrics import DetectorMetrics
 from satwatch.services.detection.seams import Reranker
 from satwatch.services.frames.frame import Frame
 from satwatch.services.metric.groundtruth import FrameSignature, GridSpec
@@ -50,7 +51,11 @@ class BrightnessScorer:
 
 
 def make_detector(
-    tmp_path: Path, reranker: Reranker | None = None, persistent: bool = True, **overrides: object
+    tmp_path: Path,
+    reranker: Reranker | None = None,
+    persistent: bool = True,
+    metrics: DetectorMetrics | None = None,
+    **overrides: object,
 ) -> Detector:
     """A detector over the stand-ins, windows of 4 frames, 30 days after T0. ``persistent``: its index is saved
     under ``tmp_path/index`` (with a journal); otherwise it lives in memory. ``overrides``: DetectorSettings."""
@@ -67,6 +72,7 @@ def make_detector(
         index,
         AlertStore(tmp_path / "a.sqlite"),
         settings,
+        metrics,
         index_dir=index_dir,
         reranker=reranker,
         now=lambda: T0 + timedelta(days=30),

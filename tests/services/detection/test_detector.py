@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from satwatch.services.detection.detector import InvalidFrame
+from satwatch.services.detection.metrics import DetectorMetrics
 from satwatch.services.detection.window import Admission
 from satwatch.services.frames.codec import decode_meta, encode_inline
 from satwatch.services.frames.frame import Frame
@@ -192,3 +193,21 @@ def test_similar_events_are_distinct_past_periods(tmp_path) -> None:  # type: ig
     for e in hot.alert.similar:
         seen = [T0 + i * Q for i in range(41) if e.end < T0 + i * Q <= e.end + timedelta(hours=6)]
         assert e.following == seen[: len(e.following)] and e.following and e.following[0] == e.end + Q
+
+
+def test_score_ratio_histogram_puts_model_sets_of_different_thresholds_on_one_scale(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Two model sets in one process (as the router runs them), alerting at 0.2 and at 0.8: the same frame scores
+    # about 0.39 in both, above one line and below the other; each lands in the ratio histogram on its own scale.
+    metrics = DetectorMetrics()
+    low = make_detector(tmp_path / "low", metrics=metrics, anomaly_threshold=0.2)
+    high = make_detector(tmp_path / "high", metrics=metrics, anomaly_threshold=0.8)
+    score = low.process(make_frame(T0, value=100)).score
+    assert high.process(make_frame(T0, value=100)).score == score
+    cumulative = {
+        float(s.labels["le"]): s.value
+        for m in metrics.registry.collect()
+        for s in m.samples
+        if s.name == "satwatch_anomaly_score_ratio_bucket" and s.labels["satellite"] == "COMS-1"
+    }
+    assert 0.45 < score / 0.8 < 0.5 and 1.9 < score / 0.2 < 2.0
+    assert (cumulative[0.25], cumulative[0.5], cumulative[1.5], cumulative[2.0]) == (0, 1, 1, 2)
