@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +26,7 @@ Category = Literal["data_quality", "weather"]
 DATA_QUALITY_KINDS: frozenset[str] = frozenset(
     {
         "calibration_jump",
+        "frozen_frame",
         "saturated_block",
         "striping",
         "missing_lines",
@@ -77,6 +78,11 @@ class Incident(BaseModel):
     extent: tuple[float, float, float, float] | None = Field(None, description="hotspots' box x0, y0, x1, y1")
     scores: list[tuple[datetime, float]] = Field(default_factory=list, description="window end and score")
     similar: list[SimilarEvent] = Field(default_factory=list, description="similar past events at the peak")
+    nowcast: dict[str, Any] | None = Field(
+        None,
+        description="analog nowcast (services.nowcast.summary) of the latest alert that carried one: cold-cloud "
+        "cover now and at +1/+2/+3 h from what followed the similar events",
+    )
     version: int = 1
 
     @property
@@ -194,6 +200,7 @@ class IncidentTracker:
             extent=(*alert.hotspot, *alert.hotspot) if alert.hotspot else None,
             scores=[(alert.window_end, alert.score)],
             similar=list(alert.similar),
+            nowcast=alert.nowcast,
         )
         self.incidents[inc.id] = inc
         return inc
@@ -214,6 +221,8 @@ class IncidentTracker:
                 latest_score=alert.score,
                 hotspot=alert.hotspot or inc.hotspot,
             )
+            if alert.nowcast:
+                upd["nowcast"] = alert.nowcast
         if alert.window_start < inc.start:
             upd["start"] = alert.window_start
         if alert.score > inc.peak_score:

@@ -25,6 +25,7 @@ from satwatch.services.feed.app import create_app
 from satwatch.services.feed.config import FeedSettings
 from satwatch.services.feed.server import FeedServer
 from satwatch.services.feed.store import IncidentStore
+from satwatch.services.nowcast.summary import LeadOutlook, NowcastSummary
 from satwatch.topics import ensure_topics
 from tests.consumers.test_incidents import publish
 from tests.services.feed.test_incidents import STEP, make_alert
@@ -71,6 +72,16 @@ def live_feed(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Setting
         worker.join(15)
 
 
+def with_nowcast(alert: Alert) -> Alert:
+    """The alert as ``satwatch detect --nowcast`` publishes it: with the digest of services.nowcast.summary."""
+    outlook = tuple(
+        LeadOutlook(timedelta(hours=h), 3, cold, spread, 250.0)
+        for h, cold, spread in ((1, 0.12, 0.04), (2, 0.2, 0.06), (3, 0.31, 0.09))
+    )
+    summary = NowcastSummary(alert.window_end, 3, 0.551, 0.07, 262.0, outlook)
+    return alert.model_copy(update={"nowcast": summary.to_dict()})
+
+
 def send(settings: Settings, alert: Alert) -> float:
     t0 = time.monotonic()
     publish(settings, [alert])
@@ -97,11 +108,18 @@ def test_page_follows_the_stream(browser: Any, live_feed: tuple[str, Settings, I
     assert card.count() == 1 and "anomaly" in card.inner_text() and "1 alerts" in card.inner_text()
     assert alice.locator("[data-testid=placeholder-strip]").count() == 1  # no pictures from the detector yet
 
-    # the event goes on: the same incident, updated live
-    send(settings, make_alert(2, score=0.9))
+    assert alice.locator("[data-testid=nowcast]").count() == 0  # this alert carried no analog nowcast
+
+    # the event goes on: the same incident, updated live, now with the detector's analog nowcast
+    send(settings, with_nowcast(make_alert(2, score=0.9)))
     alice.wait_for_function("document.querySelector('[data-testid=count]').textContent === '2 alerts'", timeout=15_000)
     assert alice.locator("[data-testid=incident]").count() == 1
     assert "0.9000" in alice.locator("[data-testid=incident]").inner_text()
+    bob.wait_for_selector("[data-testid=nowcast]", timeout=15_000)
+    line = alice.inner_text("[data-testid=nowcast]")
+    assert "now 7%" in line and "3 similar past events" in line and "best similarity 0.55" in line
+    leads = alice.locator("[data-testid=nowcast-lead]").all_inner_texts()
+    assert [" ".join(t.split()) for t in leads] == ["+1h 12% (±4)", "+2h 20% (±6)", "+3h 31% (±9)"]
 
     # an instrument fault: hidden by default, shown with the filter
     send(settings, make_alert(2, kind="striping", hotspot=None))

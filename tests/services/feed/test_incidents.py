@@ -127,3 +127,24 @@ def test_store_acknowledgements_and_audit(tmp_path: Path) -> None:
     assert store.query(status="open")[0].id == iid
     assert store.query(day="2024-07-01")[0].id == iid
     assert store.query(day="2024-07-03") == []
+
+
+def test_incident_carries_the_latest_nowcast() -> None:
+    """The page shows the latest alert's analog nowcast; an alert without one (the detector no longer held the
+    frames that followed its similar events) keeps the earlier one, and a late alert does not replace it."""
+    tr = IncidentTracker(timedelta(minutes=60))
+
+    def nowcast(n: int) -> Alert:
+        return make_alert(n).model_copy(update={"nowcast": {"text": f"from alert {n}", "outlook": []}})
+
+    tr.add(make_alert(0))
+    inc = next(iter(tr.incidents.values()))
+    assert inc.nowcast is None
+    tr.add(nowcast(2))
+    assert tr.incidents[inc.id].nowcast == {"text": "from alert 2", "outlook": []}
+    tr.add(make_alert(3))
+    assert tr.incidents[inc.id].nowcast is not None and tr.incidents[inc.id].nowcast["text"] == "from alert 2"
+    tr.add(nowcast(1))  # arrives late: older than the latest frame shown
+    assert tr.incidents[inc.id].nowcast["text"] == "from alert 2"
+    tr.add(nowcast(4))
+    assert tr.incidents[inc.id].nowcast["text"] == "from alert 4"
