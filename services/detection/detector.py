@@ -20,7 +20,7 @@ from satwatch.services.config import DetectorSettings, Settings
 from satwatch.services.detection.alerts import Alert, AlertStore, SimilarEvent, alert_id
 from satwatch.services.detection.journal import IndexJournal
 from satwatch.services.detection.metrics import DetectorMetrics
-from satwatch.services.detection.quality import check_model_terms, check_pixels
+from satwatch.services.detection.quality import FrameHistory, frame_findings
 from satwatch.services.detection.scores import FrameScore
 from satwatch.services.detection.seams import Encoder, Index, Reranker, Scorer
 from satwatch.services.detection.window import Admission, RollingWindow, WindowEntry
@@ -117,6 +117,9 @@ class Detector:
         self.threshold = settings.anomaly_threshold if settings.anomaly_threshold is not None else scorer.threshold
         self.metrics.calibrate(self.threshold)  # the score histogram's buckets span the threshold in force
         self._windows: dict[str, RollingWindow] = {}
+        #: Each satellite's last frames as the data-quality checks compare them (rebuilt, like the windows, from
+        #: the frames re-read on a start or rebalance).
+        self._history = FrameHistory()
         self._index_dir = Path(index_dir) if index_dir else None
         self._journal = IndexJournal(self._index_dir / "journal.jsonl") if self._index_dir else None
         self._since_snapshot = 0
@@ -332,7 +335,7 @@ class Detector:
 
         score = float(result.score)
         with m.stage("quality"):
-            faults = check_pixels(frame.data) + check_model_terms(result, self.threshold)
+            faults = frame_findings(self._history, frame, result, self.threshold)
         for fault in faults:
             m.quality_faults.labels(fault.kind).inc()
         # A fault is the operators' alert, never a weather anomaly: the frame raises the first fault found.

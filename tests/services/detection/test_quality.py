@@ -1,11 +1,20 @@
 from datetime import timedelta
 
 import numpy as np
+import pytest
 
 from satwatch.services.config import Settings
 from satwatch.services.detection.detector import build_detector
-from satwatch.services.detection.quality import QUALITY_KINDS, check_model_terms, check_pixels
+from satwatch.services.detection.quality import (
+    CALIBRATION_HOLD,
+    MIN_HISTORY,
+    QUALITY_KINDS,
+    FrameHistory,
+    check_model_terms,
+    check_pixels,
+)
 from satwatch.services.frames.archive import Archive
+from satwatch.services.frames.frame import CHANNELS
 from satwatch.services.models.anomaly import AnomalyResult
 from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 from tests.helpers import T0, make_frame, shared_data
@@ -31,9 +40,110 @@ def test_model_terms_alone_above_the_threshold_are_instrument_faults() -> None:
     assert [f.kind for f in found] == ["calibration_jump", "striping"]
 
 
-def test_the_studys_real_frames_hold_no_pixel_fault() -> None:
+def test_missing_lines_under_the_overlays_and_a_grey_saturated_block_are_still_found() -> None:
+    data = make_frame(T0).data.copy()
+    data[:, 100:104, :] = 0
+    data[:, 100:104, ::7] = 180  # KMA's coastlines and grid drawn over the lost rows
+    data[1, 200:230, 40:80] = 254  # white after the RGB-to-grey weights
+    data[1, 210, 40:80:5] = 251  # a dotted grid line across it
+    assert {f.kind for f in check_pixels(data)} == {"missing_lines", "saturated_block"}
+
+
+def test_a_cold_cloud_top_that_fades_out_is_not_a_saturated_block() -> None:
+    data = make_frame(T0, value=60).data.copy()
+    yy, xx = np.mgrid[:300, :375]
+    dome = np.clip(300 - np.hypot(yy - 150, xx - 180) * 2.0, 0, 254)  # 254 in the middle, 250 around it
+    data[0] = np.maximum(data[0], dome).astype(np.uint8)
+    assert (data[0] == 254).sum() > 400
+    assert check_pixels(data) == []
+
+
+@pytest.fixture(scope="module")
+def real() -> list[tuple]:  # type: ignore[type-arg]
     archive = Archive(shared_data("study", "raw_images"))
-    assert all(check_pixels(archive.load(t).data) == [] for t in archive.times)
+    return [(t, archive.load(t).data) for t in archive.times]
+
+
+def test_the_studys_real_frames_hold_no_fault_of_their_own_or_against_their_predecessors(real) -> None:  # type: ignore[no-untyped-def]
+    history = FrameHistory()
+    assert all(check_pixels(d) == [] and history.check("COMS-1", t, d, CHANNELS) == [] for t, d in real)
+
+
+def _shifted(data: np.ndarray, channel: int, offset: float) -> np.ndarray:
+    out = data.astype(np.float32)
+    out[channel] += offset
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def test_a_calibration_jump_alerts_on_its_channel_for_as_long_as_it_lasts(real) -> None:  # type: ignore[no-untyped-def]
+    history = FrameHistory()
+    jumped = range(8, 13)
+    kinds = []
+    for i, (t, d) in enumerate(real):
+        found = history.check("COMS-1", t, _shifted(d, 2, 18) if i in jumped else d, CHANNELS)
+        kinds.append([f.kind for f in found])
+        if i in jumped:
+            assert "swir offset +1" in found[0].detail  # the deciles' shift: about the offset
+    assert [i for i, k in enumerate(kinds) if k] == list(jumped)
+    assert all(kinds[i] == ["calibration_jump"] for i in jumped)
+
+
+def test_a_steady_drift_like_dawn_and_a_change_in_every_channel_are_not_calibration(real) -> None:  # type: ignore[no-untyped-def]
+    history = FrameHistory()
+    for i, (t, d) in enumerate(real):
+        data = _shifted(d, 2, -5.0 * i)  # the sun warming swir 5 levels a frame, all its deciles together
+        if i >= 12:
+            data = np.clip(data.astype(np.int16) + 15, 0, 255).astype(np.uint8)  # every channel at once
+        assert history.check("COMS-1", t, data, CHANNELS) == []
+
+
+def test_a_lasting_change_becomes_the_new_level_after_the_hold(real) -> None:  # type: ignore[no-untyped-def]
+    history = FrameHistory()
+    step = T0 + timedelta(hours=2)
+    flagged = []
+    for i in range(60):  # 15 hours: the real frames over and over at 15 minutes (with a drift so none repeats)
+        t = T0 + i * timedelta(minutes=15)
+        data = _shifted(real[i % 5][1], 0, i % 5)
+        if t >= step:
+            data = _shifted(data, 3, -20)
+        if history.check("COMS-1", t, data, CHANNELS):
+            flagged.append(t)
+    assert flagged[0] == step and flagged[-1] == step + CALIBRATION_HOLD
+    assert len(flagged) == CALIBRATION_HOLD // timedelta(minutes=15) + 1
+
+
+def test_a_new_history_raises_nothing_until_it_has_enough_frames(real) -> None:  # type: ignore[no-untyped-def]
+    """After a start, a restart or a gap, a step among the first frames is not taken for a fault."""
+    history = FrameHistory()
+    for i, (t, d) in enumerate(real[: MIN_HISTORY + 3]):
+        shifted = _shifted(d, 1, 20) if i >= MIN_HISTORY - 1 else d
+        assert history.check("COMS-1", t, shifted, CHANNELS) == []
+    later = real[MIN_HISTORY + 3][0] + timedelta(hours=2)  # a gap: the history starts again
+    assert history.check("COMS-1", later, real[0][1], CHANNELS) == []
+
+
+def test_a_repeated_frame_or_channel_is_a_frozen_frame(real) -> None:  # type: ignore[no-untyped-def]
+    history = FrameHistory()
+    (t0, d0), (t1, d1), (t2, d2) = real[:3]
+    assert history.check("COMS-1", t0, d0, CHANNELS) == []
+    (whole,) = history.check("COMS-1", t1, d0, CHANNELS)
+    assert whole.kind == "frozen_frame" and "every channel" in whole.detail
+    stuck = d2.copy()
+    stuck[3] = d0[3]
+    (one,) = history.check("COMS-1", t2, stuck, CHANNELS)
+    assert one.kind == "frozen_frame" and one.detail.startswith("wv ")
+    # Satellites are followed apart: another satellite's first frame is compared with nothing.
+    assert history.check("COMS-1b", t2, stuck, CHANNELS) == []
+
+
+def test_simulated_faults_are_found_on_their_frames_and_nowhere_else() -> None:
+    sim = SceneSimulator(SimConfig(seed=3, days=12 / 24))
+    events = [e for e in sim.events if e.start <= sim.times[-1]]
+    assert {e.kind for e in events} == {"calibration_jump", "missing_lines"}
+    history = FrameHistory()
+    for frame in sim.frames():
+        found = {f.kind for f in check_pixels(frame.data) + history.check(frame.satellite, frame.time, frame.data)}
+        assert found == {e.kind for e in events if e.active(frame.time)}, frame.time
 
 
 def test_a_simulated_fault_alerts_operators_by_its_kind_and_never_as_weather(tmp_path) -> None:  # type: ignore[no-untyped-def]
