@@ -98,9 +98,13 @@ class AlertStore:
                 # Every frame's score and terms (not only alerts), for a researcher's own curves; a replay
                 # rewrites a frame's row with the same values.
                 "CREATE TABLE IF NOT EXISTS scores (satellite TEXT NOT NULL, time TEXT NOT NULL, score REAL, "
-                "pixel REAL, consistency REAL, lines REAL, threshold REAL, alert TEXT, "
+                "pixel REAL, consistency REAL, lines REAL, threshold REAL, alert TEXT, texture REAL DEFAULT 0, "
                 "PRIMARY KEY (satellite, time));",
             )
+            # A store written before the texture term existed gains its column (0 for the rows it holds).
+            if "texture" not in {row[1] for row in self._db.execute("PRAGMA table_info(scores)")}:
+                with self._db:
+                    self._db.execute("ALTER TABLE scores ADD COLUMN texture REAL DEFAULT 0")
         except sqlite3.DatabaseError as exc:  # a damaged file: say which, and what to do, in one line
             raise ValueError(
                 f"alert store {self.path} is damaged ({exc}); move it aside and start again: alerts already on "
@@ -122,24 +126,37 @@ class AlertStore:
             return
         with self._lock, self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO scores (satellite, time, score, pixel, consistency, lines, threshold, alert) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO scores (satellite, time, score, pixel, consistency, lines, threshold, alert, "
+                "texture) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (r.satellite, r.time.isoformat(), r.score, r.pixel, r.consistency, r.lines, r.threshold, r.alert)
+                    (
+                        r.satellite,
+                        r.time.isoformat(),
+                        r.score,
+                        r.pixel,
+                        r.consistency,
+                        r.lines,
+                        r.threshold,
+                        r.alert,
+                        r.texture,
+                    )
                     for r in rows
                 ],
             )
 
     def scores(self, satellite: str | None = None) -> list[FrameScore]:
         """Stored frame scores in time order (of one satellite, or all)."""
-        sql = "SELECT satellite, time, score, pixel, consistency, lines, threshold, alert FROM scores"
+        sql = "SELECT satellite, time, score, pixel, consistency, lines, threshold, alert, texture FROM scores"
         args: tuple[str, ...] = ()
         if satellite is not None:
             sql, args = sql + " WHERE satellite = ?", (satellite,)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY time, satellite", args).fetchall()
         return [
-            FrameScore(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] or "") for r in rows
+            FrameScore(
+                r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] or "", texture=r[8] or 0.0
+            )
+            for r in rows
         ]
 
     def mark_published(self, alert_ids: list[str]) -> None:

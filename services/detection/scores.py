@@ -34,6 +34,9 @@ class FrameScore:
     alert: str = ""
     #: Labelled event kinds active at the frame, comma-separated (``satwatch evaluate``); empty otherwise.
     labels: str = ""
+    #: The standardised patch-texture term (v2 models; 0 for models without it). ``pixel`` is the weather part
+    #: of the score: the larger of this and the standardised reconstruction term.
+    texture: float = 0.0
 
     @classmethod
     def of(
@@ -51,6 +54,7 @@ class FrameScore:
             float(threshold),
             alert,
             labels,
+            float(result.texture),
         )
 
 

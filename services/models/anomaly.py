@@ -73,8 +73,22 @@ def frame_level_excess(
     return cons, line
 
 
+def texture_term(texture: np.ndarray | None, scoring: Scoring) -> np.ndarray | None:
+    """The patch-texture output standardised by the card, (N,); None when the scoring has no texture term."""
+    if not scoring.texture_output:
+        return None
+    if texture is None:
+        raise ValueError(f"the scoring needs the model's {scoring.texture_output!r} output")
+    t = np.asarray(texture, dtype=np.float32) - np.float32(scoring.texture_center)
+    return (t / np.float32(scoring.texture_scale)).astype(np.float32)
+
+
 def combine_scores(
-    pixel: np.ndarray, consistency: np.ndarray | None, scoring: Scoring, lines: np.ndarray | None = None
+    pixel: np.ndarray,
+    consistency: np.ndarray | None,
+    scoring: Scoring,
+    lines: np.ndarray | None = None,
+    texture: np.ndarray | None = None,
 ) -> np.ndarray:
     """Frame scores (N,) from pixel scores and, for ``with_consistency`` scoring, the frame-level outputs."""
     pixel = np.asarray(pixel, dtype=np.float32)
@@ -82,7 +96,22 @@ def combine_scores(
         return pixel
     cons, line = frame_level_excess(consistency, scoring, lines)
     z = (pixel - np.float32(scoring.pixel_center)) / np.float32(scoring.pixel_scale)
+    tex = texture_term(texture, scoring)
+    if tex is not None:
+        # Weather shows either as what the autoencoder cannot reproduce or as patches unlike normal ones:
+        # the larger of the two standardised terms, so neither's noise dilutes the other's signal.
+        z = np.maximum(z, tex)
     return (z + cons + line).astype(np.float32)
+
+
+def _texture_heatmap(patches: np.ndarray, shape: tuple[int, ...], scoring: Scoring) -> np.ndarray:
+    """The patch-distance map (rows, cols), standardised as the texture term, spread over ``shape`` (h, w)
+    (each patch's value over the model pixels it covers; edge pixels beyond whole patches take the nearest)."""
+    z = (np.asarray(patches, dtype=np.float32) - np.float32(scoring.texture_center)) / np.float32(scoring.texture_scale)
+    h, w = shape[-2], shape[-1]
+    rows = np.minimum(np.arange(h) * z.shape[0] // max(1, h - h % z.shape[0]), z.shape[0] - 1)
+    cols = np.minimum(np.arange(w) * z.shape[1] // max(1, w - w % z.shape[1]), z.shape[1] - 1)
+    return z[rows[:, None], cols[None, :]].astype(np.float32)
 
 
 @dataclass
@@ -91,6 +120,8 @@ class AnomalyResult:
 
     The map is the model's ``error`` output: for the shipped autoencoder the per-pixel negative
     log-likelihood of the frame under the reconstruction, averaged over input planes (higher = stranger).
+    For a v2 model whose patch-texture term carries the frame's weather score, it is instead each patch's
+    standardised distance from normal weather at its place and hour.
     """
 
     score: float
@@ -100,6 +131,9 @@ class AnomalyResult:
     #: the instrument, not the weather, when one alone crosses the threshold.
     consistency_excess: float = 0.0
     lines_excess: float = 0.0
+    #: The standardised patch-texture term (v2 models; 0 otherwise); the weather part of ``score`` is the
+    #: larger of it and the standardised pixel term.
+    texture: float = 0.0
 
     @property
     def is_anomaly(self) -> bool:
@@ -150,20 +184,35 @@ class AnomalyScorer:
         if not frames:
             return []
         sc = self._scoring
-        frame_level = [sc.consistency_output, sc.lines_output] if sc.aggregate == "with_consistency" else []
+        frame_level = (
+            [sc.consistency_output, sc.lines_output, sc.texture_output, sc.texture_map_output]
+            if sc.aggregate == "with_consistency"
+            else []
+        )
         wanted = [name for name in frame_level if name]
         got = self._run(np.stack([f.data for f in frames]), [f.time for f in frames], [sc.error_output, *wanted])
         maps = got[0]
         named = dict(zip(wanted, got[1:], strict=True))
         consistency, lines = named.get(sc.consistency_output or ""), named.get(sc.lines_output or "")
-        scores = combine_scores(aggregate_score(maps, sc.fraction), consistency, sc, lines)
+        texture = named.get(sc.texture_output or "")
+        scores = combine_scores(aggregate_score(maps, sc.fraction), consistency, sc, lines, texture)
+        zeros = np.zeros(len(frames), dtype=np.float32)
         if sc.aggregate == "with_consistency":
             cons, line = frame_level_excess(consistency, sc, lines)
+            tex = texture_term(texture, sc)
         else:
-            cons = line = np.zeros(len(frames), dtype=np.float32)
+            cons, line, tex = zeros, zeros, None
+        heatmaps: list[np.ndarray] = list(maps)
+        tex_maps = named.get(sc.texture_map_output or "")
+        if tex is not None and tex_maps is not None:
+            pixel_z = (aggregate_score(maps, sc.fraction) - np.float32(sc.pixel_center)) / np.float32(sc.pixel_scale)
+            heatmaps = [
+                _texture_heatmap(tm, m.shape, sc) if t > pz else m
+                for m, tm, t, pz in zip(maps, tex_maps, tex, pixel_z, strict=True)
+            ]
         return [
-            AnomalyResult(float(s), m, self.threshold, float(c), float(li))
-            for s, m, c, li in zip(scores, maps, cons, line, strict=True)
+            AnomalyResult(float(s), m, self.threshold, float(c), float(li), float(t))
+            for s, m, c, li, t in zip(scores, heatmaps, cons, line, tex if tex is not None else zeros, strict=True)
         ]
 
     def score(self, frame: Frame) -> AnomalyResult:

@@ -404,23 +404,111 @@ class ScanLineCheck(nn.Module):
         return (self.zigzag(x).amax(dim=2) / scale[None, :]).amax(dim=1)
 
 
+class PatchTexture(nn.Module):
+    """Frame-level check that each patch of the scene looks like what normal weather puts at that place and hour.
+
+    Reconstruction error cannot see weather that is *smoother* than normal: an autoencoder reproduces a round,
+    uniformly cold convective cell or a typhoon's smooth spiral bands more easily than ordinary cloud texture.
+    Each patch of ``patch`` x ``patch`` model pixels is described per channel by its mean, its spread, the mean
+    of the model input's per-pixel spread planes (texture finer than a model pixel) and its mean absolute
+    gradient, plus sin/cos of the time of day and the cosine of the sun's zenith angle over the patch (computed
+    in the graph from the time input and the patch's latitude and longitude, ``sun``: the 3.7 um channel
+    follows the sun, whose height at a given UTC hour changes with the season). A Gaussian per patch position
+    (``mean``, and ``whiten`` with ``|whiten @ (f - mean)|`` its Mahalanobis distance), fitted on normal
+    frames, says how unusual each patch is. Output: the mean of the ``top`` largest patch distances, (N,);
+    :meth:`distances` gives the map.
+    """
+
+    mean: torch.Tensor  # (positions, features), a buffer
+    whiten: torch.Tensor  # (positions, features, features), a buffer
+    sun: torch.Tensor  # (4, positions): sin and cos of latitude, cos and sin of longitude; a buffer
+
+    def __init__(self, channels: int, height: int, width: int, patch: int = 8, top: int = 8) -> None:
+        super().__init__()
+        self.channels, self.patch, self.top = channels, patch, top
+        self.rows, self.cols = height // patch, width // patch
+        positions, dim = self.rows * self.cols, self.n_features(channels)
+        self.register_buffer("mean", torch.zeros(positions, dim))
+        self.register_buffer("whiten", torch.eye(dim).repeat(positions, 1, 1))
+        self.register_buffer("sun", torch.zeros(4, positions))
+
+    @staticmethod
+    def n_features(channels: int) -> int:
+        return 4 * channels + 3
+
+    def set_geometry(self, lat: np.ndarray, lon: np.ndarray) -> None:
+        """Latitude and longitude (degrees, each (rows, cols)) of the patch centres, for the sun's height."""
+        la, lo = np.radians(np.asarray(lat, np.float64)).ravel(), np.radians(np.asarray(lon, np.float64)).ravel()
+        self.sun.copy_(torch.from_numpy(np.stack([np.sin(la), np.cos(la), np.cos(lo), np.sin(lo)])).float())
+
+    def cos_zenith(self, cond: torch.Tensor) -> torch.Tensor:
+        """(N, positions) cosine of the solar zenith angle, 0 at night, from the time features (sin/cos of the
+        UTC day fraction d and the year fraction y): hour angle 2 pi d + lon - pi, declination
+        23.44 deg x sin(2 pi y - 2 pi 80 / 365) (good to a degree or so, plenty for the sun's height)."""
+        sd, cd, sy, cy = cond[:, 0:1], cond[:, 1:2], cond[:, 2:3], cond[:, 3:4]
+        sin_lat, cos_lat, cos_lon, sin_lon = self.sun[0], self.sun[1], self.sun[2], self.sun[3]
+        cos_hour = -(cd * cos_lon - sd * sin_lon)
+        phase = 2 * np.pi * 80.0 / 365.0
+        sin_dec = np.sin(np.radians(23.44)) * (sy * np.cos(phase) - cy * np.sin(phase))
+        cos_dec = (1 - sin_dec * sin_dec).clamp(min=0.0).sqrt()
+        return (sin_lat * sin_dec + cos_lat * cos_dec * cos_hour).clamp(min=0.0)
+
+    def features(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """(N, positions, features): the patch descriptors (the model input's first ``channels`` planes are
+        means, the next ``channels`` their spread)."""
+        c, k = self.channels, self.patch
+        x = x[:, :, : self.rows * k, : self.cols * k]
+        m = x[:, :c]
+        spread = x[:, c : 2 * c]
+        gx = F.pad((m[:, :, :, 1:] - m[:, :, :, :-1]).abs(), (1, 0))
+        gy = F.pad((m[:, :, 1:, :] - m[:, :, :-1, :]).abs(), (0, 0, 1, 0))
+        mean = F.avg_pool2d(m, k)
+        std = (F.avg_pool2d(m * m, k) - mean * mean).clamp(min=0.0).sqrt()
+        feats = torch.cat([mean, std, F.avg_pool2d(spread, k), F.avg_pool2d(gx + gy, k)], dim=1)  # (N, 4c, r, q)
+        feats = feats.flatten(2).transpose(1, 2)  # (N, positions, 4c)
+        day = cond[:, None, :2].expand(-1, feats.shape[1], -1)
+        return torch.cat([feats, day, self.cos_zenith(cond)[:, :, None]], dim=2)
+
+    def distances(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Each patch's Mahalanobis distance from normal at its position, (N, positions)."""
+        centred = self.features(x, cond) - self.mean[None]
+        return torch.einsum("pij,npj->npi", self.whiten, centred).pow(2).sum(dim=2).sqrt()
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.distances(x, cond).topk(self.top, dim=1).values.mean(dim=1)
+
+
 class ScoredAutoencoder(nn.Module):
     """The autoencoder plus its frame-level checks (channel consistency, scan lines), exported as one graph."""
 
     def __init__(
-        self, autoencoder: ConditionedAutoencoder, consistency: ChannelConsistency, lines: ScanLineCheck
+        self,
+        autoencoder: ConditionedAutoencoder,
+        consistency: ChannelConsistency,
+        lines: ScanLineCheck,
+        texture: PatchTexture | None = None,
     ) -> None:
         super().__init__()
         self.autoencoder = autoencoder
         self.consistency = consistency
         self.lines = lines
-        self.config: dict[str, Any] = {**autoencoder.config, "consistency": True, "lines": True}
+        self.texture = texture
+        self.config: dict[str, Any] = {
+            **autoencoder.config,
+            "consistency": True,
+            "lines": True,
+            "texture": texture is not None,
+        }
 
-    def forward(
-        self, x: torch.Tensor, cond: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, ...]:
         mean, error = self.autoencoder(x, cond)
-        return mean, error, self.consistency(x, cond), self.lines(x)
+        out = (mean, error, self.consistency(x, cond), self.lines(x))
+        if self.texture is None:
+            return out
+        # The frame's texture term and its map (N, rows, cols): where the scene is unlike normal weather.
+        d = self.texture.distances(x, cond)
+        score = d.topk(self.texture.top, dim=1).values.mean(dim=1)
+        return (*out, score, d.reshape(-1, self.texture.rows, self.texture.cols))
 
 
 class WindowHistEncoderNet(nn.Module):

@@ -48,7 +48,7 @@ def test_every_real_frame_scored_into_the_store(tmp_path: Path, caplog: pytest.L
 
 def test_scores_rows_are_idempotent_and_the_tsv_round_trips(tmp_path: Path) -> None:
     t = datetime(2024, 7, 1, 6, tzinfo=UTC)
-    row = FrameScore("COMS-1", t, 5.0, 4.5, 0.5, 0.0, 3.4, "anomaly")
+    row = FrameScore("COMS-1", t, 5.0, 4.5, 0.5, 0.0, 3.4, "anomaly", texture=4.5)
     store = AlertStore(tmp_path / "a.sqlite")
     store.put_scores([row])
     store.put_scores([row])  # a replay rewrites, never duplicates
@@ -59,3 +59,24 @@ def test_scores_rows_are_idempotent_and_the_tsv_round_trips(tmp_path: Path) -> N
     back = read_scores(tmp_path / "s.tsv")
     assert back[0]["time"] == "2024-07-01T06:00:00Z" and back[0]["alert"] == "anomaly"
     assert back[1]["labels"] == "fog,dust" and float(back[1]["score"]) == 1.0
+    assert float(back[0]["texture"]) == 4.5 and float(back[1]["texture"]) == 0.0
+
+
+def test_a_scores_table_from_before_the_texture_term_gains_its_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE scores (satellite TEXT NOT NULL, time TEXT NOT NULL, score REAL, pixel REAL, consistency REAL, "
+        "lines REAL, threshold REAL, alert TEXT, PRIMARY KEY (satellite, time))"
+    )
+    old.execute("INSERT INTO scores VALUES ('COMS-1', '2024-07-01T06:00:00+00:00', 2.0, 2.0, 0, 0, 3.4, '')")
+    old.commit()
+    old.close()
+    store = AlertStore(path)
+    t = datetime(2024, 7, 1, 6, 15, tzinfo=UTC)
+    store.put_scores([FrameScore("COMS-1", t, 5.0, 5.0, 0.0, 0.0, 3.4, "anomaly", texture=5.0)])
+    rows = store.scores()
+    assert [r.texture for r in rows] == [0.0, 5.0] and rows[0].score == 2.0
+    store.close()

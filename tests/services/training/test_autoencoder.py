@@ -147,7 +147,8 @@ def test_consistency_catches_a_calibration_jump_and_exports(tmp_path: Path) -> N
     assert model_scores(scored, xj, cj, scoring=scoring).min() > valid.max()
     thr = calibrate_threshold(valid, 1.0)
     card = export_autoencoder(scored, tmp_path, thr, {}, "tiny", 1.0, scoring=scoring)
-    assert [o.name for o in card.outputs] == ["reconstruction", "error", "consistency", "lines"]
+    names = ["reconstruction", "error", "consistency", "lines", "texture", "texture_map"]
+    assert [o.name for o in card.outputs] == names
     scorer = AnomalyScorer.load(tmp_path)
     fs = _split_window_frames(1, 3, jump=20.0)
     got = scorer.score(Frame("COMS-1", fs.times[0], CHANNELS, fs.data[0]))
@@ -174,7 +175,7 @@ def test_scan_line_check_catches_striping_through_onnx(tmp_path: Path) -> None:
     torch.manual_seed(0)
     scored, scoring = with_consistency(ConditionedAutoencoder(channels=8), xt, ct, xv, cv, groups=4)
     assert scoring.lines_output == "lines" and scoring.lines_gate == pytest.approx(gate)
-    _, cons, lines = frame_outputs(scored, xs, cs)
+    _, cons, lines, _ = frame_outputs(scored, xs, cs)
     assert cons is not None and lines is not None and lines.min() > gate
     valid = model_scores(scored, xv, cv, scoring=scoring)
     assert model_scores(scored, xs, cs, scoring=scoring).min() > valid.max()
@@ -182,3 +183,63 @@ def test_scan_line_check_catches_striping_through_onnx(tmp_path: Path) -> None:
     got = AnomalyScorer.load(tmp_path).score(Frame("COMS-1", striped_fs.times[0], CHANNELS, striped_fs.data[0]))
     assert got.is_anomaly
     assert got.score == pytest.approx(float(model_scores(scored, xs[:1], cs[:1], scoring=scoring)[0]), rel=1e-3)
+
+
+def _cloudy_frames(n: int, seed: int, disc: bool = False) -> FrameSet:
+    """Frames of rough, textured cloud (as real cloud fields are); with ``disc`` a smooth, uniformly cold round
+    cell of radius 25 px sits in the middle, the kind of weather an autoencoder reproduces all too well."""
+    rng = np.random.default_rng(seed)
+    t0 = datetime(2024, 7, 1, tzinfo=UTC)
+    yy, xx = np.mgrid[0:300, 0:375]
+    data = np.empty((n, 4, 300, 375), dtype=np.uint8)
+    for i in range(n):
+        base = 120 + 30 * np.sin(xx / 40.0 + rng.uniform(0, 6)) + rng.normal(0, 14, (300, 375))
+        if disc:
+            inside = (xx - 187) ** 2 + (yy - 150) ** 2 < 25**2
+            base = np.where(inside, 235.0, base)
+        data[i] = np.clip(np.stack([base, base - 3, base + 10, 0.5 * base + 60]), 0, 255)
+    return FrameSet("COMS-1", [t0 + timedelta(minutes=15 * i) for i in range(n)], data)
+
+
+def test_texture_check_flags_smooth_cold_cloud_through_onnx(tmp_path: Path) -> None:
+    """A smooth, uniformly cold cell among rough normal cloud: the patch-texture term rises past every normal
+    frame's, and the exported graph gives the scorer the same standardised term."""
+    xt, ct = prepare_inputs(_cloudy_frames(48, 1), progress=False)
+    xv, cv = prepare_inputs(_cloudy_frames(16, 2), progress=False)
+    xd, cd = prepare_inputs(_cloudy_frames(4, 3, disc=True), progress=False)
+    torch.manual_seed(0)
+    scored, scoring = with_consistency(ConditionedAutoencoder(channels=8), xt, ct, xv, cv, groups=4)
+    assert scoring.texture_output == "texture" and scoring.texture_scale > 0
+    _, _, _, normal = frame_outputs(scored, xv, cv)
+    _, _, _, cell = frame_outputs(scored, xd, cd)
+    assert normal is not None and cell is not None and cell.min() > 2 * normal.max()
+    valid = model_scores(scored, xv, cv, scoring=scoring)
+    export_autoencoder(scored, tmp_path, calibrate_threshold(valid, 1.0), {}, "tiny", 1.0, scoring=scoring)
+    fs = _cloudy_frames(1, 3, disc=True)
+    got = AnomalyScorer.load(tmp_path).score(Frame("COMS-1", fs.times[0], CHANNELS, fs.data[0]))
+    want = (cell[0] - scoring.texture_center) / scoring.texture_scale
+    assert got.texture == pytest.approx(float(want), rel=1e-3) and got.is_anomaly
+    # The texture term carries the score, so the heat map is the patch map and its peak lies on the cell.
+    y, x = np.unravel_index(int(np.argmax(got.heatmap)), got.heatmap.shape)
+    assert abs(x / got.heatmap.shape[1] - 0.5) < 0.12 and abs(y / got.heatmap.shape[0] - 0.5) < 0.12
+    # Without the check (a v1 model) nothing changes: the scoring has no texture term.
+    _, plain = with_consistency(ConditionedAutoencoder(channels=8), xt, ct, xv, cv, groups=4, texture=False)
+    assert plain.texture_output is None
+
+
+def test_texture_check_computes_the_suns_height_in_the_graph_as_the_simulator_does() -> None:
+    from satwatch.services.models.anomaly import time_features
+    from satwatch.services.simulator.sun import cos_solar_zenith
+    from satwatch.services.training.models import PatchTexture
+
+    check = PatchTexture(4, 152, 176)
+    lat = np.linspace(50, 5, check.rows)[:, None].repeat(check.cols, 1)
+    lon = np.linspace(105, 155, check.cols)[None, :].repeat(check.rows, 0)
+    check.set_geometry(lat, lon)
+    times = [datetime(2011, 3, 3, 6, 45, tzinfo=UTC), datetime(2024, 6, 21, 3, 0, tzinfo=UTC)]
+    times.append(datetime(2024, 12, 21, 11, 30, tzinfo=UTC))  # night over the whole area
+    got = check.cos_zenith(torch.from_numpy(time_features(times))).numpy()
+    for t, row in zip(times, got, strict=True):
+        want = cos_solar_zenith(lat.ravel(), lon.ravel(), t)
+        assert np.abs(row - want).max() < 0.01
+    assert got[1].max() > 0.9 and got[2].max() == 0.0
