@@ -30,7 +30,9 @@ def register(subparsers: Any) -> None:
             "ending at --time: 'analog' is the similarity-weighted composite of what followed the --k most "
             "similar past windows (exact ground-truth metric over --past, default the archive itself, only "
             "windows whose following hours ended before the query window began); 'analog_change' adds their "
-            "weighted change to the latest frame; 'persistence' repeats the latest frame; 'optical_flow' is "
+            "weighted change to the latest frame; 'analog_blend' is the latest frame pulled towards the analogs "
+            "by a weight per lead fitted on a development period (--blend, default the texture-scene fit); "
+            "'persistence' repeats the latest frame; 'optical_flow' is "
             "pysteps' Lucas-Kanade motion + semi-Lagrangian extrapolation (needs the [nowcast] extra). Where "
             "the archive holds the frames that followed, each forecast is verified with pysteps' scores on "
             "ir01: CSI and FSS of cold cloud (<= 235 K), MAE in kelvin, and the study's cell similarity."
@@ -62,6 +64,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--cells", action="store_true", help="also score the analogs' per-cell histogram composite (analog_cells)"
     )
+    parser.add_argument(
+        "--blend",
+        metavar="FILE",
+        help="analog_blend's weights per lead (JSON, as benchmarks/bench_nowcast.py --weights-out writes them)",
+    )
     parser.add_argument("--no-verify", action="store_true", help="do not score against the archive's later frames")
     parser.add_argument("--plot", metavar="OUT.png", help="draw the forecasts at 1, 2, 3 h (and skill by lead)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -70,6 +77,7 @@ def register(subparsers: Any) -> None:
 
 def run_nowcast(args: argparse.Namespace) -> int:
     from satwatch.services.frames.archive import Archive
+    from satwatch.services.nowcast.blend import BlendWeights
     from satwatch.services.nowcast.run import NowcastOptions, nowcast_report
     from satwatch.services.nowcast.verify import skill_table
 
@@ -81,6 +89,7 @@ def run_nowcast(args: argparse.Namespace) -> int:
         k=args.k,
         hours=args.hours,
         cell_histograms=args.cells,
+        blend=BlendWeights.from_json(Path(args.blend).read_text()) if args.blend else None,
     )
     every = timedelta(hours=args.every) if args.to else None
     find = None

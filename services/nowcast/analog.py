@@ -34,13 +34,17 @@ def _weights(analogs: tuple[Analog, ...]) -> np.ndarray:
     return w if w.sum() > 0 else np.ones(len(analogs))
 
 
-def _composite(data: NowcastInput, change: bool) -> tuple[np.ndarray, list[int]]:
+def composite_and_change(data: NowcastInput) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Per lead, the analogs' similarity-weighted frame (``analog``) and the latest frame plus their weighted
+    change since their window's end (``analog_change``), both (L, C, H, W) float32 (NaN where no analog
+    reaches the lead), read in one pass; and how many analogs reached each lead."""
     if data.past is None or not data.analogs:
         raise ValueError("an analog nowcast needs similar past windows and the source holding what followed them")
     past, tol = data.past, data.cadence / 2
     weights = _weights(data.analogs)
     last = data.frames[-1].astype(np.float64)
-    fields = np.full((len(data.leads), *last.shape), np.nan, dtype=np.float32)
+    composite = np.full((len(data.leads), *last.shape), np.nan, dtype=np.float32)
+    change = np.full_like(composite, np.nan)
     used: list[int] = []
     cache: dict[datetime, np.ndarray] = {}
 
@@ -51,28 +55,35 @@ def _composite(data: NowcastInput, change: bool) -> tuple[np.ndarray, list[int]]
 
     for i, lead in enumerate(data.leads):
         acc, total = np.zeros_like(last), 0.0
+        dacc, dtotal = np.zeros_like(last), 0.0
+        n = 0
         for a, w in zip(data.analogs, weights, strict=True):
             t = frame_at(past, a.end, lead, tol)
-            if t is None or (change and a.end not in past.times):
+            if t is None:
                 continue
-            acc += w * (frame(t) - frame(a.end) if change else frame(t))
+            n += 1
+            acc += w * frame(t)
             total += w
-        used.append(sum(1 for a in data.analogs if frame_at(past, a.end, lead, tol) is not None))
+            if a.end in past.times:
+                dacc += w * (frame(t) - frame(a.end))
+                dtotal += w
+        used.append(n)
         if total > 0:
-            out = last + acc / total if change else acc / total
-            fields[i] = np.clip(out, 0, 255)
-    return fields, used
+            composite[i] = np.clip(acc / total, 0, 255)
+        if dtotal > 0:
+            change[i] = np.clip(last + dacc / dtotal, 0, 255)
+    return composite, change, used
 
 
 def analog(data: NowcastInput) -> Forecast:
     """Similarity-weighted mean of the analogs' frames at each lead."""
-    fields, used = _composite(data, change=False)
+    fields, _, used = composite_and_change(data)
     return Forecast("analog", data.issued, data.leads, fields, {"analogs": len(data.analogs), "used": used})
 
 
 def analog_change(data: NowcastInput) -> Forecast:
     """The latest frame plus the analogs' similarity-weighted change from their window's end to each lead."""
-    fields, used = _composite(data, change=True)
+    _, fields, used = composite_and_change(data)
     return Forecast("analog_change", data.issued, data.leads, fields, {"analogs": len(data.analogs), "used": used})
 
 

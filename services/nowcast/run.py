@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from satwatch.services.frames.profiles import SatelliteProfile
 from satwatch.services.frames.windows import window_ending
 from satwatch.services.nowcast.analog import analog_cell_histograms, frame_at
 from satwatch.services.nowcast.analogs import SignatureMemo, exact_analogs
+from satwatch.services.nowcast.blend import BLEND_METHODS, BlendWeights
 from satwatch.services.nowcast.forecast import (
     Analog,
     CachedSource,
@@ -41,6 +43,8 @@ class NowcastOptions:
     k: int = 5
     hours: float = 3.0
     cell_histograms: bool = False
+    #: Weights of ``analog_blend`` per lead (``blend.BlendFit`` on a development period); None = its defaults.
+    blend: BlendWeights | None = None
 
     def __post_init__(self) -> None:
         for m in self.methods:
@@ -106,7 +110,10 @@ class Nowcaster:
             if name in ANALOG_METHODS and not found:
                 run.skipped[name] = "no past window with what followed it before this one began"
                 continue
-            run.forecasts[name] = get_method(name)(data)
+            method = get_method(name)
+            if name in BLEND_METHODS and self.options.blend is not None:
+                method = partial(BLEND_METHODS[name], weights=self.options.blend)
+            run.forecasts[name] = method(data)
         if self.options.cell_histograms and found:
             run.cells = analog_cell_histograms(data, self._query_sigs.spec)
         return run

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from satwatch.services.nowcast.analog import frame_at
+from satwatch.services.nowcast.blend import BlendWeights
 from satwatch.services.nowcast.forecast import Analog, FrameSource, load_shrunk
 from satwatch.services.nowcast.verify import COLD_CLOUD_K, SCORED_CHANNEL, cold_cloud_grey
 from satwatch.services.simulator.scene import count_to_kelvin
@@ -33,6 +34,8 @@ class LeadOutlook:
     cold_fraction: float
     cold_fraction_spread: float
     mean_kelvin: float
+    #: The analogs' own cover, before the pull towards today's (``cold_fraction`` is it when no blend is given).
+    analog_cold_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class NowcastSummary:
                     "cold_fraction": o.cold_fraction,
                     "cold_fraction_spread": o.cold_fraction_spread,
                     "mean_kelvin": o.mean_kelvin,
+                    "analog_cold_fraction": o.analog_cold_fraction,
                 }
                 for o in self.outlook
             ],
@@ -94,8 +98,13 @@ def alert_summary(
     past: FrameSource,
     cadence: timedelta,
     leads: Sequence[timedelta] = SUMMARY_LEADS,
+    blend: BlendWeights | None = None,
 ) -> NowcastSummary | None:
     """The analog outlook for an alert whose window ends at ``issued`` with frame ``latest`` (C, H, W).
+
+    With ``blend`` the cover at a lead is today's pulled towards the analogs' by the lead's composite weight b,
+    ``(1 - b) * now + b * analogs`` (the cold-cloud cover of ``analog_blend_matched``, whose values are that
+    mixture), and the spread is b times the analogs'; without, it is the analogs' cover alone.
 
     ``analogs`` are its similar past events (``analogs.analogs_from_neighbours`` of the search hits, or
     ``analogs.analogs_from_events`` of an alert's ``similar``) and
@@ -125,7 +134,18 @@ def alert_summary(
         cold = np.array([s[0] for s in stats])
         mean = float(w @ cold)
         spread = float(np.sqrt(w @ (cold - mean) ** 2))
-        outlook.append(LeadOutlook(lead, len(stats), mean, spread, float(w @ np.array([s[1] for s in stats]))))
+        kelvin = float(w @ np.array([s[1] for s in stats]))
+        b = 1.0 if blend is None else min(max(blend.at(lead)[1], 0.0), 1.0)
+        outlook.append(
+            LeadOutlook(
+                lead,
+                len(stats),
+                (1 - b) * now_cold + b * mean,
+                b * spread,
+                (1 - b) * now_k + b * kelvin,
+                mean,
+            )
+        )
     if not outlook:
         return None
     best = max(a.similarity for a in analogs)

@@ -82,3 +82,19 @@ def test_index_finds_analogs_whose_following_hours_precede_the_query(
         assert datetime.fromisoformat(a["end"]) + timedelta(hours=1) < window_start
         assert 0 < a["similarity"] <= 1
     assert {s["method"] for s in out["scores"]} == {"persistence", "analog"}
+
+
+def test_blend_weights_from_a_file_are_the_ones_used(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--blend FILE: zero weights at every lead make analog_blend persistence, score for score."""
+    sim = pytest.importorskip("satwatch.services.simulator.scene")
+    from satwatch.services.nowcast.blend import BlendWeights
+
+    folder = tmp_path / "archive"
+    sim.write_archive(sim.SimConfig(seed=5, width=120, height=96, days=1.0), folder, progress=False)
+    weights = tmp_path / "blend.json"
+    weights.write_text(BlendWeights({15: (0.0, 0.0)}, "zero").to_json())
+    argv = ["nowcast", "--archive", str(folder), "--time", "2024-07-01T20:00Z", "--hours", "0.5", "--k", "2"]
+    assert main([*argv, "--methods", "persistence,analog_blend", "--blend", str(weights), "--json"]) == 0
+    scores = {(s["method"], s["lead_minutes"]): s for s in json.loads(capsys.readouterr().out)["scores"]}
+    for lead in (15, 30):
+        assert scores[("analog_blend", lead)]["mae_k"] == scores[("persistence", lead)]["mae_k"]

@@ -1,0 +1,186 @@
+"""``analog_blend``: persistence corrected by the analogs, with a weight per lead learned on a development period.
+
+Measured on the texture scene (BENCHMARKS.md, nowcast), the latest frame is the best forecast for the first
+quarter-hours and the analogs' composite (what followed similar days, which knows the hour of day and how
+such weather tends to end up) is better by two or three hours; neither alone wins at every lead. The blend
+is, per lead L and pixel,
+
+    forecast = latest + a_L * tendency + b_L * (composite - latest)
+
+where ``tendency`` is the analogs' similarity-weighted change from their window's end to L (``analog_change``
+minus the latest frame) and ``composite`` their weighted frame at L (``analog``). ``a_L`` and ``b_L`` are the
+least-squares fit of the observed change on a development period (:class:`BlendFit`), never the held-out
+one. With a = b = 0 it is persistence; a lead with no analog frame falls back to persistence.
+
+:data:`DEFAULT_BLEND` holds the weights fitted by ``benchmarks/bench_nowcast.py --scene texture`` on its
+development period; another satellite or climate should fit its own (``BlendFit`` on a few days of its
+archive, saved with :meth:`BlendWeights.to_json`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from satwatch.services.nowcast.analog import composite_and_change, frame_at
+from satwatch.services.nowcast.forecast import Forecast, NowcastInput, load_shrunk
+
+
+@dataclass(frozen=True)
+class BlendWeights:
+    """Per lead (minutes): (a, b), the weights of the analogs' tendency and of their composite's departure
+    from the latest frame. A lead not listed takes the nearest listed one."""
+
+    weights: dict[int, tuple[float, float]] = field(default_factory=dict)
+    source: str = ""
+
+    def at(self, lead: timedelta) -> tuple[float, float]:
+        if not self.weights:
+            return 0.0, 0.0
+        minutes = int(lead.total_seconds() // 60)
+        nearest = min(self.weights, key=lambda m: abs(m - minutes))
+        return self.weights[nearest]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"source": self.source, "weights": {str(m): list(ab) for m, ab in sorted(self.weights.items())}}, indent=1
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> BlendWeights:
+        d: dict[str, Any] = json.loads(text)
+        return cls({int(m): (float(ab[0]), float(ab[1])) for m, ab in d["weights"].items()}, str(d.get("source", "")))
+
+
+class BlendFit:
+    """Least-squares fit of the blend weights per lead, accumulated case by case (normal equations, so a long
+    development period costs no memory): observed - latest ~ a * tendency + b * (composite - latest)."""
+
+    def __init__(self, ridge: float = 1e-6) -> None:
+        self.ridge = ridge
+        self._xtx: dict[int, np.ndarray] = {}
+        self._xty: dict[int, np.ndarray] = {}
+        self.cases: dict[int, int] = {}
+
+    def add(
+        self, lead: timedelta, latest: np.ndarray, tendency: np.ndarray, composite: np.ndarray, observed: np.ndarray
+    ) -> None:
+        """One case at one lead: planes of the same shape (grey levels); NaN pixels are left out."""
+        x1 = tendency.astype(np.float64).ravel()
+        x2 = (composite.astype(np.float64) - latest).ravel()
+        y = (observed.astype(np.float64) - latest).ravel()
+        ok = np.isfinite(x1) & np.isfinite(x2) & np.isfinite(y)
+        if not ok.any():
+            return
+        x = np.stack([x1[ok], x2[ok]], axis=1)
+        m = int(lead.total_seconds() // 60)
+        self._xtx[m] = self._xtx.get(m, np.zeros((2, 2))) + x.T @ x
+        self._xty[m] = self._xty.get(m, np.zeros(2)) + x.T @ y[ok]
+        self.cases[m] = self.cases.get(m, 0) + 1
+
+    def weights(self, source: str = "") -> BlendWeights:
+        """The fitted (a, b) per lead, b kept within [0, 1] (a blend, never an extrapolation past either)."""
+        out: dict[int, tuple[float, float]] = {}
+        for m, xtx in self._xtx.items():
+            reg = xtx + self.ridge * np.trace(xtx) * np.eye(2)
+            a, b = np.linalg.solve(reg, self._xty[m])
+            if not 0.0 <= b <= 1.0:  # refit a with b at the bound
+                b = float(np.clip(b, 0.0, 1.0))
+                a = (self._xty[m][0] - b * xtx[0, 1]) / max(xtx[0, 0], 1e-12)
+            out[m] = (round(float(a), 4), round(float(b), 4))
+        return BlendWeights(dict(sorted(out.items())), source)
+
+
+#: Fitted by ``python benchmarks/bench_nowcast.py --scene texture`` on its development period (texture scene,
+#: seed 801, 2024-06-01..02, analogs from seed 501's 8 days); see docs/nowcast.md.
+DEFAULT_BLEND = BlendWeights(
+    {
+        15: (-0.0235, 0.0867),
+        30: (-0.095, 0.2345),
+        45: (-0.1296, 0.3404),
+        60: (-0.164, 0.4298),
+        75: (-0.1983, 0.516),
+        90: (-0.2239, 0.5773),
+        105: (-0.2368, 0.6275),
+        120: (-0.2477, 0.6674),
+        135: (-0.2504, 0.7014),
+        150: (-0.2442, 0.7229),
+        165: (-0.2354, 0.7388),
+        180: (-0.2259, 0.7549),
+    },
+    "texture scene dev period",
+)
+
+
+def _blend(data: NowcastInput, weights: BlendWeights | None) -> tuple[np.ndarray, list[int]]:
+    w = weights if weights is not None else DEFAULT_BLEND
+    composite, change, used = composite_and_change(data)
+    last = data.frames[-1].astype(np.float32)
+    fields = np.empty_like(composite)
+    for i, lead in enumerate(data.leads):
+        a, b = w.at(lead)
+        tendency = change[i] - last
+        out = last + a * tendency + b * (composite[i] - last)
+        fields[i] = np.where(np.isfinite(out), np.clip(out, 0, 255), last)
+    return fields, used
+
+
+def analog_blend(data: NowcastInput, weights: BlendWeights | None = None) -> Forecast:
+    """The latest frame plus the weighted analog tendency and the weighted pull towards the analogs' composite."""
+    fields, used = _blend(data, weights)
+    return Forecast("analog_blend", data.issued, data.leads, fields, {"analogs": len(data.analogs), "used": used})
+
+
+def match_distribution(field: np.ndarray, members: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """Probability matching (as pysteps' ``probmatching`` does for ensembles): the pixels keep ``field``'s ranks
+    and take the values of the weighted mixture of the ``members``' distributions. A blend of two fields is
+    smoother than either (the cold tops of one are diluted by the other); matched, it keeps their sharpness."""
+    n = field.size
+    vals = np.concatenate([np.asarray(m, dtype=np.float64).ravel() for m in members])
+    wts = np.concatenate([np.full(m.size, max(wt, 0.0) / m.size) for m, wt in zip(members, weights, strict=True)])
+    order = np.argsort(vals, kind="stable")
+    cum = np.cumsum(wts[order])
+    if cum[-1] <= 0:
+        return field
+    at = np.searchsorted(cum / cum[-1], (np.arange(n) + 0.5) / n, side="left")  # the mixture's quantiles
+    quantiles = vals[order][np.minimum(at, vals.size - 1)]
+    out = np.empty(n, dtype=np.float64)
+    out[np.argsort(field.ravel(), kind="stable")] = quantiles
+    return out.reshape(field.shape).astype(field.dtype)
+
+
+def analog_blend_matched(data: NowcastInput, weights: BlendWeights | None = None) -> Forecast:
+    """``analog_blend`` with its values matched, per lead and channel, to the mixture of the latest frame's
+    distribution (weight 1 - b) and the analogs' frames at that lead (weight b, split by similarity)."""
+    w = weights if weights is not None else DEFAULT_BLEND
+    fields, used = _blend(data, w)
+    if data.past is None:
+        raise ValueError("an analog nowcast needs the source holding what followed the analogs")
+    last = data.frames[-1].astype(np.float32)
+    sims = np.array([max(a.similarity, 1e-6) for a in data.analogs])
+    for i, lead in enumerate(data.leads):
+        b = min(max(w.at(lead)[1], 0.0), 1.0)
+        members, mw = [last], [1.0 - b]
+        for a, s in zip(data.analogs, sims, strict=True):
+            t = frame_at(data.past, a.end, lead, data.cadence / 2)
+            if t is not None:
+                members.append(load_shrunk(data.past, t).astype(np.float32))
+                mw.append(s)
+        if b <= 0 or len(members) == 1:
+            continue
+        total = sum(mw[1:])
+        mw = [mw[0]] + [b * x / total for x in mw[1:]]
+        for c in range(last.shape[0]):
+            fields[i, c] = match_distribution(fields[i, c], [m[c] for m in members], mw)
+    return Forecast(
+        "analog_blend_matched", data.issued, data.leads, fields, {"analogs": len(data.analogs), "used": used}
+    )
+
+
+#: The methods that take fitted weights (``NowcastOptions.blend``).
+BLEND_METHODS = {"analog_blend": analog_blend, "analog_blend_matched": analog_blend_matched}
