@@ -335,7 +335,7 @@ class Detector:
 
         score = float(result.score)
         with m.stage("quality"):
-            faults = frame_findings(self._history, frame, result, self.threshold)
+            faults = frame_findings(self._history, frame)
         for fault in faults:
             m.quality_faults.labels(fault.kind).inc()
         # A fault is the operators' alert, never a weather anomaly: the frame raises the first fault found.

@@ -18,6 +18,7 @@ from satwatch.services.models.anomaly import AnomalyResult, AnomalyScorer
 from satwatch.services.models.embedding import FrameEncoder
 from satwatch.services.models.locate import resolve_model_dirs
 from satwatch.services.training.data import FrameSet, block_windows, frames_per_day, split_blocks
+from satwatch.services.training.decision import alert_kinds, decision_section
 from satwatch.services.training.evaluation import anomaly_metrics
 from satwatch.services.training.metrics import (
     pairwise_distances,
@@ -67,18 +68,18 @@ def score_all(
     return np.array([r.score for r in res]), np.stack([r.heatmap for r in res])
 
 
-def frame_scores(scorer: AnomalyScorer, fs: FrameSet, results: Sequence[AnomalyResult]) -> list[FrameScore]:
-    """Per-frame score rows (terms, threshold, whether above it, labels) for ``--scores-out``."""
+def frame_scores(
+    scorer: AnomalyScorer, fs: FrameSet, results: Sequence[AnomalyResult], alerts: Sequence[str] | None = None
+) -> list[FrameScore]:
+    """Per-frame score rows (terms, threshold, the alert raised, labels) for ``--scores-out``.
+
+    ``alerts``: each frame's alert as the detector decides it (``decision.alert_kinds``: a data-quality kind,
+    ``anomaly`` or ''); default: ``anomaly`` above the threshold.
+    """
+    kinds = alerts if alerts is not None else ["anomaly" if r.score > scorer.threshold else "" for r in results]
     return [
-        FrameScore.of(
-            fs.satellite,
-            t,
-            r,
-            scorer.threshold,
-            alert="anomaly" if r.score > scorer.threshold else "",
-            labels=",".join(lab),
-        )
-        for t, r, lab in zip(fs.times, results, fs.labels, strict=True)
+        FrameScore.of(fs.satellite, t, r, scorer.threshold, alert=kind, labels=",".join(lab))
+        for t, r, lab, kind in zip(fs.times, results, fs.labels, kinds, strict=True)
     ]
 
 
@@ -300,10 +301,15 @@ def anomaly_section(
     plt = _plt()
     results = score_results(scorer, events, progress=progress)
     scores, maps = np.array([r.score for r in results]), np.stack([r.heatmap for r in results])
+    twin_results = score_results(scorer, twin, progress=progress) if twin is not None else None
+    normal_scores = np.array([r.score for r in twin_results]) if twin_results is not None else None
+    # The detector's decision (data-quality checks with the score), beside the autoencoder alone.
+    decision_lines, decision, findings = decision_section(
+        events, results, scorer.threshold, twin, twin_results, frames_per_day(events.times)
+    )
     if scores_out is not None:
         with ScoresFile(scores_out) as f:
-            f.write(frame_scores(scorer, events, results))
-    normal_scores = score_all(scorer, twin, progress=progress)[0] if twin is not None else None
+            f.write(frame_scores(scorer, events, results, alert_kinds(scores, findings, scorer.threshold)))
     m = anomaly_metrics(scores, events.labels, normal_scores, scorer.threshold, frames_per_day(events.times))
     base = scorer.card.metrics.get("unconditioned_baseline", {})
     per_base = base.get("per_kind", {})
@@ -375,7 +381,9 @@ def anomaly_section(
         "",
         "![scores](anomaly_scores.png)",
         "",
+        *decision_lines,
     ]
+    m["decision"] = decision
     if picks:  # a period with no labelled event has no maps to show
         lines += [
             "Highest-scoring frame of each event kind (top: ir01; bottom: the heat map, per-pixel negative "

@@ -1,6 +1,7 @@
 import pytest
 
 from satwatch.cli import build_parser, main
+from satwatch.services.detection.quality import QUALITY_KINDS
 
 
 def test_evaluate_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -81,10 +82,19 @@ def test_evaluate_scores_a_labelled_archive_with_an_autoencoder_only_folder(tmp_
         assert f"| {kind} |" in text
     rows = read_scores(scores)
     assert list(rows[0]) == list(COLUMNS) and len(rows) == m["frames"] == 96
-    for r in rows:  # the terms add up to the score; labels and the threshold crossing are recorded
+    for r in rows:  # the terms add up to the score; labels and the alert the detector raises are recorded
         assert float(r["pixel"]) + float(r["consistency"]) + float(r["lines"]) == pytest.approx(float(r["score"]), 1e-4)
-        assert (r["alert"] == "anomaly") == (float(r["score"]) > float(r["threshold"]))
+        above = float(r["score"]) > float(r["threshold"])
+        assert r["alert"] in {"", "anomaly", *QUALITY_KINDS}
+        assert r["alert"] != "anomaly" or above
+        assert r["alert"] != "" or not above
     assert sum(1 for r in rows if r["labels"]) == m["event_frames"] > 0
+    # Beside the autoencoder alone, the detector's decision: faults by the data-quality checks, by route.
+    decision = m["decision"]
+    assert "## What the detector decides" in text and set(decision["per_kind"]) == kinds
+    assert {v["route"] for k, v in decision["per_kind"].items() if k in QUALITY_KINDS} <= {"data_quality"}
+    faults = {r["alert"] for r in rows if r["alert"] not in ("", "anomaly")}
+    assert faults and faults <= set(QUALITY_KINDS)
 
 
 def test_evaluate_labels_need_an_archive(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
@@ -115,3 +125,6 @@ def test_evaluate_on_the_real_frames_with_no_event_labelled(tmp_path) -> None:  
     assert m["false_alerts_per_day"] == pytest.approx(above / (25 / 96))
     text = (out / "README.md").read_text()
     assert "its unlabelled frames" in text and "anomaly_maps.png" not in text  # no event, no maps promised
+    # No real frame is an instrument fault: the data-quality route stays silent on all of them.
+    assert m["decision"]["false_alerts_per_day"]["data_quality"] == 0.0
+    assert {r["alert"] for r in rows} <= {"", "anomaly"}

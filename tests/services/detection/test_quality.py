@@ -10,12 +10,10 @@ from satwatch.services.detection.quality import (
     MIN_HISTORY,
     QUALITY_KINDS,
     FrameHistory,
-    check_model_terms,
     check_pixels,
 )
 from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.frame import CHANNELS
-from satwatch.services.models.anomaly import AnomalyResult
 from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 from tests.helpers import T0, make_frame, shared_data
 
@@ -33,11 +31,14 @@ def test_missing_lines_and_saturated_blocks_are_found_with_their_place() -> None
     assert 290 / 375 <= x0 < x1 <= 345 / 375 and 35 / 300 <= y0 < y1 <= 75 / 300
 
 
-def test_model_terms_alone_above_the_threshold_are_instrument_faults() -> None:
-    heat = np.zeros((4, 4), np.float32)
-    assert check_model_terms(AnomalyResult(9.0, heat, 3.4, consistency_excess=1.0), 3.4) == []
-    found = check_model_terms(AnomalyResult(9.0, heat, 3.4, consistency_excess=5.0, lines_excess=4.0), 3.4)
-    assert [f.kind for f in found] == ["calibration_jump", "striping"]
+def test_stripes_in_one_channel_are_found_where_a_row_shared_by_every_channel_is_not(real) -> None:  # type: ignore[no-untyped-def]
+    data = real[3][1].copy()
+    data[:, 120, :] = 200  # a line drawn across every channel (an overlay, a cloud edge along a row)
+    assert check_pixels(data) == []
+    striped = data.astype(np.int16)
+    striped[1, 60:150:4, :] += 22  # every 4th line of ir02 offset
+    (found,) = check_pixels(np.clip(striped, 0, 255).astype(np.uint8))
+    assert found.kind == "striping" and "channel 1" in found.detail
 
 
 def test_missing_lines_under_the_overlays_and_a_grey_saturated_block_are_still_found() -> None:
