@@ -82,7 +82,7 @@ def check_pixels(data: np.ndarray) -> list[QualityFinding]:
     """Missing lines, saturated blocks and striping in a (C, H, W) uint8 frame."""
     _, h, w = data.shape
     found: list[QualityFinding] = []
-    empty_rows = np.flatnonzero(((data == 0).mean(axis=2) >= MISSING_ROW_FRACTION).any(axis=0))
+    empty_rows = np.flatnonzero((np.count_nonzero(data == 0, axis=2) >= MISSING_ROW_FRACTION * w).any(axis=0))
     if empty_rows.size:
         found.append(
             QualityFinding(
@@ -95,12 +95,15 @@ def check_pixels(data: np.ndarray) -> list[QualityFinding]:
     hk, wk = h // t, w // t
     if hk and wk:
         top = data[:, : hk * t, : wk * t] >= SATURATED_COUNT
-        full = top.reshape(len(data), hk, t, wk, t).mean(axis=(2, 4)) >= SATURATED_FILL
+        need = SATURATED_FILL * t * t
         hits = []
-        for c, ty, tx in np.argwhere(full):
-            around = data[c, max(0, (ty - 1) * t) : (ty + 2) * t, max(0, (tx - 1) * t) : (tx + 2) * t]
-            if _rim(around) < SATURATED_EDGE:
-                hits.append((ty, tx))
+        # Only channels holding a tile's worth of top-count pixels are tiled (most frames hold none).
+        for c in np.flatnonzero(np.count_nonzero(top.reshape(len(data), -1), axis=1) >= need):
+            tiles = top[c].reshape(hk, t, wk, t).sum(axis=(1, 3), dtype=np.uint16) >= need
+            for ty, tx in np.argwhere(tiles):
+                around = data[c, max(0, (ty - 1) * t) : (ty + 2) * t, max(0, (tx - 1) * t) : (tx + 2) * t]
+                if _rim(around) < SATURATED_EDGE:
+                    hits.append((ty, tx))
         if hits:
             ys, xs = np.array(hits).T
             found.append(
@@ -128,14 +131,16 @@ def striped_rows(data: np.ndarray) -> np.ndarray:
     A row's mean less the running median of the 9 rows around it; the other channels' median of the same
     takes off what every channel shares (KMA's latitude lines, a cloud edge along a row).
     """
-    rows = data.mean(axis=2, dtype=np.float32)  # (C, H)
+    rows = data.sum(axis=2, dtype=np.uint32).astype(np.float32) / data.shape[2]  # (C, H) row means
     half = STRIPE_SPAN // 2
     padded = np.pad(rows, ((0, 0), (half, half)), mode="edge")
     local = rows - np.median(np.lib.stride_tricks.sliding_window_view(padded, STRIPE_SPAN, axis=1), axis=2)
+    if len(data) == 1:
+        return np.count_nonzero(np.abs(local) > STRIPE_OFFSET, axis=1)
     out = np.zeros(len(data), dtype=np.int64)
     for c in range(len(data)):
-        others = np.median(np.delete(local, c, axis=0), axis=0) if len(data) > 1 else 0.0
-        out[c] = int((np.abs(local[c] - others) > STRIPE_OFFSET).sum())
+        others = np.median(np.delete(local, c, axis=0), axis=0)
+        out[c] = np.count_nonzero(np.abs(local[c] - others) > STRIPE_OFFSET)
     return out
 
 
