@@ -120,6 +120,7 @@ def main() -> None:
             "embed",
             "anomaly",
             "signature_store",
+            "quality",
             "search",
             "rerank",
             "alert_store",

@@ -78,8 +78,8 @@ class QualityFinding:
     bbox: tuple[float, float, float, float] | None = None  # (x0, y0, x1, y1)
 
 
-def check_pixels(data: np.ndarray) -> list[QualityFinding]:
-    """Missing lines, saturated blocks and striping in a (C, H, W) uint8 frame."""
+def check_pixels(data: np.ndarray, channels: Sequence[str] | None = None) -> list[QualityFinding]:
+    """Missing lines, saturated blocks and striping in a (C, H, W) uint8 frame (``channels`` name them)."""
     _, h, w = data.shape
     found: list[QualityFinding] = []
     empty_rows = np.flatnonzero((np.count_nonzero(data == 0, axis=2) >= MISSING_ROW_FRACTION * w).any(axis=0))
@@ -119,7 +119,8 @@ def check_pixels(data: np.ndarray) -> list[QualityFinding]:
         found.append(
             QualityFinding(
                 "striping",
-                f"{stripes[worst]} rows of channel {worst} offset against their neighbours and the other channels",
+                f"{stripes[worst]} rows of {channels[worst] if channels else f'channel {worst}'} offset against "
+                "their neighbours and the other channels",
             )
         )
     return found
@@ -309,7 +310,9 @@ def frame_findings(history: FrameHistory, frame: Frame) -> list[QualityFinding]:
     causes, so it comes first), then the pixel checks; the detector raises the first as the frame's alert.
     ``satwatch evaluate`` calls this too, so it scores what the detector decides.
     """
-    found = history.check(frame.satellite, frame.time, frame.data, frame.channels) + check_pixels(frame.data)
+    found = history.check(frame.satellite, frame.time, frame.data, frame.channels) + check_pixels(
+        frame.data, frame.channels
+    )
     first: dict[str, QualityFinding] = {}
     for f in found:
         first.setdefault(f.kind, f)
