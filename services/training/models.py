@@ -423,11 +423,21 @@ class PatchTexture(nn.Module):
     whiten: torch.Tensor  # (positions, features, features), a buffer
     sun: torch.Tensor  # (4, positions): sin and cos of latitude, cos and sin of longitude; a buffer
 
-    def __init__(self, channels: int, height: int, width: int, patch: int = 8, top: int = 8) -> None:
+    def __init__(
+        self,
+        channels: int,
+        height: int,
+        width: int,
+        patch: int = 8,
+        top: int = 8,
+        described: tuple[int, ...] | None = None,
+    ) -> None:
         super().__init__()
         self.channels, self.patch, self.top = channels, patch, top
+        #: The channels whose patches are described (indices into the frame's channels; default all).
+        self.described = tuple(range(channels)) if described is None else tuple(described)
         self.rows, self.cols = height // patch, width // patch
-        positions, dim = self.rows * self.cols, self.n_features(channels)
+        positions, dim = self.rows * self.cols, self.n_features(len(self.described))
         self.register_buffer("mean", torch.zeros(positions, dim))
         self.register_buffer("whiten", torch.eye(dim).repeat(positions, 1, 1))
         self.register_buffer("sun", torch.zeros(4, positions))
@@ -454,18 +464,18 @@ class PatchTexture(nn.Module):
         return (sin_lat * sin_dec + cos_lat * cos_dec * cos_hour).clamp(min=0.0)
 
     def features(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """(N, positions, features): the patch descriptors (the model input's first ``channels`` planes are
-        means, the next ``channels`` their spread)."""
-        c, k = self.channels, self.patch
+        """(N, positions, features): the patch descriptors of the ``described`` channels (the model input's
+        first ``channels`` planes are means, the next ``channels`` their spread)."""
+        c, k, keep = self.channels, self.patch, list(self.described)
         x = x[:, :, : self.rows * k, : self.cols * k]
-        m = x[:, :c]
-        spread = x[:, c : 2 * c]
+        m = x[:, keep]
+        spread = x[:, [c + i for i in keep]]
         gx = F.pad((m[:, :, :, 1:] - m[:, :, :, :-1]).abs(), (1, 0))
         gy = F.pad((m[:, :, 1:, :] - m[:, :, :-1, :]).abs(), (0, 0, 1, 0))
         mean = F.avg_pool2d(m, k)
         std = (F.avg_pool2d(m * m, k) - mean * mean).clamp(min=0.0).sqrt()
-        feats = torch.cat([mean, std, F.avg_pool2d(spread, k), F.avg_pool2d(gx + gy, k)], dim=1)  # (N, 4c, r, q)
-        feats = feats.flatten(2).transpose(1, 2)  # (N, positions, 4c)
+        feats = torch.cat([mean, std, F.avg_pool2d(spread, k), F.avg_pool2d(gx + gy, k)], dim=1)  # (N, 4d, r, q)
+        feats = feats.flatten(2).transpose(1, 2)  # (N, positions, 4d)
         day = cond[:, None, :2].expand(-1, feats.shape[1], -1)
         return torch.cat([feats, day, self.cos_zenith(cond)[:, :, None]], dim=2)
 
