@@ -17,7 +17,7 @@ suffer (docs/quality.md lists them, with the operators' and the literature's acc
   scan drifting, the stripes every imager's operators report), beyond what the other channels show.
 
 The autoencoder's frame-level terms no longer raise faults of their own (they still count in its score): on
-the texture scene its channel-consistency term crossed the threshold alone on 31 frames of a vortex
+the texture scene its channel-consistency term crossed the threshold alone on 32 frames of a vortex
 (weather sent to operators) and on stripes, and saw neither swir jump, where the step check below sees
 every simulated jump; the shipped v1.6's scan-line term crossed it alone on every one of the study's 25 real
 frames (a model outside its training data calling them striped). Faults are the deterministic checks' call.
