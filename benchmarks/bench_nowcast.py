@@ -201,7 +201,7 @@ def texture(args: argparse.Namespace) -> list[LeadScores]:
     weights = fit_blend(past, dev, args.every, args.k)
     if args.weights_out:
         args.weights_out.write_text(weights.to_json() + "\n")
-    methods = ("persistence", "optical_flow", "analog", "analog_change", "analog_blend", "analog_blend_matched")
+    methods = ("persistence", "optical_flow", "analog", "analog_change", "analog_blend")
     options = NowcastOptions(methods=methods, k=args.k, cell_histograms=True, blend=weights)
     nowcaster = Nowcaster(held, get_profile("COMS-1"), options, past=past)
     board, sims = Scoreboard(), []

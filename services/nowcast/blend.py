@@ -20,15 +20,14 @@ archive, saved with :meth:`BlendWeights.to_json`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
-from satwatch.services.nowcast.analog import composite_and_change, frame_at
-from satwatch.services.nowcast.forecast import Forecast, NowcastInput, load_shrunk
+from satwatch.services.nowcast.analog import composite_and_change
+from satwatch.services.nowcast.forecast import Forecast, NowcastInput
 
 
 @dataclass(frozen=True)
@@ -136,51 +135,5 @@ def analog_blend(data: NowcastInput, weights: BlendWeights | None = None) -> For
     return Forecast("analog_blend", data.issued, data.leads, fields, {"analogs": len(data.analogs), "used": used})
 
 
-def match_distribution(field: np.ndarray, members: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
-    """Probability matching (as pysteps' ``probmatching`` does for ensembles): the pixels keep ``field``'s ranks
-    and take the values of the weighted mixture of the ``members``' distributions. A blend of two fields is
-    smoother than either (the cold tops of one are diluted by the other); matched, it keeps their sharpness."""
-    n = field.size
-    vals = np.concatenate([np.asarray(m, dtype=np.float64).ravel() for m in members])
-    wts = np.concatenate([np.full(m.size, max(wt, 0.0) / m.size) for m, wt in zip(members, weights, strict=True)])
-    order = np.argsort(vals, kind="stable")
-    cum = np.cumsum(wts[order])
-    if cum[-1] <= 0:
-        return field
-    at = np.searchsorted(cum / cum[-1], (np.arange(n) + 0.5) / n, side="left")  # the mixture's quantiles
-    quantiles = vals[order][np.minimum(at, vals.size - 1)]
-    out = np.empty(n, dtype=np.float64)
-    out[np.argsort(field.ravel(), kind="stable")] = quantiles
-    return out.reshape(field.shape).astype(field.dtype)
-
-
-def analog_blend_matched(data: NowcastInput, weights: BlendWeights | None = None) -> Forecast:
-    """``analog_blend`` with its values matched, per lead and channel, to the mixture of the latest frame's
-    distribution (weight 1 - b) and the analogs' frames at that lead (weight b, split by similarity)."""
-    w = weights if weights is not None else DEFAULT_BLEND
-    fields, used = _blend(data, w)
-    if data.past is None:
-        raise ValueError("an analog nowcast needs the source holding what followed the analogs")
-    last = data.frames[-1].astype(np.float32)
-    sims = np.array([max(a.similarity, 1e-6) for a in data.analogs])
-    for i, lead in enumerate(data.leads):
-        b = min(max(w.at(lead)[1], 0.0), 1.0)
-        members, mw = [last], [1.0 - b]
-        for a, s in zip(data.analogs, sims, strict=True):
-            t = frame_at(data.past, a.end, lead, data.cadence / 2)
-            if t is not None:
-                members.append(load_shrunk(data.past, t).astype(np.float32))
-                mw.append(s)
-        if b <= 0 or len(members) == 1:
-            continue
-        total = sum(mw[1:])
-        mw = [mw[0]] + [b * x / total for x in mw[1:]]
-        for c in range(last.shape[0]):
-            fields[i, c] = match_distribution(fields[i, c], [m[c] for m in members], mw)
-    return Forecast(
-        "analog_blend_matched", data.issued, data.leads, fields, {"analogs": len(data.analogs), "used": used}
-    )
-
-
 #: The methods that take fitted weights (``NowcastOptions.blend``).
-BLEND_METHODS = {"analog_blend": analog_blend, "analog_blend_matched": analog_blend_matched}
+BLEND_METHODS = {"analog_blend": analog_blend}

@@ -3,9 +3,10 @@
 It keeps the scored channel of the frames the detector has seen (one plane per frame, about 45 MB for four
 days of one satellite at the study size) and, when a frame raises a new alert, turns the alert's similar
 events into analogs and the frames that followed them into :class:`~satwatch.services.nowcast.summary.
-NowcastSummary`, set on the alert as ``alert.nowcast`` before it is published. Optional and cheap: no motion
-field, no model, a few array reductions per alert; events older than the frames kept get no say, and an
-alert with none left goes out without a nowcast.
+NowcastSummary`, set on the alert as ``alert.nowcast`` before it is published. Each lead's cover is the
+analogs' pulled towards today's by ``analog_blend``'s fitted weight (the digest that erred least on held-out
+data). Optional and cheap: no motion field, no model, a few array reductions per alert; events older than
+the frames kept get no say, and an alert with none left goes out without a nowcast.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from satwatch.services.detection.detector import FrameOutcome
 from satwatch.services.frames.frame import Frame, shrink
 from satwatch.services.frames.profiles import get_profile
 from satwatch.services.nowcast.analogs import analogs_from_events
+from satwatch.services.nowcast.blend import DEFAULT_BLEND, BlendWeights
 from satwatch.services.nowcast.summary import alert_summary
 from satwatch.services.nowcast.verify import SCORED_CHANNEL
 
@@ -45,8 +47,10 @@ class _Recent:
 class AlertNowcast:
     """Hook ``on_frame`` and ``on_outcome`` into the detector consumer (before the alert is published)."""
 
-    def __init__(self, keep: int = 400) -> None:
+    def __init__(self, keep: int = 400, blend: BlendWeights | None = DEFAULT_BLEND) -> None:
         self.keep = keep
+        #: Pulls each lead's cover from the analogs' towards today's (None: the analogs' cover alone).
+        self.blend = blend
         self._recent: dict[str, _Recent] = {}
 
     def on_frame(self, frame: Frame) -> None:
@@ -69,6 +73,7 @@ class AlertNowcast:
             analogs_from_events(events),
             recent,
             get_profile(alert.satellite).cadence,
+            blend=self.blend,
         )
         if summary is not None:
             alert.nowcast = summary.to_dict()

@@ -102,9 +102,9 @@ def alert_summary(
 ) -> NowcastSummary | None:
     """The analog outlook for an alert whose window ends at ``issued`` with frame ``latest`` (C, H, W).
 
-    With ``blend`` the cover at a lead is today's pulled towards the analogs' by the lead's composite weight b,
-    ``(1 - b) * now + b * analogs`` (the cold-cloud cover of ``analog_blend_matched``, whose values are that
-    mixture), and the spread is b times the analogs'; without, it is the analogs' cover alone.
+    With ``blend`` the cover at a lead is today's pulled towards the analogs' by the lead's composite weight b
+    of ``analog_blend``, ``(1 - b) * now + b * analogs``, and the spread is b times the analogs'; without, it
+    is the analogs' cover alone (on held-out texture days the blend erred least at every lead: BENCHMARKS.md).
 
     ``analogs`` are its similar past events (``analogs.analogs_from_neighbours`` of the search hits, or
     ``analogs.analogs_from_events`` of an alert's ``similar``) and

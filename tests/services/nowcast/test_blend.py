@@ -13,8 +13,6 @@ from satwatch.services.nowcast.blend import (
     BlendFit,
     BlendWeights,
     analog_blend,
-    analog_blend_matched,
-    match_distribution,
 )
 from satwatch.services.nowcast.forecast import MemorySource
 from satwatch.services.nowcast.run import Nowcaster, NowcastOptions
@@ -71,28 +69,3 @@ def test_blend_spans_persistence_to_the_analogs(stream: list[Frame], day_before:
     blended = NowcastOptions(methods=("analog_blend",), k=2, hours=1, blend=BlendWeights({15: (0.0, 1.0)}))
     again = Nowcaster(source, PROFILE, blended, past=day_before).issue(stream[34].time)
     assert np.array_equal(again.forecasts["analog_blend"].fields, comp.fields)
-
-
-def test_matching_keeps_the_pattern_and_takes_the_members_values() -> None:
-    rng = np.random.default_rng(2)
-    smooth = rng.uniform(0, 1, (20, 30))
-    sharp = rng.choice([10.0, 250.0], size=smooth.shape, p=[0.8, 0.2])
-    out = match_distribution(smooth, [sharp], [1.0])
-    assert np.array_equal(np.sort(out.ravel()), np.sort(sharp.ravel()))  # the member's values ...
-    cold = int((sharp == 250.0).sum())
-    assert (out.ravel()[np.argsort(smooth.ravel())[-cold:]] == 250.0).all()  # ... where the field ranks highest
-    # a half-and-half mixture of two members: half the pixels from each one's distribution
-    mixed = match_distribution(smooth, [np.zeros_like(smooth), np.full_like(smooth, 200.0)], [0.5, 0.5])
-    assert (mixed == 200.0).mean() == pytest.approx(0.5, abs=0.01)
-    assert mixed[smooth > np.median(smooth)].min() == 200.0
-
-
-def test_matched_blend_keeps_cold_cloud_the_plain_blend_dilutes(stream: list[Frame], day_before: MemorySource) -> None:
-    source = MemorySource(stream)
-    options = NowcastOptions(methods=("analog",), k=2, hours=1)
-    data = Nowcaster(source, PROFILE, options, past=day_before).issue(stream[34].time).input
-    w = BlendWeights({15: (0.0, 0.5)})
-    plain, matched = analog_blend(data, w), analog_blend_matched(data, w)
-    assert not np.array_equal(plain.fields, matched.fields)
-    # matched values come from the members, so its spread is not shrunk by averaging
-    assert matched.fields[-1, 0].std() >= plain.fields[-1, 0].std()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,6 +10,7 @@ from satwatch.services.detection.alerts import Alert, SimilarEvent, alert_id
 from satwatch.services.detection.detector import FrameOutcome
 from satwatch.services.detection.window import Admission
 from satwatch.services.frames.frame import Frame
+from satwatch.services.nowcast.blend import DEFAULT_BLEND
 from satwatch.services.nowcast.on_alert import AlertNowcast
 from satwatch.services.nowcast.verify import cold_cloud_grey
 
@@ -52,7 +53,13 @@ def test_a_new_alert_carries_what_followed_its_similar_events(stream: list[Frame
     assert nowcast is not None and nowcast["analogs"] == 1  # the other satellite's event is not ours to read
     thr = cold_cloud_grey()
     expected = [float((stream[i].data[0] >= thr).mean()) for i in (12, 16, 20)]
-    assert [o["cold_fraction"] for o in nowcast["outlook"]] == pytest.approx(expected)
+    assert [o["analog_cold_fraction"] for o in nowcast["outlook"]] == pytest.approx(expected)
+    # the cover shown is the analogs' pulled towards today's by the fitted weight of each lead
+    now = float((stream[40].data[0] >= thr).mean())
+    b = [DEFAULT_BLEND.at(timedelta(hours=h))[1] for h in (1, 2, 3)]
+    assert 0 < b[0] < b[1] < b[2] < 1
+    blended = [(1 - w) * now + w * e for w, e in zip(b, expected, strict=True)]
+    assert [o["cold_fraction"] for o in nowcast["outlook"]] == pytest.approx(blended)
     assert [o["lead_minutes"] for o in nowcast["outlook"]] == [60, 120, 180]
     assert "analog nowcast" in outcome.alert.summary()
     # it survives the alert's JSON round trip (the store and the alerts topic)
