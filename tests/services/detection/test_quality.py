@@ -113,14 +113,19 @@ def test_a_lasting_change_becomes_the_new_level_after_the_hold(real) -> None:  #
     assert len(flagged) == CALIBRATION_HOLD // timedelta(minutes=15) + 1
 
 
-def test_a_new_history_raises_nothing_until_it_has_enough_frames(real) -> None:  # type: ignore[no-untyped-def]
-    """After a start, a restart or a gap, a step among the first frames is not taken for a fault."""
+def test_a_new_history_follows_a_step_among_its_first_frames_and_raises_it_only_then(real) -> None:  # type: ignore[no-untyped-def]
+    """After a start, a restart or a gap, nothing is raised from a short past; a step seen meanwhile is
+    followed, so its frames are raised once the history is long enough (as the first run raised them) and
+    the step back ends it."""
     history = FrameHistory()
-    for i, (t, d) in enumerate(real[: MIN_HISTORY + 3]):
-        shifted = _shifted(d, 1, 20) if i >= MIN_HISTORY - 1 else d
-        assert history.check("COMS-1", t, shifted, CHANNELS) == []
-    later = real[MIN_HISTORY + 3][0] + timedelta(hours=2)  # a gap: the history starts again
-    assert history.check("COMS-1", later, real[0][1], CHANNELS) == []
+    raised = []
+    for i, (t, d) in enumerate(real[:12]):
+        shifted = _shifted(d, 1, 20) if 2 <= i < 8 else d
+        raised.append([f.kind for f in history.check("COMS-1", t, shifted, CHANNELS)])
+    assert raised[:MIN_HISTORY] == [[]] * MIN_HISTORY
+    assert raised[MIN_HISTORY:8] == [["calibration_jump"]] * (8 - MIN_HISTORY) and raised[8:] == [[]] * 4
+    later = real[12][0] + timedelta(hours=2)  # a gap: the history starts again
+    assert history.check("COMS-1", later, _shifted(real[0][1], 1, 20), CHANNELS) == []
 
 
 def test_a_repeated_frame_or_channel_is_a_frozen_frame(real) -> None:  # type: ignore[no-untyped-def]
