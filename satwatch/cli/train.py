@@ -68,16 +68,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--arch",
         choices=["v2", "v1"],
         default="v2",
-        help="encoder: v2 (default) maps the window's mean per-cell histograms to 128 numbers; v1 embeds frames "
-        "and averages them",
+        help="encoder: v2 (default) maps the mean per-cell histograms of the window (or of its --parts "
+        "consecutive parts) to --dim numbers; v1 embeds frames and averages them",
     )
+    p.add_argument(
+        "--parts",
+        type=int,
+        default=1,
+        help="encoder v2: consecutive parts of the window whose mean histograms are each mapped alike (default 1: "
+        "v2.0, the shipped map of the window mean; 2 with --dim 256 is v2.1, see BENCHMARKS.md)",
+    )
+    p.add_argument("--dim", type=int, default=128, help="encoder v2: embedding size (default 128)")
     p.add_argument(
         "--extra-archive",
         type=Path,
         action="append",
         metavar="DIR",
-        help="encoder v2: another archive whose windows join the training windows (repeatable); without "
-        "--archive the simulated default adds three simulated weeks",
+        help="encoder v2: another archive whose windows join the training windows (repeatable), e.g. a "
+        "texture-scene archive; without --archive they come on top of the three simulated weeks the default adds",
     )
     p.add_argument(
         "--alerts-per-day",
@@ -133,7 +141,15 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.model == "encoder":
         if args.arch == "v2":
-            card = run_encoder_v2(opts, args.archive, args.cache, days=args.days, extra_archives=args.extra_archive)
+            card = run_encoder_v2(
+                opts,
+                args.archive,
+                args.cache,
+                days=args.days,
+                extra_archives=args.extra_archive,
+                parts=args.parts,
+                dim=args.dim,
+            )
         else:
             card = run_encoder(opts, args.archive, args.cache, days=args.days)
         test = card.metrics.get("test", {})

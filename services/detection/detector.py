@@ -396,7 +396,7 @@ class Detector:
         cached = self._window_vectors.get(sat)
         if cached is not None and cached[0] == key:
             return cached[1]
-        vector = self.encoder.embed_windows(window.embedding()[None])[0]
+        vector = self.encoder.embed_windows(window.part_means(self.encoder.parts)[None])[0]
         self._window_vectors[sat] = (key, vector)
         return vector
 

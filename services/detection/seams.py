@@ -28,6 +28,8 @@ class Encoder(Protocol):
     """
 
     dim: int
+    #: Consecutive parts of the window whose means ``embed_windows`` reads (1: the window mean).
+    parts: int
 
     @property
     def signature_spec(self) -> GridSpec | None:

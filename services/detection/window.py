@@ -2,8 +2,10 @@
 
 The window follows the one window rule (services.frames.windows): the latest ``size`` frames within
 ``span`` of the newest one; frames missing from the feed leave it part-filled rather than restarting it.
-The window embedding is the mean of the cached per-frame embeddings (DESIGN.md section 4); a running sum
-keeps the update O(dim) instead of O(window * dim).
+The window embedding is the mean of the cached per-frame embeddings (DESIGN.md section 4), or for an
+encoder that maps a window's consecutive parts (v2.1) the means of those parts. Running prefix sums (the sum
+of every vector up to each frame, in float64) keep both O(dim) per frame instead of O(window * dim): any part's
+sum is the difference of two of them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
+
+from satwatch.services.models.embedding import part_bounds
 
 
 class Admission(StrEnum):
@@ -47,6 +51,10 @@ class RollingWindow:
         self.span = span
         self._entries: deque[WindowEntry] = deque()
         self._sum: np.ndarray | None = None
+        #: Prefix sums: ``_prefix[i]`` is the sum of the vectors of every frame up to entry i (since the last
+        #: restart), ``_base`` that before the first entry; so entries a..b-1 sum to prefix[b-1] - (prefix[a-1]).
+        self._prefix: deque[np.ndarray] = deque()
+        self._base: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -99,15 +107,32 @@ class RollingWindow:
         vec = np.asarray(entry.embedding, dtype=np.float64)
         self._entries.append(entry)
         self._sum = vec.copy() if self._sum is None else self._sum + vec
+        self._prefix.append(vec.copy() if not self._prefix else self._prefix[-1] + vec)
+        if self._base is None:
+            self._base = np.zeros_like(vec)
         oldest = entry.time - self.span
         while len(self._entries) > self.size or self._entries[0].time <= oldest:
             old = self._entries.popleft()
             self._sum -= np.asarray(old.embedding, dtype=np.float64)
+            self._base = self._prefix.popleft()
         return verdict
 
     def clear(self) -> None:
         self._entries.clear()
         self._sum = None
+        self._prefix.clear()
+        self._base = None
+
+    def part_means(self, parts: int = 1) -> np.ndarray:
+        """Means of the window's ``parts`` consecutive parts (``part_bounds``), concatenated (float32):
+        the input of a parts encoder; ``parts`` = 1 is :meth:`embedding`. O(parts * dim), not O(window)."""
+        if parts == 1:
+            return self.embedding()
+        if self._base is None or not self._entries:
+            raise ValueError("the window is empty")
+        base, prefix = self._base, self._prefix
+        out = [(prefix[b - 1] - (prefix[a - 1] if a else base)) / (b - a) for a, b in part_bounds(len(prefix), parts)]
+        return np.concatenate(out).astype(np.float32)
 
     def embedding(self) -> np.ndarray:
         """Mean of the per-frame embeddings currently held (float32)."""

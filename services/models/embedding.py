@@ -1,10 +1,12 @@
 """Frame and window embeddings at run time: the ONNX encoder shipped in ``onnx_models/`` behind a small API.
 
-Either way a new frame costs O(1): the detector turns each frame once into a per-frame vector
-(``encode``/``encode_signatures``) and keeps the window's running mean of those; ``embed_windows`` maps
-that mean to the vector the index holds. The card's ``window_embedding`` says which design a model is:
-``mean_of_frames`` (v1: the per-frame vector is the frame's embedding, the map is the identity) or
-``map_of_mean`` (v2: the per-frame vector is the frame's per-cell histograms, the graph maps their mean).
+Every way a new frame costs O(1): the detector turns each frame once into a per-frame vector
+(``encode``/``encode_signatures``) and keeps running sums of those; ``window_input`` is the window's input
+from its per-frame vectors and ``embed_windows`` maps it to the vector the index holds. The card's
+``window_embedding`` says which design a model is: ``mean_of_frames`` (v1: the per-frame vector is the
+frame's embedding, the input is their mean, the map is the identity), ``map_of_mean`` (v2.0: the per-frame
+vector is the frame's per-cell histograms, the graph maps their mean) or ``map_of_part_means`` (v2.1: the
+graph maps the mean histograms of the window's consecutive parts, so it sees the order of the frames).
 """
 
 from __future__ import annotations
@@ -43,13 +45,17 @@ class FrameEncoder:
         self.dim: int = last
         #: Length of the per-frame vector a window averages (``dim`` for v1, C*(B+1)*n*n for v2).
         self.feature_dim: int = last
-        self._maps_windows = card.window_embedding == "map_of_mean"
+        #: Consecutive parts of the window whose means the graph reads (1 but for ``map_of_part_means``).
+        self.parts: int = 1
+        self._maps_windows = card.window_embedding in ("map_of_mean", "map_of_part_means")
         if self._maps_windows:
             shape = card.input.shape[1:]
             if not all(isinstance(d, int) for d in shape):
                 raise ValueError(f"encoder card {card.name!r} has no fixed input shape: {card.input.shape}")
             self._in_shape = tuple(int(d) for d in shape)
-            self.feature_dim = int(np.prod(self._in_shape))
+            if card.window_embedding == "map_of_part_means":
+                self.parts = self._in_shape[0]
+            self.feature_dim = int(np.prod(self._in_shape)) // self.parts
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, threads: int = 1) -> FrameEncoder:
@@ -86,8 +92,13 @@ class FrameEncoder:
         x = np.stack([cdf_from_signature(s) for s in signatures])
         return np.asarray(self._session.run([self._output], {self._input: x})[0], dtype=np.float32)
 
+    def window_input(self, vectors: np.ndarray) -> np.ndarray:
+        """A window's input from its per-frame vectors (L, feature_dim) in time order: their mean, or the
+        means of its ``parts`` consecutive parts concatenated, (parts * feature_dim,) float64."""
+        return part_means(vectors, self.parts)
+
     def embed_windows(self, means: np.ndarray) -> np.ndarray:
-        """Index vectors of windows from their mean per-frame vectors: (M, feature_dim) -> (M, dim) float32."""
+        """Index vectors of windows from their inputs (``window_input``): (M, parts * feature_dim) -> (M, dim)."""
         m = np.asarray(means, dtype=np.float32)
         if not self._maps_windows:
             return m.reshape(-1, self.dim)
@@ -96,7 +107,7 @@ class FrameEncoder:
 
     def encode_window(self, frames: np.ndarray) -> np.ndarray:
         """A window's embedding from its frames, shape (dim,)."""
-        return self.embed_windows(self.encode(frames).mean(axis=0, dtype=np.float64)[None])[0]
+        return self.embed_windows(self.window_input(self.encode(frames))[None])[0]
 
 
 def hist_from_signature(sig: FrameSignature) -> np.ndarray:
@@ -107,6 +118,28 @@ def hist_from_signature(sig: FrameSignature) -> np.ndarray:
     hist = sig.histograms() / sig.cell_pixels.astype(np.float64)[None, :, None]  # (C, n*n, B+1)
     n = sig.spec.n
     return np.ascontiguousarray(hist.transpose(0, 2, 1), dtype=np.float32).reshape(-1, n, n)
+
+
+def part_bounds(length: int, parts: int) -> list[tuple[int, int]]:
+    """Frame ranges [a, b) of a window's ``parts`` consecutive parts, oldest first, for ``length`` frames.
+
+    Parts are as equal as the length allows (20 frames, 4 parts: 5 each); a window shorter than ``parts``
+    repeats frames rather than leave a part empty, so part-filled windows still map.
+    """
+    if length < 1 or parts < 1:
+        raise ValueError("a window needs at least one frame and one part")
+    out = []
+    for j in range(parts):
+        a = (j * length) // parts
+        out.append((min(a, length - 1), max((j + 1) * length // parts, a + 1)))
+    return out
+
+
+def part_means(vectors: np.ndarray, parts: int) -> np.ndarray:
+    """The window's input from its per-frame vectors (L, F) in time order: the means of its ``parts``
+    consecutive parts, concatenated (parts * F,) float64; ``parts`` = 1 is the plain window mean."""
+    v = np.asarray(vectors, dtype=np.float64)
+    return np.concatenate([v[a:b].mean(axis=0) for a, b in part_bounds(len(v), parts)])
 
 
 def window_embedding(frame_embeddings: np.ndarray) -> np.ndarray:

@@ -122,11 +122,12 @@ class ModelCard(BaseModel):
     normalisation: Normalisation
     conditioning: Conditioning | None = None
     scoring: Scoring | None = None
-    window_embedding: Literal["mean_of_frames", "map_of_mean"] = Field(
+    window_embedding: Literal["mean_of_frames", "map_of_mean", "map_of_part_means"] = Field(
         "mean_of_frames",
         description="mean_of_frames (v1): the graph embeds frames and a window's vector is the mean of its "
         "frames'; map_of_mean (v2): per-frame features (front_end) are averaged over the window and the graph "
-        "maps that mean to the window's vector",
+        "maps that mean to the window's vector; map_of_part_means (v2.1): they are averaged over each of the "
+        "window's consecutive parts (the input's second axis) and the graph maps those means",
     )
     profile: str | None = Field(
         None, description="satellite profile the model was trained for (its channels are normalisation.channels)"

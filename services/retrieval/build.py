@@ -95,14 +95,16 @@ def build_index(
     try:
         with tqdm(total=len(todo), desc="index windows", unit="window", disable=not progress or not todo) as bar:
             # v2 per-frame vectors are 48,384 numbers, not 128: fewer windows a step keep its memory bounded.
-            step = max(16, STEP * encoder.dim // encoder.feature_dim)
+            step = max(16, STEP * encoder.dim // (encoder.feature_dim * encoder.parts))
             for lo in range(0, len(todo), step):
                 chunk = todo[lo : lo + step]
                 flat = store.get_many(archive.satellite, [t for w in chunk for t in w]).astype(np.float64)
-                lengths = np.array([len(w) for w in chunk])
-                starts = np.concatenate([[0], np.cumsum(lengths[:-1])])
-                means = np.add.reduceat(flat, starts, axis=0) / lengths[:, None]  # part-filled windows too
-                vecs = encoder.embed_windows(means)  # the identity for v1 encoders (mean of frame embeddings)
+                ends = np.cumsum([len(w) for w in chunk])
+                # The window's mean (or its parts' means for v2.1), part-filled windows too.
+                inputs = np.stack(
+                    [encoder.window_input(flat[e - len(w) : e]) for w, e in zip(chunk, ends, strict=True)]
+                )
+                vecs = encoder.embed_windows(inputs)  # the identity for v1 encoders (mean of frame embeddings)
                 records = [WindowRecord.from_times(archive.satellite, w) for w in chunk]
                 added += index.add_many(records, vecs.astype(np.float32))
                 bar.update(len(chunk))

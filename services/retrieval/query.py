@@ -28,7 +28,7 @@ from satwatch.services.metric.groundtruth import (
     window_files,
     window_signature,
 )
-from satwatch.services.models.embedding import ENCODER_CARD, FrameEncoder
+from satwatch.services.models.embedding import ENCODER_CARD, FrameEncoder, part_means
 from satwatch.services.models.modelcard import ModelCard, load_card, packaged_model_dir
 from satwatch.services.retrieval.build import frame_vector_dir
 from satwatch.services.retrieval.index import FrameVectorStore, Neighbour, SimilarityIndex, WindowRecord
@@ -113,6 +113,8 @@ class QueryEncoder(Protocol):
 
     def encode(self, frames: np.ndarray) -> np.ndarray: ...
 
+    def window_input(self, vectors: np.ndarray) -> np.ndarray: ...
+
     def embed_windows(self, means: np.ndarray) -> np.ndarray: ...
 
 
@@ -143,11 +145,22 @@ class LazyEncoder:
         return self._encoder is not None
 
     @property
+    def parts(self) -> int:
+        """Consecutive parts of the window whose means the model reads (v2.1: the input's second axis)."""
+        if self._card.window_embedding == "map_of_part_means":
+            return int(self._card.input.shape[1])
+        return 1
+
+    @property
     def feature_dim(self) -> int:
-        """Length of the per-frame vectors a window averages (the card's input size for a v2 encoder)."""
+        """Length of the per-frame vectors a window averages (the card's input size per part for v2)."""
         if self._card.window_embedding == "mean_of_frames":
             return self.dim
-        return int(np.prod([int(d) for d in self._card.input.shape[1:]]))
+        return int(np.prod([int(d) for d in self._card.input.shape[1:]])) // self.parts
+
+    def window_input(self, vectors: np.ndarray) -> np.ndarray:
+        """The window's input from its per-frame vectors in time order (no model load)."""
+        return part_means(vectors, self.parts)
 
     def _loaded(self) -> FrameEncoder:
         if self._encoder is None:
@@ -218,7 +231,7 @@ class SearchSession:
             vectors = store.get_many(record.satellite, record.frame_times)  # the build already encoded them
         else:
             vectors = self.encoder.encode(query.frames)
-        vector = self.encoder.embed_windows(vectors.mean(axis=0, dtype=np.float64)[None])[0]
+        vector = self.encoder.embed_windows(self.encoder.window_input(vectors)[None])[0]
         query_sig: WindowSignature | None = None
         lookup = self.signatures if options.rerank > 0 else None
         if lookup is not None:

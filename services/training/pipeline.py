@@ -376,30 +376,33 @@ def run_encoder_v2(
     days: float | None = None,
     extra_archives: list[Path] | None = None,
     stride: int = 4,
+    parts: int = 1,
+    dim: int = 128,
 ) -> ModelCard:
-    """Encoder v2 (map of the window's mean histograms): train, evaluate on the test block, export + card.
+    """Encoder v2 (map of the mean histograms of the window's ``parts`` consecutive parts; 1 part is v2.0):
+    train, evaluate on the test block, export + card.
 
     ``extra_archives`` add training windows (all their frames); without an archive the simulated default
-    adds ``ENCODER_V2_EXTRA``.
+    also adds ``ENCODER_V2_EXTRA``.
     """
     from satwatch.services.training.encoder_v2 import export_v2, prepare_v2_data, train_v2
 
     frames, desc = encoder_frames(archive, cache_dir, days or (42.0 if archive is None else None))
-    if extra_archives:
-        extra = [load_archive(p, progress=opts.progress) for p in extra_archives]
-        desc += "; extra training windows from " + ", ".join(p.name for p in extra_archives)
-    elif archive is None:
+    extra = []
+    if archive is None:
         extra = [
             simulate_frames(seed, d, True, cache_dir=cache_dir, geography=AE_GEOGRAPHY) for seed, d in ENCODER_V2_EXTRA
         ]
         desc += "; extra training windows (every 2nd start) from simulated seeds " + ", ".join(
             f"{seed} ({d:g} d)" for seed, d in ENCODER_V2_EXTRA
         )
-    else:
-        extra = []
-    data = prepare_v2_data(frames, extra, stride=stride, progress=opts.progress)
+    if extra_archives:
+        extra += [load_archive(p, progress=opts.progress) for p in extra_archives]
+        desc += "; extra training windows (every 2nd start) from " + ", ".join(p.name for p in extra_archives)
+    data = prepare_v2_data(frames, extra, stride=stride, progress=opts.progress, parts=parts)
     result = train_v2(
         data,
+        dim=dim,
         epochs=opts.epochs if opts.epochs is not None else 12,
         batch_size=opts.batch_size,
         lr=opts.lr if opts.lr is not None else 1e-5,

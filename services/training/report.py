@@ -132,7 +132,7 @@ def encoder_section(
     lo = int(windows.min())
     emb_frames = encode_all(encoder, frames.data[lo : int(windows.max()) + 1], progress=progress)
     # The index's window vector: v1 the mean of frame embeddings, v2 the model's map of the mean histograms.
-    emb = encoder.embed_windows(np.stack([emb_frames[w - lo].mean(axis=0, dtype=np.float64) for w in windows]))
+    emb = encoder.embed_windows(np.stack([encoder.window_input(emb_frames[w - lo]) for w in windows]))
     dist = pairwise_distances(emb)
     starts = windows[:, 0]
     apart = np.abs(starts[:, None] - starts[None, :]) >= 20
@@ -178,11 +178,11 @@ def encoder_section(
     fig.savefig(out / "encoder_retrievals.png")
     plt.close(fig)
 
-    design = (
-        "a learned map of the window's mean per-cell histograms, encoder v2"
-        if encoder.card.window_embedding == "map_of_mean"
-        else "means of the frames' embeddings"
-    )
+    design = {
+        "map_of_mean": "a learned map of the window's mean per-cell histograms, encoder v2",
+        "map_of_part_means": f"a learned map of the mean per-cell histograms of the window's {encoder.parts} "
+        "consecutive parts, encoder v2.1",
+    }.get(encoder.card.window_embedding, "means of the frames' embeddings")
     lines = [
         f"## Frame encoder (v{encoder.card.version})",
         "",

@@ -186,3 +186,33 @@ def test_build_keeps_every_frames_signature_for_the_rerank(built: dict[str, Path
     t = archive.times[7]
     got = store.get("COMS-1", t)
     assert got is not None and np.array_equal(got.cum, frame_signature(archive.load(t).data, spec).cum)
+
+
+def test_build_and_search_with_a_parts_encoder(
+    tmp_path: Path, built: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Encoder v2.1 (the means of a window's 2 parts, untrained here): ``index build`` maps the part means of
+    each window's stored frame vectors and ``search`` answers with the same map of the query's."""
+    pytest.importorskip("torch")
+    from satwatch.services.frames.archive import Archive
+    from satwatch.services.models.embedding import FrameEncoder
+    from satwatch.services.retrieval.index import SimilarityIndex, window_id
+    from satwatch.services.training.encoder_v2 import WindowPartsEncoderNet, export_v2
+
+    model = tmp_path / "v21"
+    export_v2(WindowPartsEncoderNet(parts=2, dim=8), model, {}, "untrained, for a test")
+    out = tmp_path / "index"
+    argv = ["index", "build", "--archive", str(built["archive"]), "--out", str(out), "--model-dir", str(model)]
+    assert main([*argv, "--quiet"]) == 0
+    archive, enc = Archive(built["archive"]), FrameEncoder.load(model)
+    times = archive.times[5:25]
+    per_frame = enc.encode(np.stack([archive.load(t).data for t in times]))
+    want = enc.embed_windows(enc.window_input(per_frame)[None])[0]
+    index = SimilarityIndex.load(out)
+    assert len(index) == len(archive) - 19
+    np.testing.assert_allclose(index.vector(window_id("COMS-1", times[-1])), want, rtol=1e-4, atol=1e-5)
+    argv = ["search", "--index", str(out), "--archive", str(built["archive"]), "--model-dir", str(model)]
+    capsys.readouterr()
+    assert main([*argv, "--time", str(archive.times[-1].strftime("%Y-%m-%dT%H:%MZ")), "--json", "--k", "2"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["matches"] and all(m["distance"] >= 0.0 for m in found["matches"])

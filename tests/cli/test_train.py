@@ -40,3 +40,10 @@ def test_train_encoder_defaults_to_v2_and_takes_extra_archives() -> None:
     args = build_parser().parse_args(["train", "encoder", "--out", "x", "--archive", "a", "--extra-archive", "b"])
     assert args.arch == "v2" and str(args.archive) == "a" and [str(p) for p in args.extra_archive] == ["b"]
     assert build_parser().parse_args(["train", "encoder", "--out", "x", "--arch", "v1"]).arch == "v1"
+
+
+def test_train_encoder_parts_default_to_the_shipped_window_mean() -> None:
+    args = build_parser().parse_args(["train", "encoder", "--out", "x"])
+    assert (args.parts, args.dim) == (1, 128)  # v2.0, the shipped map of the window mean
+    args = build_parser().parse_args(["train", "encoder", "--out", "x", "--parts", "2", "--dim", "256"])
+    assert (args.parts, args.dim) == (2, 256)

@@ -25,6 +25,7 @@ class MeanEncoder:
     """Embeds a frame as its per-channel means (enough to tell bright from dark scenes)."""
 
     dim = 4
+    parts = 1
     signature_spec: GridSpec | None = None  # reads pixels, not ground-truth signatures
 
     def encode(self, frames: np.ndarray) -> np.ndarray:

@@ -49,3 +49,33 @@ def test_v2_window_vectors_are_the_map_of_the_running_mean(tmp_path: Path) -> No
         np.testing.assert_allclose(index.vector(r.window_id), want, rtol=1e-4, atol=1e-4)
         # not the mean of the frames' own mapped vectors (the v1 design)
         assert np.abs(encoder.embed_windows(per_frame[rows]).mean(axis=0) - want).max() > 1e-3
+
+
+def test_a_parts_encoder_indexes_the_map_of_the_windows_part_means(tmp_path: Path) -> None:
+    """Encoder v2.1 (2 parts, untrained here): the detector's rolling part means are the windows' own."""
+    import pytest
+
+    pytest.importorskip("torch")
+    from satwatch.services.training.encoder_v2 import WindowPartsEncoderNet, export_v2
+
+    export_v2(WindowPartsEncoderNet(parts=2, dim=8), tmp_path / "enc", {}, "untrained, for a test")
+    encoder = FrameEncoder.load(tmp_path / "enc")
+    assert encoder.parts == 2 and encoder.card.window_embedding == "map_of_part_means"
+    archive = Archive(shared_data("study", "raw_images"), "COMS-1")
+    frames = [shrink(archive.load(t)) for t in archive.times[:12]]
+    settings = DetectorSettings.model_validate({"window_size": 6, "min_frames_for_search": 2, "k": 3})
+    index = SimilarityIndex(dim=encoder.dim, max_elements=64)
+    det = Detector(encoder, QuietScorer(), index, AlertStore(tmp_path / "a.sqlite"), settings)
+    for f in frames:
+        det.process(f)
+    per_frame = encoder.encode(np.stack([f.data for f in frames]))
+    pos = {t: i for i, t in enumerate(archive.times)}
+    records = list(index.records())
+    assert sum(len(r.frame_times) == 6 for r in records) >= 5
+    for r in records:
+        rows = [pos[t] for t in r.frame_times]
+        want = encoder.embed_windows(encoder.window_input(per_frame[rows])[None])[0]
+        np.testing.assert_allclose(index.vector(r.window_id), want, rtol=1e-4, atol=1e-4)
+        if len(rows) == 6:  # the order of the frames counts: the map of the plain mean, twice, differs
+            mean = np.tile(per_frame[rows].mean(axis=0, dtype=np.float64), 2)
+            assert np.abs(encoder.embed_windows(mean[None])[0] - want).max() > 1e-4

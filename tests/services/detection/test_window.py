@@ -62,3 +62,21 @@ def test_window_matches_the_one_window_rule() -> None:
 def test_empty_window_has_no_embedding() -> None:
     with pytest.raises(ValueError):
         RollingWindow(2, SPAN).embedding()
+
+
+def test_part_means_follow_the_window_as_it_slides_fills_and_restarts() -> None:
+    from satwatch.services.models.embedding import part_means
+
+    rng = np.random.default_rng(3)
+    vecs = rng.random((60, 5))
+    w = RollingWindow(20, SPAN)
+    # a steady stream, then a 3-hour gap (frames leave by time, part-filled), then a span-long gap (restart)
+    steps = list(range(30)) + list(range(42, 50)) + list(range(80, 84))
+    for i in steps:
+        w.add(WindowEntry(T0 + i * Q, vecs[i % 60]))
+        held = np.stack([vecs[int((t - T0) / Q) % 60] for t in w.times])
+        for parts in (1, 2, 4):
+            np.testing.assert_allclose(w.part_means(parts), part_means(held, parts), rtol=1e-5, atol=1e-6)
+    assert len(w) == 4 and w.start == T0 + 80 * Q
+    # the parts are the window's consecutive quarters, not its mean four times over
+    assert not np.allclose(w.part_means(4)[:5], w.part_means(4)[-5:])

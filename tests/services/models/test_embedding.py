@@ -77,3 +77,26 @@ def test_v12_stays_loadable_and_reads_the_metric_cdfs_outside_the_graph() -> Non
     session = ort.InferenceSession(str(packaged_model_dir() / "encoder-v1.2" / enc.card.file))
     direct = session.run(None, {enc.card.input.name: x})[0]
     np.testing.assert_allclose(enc.encode(frames), direct, rtol=1e-6, atol=1e-6)
+
+
+def test_shipped_v2_window_input_is_the_window_mean(encoder: FrameEncoder) -> None:
+    vecs = np.random.default_rng(2).random((7, encoder.feature_dim)).astype(np.float32)
+    assert encoder.parts == 1
+    np.testing.assert_allclose(encoder.window_input(vecs), vecs.mean(axis=0, dtype=np.float64), rtol=1e-6)
+
+
+def test_part_bounds_cover_the_window_in_order() -> None:
+    from satwatch.services.models.embedding import part_bounds, part_means
+
+    assert part_bounds(20, 4) == [(0, 5), (5, 10), (10, 15), (15, 20)]
+    assert part_bounds(20, 1) == [(0, 20)]
+    for length in range(1, 25):
+        bounds = part_bounds(length, 4)
+        assert all(b > a for a, b in bounds) and bounds[0][0] == 0 and bounds[-1][1] == length
+        if length >= 4:  # consecutive, no frame twice
+            assert all(bounds[j][1] == bounds[j + 1][0] for j in range(3))
+    v = np.arange(8, dtype=float)[:, None] * [1.0, 2.0]
+    np.testing.assert_allclose(part_means(v, 2), [1.5, 3.0, 5.5, 11.0])
+    np.testing.assert_allclose(part_means(v, 1), v.mean(axis=0))
+    with pytest.raises(ValueError):
+        part_bounds(0, 4)

@@ -37,7 +37,7 @@ def test_frame_histograms_are_the_metric_cells_and_bins(real: FrameSet) -> None:
 
 def test_v2_trains_exports_and_maps_the_running_mean(real: FrameSet, tmp_path: Path) -> None:
     # 25 real frames, windows of 3: a tiny but real train/valid/test split (5:5:15 frames)
-    data = prepare_v2_data(real, window_size=3, stride=1, progress=False)
+    data = prepare_v2_data(real, window_size=3, stride=1, progress=False, parts=1)
     result = train_v2(data, epochs=1, batch_size=4, dim=8, progress=False)
     assert result.best_epoch in (0, 1) and np.isfinite(result.metrics["test"]["pearson"])
     card = export_v2(result.model, tmp_path, result.metrics, "the study's 25 real frames")
@@ -56,3 +56,26 @@ def test_v2_trains_exports_and_maps_the_running_mean(real: FrameSet, tmp_path: P
     # the embedding is a map of the mean, not a mean of frame embeddings: the two differ
     frame_means = enc.embed_windows(per_frame).mean(axis=0)
     assert np.abs(frame_means - window).max() > 1e-3
+
+
+def test_v21_maps_the_means_of_the_windows_parts_in_time_order(real: FrameSet, tmp_path: Path) -> None:
+    # windows of 3 frames in 2 parts (the first frame, the last two): the model sees which frames came first
+    data = prepare_v2_data(real, window_size=3, stride=1, progress=False, parts=2)
+    assert data.splits["train"].feats.shape[1:] == (2, 84, 24, 24)
+    result = train_v2(data, epochs=1, batch_size=4, dim=8, progress=False)
+    assert np.isfinite(result.metrics["test"]["pearson"])
+    card = export_v2(result.model, tmp_path, result.metrics, "the study's 25 real frames")
+    assert card.window_embedding == "map_of_part_means" and card.input.shape == ["batch", 2, 84, 24, 24]
+
+    enc = FrameEncoder.load(tmp_path)
+    assert (enc.dim, enc.parts, enc.feature_dim) == (8, 2, 4 * 21 * 24 * 24)
+    per_frame = enc.encode(real.data[:3])
+    x = enc.window_input(per_frame)
+    np.testing.assert_allclose(x[: enc.feature_dim], per_frame[0], rtol=1e-6)
+    np.testing.assert_allclose(x[enc.feature_dim :], per_frame[1:].mean(axis=0), rtol=1e-6)
+    window = enc.encode_window(real.data[:3])
+    with torch.no_grad():
+        expected = result.model(torch.from_numpy(x.reshape(1, 2, 84, 24, 24).astype(np.float32))).numpy()[0]
+    np.testing.assert_allclose(window, expected, atol=1e-4)
+    # the same frames in reverse order make another window: v2.0's mean could not tell them apart
+    assert np.abs(enc.encode_window(real.data[:3][::-1]) - window).max() > 1e-3
