@@ -18,8 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Spearman, top-10 similarity, recall@10 on the held-out test block), example retrievals, "
             "training curves from the model cards, ROC AUC / average precision / detection delay per event "
             "kind and false alerts per normal day on a held-out simulated period (or, with --archive and --labels, "
-            "on your own labelled archive: its unlabelled frames count the false alerts), and anomaly maps. "
-            "--scores-out writes every scored frame's score and terms (TSV) for your own curves."
+            "on your own labelled archive: its unlabelled frames count the false alerts), and anomaly maps; beside "
+            "the autoencoder alone, what the detector decides: fault kinds by its data-quality checks, weather kinds "
+            "by the score, false alerts per normal day for weather and for data quality. --scores-out writes every "
+            "scored frame's score, terms and the alert the detector raises (TSV) for your own curves."
         ),
     )
     p.add_argument("--out", type=Path, default=Path("docs/report"), help="report folder (default: %(default)s)")
@@ -47,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="FILE",
         help="write every scored frame's score and terms as TSV (satellite, time, score, pixel, consistency, "
-        "lines, threshold, alert, labels)",
+        "lines, threshold, alert, labels; alert is what the detector raises: a data-quality kind, anomaly or "
+        "nothing)",
     )
     p.add_argument(
         "--days",
