@@ -133,11 +133,13 @@ def _sims(runs_sims: list[float]) -> str:
     return f"analog similarity mean {sum(runs_sims) / n:.3f}, best {max(runs_sims, default=float('nan')):.3f}"
 
 
-def fit_blend(past: FrameSource, dev: FrameSource, every: float, k: int) -> BlendWeights:
-    """``analog_blend``'s weights per lead, least squares on the scored channel over the development period."""
+def fit_blend(past: FrameSource, dev: FrameSource, every: float, k: int) -> tuple[BlendWeights, BlendWeights]:
+    """The blends' weights per lead, least squares on the scored channel over the development period: with the
+    latest frame as the base (``analog_blend``) and with the optical-flow forecast (``analog_flow_blend``)."""
     profile = get_profile("COMS-1")
-    nowcaster = Nowcaster(dev, profile, NowcastOptions(methods=("analog", "analog_change"), k=k), past=past)
-    fit, sims = BlendFit(), []
+    options = NowcastOptions(methods=("analog", "analog_change", "optical_flow"), k=k)
+    nowcaster = Nowcaster(dev, profile, options, past=past)
+    fit, flow_fit, sims = BlendFit(), BlendFit(), []
     t0 = time.perf_counter()
     times = _issues(dev, every)
     for t in times:
@@ -153,15 +155,19 @@ def fit_blend(past: FrameSource, dev: FrameSource, every: float, k: int) -> Blen
                 continue
             comp = run.forecasts["analog"].fields[i, ch]
             tend = run.forecasts["analog_change"].fields[i, ch] - last
-            fit.add(lead, last, tend, comp, load_shrunk(dev, obs_t)[ch])
-    weights = fit.weights(f"dev {dev.times[0]:%Y-%m-%d}..{dev.times[-1]:%Y-%m-%d}, {len(times)} issue times, k={k}")
+            observed = load_shrunk(dev, obs_t)[ch]
+            fit.add(lead, last, tend, comp, observed)
+            flow_fit.add(lead, run.forecasts["optical_flow"].fields[i, ch], tend, comp, observed)
+    about = f"dev {dev.times[0]:%Y-%m-%d}..{dev.times[-1]:%Y-%m-%d}, {len(times)} issue times, k={k}"
+    weights, flow_weights = fit.weights(about), flow_fit.weights(about + ", optical flow base")
     print(f"dev: {len(times)} issue times in {time.perf_counter() - t0:.0f} s; {_sims(sims)}", flush=True)
-    print(
-        "blend weights (lead min: a tendency, b composite): "
-        + ", ".join(f"{m}: {a:+.3f} {b:.3f}" for m, (a, b) in weights.weights.items()),
-        flush=True,
-    )
-    return weights
+    for name, w in (("blend", weights), ("flow blend", flow_weights)):
+        print(
+            f"{name} weights (lead min: a tendency, b composite): "
+            + ", ".join(f"{m}: {a:+.3f} {b:.3f}" for m, (a, b) in w.weights.items()),
+            flush=True,
+        )
+    return weights, flow_weights
 
 
 def digest_errors(
@@ -198,11 +204,13 @@ def texture(args: argparse.Namespace) -> list[LeadScores]:
     dev = texture_archive("dev", args.dev)
     held = texture_archive("heldout", args.heldout)
     print(f"past {len(past.times)} frames, dev {len(dev.times)}, held-out {len(held.times)}", flush=True)
-    weights = fit_blend(past, dev, args.every, args.k)
+    weights, flow_weights = fit_blend(past, dev, args.every, args.k)
     if args.weights_out:
         args.weights_out.write_text(weights.to_json() + "\n")
-    methods = ("persistence", "optical_flow", "analog", "analog_change", "analog_blend")
-    options = NowcastOptions(methods=methods, k=args.k, cell_histograms=True, blend=weights)
+        flow_out = args.weights_out.with_name(args.weights_out.stem + "-flow" + args.weights_out.suffix)
+        flow_out.write_text(flow_weights.to_json() + "\n")
+    methods = ("persistence", "optical_flow", "analog", "analog_change", "analog_blend", "analog_flow_blend")
+    options = NowcastOptions(methods=methods, k=args.k, cell_histograms=True, blend=weights, flow_blend=flow_weights)
     nowcaster = Nowcaster(held, get_profile("COMS-1"), options, past=past)
     board, sims = Scoreboard(), []
     t0 = time.perf_counter()
@@ -252,7 +260,9 @@ def main() -> None:
     parser.add_argument("--past", type=Path, help="texture: the past archive (simulated there if missing)")
     parser.add_argument("--dev", type=Path, help="texture: the development period archive")
     parser.add_argument("--heldout", type=Path, help="texture: the held-out archive")
-    parser.add_argument("--weights-out", type=Path, help="texture: write analog_blend's fitted weights (JSON)")
+    parser.add_argument(
+        "--weights-out", type=Path, help="texture: write analog_blend's fitted weights (JSON; and NAME-flow.json)"
+    )
     args = parser.parse_args()
 
     if args.scene == "texture":

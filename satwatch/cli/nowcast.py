@@ -31,7 +31,8 @@ def register(subparsers: Any) -> None:
             "similar past windows (exact ground-truth metric over --past, default the archive itself, only "
             "windows whose following hours ended before the query window began); 'analog_change' adds their "
             "weighted change to the latest frame; 'analog_blend' is the latest frame pulled towards the analogs "
-            "by a weight per lead fitted on a development period (--blend, default the texture-scene fit); "
+            "by a weight per lead fitted on a development period (--blend, default the texture-scene fit), "
+            "'analog_flow_blend' the same from the optical-flow forecast (--flow-blend); "
             "'persistence' repeats the latest frame; 'optical_flow' is "
             "pysteps' Lucas-Kanade motion + semi-Lagrangian extrapolation (needs the [nowcast] extra). Where "
             "the archive holds the frames that followed, each forecast is verified with pysteps' scores on "
@@ -69,6 +70,11 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="analog_blend's weights per lead (JSON, as benchmarks/bench_nowcast.py --weights-out writes them)",
     )
+    parser.add_argument(
+        "--flow-blend",
+        metavar="FILE",
+        help="analog_flow_blend's weights per lead (JSON; the -flow file bench_nowcast.py --weights-out writes)",
+    )
     parser.add_argument("--no-verify", action="store_true", help="do not score against the archive's later frames")
     parser.add_argument("--plot", metavar="OUT.png", help="draw the forecasts at 1, 2, 3 h (and skill by lead)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -90,6 +96,7 @@ def run_nowcast(args: argparse.Namespace) -> int:
         hours=args.hours,
         cell_histograms=args.cells,
         blend=BlendWeights.from_json(Path(args.blend).read_text()) if args.blend else None,
+        flow_blend=BlendWeights.from_json(Path(args.flow_blend).read_text()) if args.flow_blend else None,
     )
     every = timedelta(hours=args.every) if args.to else None
     find = None

@@ -11,10 +11,12 @@ where ``tendency`` is the analogs' similarity-weighted change from their window'
 minus the latest frame) and ``composite`` their weighted frame at L (``analog``). ``a_L`` and ``b_L`` are the
 least-squares fit of the observed change on a development period (:class:`BlendFit`), never the held-out
 one. With a = b = 0 it is persistence; a lead with no analog frame falls back to persistence.
+``analog_flow_blend`` is the same with pysteps' optical-flow forecast in place of the latest frame (today's
+clouds moved by their own motion, then pulled towards similar days), with its own fitted weights.
 
-:data:`DEFAULT_BLEND` holds the weights fitted by ``benchmarks/bench_nowcast.py --scene texture`` on its
-development period; another satellite or climate should fit its own (``BlendFit`` on a few days of its
-archive, saved with :meth:`BlendWeights.to_json`).
+:data:`DEFAULT_BLEND` and :data:`DEFAULT_FLOW_BLEND` hold the weights fitted by ``benchmarks/bench_nowcast.py
+--scene texture`` on its development period; another satellite or climate should fit its own (``BlendFit`` on
+a few days of its archive, saved with :meth:`BlendWeights.to_json`).
 """
 
 from __future__ import annotations
@@ -69,7 +71,8 @@ class BlendFit:
     def add(
         self, lead: timedelta, latest: np.ndarray, tendency: np.ndarray, composite: np.ndarray, observed: np.ndarray
     ) -> None:
-        """One case at one lead: planes of the same shape (grey levels); NaN pixels are left out."""
+        """One case at one lead: planes of the same shape (grey levels); NaN pixels are left out. ``latest`` is
+        the base forecast the blend starts from (the latest frame, or the optical-flow forecast)."""
         x1 = tendency.astype(np.float64).ravel()
         x2 = (composite.astype(np.float64) - latest).ravel()
         y = (observed.astype(np.float64) - latest).ravel()
@@ -116,16 +119,39 @@ DEFAULT_BLEND = BlendWeights(
 )
 
 
-def _blend(data: NowcastInput, weights: BlendWeights | None) -> tuple[np.ndarray, list[int]]:
+#: Fitted the same way with the optical-flow forecast as the base (``analog_flow_blend``).
+DEFAULT_FLOW_BLEND = BlendWeights(
+    {
+        15: (0.0192, 0.0192),
+        30: (-0.0338, 0.1268),
+        45: (-0.0685, 0.2282),
+        60: (-0.1133, 0.3289),
+        75: (-0.1579, 0.4303),
+        90: (-0.1944, 0.5074),
+        105: (-0.2169, 0.5722),
+        120: (-0.2351, 0.6237),
+        135: (-0.2437, 0.667),
+        150: (-0.2435, 0.6976),
+        165: (-0.2415, 0.7231),
+        180: (-0.2376, 0.7473),
+    },
+    "texture scene dev period, optical flow base",
+)
+
+
+def _blend(
+    data: NowcastInput, weights: BlendWeights | None, base: np.ndarray | None = None
+) -> tuple[np.ndarray, list[int]]:
     w = weights if weights is not None else DEFAULT_BLEND
     composite, change, used = composite_and_change(data)
     last = data.frames[-1].astype(np.float32)
     fields = np.empty_like(composite)
     for i, lead in enumerate(data.leads):
         a, b = w.at(lead)
+        start = last if base is None else base[i]
         tendency = change[i] - last
-        out = last + a * tendency + b * (composite[i] - last)
-        fields[i] = np.where(np.isfinite(out), np.clip(out, 0, 255), last)
+        out = start + a * tendency + b * (composite[i] - start)
+        fields[i] = np.where(np.isfinite(out), np.clip(out, 0, 255), start)
     return fields, used
 
 
@@ -135,5 +161,16 @@ def analog_blend(data: NowcastInput, weights: BlendWeights | None = None) -> For
     return Forecast("analog_blend", data.issued, data.leads, fields, {"analogs": len(data.analogs), "used": used})
 
 
+def analog_flow_blend(data: NowcastInput, weights: BlendWeights | None = None) -> Forecast:
+    """``analog_blend`` on top of optical flow instead of persistence: today's clouds moved by their own motion
+    (pysteps, the ``[nowcast]`` extra), then pulled towards what followed similar days; weights fitted with the
+    flow forecast as the base (:data:`DEFAULT_FLOW_BLEND` by default)."""
+    from satwatch.services.nowcast.optical_flow import optical_flow
+
+    flow = optical_flow(data).fields
+    fields, used = _blend(data, weights if weights is not None else DEFAULT_FLOW_BLEND, base=flow)
+    return Forecast("analog_flow_blend", data.issued, data.leads, fields, {"analogs": len(data.analogs), "used": used})
+
+
 #: The methods that take fitted weights (``NowcastOptions.blend``).
-BLEND_METHODS = {"analog_blend": analog_blend}
+BLEND_METHODS = {"analog_blend": analog_blend, "analog_flow_blend": analog_flow_blend}

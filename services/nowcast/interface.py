@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import partial
 
 from satwatch.services.nowcast.analog import analog, analog_change
-from satwatch.services.nowcast.blend import analog_blend
+from satwatch.services.nowcast.blend import analog_blend, analog_flow_blend
 from satwatch.services.nowcast.forecast import Forecast, NowcastInput, NowcastMethod
 from satwatch.services.nowcast.persistence import persistence
 
@@ -28,9 +28,10 @@ METHODS: dict[str, NowcastMethod] = {
     "analog": analog,
     "analog_change": analog_change,
     "analog_blend": analog_blend,
+    "analog_flow_blend": analog_flow_blend,
 }
 #: Methods that read similar past windows.
-ANALOG_METHODS = frozenset({"analog", "analog_change", "analog_blend"})
+ANALOG_METHODS = frozenset({"analog", "analog_change", "analog_blend", "analog_flow_blend"})
 #: What ``satwatch nowcast`` runs unless told otherwise: the analog beside both baselines.
 DEFAULT_METHODS = ("persistence", "optical_flow", "analog", "analog_change")
 

@@ -45,6 +45,8 @@ class NowcastOptions:
     cell_histograms: bool = False
     #: Weights of ``analog_blend`` per lead (``blend.BlendFit`` on a development period); None = its defaults.
     blend: BlendWeights | None = None
+    #: The same for ``analog_flow_blend`` (fitted with the optical-flow forecast as the base).
+    flow_blend: BlendWeights | None = None
 
     def __post_init__(self) -> None:
         for m in self.methods:
@@ -111,8 +113,9 @@ class Nowcaster:
                 run.skipped[name] = "no past window with what followed it before this one began"
                 continue
             method = get_method(name)
-            if name in BLEND_METHODS and self.options.blend is not None:
-                method = partial(BLEND_METHODS[name], weights=self.options.blend)
+            weights = self.options.flow_blend if name == "analog_flow_blend" else self.options.blend
+            if name in BLEND_METHODS and weights is not None:
+                method = partial(BLEND_METHODS[name], weights=weights)
             run.forecasts[name] = method(data)
         if self.options.cell_histograms and found:
             run.cells = analog_cell_histograms(data, self._query_sigs.spec)

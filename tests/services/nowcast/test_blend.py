@@ -13,6 +13,7 @@ from satwatch.services.nowcast.blend import (
     BlendFit,
     BlendWeights,
     analog_blend,
+    analog_flow_blend,
 )
 from satwatch.services.nowcast.forecast import MemorySource
 from satwatch.services.nowcast.run import Nowcaster, NowcastOptions
@@ -69,3 +70,17 @@ def test_blend_spans_persistence_to_the_analogs(stream: list[Frame], day_before:
     blended = NowcastOptions(methods=("analog_blend",), k=2, hours=1, blend=BlendWeights({15: (0.0, 1.0)}))
     again = Nowcaster(source, PROFILE, blended, past=day_before).issue(stream[34].time)
     assert np.array_equal(again.forecasts["analog_blend"].fields, comp.fields)
+
+
+def test_flow_blend_starts_from_the_optical_flow_forecast(stream: list[Frame], day_before: MemorySource) -> None:
+    """Zero weights give optical flow exactly; the weights given for it in the options are the ones used."""
+    pytest.importorskip("pysteps", reason="the [nowcast] extra is not installed")
+    source = MemorySource(stream)
+    zero = BlendWeights({15: (0.0, 0.0)})
+    options = NowcastOptions(
+        methods=("optical_flow", "analog", "analog_flow_blend"), k=2, hours=0.5, flow_blend=zero, blend=None
+    )
+    run = Nowcaster(source, PROFILE, options, past=day_before).issue(stream[34].time)
+    assert np.array_equal(run.forecasts["analog_flow_blend"].fields, run.forecasts["optical_flow"].fields)
+    full = analog_flow_blend(run.input, BlendWeights({15: (0.0, 1.0)}))
+    assert np.abs(full.fields - run.forecasts["analog"].fields).max() <= 1e-3
