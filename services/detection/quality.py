@@ -160,8 +160,9 @@ def _rim(around: np.ndarray) -> float:
 #: The levels a channel's whole-frame distribution is followed by: its deciles. Counts 0 and 255 stay in:
 #: an offset pushes pixels there, and leaving them out would move every decile back.
 DECILES = np.arange(1, 10) / 10
-#: A calibration step: one channel's median decile shift between consecutive frames is at least this many
-#: grey levels (normal 15-minute changes stay under 4 on the real frames and the texture scene) ...
+#: A calibration step: one channel's median decile shift between consecutive frames, beyond its recent
+#: drift, is at least this many grey levels (normal 15-minute shifts: at most 1 on the real frames, 2 in the
+#: IR channels on the texture scene, 5 in its swir at dawn, all deciles together; simulated jumps 15-30) ...
 CALIBRATION_STEP = 8.0
 #: ... its deciles move together (their median absolute deviation from that shift at most this fraction of
 #: it: weather moves the cloudy deciles, not the clear ones) ...
