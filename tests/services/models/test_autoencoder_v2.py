@@ -1,0 +1,37 @@
+"""The shipped autoencoder v2 (``onnx_models/autoencoder-v2``, trained on the texture scene) on real imagery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from satwatch.services.frames.archive import Archive
+from satwatch.services.models.anomaly import AnomalyScorer
+from tests.helpers import shared_data
+
+V2 = Path(__file__).resolve().parents[3] / "onnx_models" / "autoencoder-v2"
+
+
+def test_v2_card_names_its_profile_and_the_texture_term() -> None:
+    scorer = AnomalyScorer.load(V2)  # verifies the file's sha256 against the card
+    card = scorer.card
+    assert card.profile == "COMS-1" and card.version.startswith("2.")
+    assert card.scoring is not None and card.scoring.texture_output == "texture"
+    assert [o.name for o in card.outputs][-2:] == ["texture", "texture_map"]
+
+
+def test_v2_raises_no_alert_on_the_studys_real_frames() -> None:
+    """The 25 real COMS frames are ordinary weather: every score sits under the threshold training wrote."""
+    archive = Archive(shared_data("study", "raw_images"), "COMS-1")
+    frames = [archive.load(t) for t in archive.times]
+    scorer = AnomalyScorer.load(V2)
+    results = scorer.score_batch(frames)
+    scores = np.array([r.score for r in results])
+    assert len(scores) == 25 and np.isfinite(scores).all()
+    assert scores.max() < scorer.threshold, {
+        f.time.strftime("%H:%M"): round(float(s), 2) for f, s in zip(frames, scores)
+    }
+    # Each frame's heat map covers the model's grid (the reconstruction error or, where the texture term
+    # carries the score, the patch map).
+    assert all(r.heatmap.shape == results[0].heatmap.shape for r in results)
