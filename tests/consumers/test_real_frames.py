@@ -59,8 +59,12 @@ def test_produce_archive_and_detect_every_real_frame(settings: Settings, tmp_pat
     assert len(messages) == 25
     metas = [decode_meta(m.value)[0] for m in messages]
     assert {m.shape for m in metas} == {(4, 300, 375)} and metas[0].time == FIRST and metas[-1].time == LAST
+    # The autoencoder trained for real COMS imagery, as the README's worked example runs it.
+    settings.detector.model_dir = str(Path(__file__).resolve().parents[2] / "onnx_models" / "autoencoder-v2")
     outcomes = _check_detector(settings)
     assert len(outcomes) == 25, "every real frame is processed"
+    # Ordinary weather on a healthy feed: no weather alert and no data-quality fault.
+    assert [(o.time, o.alert.kind) for o in outcomes if o.alert is not None] == []
     assert read_topic(settings, settings.kafka.dead_letter_topic, expect=0) == []
     by_time = {o.time: o for o in outcomes}
     # The missing 08:30 and 11:30 leave gaps the window spans: nothing restarts, the window fills to 20.
