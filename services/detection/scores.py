@@ -75,14 +75,18 @@ def _cells(row: FrameScore) -> list[str]:
 
 
 class ScoresFile:
-    """A TSV file of frame scores with a header line, appended one row per frame and flushed at once."""
+    """A TSV file of frame scores with a header line, appended one row per frame and flushed at once.
 
-    def __init__(self, path: str | Path) -> None:
+    ``append``: keep what the file holds (a detector restarting continues its file); otherwise start it afresh
+    (an evaluation run twice into one file must not list every frame twice).
+    """
+
+    def __init__(self, path: str | Path, append: bool = True) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        fresh = not self.path.is_file() or self.path.stat().st_size == 0
-        self._file: TextIO = self.path.open("a", encoding="utf-8")
+        fresh = not append or not self.path.is_file() or self.path.stat().st_size == 0
+        self._file: TextIO = self.path.open("a" if append else "w", encoding="utf-8")
         if fresh:
             self._file.write("\t".join(COLUMNS) + "\n")
 

@@ -308,7 +308,7 @@ def anomaly_section(
         events, results, scorer.threshold, twin, twin_results, frames_per_day(events.times)
     )
     if scores_out is not None:
-        with ScoresFile(scores_out) as f:
+        with ScoresFile(scores_out, append=False) as f:
             f.write(frame_scores(scorer, events, results, alert_kinds(scores, findings, scorer.threshold)))
     m = anomaly_metrics(scores, events.labels, normal_scores, scorer.threshold, frames_per_day(events.times))
     base = scorer.card.metrics.get("unconditioned_baseline", {})

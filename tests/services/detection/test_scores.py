@@ -60,6 +60,12 @@ def test_scores_rows_are_idempotent_and_the_tsv_round_trips(tmp_path: Path) -> N
     assert back[0]["time"] == "2024-07-01T06:00:00Z" and back[0]["alert"] == "anomaly"
     assert back[1]["labels"] == "fog,dust" and float(back[1]["score"]) == 1.0
     assert float(back[0]["texture"]) == 4.5 and float(back[1]["texture"]) == 0.0
+    with ScoresFile(tmp_path / "s.tsv") as f:  # a restarted detector continues the file
+        f.write([row])
+    assert len(read_scores(tmp_path / "s.tsv")) == 3
+    with ScoresFile(tmp_path / "s.tsv", append=False) as f:  # an evaluation starts it afresh
+        f.write([row])
+    assert len(read_scores(tmp_path / "s.tsv")) == 1
 
 
 def test_a_scores_table_from_before_the_texture_term_gains_its_column(tmp_path: Path) -> None:
