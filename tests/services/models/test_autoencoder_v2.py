@@ -30,7 +30,7 @@ def test_v2_raises_no_alert_on_the_studys_real_frames() -> None:
     scores = np.array([r.score for r in results])
     assert len(scores) == 25 and np.isfinite(scores).all()
     assert scores.max() < scorer.threshold, {
-        f.time.strftime("%H:%M"): round(float(s), 2) for f, s in zip(frames, scores)
+        f.time.strftime("%H:%M"): round(float(s), 2) for f, s in zip(frames, scores, strict=True)
     }
     # Each frame's heat map covers the model's grid (the reconstruction error or, where the texture term
     # carries the score, the patch map).
