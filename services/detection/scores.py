@@ -35,7 +35,7 @@ class FrameScore:
     #: Labelled event kinds active at the frame, comma-separated (``satwatch evaluate``); empty otherwise.
     labels: str = ""
     #: The standardised patch-texture term (v2 models; 0 for models without it). ``pixel`` is the weather part
-    #: of the score: the larger of this and the standardised reconstruction term.
+    #: of the score: the larger of this and what the standardised reconstruction term has beyond its gate.
     texture: float = 0.0
 
     @classmethod

@@ -98,9 +98,9 @@ def combine_scores(
     z = (pixel - np.float32(scoring.pixel_center)) / np.float32(scoring.pixel_scale)
     tex = texture_term(texture, scoring)
     if tex is not None:
-        # Weather shows either as what the autoencoder cannot reproduce or as patches unlike normal ones:
-        # the larger of the two standardised terms, so neither's noise dilutes the other's signal.
-        z = np.maximum(z, tex)
+        # Weather shows as patches unlike normal ones; the reconstruction term counts only beyond its gate (on
+        # the texture scene it ranked weather events worse than chance, and its normal swings drowned them).
+        z = np.maximum(tex, z - np.float32(scoring.pixel_gate))
     return (z + cons + line).astype(np.float32)
 
 
@@ -132,7 +132,7 @@ class AnomalyResult:
     consistency_excess: float = 0.0
     lines_excess: float = 0.0
     #: The standardised patch-texture term (v2 models; 0 otherwise); the weather part of ``score`` is the
-    #: larger of it and the standardised pixel term.
+    #: larger of it and what the standardised pixel term has beyond its gate.
     texture: float = 0.0
 
     @property
@@ -206,6 +206,7 @@ class AnomalyScorer:
         tex_maps = named.get(sc.texture_map_output or "")
         if tex is not None and tex_maps is not None:
             pixel_z = (aggregate_score(maps, sc.fraction) - np.float32(sc.pixel_center)) / np.float32(sc.pixel_scale)
+            pixel_z = pixel_z - np.float32(sc.pixel_gate)
             heatmaps = [
                 _texture_heatmap(tm, m.shape, sc) if t > pz else m
                 for m, tm, t, pz in zip(maps, tex_maps, tex, pixel_z, strict=True)

@@ -88,10 +88,11 @@ class Scoring(BaseModel):
     ``consistency_output`` (already in units of its own spread); below the gate it leaves the score alone.
     With ``lines_output`` set, ``max(0, lines - lines_gate)`` of that frame-level output (the scan-line
     check, also in units of its spread) is added the same way. With ``texture_output`` set (the patch-texture
-    check, v2), the weather term is the larger of the standardised pixel score and the standardised texture
-    output, ``(texture - texture_center) / texture_scale``; where that term is the larger, the frame's heat
-    map is ``texture_map_output`` (each patch's distance from normal, standardised the same way) instead of
-    the reconstruction error, so the alert points at the unusual patches.
+    check, v2), the weather term is the larger of the standardised texture output, ``(texture -
+    texture_center) / texture_scale``, and what the standardised pixel score has beyond ``pixel_gate``;
+    where the texture term is the larger, the frame's heat map is ``texture_map_output`` (each patch's
+    distance from normal, standardised the same way) instead of the reconstruction error, so the alert
+    points at the unusual patches.
     """
 
     aggregate: Literal["top_fraction_mean", "with_consistency"] = "top_fraction_mean"
@@ -107,6 +108,7 @@ class Scoring(BaseModel):
     texture_map_output: str | None = None
     texture_center: float = 0.0
     texture_scale: float = 1.0
+    pixel_gate: float = 0.0
 
 
 class ModelCard(BaseModel):
