@@ -154,7 +154,7 @@ def _frame_signatures_from_paths(
         it: Iterable[FrameSignature] = (
             frame_signature_from_paths(f, spec, cache, check_size=check_size) for f in frames
         )
-        return list(tqdm(it, total=jobs, desc="signatures", unit="frame", disable=not progress))
+        return list(tqdm(it, total=jobs, desc="signatures", unit="frame", disable=None if progress else True))
 
     # Threads, not processes: everything heavy here releases the GIL (libdeflate's inflate, the compiled
     # unfilter/histogram kernels, Pillow's decoder), so two threads use two cores with no fork, no pickling of
@@ -171,7 +171,7 @@ def _frame_signatures_from_paths(
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         it = pool.map(one, frames)
-        return list(tqdm(it, total=jobs, desc="signatures", unit="frame", disable=not progress))
+        return list(tqdm(it, total=jobs, desc="signatures", unit="frame", disable=None if progress else True))
 
 
 def window_files(window: str | Path, channels: Sequence[str] = CHANNELS) -> list[list[Path]]:

@@ -93,7 +93,9 @@ def build_index(
     )
     added = 0
     try:
-        with tqdm(total=len(todo), desc="index windows", unit="window", disable=not progress or not todo) as bar:
+        with tqdm(
+            total=len(todo), desc="index windows", unit="window", disable=None if progress and todo else True
+        ) as bar:
             # v2 per-frame vectors are 48,384 numbers, not 128: fewer windows a step keep its memory bounded.
             step = max(16, STEP * encoder.dim // (encoder.feature_dim * encoder.parts))
             for lo in range(0, len(todo), step):

@@ -327,7 +327,9 @@ def ensure_frame_vectors(
     else:
         todo_all = todo
     encode = set(todo)
-    with tqdm(total=len(todo_all), desc="encode frames", unit="frame", disable=not progress or not todo_all) as bar:
+    with tqdm(
+        total=len(todo_all), desc="encode frames", unit="frame", disable=None if progress and todo_all else True
+    ) as bar:
         for lo in range(0, len(todo_all), batch):
             chunk = todo_all[lo : lo + batch]
             frames = load_shrunk(archive, chunk, workers)

@@ -550,7 +550,7 @@ def write_archive(cfg: SimConfig, out_dir: str | Path, progress: bool = True) ->
     }
     (out / "simulation.json").write_text(json.dumps(meta, indent=2) + "\n")
     save_labels(sim.events, out / "labels.json")
-    bar = {"total": len(sim.times), "desc": "simulate", "unit": "frame", "disable": not progress}
+    bar = {"total": len(sim.times), "desc": "simulate", "unit": "frame", "disable": None if progress else True}
     from satwatch.services.simulator.texture import TextureSimulator
 
     if isinstance(sim, TextureSimulator) and sim.native:

@@ -62,7 +62,7 @@ def load_archive(
     events = load_labels(label_file) if label_file is not None else []
     first = shrink(archive.load(archive.times[0]))
     data = np.empty((len(archive.times), *first.data.shape), dtype=np.uint8)
-    for i, t in enumerate(tqdm(archive.times, desc=f"reading {Path(root).name}", disable=not progress)):
+    for i, t in enumerate(tqdm(archive.times, desc=f"reading {Path(root).name}", disable=None if progress else True)):
         data[i] = first.data if i == 0 else shrink(archive.load(t)).data
     return FrameSet(satellite, list(archive.times), data, kinds_at(events, archive.times))
 

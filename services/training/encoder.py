@@ -67,7 +67,7 @@ def cdf_features(data: np.ndarray, model: FrameEncoderNet, chunk: int = 8, progr
     """The encoder's fixed front end applied to (N,4,H,W) uint8 frames, in chunks to bound memory."""
     out = []
     with torch.no_grad():
-        for s in tqdm(range(0, len(data), chunk), desc="front end", disable=not progress):
+        for s in tqdm(range(0, len(data), chunk), desc="front end", disable=None if progress else True):
             out.append(model.front(torch.from_numpy(data[s : s + chunk]).float()))
     return torch.cat(out)
 
@@ -76,7 +76,7 @@ def frame_signatures(data: np.ndarray, windows: np.ndarray, progress: bool = Fal
     """Ground-truth signature of every frame the windows (M, size) use, keyed by frame index."""
     return {
         int(i): frame_signature(data[i], GT_SPEC)
-        for i in tqdm(np.unique(windows), desc="ground-truth signatures", disable=not progress)
+        for i in tqdm(np.unique(windows), desc="ground-truth signatures", disable=None if progress else True)
     }
 
 
@@ -204,7 +204,9 @@ def train_encoder(
         order = rng.permutation(len(train.windows))
         steps = max(1, len(order) // batch_size)
         losses = []
-        bar = tqdm(range(steps), desc=f"encoder epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        bar = tqdm(
+            range(steps), desc=f"encoder epoch {epoch + 1}/{epochs}", disable=None if progress else True, leave=False
+        )
         for step in bar:
             pick = order[step * batch_size : (step + 1) * batch_size]
             if len(pick) < 3:

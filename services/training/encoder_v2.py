@@ -224,7 +224,9 @@ def train_v2(
             for p in np.array_split(rng.permutation(len(s.windows)), max(1, len(s.windows) // batch_size))
         ]
         order = rng.permutation(len(batches))
-        for j in tqdm(order, desc=f"encoder v2 epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
+        for j in tqdm(
+            order, desc=f"encoder v2 epoch {epoch + 1}/{epochs}", disable=None if progress else True, leave=False
+        ):
             s, pick = batches[int(j)]
             if len(pick) < 3:
                 continue

@@ -47,7 +47,7 @@ def encode_all(encoder: FrameEncoder, data: np.ndarray, batch: int = 16, progres
     """Per-frame embeddings of every frame with the ONNX encoder."""
     out = [
         encoder.encode(data[s : s + batch])
-        for s in tqdm(range(0, len(data), batch), desc="encoding", disable=not progress)
+        for s in tqdm(range(0, len(data), batch), desc="encoding", disable=None if progress else True)
     ]
     return np.concatenate(out)
 
@@ -55,7 +55,7 @@ def encode_all(encoder: FrameEncoder, data: np.ndarray, batch: int = 16, progres
 def score_results(scorer: AnomalyScorer, fs: FrameSet, batch: int = 32, progress: bool = True) -> list[AnomalyResult]:
     """Every frame's result with the ONNX autoencoder: score, terms and error map."""
     out: list[AnomalyResult] = []
-    for s in tqdm(range(0, len(fs), batch), desc="scoring", disable=not progress):
+    for s in tqdm(range(0, len(fs), batch), desc="scoring", disable=None if progress else True):
         out += scorer.score_batch([fs.frame(i) for i in range(s, min(len(fs), s + batch))])
     return out
 
