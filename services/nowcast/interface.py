@@ -32,8 +32,8 @@ METHODS: dict[str, NowcastMethod] = {
 }
 #: Methods that read similar past windows.
 ANALOG_METHODS = frozenset({"analog", "analog_change", "analog_blend", "analog_flow_blend"})
-#: What ``satwatch nowcast`` runs unless told otherwise: the analog beside both baselines.
-DEFAULT_METHODS = ("persistence", "optical_flow", "analog", "analog_change")
+#: What ``satwatch nowcast`` runs unless told otherwise: the analog methods beside both baselines.
+DEFAULT_METHODS = ("persistence", "optical_flow", "analog", "analog_change", "analog_blend", "analog_flow_blend")
 
 
 def get_method(name: str) -> NowcastMethod:
