@@ -28,17 +28,24 @@ class QuietScorer:
         return [self.score(f) for f in frames]
 
 
-def test_v2_window_vectors_are_the_map_of_the_running_mean(tmp_path: Path) -> None:
-    archive = Archive(shared_data("study", "raw_images"), "COMS-1")
-    frames = [shrink(archive.load(t)) for t in archive.times]
-    encoder = FrameEncoder.load()
-    assert encoder.card.window_embedding == "map_of_mean"
+def _index_windows_of_six(
+    encoder: FrameEncoder, frames: list[Frame], tmp_path: Path
+) -> tuple[SimilarityIndex, np.ndarray]:
+    """Frames through a detector with windows of 6 (a quiet scorer): its index, and each frame's own features."""
     settings = DetectorSettings.model_validate({"window_size": 6, "min_frames_for_search": 2, "k": 3})
     index = SimilarityIndex(dim=encoder.dim, max_elements=64)
     det = Detector(encoder, QuietScorer(), index, AlertStore(tmp_path / "a.sqlite"), settings)
     for f in frames:
         det.process(f)
-    per_frame = encoder.encode(np.stack([f.data for f in frames]))
+    return index, encoder.encode(np.stack([f.data for f in frames]))
+
+
+def test_v2_window_vectors_are_the_map_of_the_running_mean(tmp_path: Path) -> None:
+    archive = Archive(shared_data("study", "raw_images"), "COMS-1")
+    frames = [shrink(archive.load(t)) for t in archive.times]
+    encoder = FrameEncoder.load()
+    assert encoder.card.window_embedding == "map_of_mean"
+    index, per_frame = _index_windows_of_six(encoder, frames, tmp_path)
     records = list(index.records())
     full = [r for r in records if len(r.frame_times) == 6]
     assert len(full) >= 15  # 25 frames, windows of 6 within 6 hours
@@ -63,12 +70,7 @@ def test_a_parts_encoder_indexes_the_map_of_the_windows_part_means(tmp_path: Pat
     assert encoder.parts == 2 and encoder.card.window_embedding == "map_of_part_means"
     archive = Archive(shared_data("study", "raw_images"), "COMS-1")
     frames = [shrink(archive.load(t)) for t in archive.times[:12]]
-    settings = DetectorSettings.model_validate({"window_size": 6, "min_frames_for_search": 2, "k": 3})
-    index = SimilarityIndex(dim=encoder.dim, max_elements=64)
-    det = Detector(encoder, QuietScorer(), index, AlertStore(tmp_path / "a.sqlite"), settings)
-    for f in frames:
-        det.process(f)
-    per_frame = encoder.encode(np.stack([f.data for f in frames]))
+    index, per_frame = _index_windows_of_six(encoder, frames, tmp_path)
     pos = {t: i for i, t in enumerate(archive.times)}
     records = list(index.records())
     assert sum(len(r.frame_times) == 6 for r in records) >= 5
