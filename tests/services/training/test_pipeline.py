@@ -33,7 +33,8 @@ def test_candidates_are_chosen_on_the_development_periods(tmp_path: Path) -> Non
     assert str(AE_DEV_SIMS[0][0]) in cand["development_periods"]
     assert (tmp_path / "ae" / "candidate-0" / "autoencoder.ckpt").is_file()
     assert (tmp_path / "ae" / "candidate-1" / "autoencoder.ckpt").is_file()
-    assert [o.name for o in card.outputs] == ["reconstruction", "error", "consistency", "lines"]
+    outputs = ["reconstruction", "error", "consistency", "lines", "texture", "texture_map"]
+    assert [o.name for o in card.outputs] == outputs
     scorer = AnomalyScorer.load(tmp_path / "ae")  # verified against its card
     assert scorer.threshold == pytest.approx(card.metrics["conditioned"]["threshold"])
     assert len(autoencoder_dev_frames(tmp_path / "cache", scale=0.12)) > 0
