@@ -312,6 +312,10 @@ class DetectorConsumer:
                 continue
             if self.on_outcome:
                 self.on_outcome(result)
+                if result.alert is not None:
+                    # A hook may add to the new alert (its nowcast): store what is about to be published, so that
+                    # a republication after a crash carries it too.
+                    self.detector.store.amend(result.alert)
             alerts.append(result.alert)
         return alerts
 

@@ -120,6 +120,12 @@ class AlertStore:
             )
             return cur.rowcount == 1
 
+    def amend(self, alert: Alert) -> None:
+        """Rewrite a stored alert's body (what a hook added after it was stored, such as its nowcast), so that a
+        republication after a crash sends what the first publication would have."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE alerts SET body = ? WHERE id = ?", (alert.model_dump_json(), alert.id))
+
     def put_scores(self, rows: list[FrameScore]) -> None:
         """Store frames' scores durably in one transaction (idempotent per satellite and time)."""
         if not rows:

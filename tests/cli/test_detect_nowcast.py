@@ -28,6 +28,9 @@ def test_published_alerts_carry_a_nowcast_from_their_similar_events(settings: Se
     assert len(published) == len(stored)
     with_nowcast = [a for a in published if a.nowcast is not None]
     assert with_nowcast, f"none of {len(published)} published alerts has a nowcast"
+    stored_by_id = {a.id: a for a in stored}
     for a in with_nowcast:
         assert a.similar and 1 <= a.nowcast["analogs"] <= len(a.similar)
+        # The store holds what was published, so a republication after a crash carries the nowcast too.
+        assert stored_by_id[a.id].nowcast == a.nowcast
         assert all(0.0 <= o["cold_fraction"] <= 1.0 for o in a.nowcast["outlook"])
