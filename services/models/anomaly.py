@@ -95,13 +95,19 @@ def combine_scores(
     if scoring.aggregate != "with_consistency":
         return pixel
     cons, line = frame_level_excess(consistency, scoring, lines)
-    z = (pixel - np.float32(scoring.pixel_center)) / np.float32(scoring.pixel_scale)
+    z = pixel_term(pixel, scoring)
     tex = texture_term(texture, scoring)
     if tex is not None:
         # Weather shows as patches unlike normal ones; the reconstruction term counts only beyond its gate (on
         # the texture scene it ranked weather events worse than chance, and its normal swings drowned them).
-        z = np.maximum(tex, z - np.float32(scoring.pixel_gate))
+        z = np.maximum(tex, z)
     return (z + cons + line).astype(np.float32)
+
+
+def pixel_term(pixel: np.ndarray, scoring: Scoring) -> np.ndarray:
+    """The pixel score standardised by the card, less its gate where the card has a texture term (N,)."""
+    z = (np.asarray(pixel, dtype=np.float32) - np.float32(scoring.pixel_center)) / np.float32(scoring.pixel_scale)
+    return z - np.float32(scoring.pixel_gate) if scoring.texture_output else z
 
 
 def _texture_heatmap(patches: np.ndarray, shape: tuple[int, ...], scoring: Scoring) -> np.ndarray:
@@ -195,7 +201,8 @@ class AnomalyScorer:
         named = dict(zip(wanted, got[1:], strict=True))
         consistency, lines = named.get(sc.consistency_output or ""), named.get(sc.lines_output or "")
         texture = named.get(sc.texture_output or "")
-        scores = combine_scores(aggregate_score(maps, sc.fraction), consistency, sc, lines, texture)
+        pixel = aggregate_score(maps, sc.fraction)
+        scores = combine_scores(pixel, consistency, sc, lines, texture)
         zeros = np.zeros(len(frames), dtype=np.float32)
         if sc.aggregate == "with_consistency":
             cons, line = frame_level_excess(consistency, sc, lines)
@@ -205,8 +212,7 @@ class AnomalyScorer:
         heatmaps: list[np.ndarray] = list(maps)
         tex_maps = named.get(sc.texture_map_output or "")
         if tex is not None and tex_maps is not None:
-            pixel_z = (aggregate_score(maps, sc.fraction) - np.float32(sc.pixel_center)) / np.float32(sc.pixel_scale)
-            pixel_z = pixel_z - np.float32(sc.pixel_gate)
+            pixel_z = pixel_term(pixel, sc)
             heatmaps = [
                 _texture_heatmap(tm, m.shape, sc) if t > pz else m
                 for m, tm, t, pz in zip(maps, tex_maps, tex, pixel_z, strict=True)
