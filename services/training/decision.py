@@ -25,7 +25,7 @@ from satwatch.services.detection.quality import FrameHistory, QualityFinding, fr
 from satwatch.services.feed.incidents import alert_category
 from satwatch.services.models.anomaly import AnomalyResult
 from satwatch.services.training.data import FrameSet
-from satwatch.services.training.evaluation import EVENT_KINDS, FRAMES_PER_DAY, event_runs
+from satwatch.services.training.evaluation import FRAMES_PER_DAY, event_runs, fmt, labelled_kinds
 from satwatch.services.training.metrics import average_precision, roc_auc
 
 
@@ -65,11 +65,8 @@ def decision_metrics(
     decided = s + lift * flagged  # flagged frames rank above every frame without a finding
     weather_alert = ~flagged & (s > threshold)
     per: dict[str, Any] = {}
-    own = sorted({k for lab in labels for k in lab} - set(EVENT_KINDS))
-    for kind in [*EVENT_KINDS, *own]:
+    for kind in labelled_kinds(labels):
         mask = np.array([kind in lab for lab in labels])
-        if not mask.any():
-            continue
         route = alert_category(kind)
         rank = decided if route == "data_quality" else s
         caught = flagged if route == "data_quality" else weather_alert
@@ -115,10 +112,6 @@ def decision_metrics(
     }
 
 
-def _fmt(v: float, digits: int = 3) -> str:
-    return "n/a" if np.isnan(v) else f"{v:.{digits}f}"
-
-
 def decision_section(
     events: FrameSet,
     results: Sequence[AnomalyResult],
@@ -157,12 +150,12 @@ def decision_section(
     for kind, v in m["per_kind"].items():
         lines.append(
             f"| {kind} | {v['route']} | {v['frames']} | {v['detected']}/{v['events']} | {v['frames_alerted']:.2f} | "
-            f"{_fmt(v['frames_named_right'], 2).replace('n/a', '-')} | {_fmt(v['roc_auc'])} | "
-            f"{_fmt(v['average_precision'])} |"
+            f"{fmt(v['frames_named_right'], 2).replace('n/a', '-')} | {fmt(v['roc_auc'])} | "
+            f"{fmt(v['average_precision'])} |"
         )
     faults = ", ".join(f"{k} {n}" for k, n in sorted(m["normal_faults_by_kind"].items())) or "none"
     lines += [
-        f"| **all** | | {m['event_frames']} | | | | **{_fmt(m['roc_auc'])}** | {_fmt(m['average_precision'])} |",
+        f"| **all** | | {m['event_frames']} | | | | **{fmt(m['roc_auc'])}** | {fmt(m['average_precision'])} |",
         "",
         f"False alerts per normal day ({'same period without events' if twin is not None else 'its unlabelled frames'}"
         f", {m['normal_days']:.1f} days): **{fa['weather']:.2f}** weather (forecasters), "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 from satwatch.services.simulator.interface import EVENT_KINDS
 from satwatch.services.training.metrics import average_precision, roc_auc
 
-__all__ = ["EVENT_KINDS", "FRAMES_PER_DAY", "anomaly_metrics", "event_runs"]
+__all__ = ["EVENT_KINDS", "FRAMES_PER_DAY", "anomaly_metrics", "event_runs", "fmt", "labelled_kinds"]
 
 FRAMES_PER_DAY = 96
 
@@ -26,6 +27,19 @@ def event_runs(labels: Sequence[tuple[str, ...]], kind: str) -> list[tuple[int, 
             runs.append((start, i - 1))
             start = None
     return runs
+
+
+def labelled_kinds(labels: Sequence[tuple[str, ...]]) -> list[str]:
+    """The event kinds the labels hold: the simulator's in their order, then any other (a researcher's own)."""
+    held = {k for lab in labels for k in lab}
+    return [k for k in EVENT_KINDS if k in held] + sorted(held - set(EVENT_KINDS))
+
+
+def fmt(v: Any, digits: int = 3) -> str:
+    """A figure for the reports' tables: ``n/a`` for NaN."""
+    if isinstance(v, float):
+        return "n/a" if math.isnan(v) else f"{v:.{digits}f}"
+    return str(v)
 
 
 def anomaly_metrics(
@@ -55,11 +69,8 @@ def anomaly_metrics(
     per: dict[str, Any] = {}
     delays: list[int] = []
     detected = total = 0
-    own = sorted({k for lab in labels for k in lab} - set(EVENT_KINDS))
-    for kind in [*EVENT_KINDS, *own]:
+    for kind in labelled_kinds(labels):
         mask = np.array([kind in lab for lab in labels])
-        if not mask.any():
-            continue
         sel = mask | ~pos
         runs = event_runs(labels, kind)
         kd = []

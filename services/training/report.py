@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from satwatch.services.models.embedding import FrameEncoder
 from satwatch.services.models.locate import resolve_model_dirs
 from satwatch.services.training.data import FrameSet, block_windows, frames_per_day, split_blocks
 from satwatch.services.training.decision import alert_kinds, decision_section
-from satwatch.services.training.evaluation import anomaly_metrics
+from satwatch.services.training.evaluation import anomaly_metrics, fmt
 from satwatch.services.training.metrics import (
     pairwise_distances,
     pearson,
@@ -35,12 +34,6 @@ def _plt() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _fmt(v: Any, digits: int = 3) -> str:
-    if isinstance(v, float):
-        return "n/a" if math.isnan(v) else f"{v:.{digits}f}"
-    return str(v)
 
 
 def encode_all(encoder: FrameEncoder, data: np.ndarray, batch: int = 16, progress: bool = True) -> np.ndarray:
@@ -194,23 +187,23 @@ def encoder_section(
         "",
         "| measure | all test pairs | disjoint pairs | bar |",
         "|---|---|---|---|",
-        f"| Pearson(ground truth, distance) | {_fmt(every.pearson)} | {_fmt(disjoint.pearson)} | <= -0.955 |",
-        f"| Spearman | {_fmt(every.spearman)} | {_fmt(disjoint.spearman)} | |",
+        f"| Pearson(ground truth, distance) | {fmt(every.pearson)} | {fmt(disjoint.pearson)} | <= -0.955 |",
+        f"| Spearman | {fmt(every.spearman)} | {fmt(disjoint.spearman)} | |",
         f"| pairs | {every.pairs} | {disjoint.pairs} | |",
-        f"| mean GT similarity of top-10 by embedding | {_fmt(every.topk_mean_similarity)} | "
-        f"{_fmt(disjoint.topk_mean_similarity)} | >= 0.80 where such windows exist |",
-        f"| best possible top-10 mean | {_fmt(every.best_topk_mean_similarity)} | "
-        f"{_fmt(disjoint.best_topk_mean_similarity)} | |",
-        f"| ratio achieved / best | {_fmt(every.topk_ratio)} | {_fmt(disjoint.topk_ratio)} | |",
+        f"| mean GT similarity of top-10 by embedding | {fmt(every.topk_mean_similarity)} | "
+        f"{fmt(disjoint.topk_mean_similarity)} | >= 0.80 where such windows exist |",
+        f"| best possible top-10 mean | {fmt(every.best_topk_mean_similarity)} | "
+        f"{fmt(disjoint.best_topk_mean_similarity)} | |",
+        f"| ratio achieved / best | {fmt(every.topk_ratio)} | {fmt(disjoint.topk_ratio)} | |",
         f"| queries whose best top-10 mean >= 0.80 | {every.queries_with_similar} | "
         f"{disjoint.queries_with_similar} | |",
-        f"| top-10 mean GT similarity on those queries | {_fmt(every.topk_mean_similarity_where_similar)} | "
-        f"{_fmt(disjoint.topk_mean_similarity_where_similar)} | >= 0.80 |",
-        f"| recall@10 vs exact ground-truth ranking | {_fmt(every.recall_at_k)} | {_fmt(disjoint.recall_at_k)} | |",
+        f"| top-10 mean GT similarity on those queries | {fmt(every.topk_mean_similarity_where_similar)} | "
+        f"{fmt(disjoint.topk_mean_similarity_where_similar)} | >= 0.80 |",
+        f"| recall@10 vs exact ground-truth ranking | {fmt(every.recall_at_k)} | {fmt(disjoint.recall_at_k)} | |",
         "",
         f"On the study's own kind of pairs (each test window with one of its 10% most similar windows and one "
         f"less similar window, {len(triplets)} pairs from `make_triplets`, the protocol behind its -0.955): "
-        f"Pearson {_fmt(ours['study_triplets'])}. Such pairs over-represent near windows, so they score "
+        f"Pearson {fmt(ours['study_triplets'])}. Such pairs over-represent near windows, so they score "
         "higher than all pairs for every distance below.",
         "",
         "![ground truth vs distance](encoder_scatter.png)",
@@ -226,11 +219,11 @@ def encoder_section(
         "| distance | Pearson, all pairs | disjoint pairs | study's triplet pairs |",
         "|---|---|---|---|",
         *[
-            f"| {name} | {_fmt(v['all'])} | {_fmt(v['disjoint'])} | {_fmt(v['study_triplets'])} |"
+            f"| {name} | {fmt(v['all'])} | {fmt(v['disjoint'])} | {fmt(v['study_triplets'])} |"
             for name, v in ceilings.items()
         ],
-        f"| this encoder (v{encoder.card.version}, 128 numbers) | {_fmt(every.pearson)} | {_fmt(disjoint.pearson)} | "
-        f"{_fmt(ours['study_triplets'])} |",
+        f"| this encoder (v{encoder.card.version}, 128 numbers) | {fmt(every.pearson)} | {fmt(disjoint.pearson)} | "
+        f"{fmt(ours['study_triplets'])} |",
         "",
         "Example retrievals (middle ir01 frame of the query window and of its 3 nearest disjoint windows, with "
         "their ground-truth similarity s):",
@@ -366,18 +359,18 @@ def anomaly_section(
     ]
     for kind, v in m["per_kind"].items():
         lines.append(
-            f"| {kind} | {v['frames']} | {v['detected']}/{v['events']} | {_fmt(v['mean_delay_frames'], 1)} | "
-            f"{_fmt(v['roc_auc'])} | {_fmt(v['average_precision'])} | "
-            f"{_fmt(per_base.get(kind, {}).get('roc_auc', float('nan')))} |"
+            f"| {kind} | {v['frames']} | {v['detected']}/{v['events']} | {fmt(v['mean_delay_frames'], 1)} | "
+            f"{fmt(v['roc_auc'])} | {fmt(v['average_precision'])} | "
+            f"{fmt(per_base.get(kind, {}).get('roc_auc', float('nan')))} |"
         )
     lines += [
-        f"| **all** | {m['event_frames']} | {m['events_detected']}/{m['events']} | {_fmt(m['mean_delay_frames'], 1)} "
-        f"| **{_fmt(m['roc_auc'])}** | {_fmt(m['average_precision'])} | {_fmt(base.get('roc_auc', float('nan')))} |",
+        f"| **all** | {m['event_frames']} | {m['events_detected']}/{m['events']} | {fmt(m['mean_delay_frames'], 1)} "
+        f"| **{fmt(m['roc_auc'])}** | {fmt(m['average_precision'])} | {fmt(base.get('roc_auc', float('nan')))} |",
         "",
         f"False alerts per normal day ({'same period without events' if twin is not None else 'its unlabelled frames'}"
         f", {m['normal_days']:.1f} days): "
         f"**{m['false_alerts_per_day']:.2f}** (bar <= 1; unconditioned baseline "
-        f"{_fmt(base.get('false_alerts_per_day', float('nan')), 2)}). Bar for ROC AUC overall: >= 0.95.",
+        f"{fmt(base.get('false_alerts_per_day', float('nan')), 2)}). Bar for ROC AUC overall: >= 0.95.",
         "",
         "![scores](anomaly_scores.png)",
         "",
