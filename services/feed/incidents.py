@@ -34,6 +34,7 @@ DATA_QUALITY_KINDS: frozenset[str] = frozenset(
         "stale_feed",
         "gap",
         "corrupt_frame",
+        "model_mismatch",
     }
 )
 

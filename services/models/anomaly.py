@@ -29,6 +29,10 @@ from satwatch.services.models.modelcard import (
 
 AUTOENCODER_FILE = "autoencoder.onnx"
 AUTOENCODER_CARD = "autoencoder.card.json"
+#: A frame whose typical per-pixel error exceeds this many times the largest one normal calibration frames
+#: reached is imagery the model set does not fit (on the study's real frames the procedural simulator's
+#: autoencoder reaches 30x; weather events and data faults at most 1.7x: BENCHMARKS.md, "Which model set").
+DOMAIN_FACTOR = 3.0
 #: Conditioning feature order shared by training and run time.
 TIME_FEATURES = ["sin_time_of_day", "cos_time_of_day", "sin_day_of_year", "cos_day_of_year"]
 
@@ -55,6 +59,15 @@ def aggregate_score(error: np.ndarray, fraction: float) -> np.ndarray:
     k = max(1, int(round(flat.shape[1] * fraction)))
     top = np.partition(flat, flat.shape[1] - k, axis=1)[:, -k:]
     return top.mean(axis=1).astype(np.float32)
+
+
+def typical_error(error: np.ndarray) -> np.ndarray:
+    """Median per-pixel error of each (N,h,w) map over every 2nd row and column -> (N,) float32.
+
+    The median ignores the few pixels weather or a fault touches; the subsample keeps it under 0.1 ms a frame.
+    """
+    flat = np.ascontiguousarray(error[:, ::2, ::2]).reshape(error.shape[0], -1)
+    return np.median(flat, axis=1).astype(np.float32)
 
 
 def frame_level_excess(
@@ -140,10 +153,18 @@ class AnomalyResult:
     #: The standardised patch-texture term (v2 models; 0 otherwise); the weather part of ``score`` is the
     #: larger of it and what the standardised pixel term has beyond its gate.
     texture: float = 0.0
+    #: The frame's typical per-pixel error over the largest normal calibration frames reached (0 when the card
+    #: does not record it); above ``DOMAIN_FACTOR`` the model set does not fit this imagery.
+    domain_ratio: float = 0.0
 
     @property
     def is_anomaly(self) -> bool:
         return self.score > self.threshold
+
+    @property
+    def out_of_domain(self) -> bool:
+        """The frame is imagery this model set was not trained for: its score says nothing about weather."""
+        return self.domain_ratio > DOMAIN_FACTOR
 
 
 class AnomalyScorer:
@@ -217,9 +238,12 @@ class AnomalyScorer:
                 _texture_heatmap(tm, m.shape, sc) if t > pz else m
                 for m, tm, t, pz in zip(maps, tex_maps, tex, pixel_z, strict=True)
             ]
+        domain = typical_error(maps) / np.float32(sc.domain_error_max) if sc.domain_error_max else zeros
         return [
-            AnomalyResult(float(s), m, self.threshold, float(c), float(li), float(t))
-            for s, m, c, li, t in zip(scores, heatmaps, cons, line, tex if tex is not None else zeros, strict=True)
+            AnomalyResult(float(s), m, self.threshold, float(c), float(li), float(t), float(d))
+            for s, m, c, li, t, d in zip(
+                scores, heatmaps, cons, line, tex if tex is not None else zeros, domain, strict=True
+            )
         ]
 
     def score(self, frame: Frame) -> AnomalyResult:

@@ -18,6 +18,7 @@ from PIL import Image
 from pydantic import BaseModel, Field, model_validator
 
 from satwatch.services.frames.resample import box_moments
+from satwatch.services.models.graph import merge_sibling_convs
 
 
 class ModelCardError(ValueError):
@@ -93,6 +94,11 @@ class Scoring(BaseModel):
     where the texture term is the larger, the frame's heat map is ``texture_map_output`` (each patch's
     distance from normal, standardised the same way) instead of the reconstruction error, so the alert
     points at the unusual patches.
+
+    ``domain_error_max`` is the largest typical (median) per-pixel error any normal calibration frame reached
+    (:func:`satwatch.services.models.anomaly.typical_error`). Weather and faults are local, so they barely move
+    a frame's median error; imagery unlike what the model learned (real frames under a model trained on the
+    procedural simulator) lifts it everywhere, tens of times over. Cards without it skip that check.
     """
 
     aggregate: Literal["top_fraction_mean", "with_consistency"] = "top_fraction_mean"
@@ -109,6 +115,7 @@ class Scoring(BaseModel):
     texture_center: float = 0.0
     texture_scale: float = 1.0
     pixel_gate: float = 0.0
+    domain_error_max: float | None = None
 
 
 class ModelCard(BaseModel):
@@ -282,8 +289,11 @@ def _bilinear(batch: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-def open_session(path: str | Path, threads: int = 1) -> Any:
-    """An onnxruntime CPU session with a small thread pool (the detector runs beside other work)."""
+def open_session(path: str | Path, threads: int = 1, fuse: bool = True) -> Any:
+    """An onnxruntime CPU session with a small thread pool (the detector runs beside other work).
+
+    ``fuse``: apply the load-time rewrites of :mod:`satwatch.services.models.graph` (same outputs, less work).
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -291,7 +301,10 @@ def open_session(path: str | Path, threads: int = 1) -> Any:
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    model = merge_sibling_convs(path) if fuse else None  # the same outputs, bit for bit, for less work
+    return ort.InferenceSession(
+        model if model is not None else str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+    )
 
 
 def packaged_model_dir() -> Path:

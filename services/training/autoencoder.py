@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from satwatch.services.models.anomaly import (
     aggregate_score,
     combine_scores,
     time_features,
+    typical_error,
 )
 from satwatch.services.models.modelcard import (
     Conditioning,
@@ -105,22 +106,34 @@ TEXTURE_TOP = 4
 TEXTURE_CHANNELS = ("ir01", "ir02", "wv")
 
 
+class FrameOutputs(NamedTuple):
+    """A model's per-frame outputs over many frames (None where the model has no such output)."""
+
+    pixel: np.ndarray  # the worst pixels of the error map, aggregated (the pixel score)
+    consistency: np.ndarray | None
+    lines: np.ndarray | None
+    texture: np.ndarray | None
+    typical: np.ndarray  # the median per-pixel error (anomaly.typical_error)
+
+
 def frame_outputs(
     model: ConditionedAutoencoder | ScoredAutoencoder, x: np.ndarray, cond: np.ndarray, batch: int = 128
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    """Pixel scores (worst pixels of the error map) and, for a ScoredAutoencoder, its consistency, scan-line
-    and patch-texture outputs (None where the model has no such output)."""
+) -> FrameOutputs:
+    """Pixel scores, typical errors and, for a ScoredAutoencoder, its consistency, scan-line and
+    patch-texture outputs."""
     model.eval()
-    outs: list[list[np.ndarray]] = [[], [], [], []]
+    outs: list[list[np.ndarray]] = [[], [], [], [], []]
     with torch.no_grad():
         for s in range(0, len(x), batch):
             out = model(torch.from_numpy(x[s : s + batch]), torch.from_numpy(cond[s : s + batch]))
-            outs[0].append(aggregate_score(out[1].numpy(), SCORING.fraction))
+            error = out[1].numpy()
+            outs[0].append(aggregate_score(error, SCORING.fraction))
+            outs[4].append(typical_error(error))
             for i, extra in enumerate(out[2:5], start=1):  # the texture map (out[5]) is for run time only
                 outs[i].append(extra.numpy())
-    pix = np.concatenate(outs[0]) if outs[0] else np.zeros(0, dtype=np.float32)
-    cons, lines, texture = (np.concatenate(o) if o else None for o in outs[1:])
-    return pix, cons, lines, texture
+    pix, typical = (np.concatenate(o) if o else np.zeros(0, dtype=np.float32) for o in (outs[0], outs[4]))
+    cons, lines, texture = (np.concatenate(o) if o else None for o in outs[1:4])
+    return FrameOutputs(pix, cons, lines, texture, typical)
 
 
 def model_scores(
@@ -131,7 +144,7 @@ def model_scores(
     scoring: Scoring | None = None,
 ) -> np.ndarray:
     """Anomaly scores of many frames with a PyTorch model, aggregated as ``scoring`` says (default: pixels only)."""
-    pix, cons, lines, texture = frame_outputs(model, x, cond, batch)
+    pix, cons, lines, texture, _ = frame_outputs(model, x, cond, batch)
     return combine_scores(pix, cons, scoring or SCORING, lines, texture)
 
 
@@ -246,7 +259,7 @@ def with_consistency(
     lines, lines_gate = fit_scan_lines(x_train)
     patches = fit_texture(x_train, c_train) if texture else None
     scored = ScoredAutoencoder(model.cpu().eval(), fit_consistency(x_train, c_train, groups), lines, patches).eval()
-    pix, consistency, _, tex = frame_outputs(scored, x_valid, c_valid)
+    pix, consistency, _, tex, typical = frame_outputs(scored, x_valid, c_valid)
     assert consistency is not None
     update: dict[str, Any] = {
         "aggregate": "with_consistency",
@@ -256,6 +269,8 @@ def with_consistency(
         "consistency_gate": CHECK_MARGIN * float(consistency.max()),
         "lines_output": "lines",
         "lines_gate": lines_gate,
+        # What normal frames' median error reaches: far beyond it, the imagery is not what the model learned.
+        "domain_error_max": float(typical.max()),
     }
     if tex is not None:
         pix_z = (pix - update["pixel_center"]) / update["pixel_scale"]

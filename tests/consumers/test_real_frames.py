@@ -18,8 +18,9 @@ from satwatch.consumers.detector import DetectorConsumer
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.producers.sources import DirectoryWatcher
 from satwatch.services.config import Settings
-from satwatch.services.detection.detector import FrameOutcome, build_detector
+from satwatch.services.detection.detector import MODEL_MISMATCH, FrameOutcome, build_detector
 from satwatch.services.detection.window import Admission
+from satwatch.services.feed.incidents import alert_category
 from satwatch.services.frames.codec import decode_meta
 from satwatch.topics import ensure_topics
 from tests.helpers import shared_data
@@ -72,6 +73,23 @@ def test_produce_archive_and_detect_every_real_frame(settings: Settings, tmp_pat
     assert by_time[datetime(2011, 3, 3, 8, 45, tzinfo=UTC)].window_frames == 8
     assert by_time[datetime(2011, 3, 3, 12, 0, tzinfo=UTC)].window_frames == 20
     assert by_time[LAST].window_frames == 20
+
+
+def test_default_model_set_on_real_frames_tells_operators_it_does_not_fit_instead_of_25_weather_alerts(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The shipped default set was trained on the procedural simulator. Fed the real frames through the broker,
+    it would alert on all 25 as weather; the typical-error check sends each to operators as ``model_mismatch``
+    instead, with what to run, and forecasters get nothing."""
+    raw = shared_data("study", "raw_images")
+    config = _config(settings, tmp_path / "satwatch.toml")
+    assert main(["produce", "archive", "--archive", str(raw), "--config", str(config)]) == 0
+    outcomes = _check_detector(settings)
+    assert len(outcomes) == 25
+    alerts = [o.alert for o in outcomes if o.alert is not None]
+    assert len(alerts) == 25 and {a.kind for a in alerts} == {MODEL_MISMATCH}
+    assert {alert_category(a.kind) for a in alerts} == {"data_quality"}
+    assert all(o.score > o.threshold for o in outcomes), "the scores themselves stay what the model says"
 
 
 def test_produce_archive_without_frames_exits_non_zero(settings: Settings, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

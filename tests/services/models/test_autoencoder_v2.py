@@ -8,6 +8,7 @@ import numpy as np
 
 from satwatch.services.frames.archive import Archive
 from satwatch.services.models.anomaly import AnomalyScorer
+from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 from tests.helpers import shared_data
 
 V2 = Path(__file__).resolve().parents[3] / "onnx_models" / "autoencoder-v2"
@@ -35,3 +36,17 @@ def test_v2_raises_no_alert_on_the_studys_real_frames() -> None:
     # Each frame's heat map covers the model's grid (the reconstruction error or, where the texture term
     # carries the score, the patch map).
     assert all(r.heatmap.shape == results[0].heatmap.shape for r in results)
+
+
+def test_each_shipped_set_knows_the_imagery_it_fits_real_frames_under_v2_procedural_under_v16() -> None:
+    """The typical-error check tells a model set fed imagery it never learned from weather: the procedural
+    simulator's autoencoder (the default set) sees every real frame far out of its domain, v2 none; the
+    procedural frames sit inside the default set's domain."""
+    archive = Archive(shared_data("study", "raw_images"), "COMS-1")
+    real = [archive.load(t) for t in archive.times]
+    default, v2 = AnomalyScorer.load(), AnomalyScorer.load(V2)
+    assert all(r.out_of_domain and r.domain_ratio > 10 for r in default.score_batch(real))
+    assert not any(r.out_of_domain for r in v2.score_batch(real))
+    sim = SceneSimulator(SimConfig(seed=5, days=8 / 96, events=False))
+    procedural = list(sim.frames())
+    assert not any(r.out_of_domain for r in default.score_batch(procedural))

@@ -175,7 +175,8 @@ def test_scan_line_check_catches_striping_through_onnx(tmp_path: Path) -> None:
     torch.manual_seed(0)
     scored, scoring = with_consistency(ConditionedAutoencoder(channels=8), xt, ct, xv, cv, groups=4)
     assert scoring.lines_output == "lines" and scoring.lines_gate == pytest.approx(gate)
-    _, cons, lines, _ = frame_outputs(scored, xs, cs)
+    out = frame_outputs(scored, xs, cs)
+    cons, lines = out.consistency, out.lines
     assert cons is not None and lines is not None and lines.min() > gate
     valid = model_scores(scored, xv, cv, scoring=scoring)
     assert model_scores(scored, xs, cs, scoring=scoring).min() > valid.max()
@@ -210,8 +211,8 @@ def test_texture_check_flags_smooth_cold_cloud_through_onnx(tmp_path: Path) -> N
     torch.manual_seed(0)
     scored, scoring = with_consistency(ConditionedAutoencoder(channels=8), xt, ct, xv, cv, groups=4)
     assert scoring.texture_output == "texture" and scoring.texture_scale > 0
-    _, _, _, normal = frame_outputs(scored, xv, cv)
-    _, _, _, cell = frame_outputs(scored, xd, cd)
+    normal = frame_outputs(scored, xv, cv).texture
+    cell = frame_outputs(scored, xd, cd).texture
     assert normal is not None and cell is not None and cell.min() > 2 * normal.max()
     valid = model_scores(scored, xv, cv, scoring=scoring)
     export_autoencoder(scored, tmp_path, calibrate_threshold(valid, 1.0), {}, "tiny", 1.0, scoring=scoring)
@@ -243,3 +244,24 @@ def test_texture_check_computes_the_suns_height_in_the_graph_as_the_simulator_do
         want = cos_solar_zenith(lat.ravel(), lon.ravel(), t)
         assert np.abs(row - want).max() < 0.01
     assert got[1].max() > 0.9 and got[2].max() == 0.0
+
+
+def test_calibration_records_what_normal_frames_typical_error_reaches_and_the_scorer_compares(
+    tmp_path: Path,
+) -> None:
+    """The card keeps the largest median error of the normal validation frames; through ONNX, the scorer
+    divides each frame's median error by it, so the calibration frame that set it sits at exactly 1."""
+    xt, ct = prepare_inputs(_cloudy_frames(24, 1), progress=False)
+    valid_fs = _cloudy_frames(8, 2)
+    xv, cv = prepare_inputs(valid_fs, progress=False)
+    torch.manual_seed(0)
+    scored, scoring = with_consistency(ConditionedAutoencoder(channels=8), xt, ct, xv, cv, groups=4)
+    typical = frame_outputs(scored, xv, cv).typical
+    assert scoring.domain_error_max == pytest.approx(float(typical.max()))
+    valid = model_scores(scored, xv, cv, scoring=scoring)
+    export_autoencoder(scored, tmp_path, calibrate_threshold(valid, 1.0), {}, "tiny", 1.0, scoring=scoring)
+    scorer = AnomalyScorer.load(tmp_path)
+    got = scorer.score_batch([valid_fs.frame(i) for i in range(len(valid_fs))])
+    ratios = np.array([g.domain_ratio for g in got])
+    assert ratios.max() == pytest.approx(1.0, rel=1e-3)
+    assert not any(g.out_of_domain for g in got)
