@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from satwatch.services.detection.detector import MODEL_MISMATCH, model_mismatch
 from satwatch.services.detection.quality import FrameHistory, QualityFinding, frame_findings
 from satwatch.services.feed.incidents import alert_category
 from satwatch.services.models.anomaly import AnomalyResult
@@ -29,10 +30,19 @@ from satwatch.services.training.evaluation import FRAMES_PER_DAY, event_runs, fm
 from satwatch.services.training.metrics import average_precision, roc_auc
 
 
-def findings_of(frames: FrameSet) -> list[list[QualityFinding]]:
-    """Every frame's data-quality findings, as the detector makes them, the frames taken in stream order."""
+def findings_of(frames: FrameSet, results: Sequence[AnomalyResult] | None = None) -> list[list[QualityFinding]]:
+    """Every frame's data-quality findings, as the detector makes them, the frames taken in stream order.
+
+    With the model's ``results``, a frame no check flags but the model does not fit (``out_of_domain``) gets
+    the detector's ``model_mismatch`` finding, as it would in the stream.
+    """
     history = FrameHistory()
-    return [frame_findings(history, frames.frame(i)) for i in range(len(frames))]
+    found = [frame_findings(history, frames.frame(i)) for i in range(len(frames))]
+    if results is not None:
+        for f, r in zip(found, results, strict=True):
+            if not f and r.out_of_domain:
+                f.append(model_mismatch(r.domain_ratio))
+    return found
 
 
 def alert_kinds(scores: np.ndarray, findings: Sequence[Sequence[QualityFinding]], threshold: float) -> list[str]:
@@ -121,8 +131,8 @@ def decision_section(
     frames_per_day: float = FRAMES_PER_DAY,
 ) -> tuple[list[str], dict[str, Any], list[list[QualityFinding]]]:
     """The report's section on the detector's decision: lines, metrics, and each frame's findings."""
-    findings = findings_of(events)
-    normal = findings_of(twin) if twin is not None and twin_results is not None else None
+    findings = findings_of(events, results)
+    normal = findings_of(twin, twin_results) if twin is not None and twin_results is not None else None
     m = decision_metrics(
         np.array([r.score for r in results]),
         findings,
@@ -162,4 +172,13 @@ def decision_section(
         f"**{fa['data_quality']:.2f}** data quality (operators; normal frames flagged: {faults}).",
         "",
     ]
+    mismatched = sum(1 for f in findings if f and f[0].kind == MODEL_MISMATCH)
+    if mismatched:
+        lines += [
+            f"**{mismatched} of {len(findings)} frames are imagery this model set was not trained for** (typical "
+            "reconstruction error over 3 times its calibration frames'): the detector sends them to operators as "
+            "`model_mismatch`, and the scores above say nothing about the weather. Evaluate a model set trained "
+            "on such frames (docs/models.md, 'Which model set').",
+            "",
+        ]
     return lines, m, findings

@@ -3,7 +3,9 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from satwatch.services.detection.detector import MODEL_MISMATCH
 from satwatch.services.detection.quality import QualityFinding
+from satwatch.services.models.anomaly import AnomalyResult
 from satwatch.services.training.data import FrameSet
 from satwatch.services.training.decision import alert_kinds, decision_metrics, findings_of
 from tests.helpers import T0, make_frame
@@ -46,3 +48,18 @@ def test_findings_follow_the_frames_in_stream_order() -> None:
     fs = FrameSet("COMS-1", [f.time for f in frames], data)
     found = findings_of(fs)
     assert [[f.kind for f in fr] for fr in found] == [[], [], ["frozen_frame"]]
+
+
+def test_a_frame_the_model_does_not_fit_is_the_operators_model_mismatch_as_in_the_detector() -> None:
+    """With the model's results, a frame no check flags but the model set does not fit gets the detector's
+    ``model_mismatch`` finding; a finding already there stays the frame's alert."""
+    frames = [make_frame(T0 + i * timedelta(minutes=15)) for i in range(3)]
+    data = np.stack([f.data for f in frames])
+    data[2] = data[1]
+    fs = FrameSet("COMS-1", [f.time for f in frames], data)
+    heat = np.zeros((2, 2), np.float32)
+    results = [AnomalyResult(0.1, heat, 1.0, domain_ratio=r) for r in (0.9, 31.0, 31.0)]
+    found = findings_of(fs, results)
+    assert [[f.kind for f in fr] for fr in found] == [[], [MODEL_MISMATCH], ["frozen_frame"]]
+    assert "31.0x" in found[1][0].detail and "autoencoder-v2" in found[1][0].detail
+    assert alert_kinds(np.array([0.1, 5.0, 5.0]), found, 1.0) == ["", MODEL_MISMATCH, "frozen_frame"]
