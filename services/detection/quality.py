@@ -44,6 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numba
 import numpy as np
 
 from satwatch.services.frames.frame import Frame
@@ -78,11 +79,70 @@ class QualityFinding:
     bbox: tuple[float, float, float, float] | None = None  # (x0, y0, x1, y1)
 
 
-def check_pixels(data: np.ndarray, channels: Sequence[str] | None = None) -> list[QualityFinding]:
-    """Missing lines, saturated blocks and striping in a (C, H, W) uint8 frame (``channels`` name them)."""
+@dataclass(frozen=True)
+class PixelStats:
+    """What every check reads of a frame's pixels, gathered in one compiled pass over them (0.2 ms a frame
+    where the checks' own numpy passes took about 1.5 ms): per channel and row the count of zeros and the sum,
+    per channel the top-count pixels of the part that whole saturation tiles cover, and the histogram of every
+    second row and column (the deciles')."""
+
+    zeros: np.ndarray  # (C, H) int64
+    row_sums: np.ndarray  # (C, H) int64
+    top: np.ndarray  # (C,) int64
+    hist: np.ndarray  # (C, 256) int64
+
+
+@numba.njit(cache=True, nogil=True)
+def _pixel_stats(
+    data: np.ndarray, crop_h: int, crop_w: int, top_count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    nc, h, w = data.shape
+    zeros = np.zeros((nc, h), np.int64)
+    sums = np.zeros((nc, h), np.int64)
+    top = np.zeros(nc, np.int64)
+    hist = np.zeros((nc, 256), np.int64)
+    for c in range(nc):
+        for y in range(h):
+            row = data[c, y]
+            z = 0
+            t = 0
+            total = 0
+            for x in range(w):
+                v = row[x]
+                total += v
+                if v == 0:
+                    z += 1
+                if v >= top_count and x < crop_w:
+                    t += 1
+            zeros[c, y] = z
+            sums[c, y] = total
+            if y < crop_h:
+                top[c] += t
+            if y % 2 == 0:
+                for x in range(0, w, 2):
+                    hist[c, row[x]] += 1
+    return zeros, sums, top, hist
+
+
+def pixel_stats(data: np.ndarray) -> PixelStats:
+    """:class:`PixelStats` of a (C, H, W) uint8 frame."""
     _, h, w = data.shape
+    t = SATURATED_TILE
+    zeros, sums, top, hist = _pixel_stats(
+        np.ascontiguousarray(data, dtype=np.uint8), h // t * t, w // t * t, SATURATED_COUNT
+    )
+    return PixelStats(zeros, sums, top, hist)
+
+
+def check_pixels(
+    data: np.ndarray, channels: Sequence[str] | None = None, stats: PixelStats | None = None
+) -> list[QualityFinding]:
+    """Missing lines, saturated blocks and striping in a (C, H, W) uint8 frame (``channels`` name them);
+    ``stats``: the frame's :func:`pixel_stats`, when the caller has them already."""
+    _, h, w = data.shape
+    st = stats if stats is not None else pixel_stats(data)
     found: list[QualityFinding] = []
-    empty_rows = np.flatnonzero((np.count_nonzero(data == 0, axis=2) >= MISSING_ROW_FRACTION * w).any(axis=0))
+    empty_rows = np.flatnonzero((st.zeros >= MISSING_ROW_FRACTION * w).any(axis=0))
     if empty_rows.size:
         found.append(
             QualityFinding(
@@ -94,12 +154,12 @@ def check_pixels(data: np.ndarray, channels: Sequence[str] | None = None) -> lis
     t = SATURATED_TILE
     hk, wk = h // t, w // t
     if hk and wk:
-        top = data[:, : hk * t, : wk * t] >= SATURATED_COUNT
         need = SATURATED_FILL * t * t
         hits = []
         # Only channels holding a tile's worth of top-count pixels are tiled (most frames hold none).
-        for c in np.flatnonzero(np.count_nonzero(top.reshape(len(data), -1), axis=1) >= need):
-            tiles = top[c].reshape(hk, t, wk, t).sum(axis=(1, 3), dtype=np.uint16) >= need
+        for c in np.flatnonzero(st.top >= need):
+            top = data[c, : hk * t, : wk * t] >= SATURATED_COUNT
+            tiles = top.reshape(hk, t, wk, t).sum(axis=(1, 3), dtype=np.uint16) >= need
             for ty, tx in np.argwhere(tiles):
                 around = data[c, max(0, (ty - 1) * t) : (ty + 2) * t, max(0, (tx - 1) * t) : (tx + 2) * t]
                 if _rim(around) < SATURATED_EDGE:
@@ -113,7 +173,7 @@ def check_pixels(data: np.ndarray, channels: Sequence[str] | None = None) -> lis
                     (xs.min() * t / w, ys.min() * t / h, (xs.max() + 1) * t / w, (ys.max() + 1) * t / h),
                 )
             )
-    stripes = striped_rows(data)
+    stripes = striped_rows(data, st)
     worst = int(np.argmax(stripes))
     if stripes[worst] >= STRIPED_ROWS:
         found.append(
@@ -126,23 +186,32 @@ def check_pixels(data: np.ndarray, channels: Sequence[str] | None = None) -> lis
     return found
 
 
-def striped_rows(data: np.ndarray) -> np.ndarray:
+def striped_rows(data: np.ndarray, stats: PixelStats | None = None) -> np.ndarray:
     """Per channel, the rows whose mean stands out from the rows around it by more than the other channels'.
 
     A row's mean less the running median of the 9 rows around it; the other channels' median of the same
     takes off what every channel shares (KMA's latitude lines, a cloud edge along a row).
     """
-    rows = data.sum(axis=2, dtype=np.uint32).astype(np.float32) / data.shape[2]  # (C, H) row means
+    sums = stats.row_sums if stats is not None else data.sum(axis=2, dtype=np.uint32)
+    rows = sums.astype(np.float32) / data.shape[2]  # (C, H) row means
     half = STRIPE_SPAN // 2
     padded = np.pad(rows, ((0, 0), (half, half)), mode="edge")
-    local = rows - np.median(np.lib.stride_tricks.sliding_window_view(padded, STRIPE_SPAN, axis=1), axis=2)
-    if len(data) == 1:
+    local = rows - _median(np.lib.stride_tricks.sliding_window_view(padded, STRIPE_SPAN, axis=1), axis=2)
+    nc = len(data)
+    if nc == 1:
         return np.count_nonzero(np.abs(local) > STRIPE_OFFSET, axis=1)
-    out = np.zeros(len(data), dtype=np.int64)
-    for c in range(len(data)):
-        others = np.median(np.delete(local, c, axis=0), axis=0)
-        out[c] = np.count_nonzero(np.abs(local[c] - others) > STRIPE_OFFSET)
-    return out
+    # Each channel against the median of the others, all channels in one call: (C, C - 1, H).
+    others = _median(local[[[o for o in range(nc) if o != c] for c in range(nc)]], axis=1)
+    return np.count_nonzero(np.abs(local - others) > STRIPE_OFFSET, axis=1).astype(np.int64)
+
+
+def _median(a: np.ndarray, axis: int) -> np.ndarray:
+    """``np.median`` along ``axis``; for an odd count its middle value by a partition alone (the same number,
+    without np.median's checks and copies, which cost more than the checks they serve here)."""
+    n = a.shape[axis]
+    if n % 2 == 0:
+        return np.median(a, axis=axis)
+    return np.take(np.partition(a, n // 2, axis=axis), n // 2, axis=axis)
 
 
 def _rim(around: np.ndarray) -> float:
@@ -179,15 +248,16 @@ MAX_GAP = timedelta(hours=1)
 CALIBRATION_HOLD = timedelta(hours=6)
 
 
-def channel_levels(data: np.ndarray) -> np.ndarray:
-    """(C, 9) deciles of each channel of a (C, H, W) uint8 frame.
+def channel_levels(data: np.ndarray, stats: PixelStats | None = None) -> np.ndarray:
+    """(C, 9) deciles of each channel of a (C, H, W) uint8 frame (``stats``: its :func:`pixel_stats`).
 
     Read off every second row and column (a quarter of the pixels: the deciles move by well under a grey
     level, the cost falls from 1.6 to 0.6 ms a frame).
     """
     out = np.empty((len(data), len(DECILES)))
     for c, chan in enumerate(data):
-        cum = np.cumsum(np.bincount(chan[::2, ::2].ravel(), minlength=256))
+        counts = stats.hist[c] if stats is not None else np.bincount(chan[::2, ::2].ravel(), minlength=256)
+        cum = np.cumsum(counts)
         out[c] = np.searchsorted(cum, DECILES * cum[-1])
     return out
 
@@ -231,16 +301,22 @@ class FrameHistory:
             self._states.pop(satellite, None)
 
     def check(
-        self, satellite: str, time: datetime, data: np.ndarray, channels: Sequence[str] | None = None
+        self,
+        satellite: str,
+        time: datetime,
+        data: np.ndarray,
+        channels: Sequence[str] | None = None,
+        stats: PixelStats | None = None,
     ) -> list[QualityFinding]:
-        """Findings for one (C, H, W) uint8 frame, given in stream order; updates the satellite's history."""
+        """Findings for one (C, H, W) uint8 frame, given in stream order; updates the satellite's history.
+        ``stats``: the frame's :func:`pixel_stats`, when the caller has them already."""
         names = list(channels) if channels is not None else [f"channel {c}" for c in range(len(data))]
         st = self._states.get(satellite)
         if st is None or st.time is None or not st.time < time <= st.time + MAX_GAP or len(st.digests) != len(data):
             st = self._states[satellite] = _SatelliteHistory(
                 offsets=np.zeros(len(data)), trend=np.zeros(len(data)), since=[None] * len(data)
             )
-        levels, digests = channel_levels(data), channel_digests(data)
+        levels, digests = channel_levels(data, stats), channel_digests(data)
         found: list[QualityFinding] = []
         if st.levels is not None and st.raw is not None:
             same = [c for c in range(len(data)) if digests[c] == st.digests[c] and np.array_equal(levels[c], st.raw[c])]
@@ -315,8 +391,9 @@ def frame_findings(history: FrameHistory, frame: Frame) -> list[QualityFinding]:
     causes, so it comes first), then the pixel checks; the detector raises the first as the frame's alert.
     ``satwatch evaluate`` calls this too, so it scores what the detector decides.
     """
-    found = history.check(frame.satellite, frame.time, frame.data, frame.channels) + check_pixels(
-        frame.data, frame.channels
+    stats = pixel_stats(frame.data)  # one pass over the pixels for every check
+    found = history.check(frame.satellite, frame.time, frame.data, frame.channels, stats) + check_pixels(
+        frame.data, frame.channels, stats
     )
     first: dict[str, QualityFinding] = {}
     for f in found:

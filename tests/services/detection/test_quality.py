@@ -166,3 +166,47 @@ def test_a_simulated_fault_alerts_operators_by_its_kind_and_never_as_weather(tmp
     assert [o for o in outcomes if o.alert is not None and not event.start <= o.time <= after] == []
     assert detector.metrics.quality_faults.labels(event.kind)._value.get() == len(during)
     detector.close()
+
+
+def test_one_pass_pixel_stats_give_the_numpy_passes_results() -> None:
+    """``pixel_stats`` (one compiled pass) feeds the checks the very numbers their own numpy passes computed,
+    on simulated frames with every fault kind the simulator injects and on frames with odd sizes."""
+    from satwatch.services.detection.quality import (
+        SATURATED_COUNT,
+        SATURATED_TILE,
+        channel_levels,
+        pixel_stats,
+        striped_rows,
+    )
+
+    frames = [f.data for f in SceneSimulator(SimConfig(seed=11, days=1.5)).frames()][::3]
+    rng = np.random.default_rng(5)
+    frames += [rng.integers(0, 256, (4, 61, 83), dtype=np.uint8), np.full((2, 16, 16), 255, np.uint8)]
+    frames += [rng.integers(0, 256, (c, 40, 50), dtype=np.uint8) for c in (1, 3)]  # odd and even channel counts
+    odd = frames[0][:, :45, :70].copy()
+    odd[:, 10:12] = 0
+    odd[1, 20:36, 30:50] = 255
+    frames.append(odd)
+    for data in frames:
+        st = pixel_stats(data)
+        _, h, w = data.shape
+        t = SATURATED_TILE
+        np.testing.assert_array_equal(st.zeros, np.count_nonzero(data == 0, axis=2))
+        np.testing.assert_array_equal(st.row_sums, data.sum(axis=2, dtype=np.uint32))
+        crop = data[:, : h // t * t, : w // t * t] >= SATURATED_COUNT
+        np.testing.assert_array_equal(st.top, np.count_nonzero(crop.reshape(len(data), -1), axis=1))
+        np.testing.assert_array_equal(channel_levels(data, st), channel_levels(data))
+        np.testing.assert_array_equal(striped_rows(data, st), _striped_rows_reference(data))
+
+
+def _striped_rows_reference(data: np.ndarray) -> np.ndarray:
+    """``striped_rows`` as first written (np.median throughout, one channel at a time)."""
+    rows = data.sum(axis=2, dtype=np.uint32).astype(np.float32) / data.shape[2]
+    padded = np.pad(rows, ((0, 0), (4, 4)), mode="edge")
+    local = rows - np.median(np.lib.stride_tricks.sliding_window_view(padded, 9, axis=1), axis=2)
+    if len(data) == 1:
+        return np.count_nonzero(np.abs(local) > 6.0, axis=1)
+    out = np.zeros(len(data), dtype=np.int64)
+    for c in range(len(data)):
+        out[c] = np.count_nonzero(np.abs(local[c] - np.median(np.delete(local, c, axis=0), axis=0)) > 6.0)
+    return out
