@@ -39,6 +39,34 @@ class WindowEntry:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class WindowView:
+    """A window's frames as they stood at one moment (a new frame just added): what search, alerts and index
+    growth read, while the window itself moves on with the next frames of a batch."""
+
+    times: tuple[datetime, ...]
+    size: int
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    @property
+    def start(self) -> datetime:
+        return self.times[0]
+
+    @property
+    def end(self) -> datetime:
+        return self.times[-1]
+
+    @property
+    def full(self) -> bool:
+        return len(self.times) == self.size
+
+    @property
+    def fill(self) -> float:
+        return len(self.times) / self.size
+
+
 class RollingWindow:
     """The latest ``size`` frames of one satellite within ``span``, in time order, with cached embeddings."""
 
@@ -83,6 +111,12 @@ class RollingWindow:
     @property
     def times(self) -> tuple[datetime, ...]:
         return tuple(e.time for e in self._entries)
+
+    def view(self) -> WindowView:
+        """The window's frames as they stand now (it must hold at least one)."""
+        if not self._entries:
+            raise ValueError("the window is empty")
+        return WindowView(self.times, self.size)
 
     def check(self, time: datetime) -> Admission:
         """Classify a frame time without changing the window."""

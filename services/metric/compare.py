@@ -518,3 +518,118 @@ def cell_similarities(a: WindowSignature, b: WindowSignature) -> np.ndarray:
             d = np.abs(ca / fa.cell_pixels[None, :, None] - cb / fb.cell_pixels[None, :, None]).max(axis=2)
         out[t] = (1.0 - d).reshape(a.channels, n, n)
     return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# One-to-many with frame-pair results remembered across calls (the detector's re-rank)
+
+
+@numba.njit(cache=True, nogil=True)
+def _frame_pair_sums(
+    stack: np.ndarray, w: np.ndarray, ua: np.ndarray, ub: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """out[p] = the weighted KS sum of frames ua[p], ub[p] of ``stack``: what :func:`_pair_sums_memo` stores
+    for a frame pair, computed the same way."""
+    ns = stack.shape[2]
+    acc = np.zeros(ns, dtype=np.int32)
+    mx = np.zeros(ns, dtype=stack.dtype)
+    for p in range(ua.shape[0]):
+        acc[:] = 0
+        _max_diff_add(stack[ua[p]], stack[ub[p]], 0, ns, mx, acc)
+        out[p] = _weighted(acc, w)
+
+
+class PairMemo:
+    """Frame-pair KS sums kept from one :func:`similarity_one_to_many_memo` call to the next, by frame key.
+
+    The detector re-ranks the candidates of every alert, and alerts come in runs (a fault lasts hours, a storm
+    many frames): the next query is the last one moved on by a frame and its candidates are much the same
+    windows, so most of its frame pairs were compared a frame ago. Bounded: past ``max_pairs`` it starts again.
+    """
+
+    def __init__(self, max_pairs: int = 200_000) -> None:
+        self.max_pairs = max_pairs
+        self._sums: dict[tuple[str, str], float] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._sums)
+
+
+def similarity_one_to_many_memo(query: WindowSignature, many: Sequence[WindowSignature], memo: PairMemo) -> np.ndarray:
+    """:func:`similarity_one_to_many`, bit for bit, with frame-pair sums remembered in ``memo`` across calls.
+
+    Frames are known by their ``key`` (signatures without one are compared as :func:`similarity_one_to_many`
+    does, as are batches it would not compare pair by pair through its memo).
+    """
+    if not many:
+        return np.empty(0)
+    lq = len(query.frames)
+    if all(len(m.frames) == lq for m in many):
+        return _one_to_many_memo(query, many, memo)
+    groups = _by_compared_length([len(m.frames) for m in many], lq)
+    out = np.empty(len(many))
+    for k, idx in groups.items():
+        out[idx] = _one_to_many_memo(latest_frames(query, k), [latest_frames(many[i], k) for i in idx], memo)
+    return out
+
+
+def _one_to_many_memo(query: WindowSignature, many: Sequence[WindowSignature], memo: PairMemo) -> np.ndarray:
+    windows = [query, *many]
+    first = query.frames[0]
+    frames: dict[str, FrameSignature] = {}
+    slots = 0
+    for win in windows:
+        if win.spec != query.spec or win.channels != query.channels or len(win.frames) != len(query.frames):
+            return _one_to_many_equal(query, many)  # which refuses them, with its message
+        for f in win.frames:
+            if f.key is None:
+                return _one_to_many_equal(query, many)
+            frames.setdefault(f.key, f)
+            slots += 1
+    uniform = all(
+        f.cum.dtype == first.cum.dtype and np.array_equal(f.cell_pixels, first.cell_pixels) for f in frames.values()
+    )
+    if not (uniform and len(frames) < slots and len(frames) <= MEMO_MAX_FRAMES):
+        return _one_to_many_equal(query, many)  # not what _Batch compares through its pair memo
+    sums = memo._sums
+    if len(sums) > memo.max_pairs:
+        sums.clear()
+    qkeys = [f.key for f in query.frames]
+    rows: list[list[tuple[str, str] | None]] = []
+    missing: dict[tuple[str, str], None] = {}
+    for m in many:
+        row: list[tuple[str, str] | None] = []
+        for qk, f in zip(qkeys, m.frames, strict=True):
+            ck = f.key
+            assert qk is not None and ck is not None
+            if ck == qk:
+                row.append(None)
+                continue
+            pair = (qk, ck) if qk < ck else (ck, qk)  # symmetric: |a - b|
+            if pair not in sums:
+                missing[pair] = None
+            row.append(pair)
+        rows.append(row)
+    memo.misses += len(missing)
+    if missing:
+        keys = list({k: None for two in missing for k in two})
+        at = {k: i for i, k in enumerate(keys)}
+        stack = np.stack([frames[k].cum for k in keys])
+        ua = np.array([at[a] for a, _ in missing], dtype=np.int64)
+        ub = np.array([at[b] for _, b in missing], dtype=np.int64)
+        got = np.empty(len(missing))
+        _frame_pair_sums(stack, first.weights(), ua, ub, got)
+        sums.update(zip(missing, got.tolist(), strict=True))
+    out = np.empty(len(many))
+    hits = 0
+    for p, row in enumerate(rows):
+        s = 0.0
+        for known in row:
+            if known is not None:
+                s += sums[known]
+                hits += 1
+        out[p] = s
+    memo.hits += hits - len(missing)
+    return 1.0 - out / query.size

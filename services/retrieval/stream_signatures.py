@@ -12,19 +12,20 @@ import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from satwatch.services.metric.compare import PairMemo, similarity_one_to_many_memo
 from satwatch.services.metric.groundtruth import (
     FrameSignature,
     GridSpec,
     SignatureCache,
     WindowSignature,
     frame_signature,
-    similarity_one_to_many,
     window_signature,
 )
 from satwatch.services.retrieval.search import rerank
@@ -40,6 +41,8 @@ class StreamSignatures:
         self.cache = SignatureCache(cache_dir) if cache_dir is not None else None
         self._memory: OrderedDict[tuple[str, datetime], FrameSignature] = OrderedDict()
         self._memory_frames = memory_frames
+        #: Frame-pair sums of earlier re-ranks (alerts come in runs whose candidates share most frame pairs).
+        self.pair_memo = PairMemo()
         # Compressing and writing a signature takes longer than computing it: a writer thread does it off
         # the per-frame path; flush() waits for it before offsets are committed.
         self._pending: queue.Queue[tuple[str, FrameSignature] | None] = queue.Queue()
@@ -87,9 +90,13 @@ class StreamSignatures:
         """Remember and persist the signature of one frame (uint8 planes, C x H x W); pass ``signature`` when
         it is already computed with this store's ``spec``."""
         sig = signature if signature is not None else frame_signature(planes, self.spec)
+        key = self._key(satellite, time)
+        if sig.key != key:
+            # Named as a signature read back from disk is, so the re-rank's pair memo knows the frame.
+            sig = replace(sig, key=key)
         self._remember((satellite, time), sig)
         if self._writer is not None:
-            self._pending.put((self._key(satellite, time), sig))
+            self._pending.put((key, sig))
         return sig
 
     def frame(self, satellite: str, time: datetime) -> FrameSignature | None:
@@ -113,5 +120,8 @@ class StreamSignatures:
         if query is None:
             return neighbours
         return rerank(
-            query, neighbours, lambda r: self.window(r.satellite, r.frame_times), similarity_fn=similarity_one_to_many
+            query,
+            neighbours,
+            lambda r: self.window(r.satellite, r.frame_times),
+            similarity_fn=lambda q, many: similarity_one_to_many_memo(q, many, self.pair_memo),
         )
