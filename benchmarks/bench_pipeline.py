@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import tempfile
 import threading
 import time
@@ -48,6 +49,7 @@ def main() -> None:
     sim_s = perf_counter() - t0
     print(f"simulated {len(frames)} frames in {sim_s:.1f} s ({len(frames) / sim_s:.1f} frames/s, not part of the rate)")
 
+    cpu: dict[str, dict[str, float]] = {}
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as state:
         s = Settings()
         s.kafka.bootstrap_servers = broker.bootstrap_servers
@@ -76,13 +78,15 @@ def main() -> None:
             count["n"] += 1
             if count["n"] == 1:
                 marks["first"] = perf_counter()
+                cpu["first"] = thread_cpu(broker.pid)
             if count["n"] == len(frames):
                 marks["last"] = perf_counter()
+                cpu["last"] = thread_cpu(broker.pid)
                 done.set()
 
         consumer = DetectorConsumer(s, detector, on_outcome=on_outcome)
         t_start = perf_counter()
-        worker = threading.Thread(target=consumer.run)
+        worker = threading.Thread(target=consumer.run, name="consumer loop (main work)")
         worker.start()
         done.wait(600)
         replay_samples = {k: list(v) for k, v in samples.items()}
@@ -112,6 +116,19 @@ def main() -> None:
         f"detector end to end: {len(frames) - 1} frames in {e2e_s:.2f} s = {(len(frames) - 1) / e2e_s:.0f} frames/s "
         f"(consumer group join + first poll took {marks['first'] - t_start:.1f} s)"
     )
+    if "first" in cpu and "last" in cpu:
+        n = len(frames) - 1
+        spent = {k: cpu["last"][k] - cpu["first"].get(k, 0.0) for k in cpu["last"]}
+        total = sum(v for k, v in spent.items() if k != "broker process")
+        budget = 1000 * e2e_s / n * (os.cpu_count() or 1)
+        print(
+            f"\nCPU time during the replay, ms per frame ({os.cpu_count()} cores: {budget:.1f} CPU-ms a frame "
+            f"elapsed; load average {os.getloadavg()[0]:.2f} at the end)"
+        )
+        for k, v in sorted(spent.items(), key=lambda kv: -kv[1]):
+            if v * 1000 / n >= 0.05:
+                print(f"  {k:<40} {1000 * v / n:7.2f}")
+        print(f"  {'detector process, all threads':<40} {1000 * total / n:7.2f}")
     for title, table in (("replay (batched per poll)", replay_samples), ("live (one frame at a time)", samples)):
         print(f"\n{title}\nstage            calls    p50 ms    p99 ms   mean ms")
         for name in (
@@ -131,6 +148,30 @@ def main() -> None:
             if v.size:
                 print(f"{name:<15} {v.size:6d} {np.percentile(v, 50):9.2f} {np.percentile(v, 99):9.2f} {v.mean():9.2f}")
     print("(replay 'total' is per batch; live 'total' is per frame: decode excluded, it is timed on its own)")
+
+
+def thread_cpu(broker_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far of each thread of this process (Python threads by name, the rest, onnxruntime's
+    pools and the like, as "native threads"), and of the broker process, from /proc (Linux; empty elsewhere)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = defaultdict(float)
+
+    def seconds(stat: str) -> float:
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as fh:
+                name = names.get(int(tid), "native threads (onnxruntime pools, ...)")
+                out[re.sub(r"_\d+$", "", name)] += seconds(fh.read())
+        if broker_pid is not None:
+            with open(f"/proc/{broker_pid}/stat") as fh:
+                out["broker process"] += seconds(fh.read())
+    except OSError:
+        return {}
+    return dict(out)
 
 
 if __name__ == "__main__":
