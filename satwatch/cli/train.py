@@ -80,6 +80,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dim", type=int, default=128, help="encoder v2: embedding size (default 128)")
     p.add_argument(
+        "--map",
+        choices=["linear", "conv"],
+        default="linear",
+        help="encoder v2: 'linear' (v2.0, v2.1: one linear map per part, log-ratio loss) or 'conv' (v2.2: plus a "
+        "small convolutional map per part, in-batch Pearson loss, turned and mirrored grids; needs --parts 2 or "
+        "more; --lr stays the linear map's)",
+    )
+    p.add_argument(
+        "--part-filled",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="encoder v2: this share of training windows also joins part-filled (their latest 4-19 frames), as the "
+        "detector sees a stream's first hours and gaps (v2.2: 0.3)",
+    )
+    p.add_argument(
+        "--valid-archive",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="encoder v2: an archive whose windows join model selection only, beside the valid block (repeatable)",
+    )
+    p.add_argument(
         "--extra-archive",
         type=Path,
         action="append",
@@ -149,6 +172,9 @@ def run(args: argparse.Namespace) -> int:
                 extra_archives=args.extra_archive,
                 parts=args.parts,
                 dim=args.dim,
+                conv=args.map == "conv",
+                part_filled=args.part_filled,
+                valid_archives=args.valid_archive,
             )
         else:
             card = run_encoder(opts, args.archive, args.cache, days=args.days)

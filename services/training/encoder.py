@@ -9,7 +9,7 @@ distinct windows in the batch against the precomputed ground-truth similarity ma
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,12 +82,14 @@ def frame_signatures(data: np.ndarray, windows: np.ndarray, progress: bool = Fal
 
 def window_similarities(
     data: np.ndarray,
-    windows: np.ndarray,
+    windows: np.ndarray | Sequence[np.ndarray],
     progress: bool = False,
     sigs: dict[int, FrameSignature] | None = None,
 ) -> np.ndarray:
-    """Ground-truth similarity matrix of the windows (M, size) over frames ``data`` (or their ``sigs``)."""
-    sigs = sigs if sigs is not None else frame_signatures(data, windows, progress)
+    """Ground-truth similarity matrix of the windows (M, size), or of windows of any lengths given ``sigs``,
+    over frames ``data`` (or their ``sigs``)."""
+    if sigs is None:
+        sigs = frame_signatures(data, np.concatenate([np.ravel(w) for w in windows]), progress)
     wins = [window_signature([sigs[int(i)] for i in w]) for w in windows]
     return pairwise_similarity(wins)
 

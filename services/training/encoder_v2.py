@@ -38,6 +38,8 @@ from satwatch.services.training.models import GT_BINS, GT_GRID, WindowHistEncode
 log = logging.getLogger(__name__)
 
 VERSION = "2.1.0"  # v2.0 (one part, the window mean) is still "2.0.0"
+#: Encoder v2.2: v2.1's parts and linear map plus a small convolutional correction (``WindowPartsConvEncoderNet``).
+VERSION_CONV = "2.2.0"
 #: Encoder v2.1: the window in this many consecutive parts, each part's mean histograms mapped alike. Four
 #: parts track the metric better uncompressed, but squeezed to 256 numbers two keep more (BENCHMARKS.md).
 PARTS = 2
@@ -88,7 +90,88 @@ class WindowPartsEncoderNet(nn.Module):
         self.proj.bias.copy_(-(weight @ mu))
 
 
+class PartConvNet(nn.Module):
+    """The convolutional branch for one part: square-root histograms (N, C*(B+1), n, n) -> (N, out).
+
+    1x1 convolutions mix the 84 bins of each cell (one set of weights for all 576 cells), two strided 3x3
+    convolutions bring the 24 x 24 grid to 6 x 6, and a linear head reads that coarse map. About 0.4 M
+    weights against the linear map's 6.2 M, with a spatial prior the linear map lacks.
+    """
+
+    def __init__(self, in_channels: int, out: int, width: int = 64, mixers: int = 1, grid: int = GT_GRID) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 1), nn.GELU()]
+        for _ in range(mixers - 1):
+            layers += [nn.Conv2d(width, width, 1), nn.GELU()]
+        layers += [nn.Conv2d(width, width, 3, stride=2, padding=1), nn.GELU()]
+        layers += [nn.Conv2d(width, width, 3, stride=2, padding=1), nn.GELU()]
+        self.body = nn.Sequential(*layers)
+        coarse = ((grid + 1) // 2 + 1) // 2  # two stride-2 convolutions: 24 -> 12 -> 6
+        self.head = nn.Linear(width * coarse * coarse, out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x).flatten(1))
+
+
+class WindowPartsConvEncoderNet(WindowPartsEncoderNet):
+    """Encoder v2.2: v2.1 (one shared linear map of each part's square-root mean histograms) plus a shared
+    convolutional branch per part whose output is added to the linear map's.
+
+    The linear map starts from principal components and learns slowly (it has 6.2 M weights and a few
+    thousand training windows); the convolutional branch starts at zero, so training begins at v2.1's PCA
+    start and the branch learns what a linear squeeze of the 48,384 numbers misses. Input and output are
+    v2.1's, so the runtime reads it as any ``map_of_part_means`` encoder.
+    """
+
+    def __init__(
+        self,
+        parts: int = PARTS,
+        channels: int = 4,
+        grid: int = GT_GRID,
+        bins: int = GT_BINS,
+        dim: int = 256,
+        width: int = 64,
+        mixers: int = 1,
+    ) -> None:
+        super().__init__(parts=parts, channels=channels, grid=grid, bins=bins, dim=dim)
+        self.conv = PartConvNet(channels * (bins + 1), dim // parts, width=width, mixers=mixers, grid=grid)
+        nn.init.zeros_(self.conv.head.weight)
+        nn.init.zeros_(self.conv.head.bias)
+        self.config = {**self.config, "width": width, "mixers": mixers}
+
+    def forward(self, hist: torch.Tensor) -> torch.Tensor:
+        roots = torch.sqrt(hist.float().clamp(min=0.0))
+        x = roots.reshape(-1, *self.in_shape[1:])  # (N * parts, C*(B+1), n, n)
+        out = self.proj(x.flatten(1)) + self.conv(x)
+        return out.reshape(-1, self.parts * self.proj.out_features)
+
+
 EncoderNet = WindowHistEncoderNet | WindowPartsEncoderNet
+
+
+def pearson_loss(emb: torch.Tensor, sim: torch.Tensor) -> torch.Tensor:
+    """1 - Pearson(embedding distance, 1 - ground truth) over the batch's pairs: the bar's own measure.
+
+    The log-ratio loss asks each anchor's distance ratios to match; this asks distances to be a linear
+    function of the metric across all pairs at once, which is what the index's Pearson bar reads.
+    """
+    b = emb.shape[0]
+    diff = emb[:, None, :] - emb[None, :, :]
+    iu = torch.triu_indices(b, b, 1, device=emb.device)
+    d = torch.sqrt((diff * diff).sum(-1) + 1e-12)[iu[0], iu[1]]
+    t = (1.0 - sim.to(d.dtype))[iu[0], iu[1]]
+    d, t = d - d.mean(), t - t.mean()
+    return 1.0 - (d * t).sum() / torch.sqrt((d * d).sum() * (t * t).sum() + 1e-12)
+
+
+def dihedral(feats: torch.Tensor, k: int) -> torch.Tensor:
+    """The windows' grid cells (the last two axes) turned by ``k % 4`` quarter turns, mirrored when ``k >= 4``.
+
+    The metric compares cell with cell, so moving every cell of both windows alike leaves their ground-truth
+    similarity exactly as it was: eight windows' worth of training data for the price of one.
+    """
+    x = torch.rot90(feats, k % 4, dims=(-2, -1))
+    return torch.flip(x, dims=(-1,)) if k >= 4 else x
 
 
 def frame_histograms(sigs: dict[int, FrameSignature], n_frames: int) -> np.ndarray:
@@ -100,7 +183,7 @@ def frame_histograms(sigs: dict[int, FrameSignature], n_frames: int) -> np.ndarr
     return out
 
 
-def window_features(hists: np.ndarray, windows: np.ndarray, parts: int = 1) -> torch.Tensor:
+def window_features(hists: np.ndarray, windows: np.ndarray | Sequence[np.ndarray], parts: int = 1) -> torch.Tensor:
     """The graph's input for each window (M, size) of frame indices: its mean histograms (M, C*(B+1), n, n),
     or with ``parts`` > 1 the mean histograms of its consecutive parts (M, parts, C*(B+1), n, n)."""
     if parts == 1:
@@ -115,19 +198,28 @@ def window_features(hists: np.ndarray, windows: np.ndarray, parts: int = 1) -> t
 
 @dataclass
 class WindowSet:
-    """Windows of one split or extra archive: their mean histograms and ground-truth similarities."""
+    """Windows of one split or extra archive: their mean histograms and ground-truth similarities (``feats``
+    and ``sim`` may also hold part-filled windows after the full ``windows``)."""
 
     windows: np.ndarray
     feats: torch.Tensor
     sim: np.ndarray
 
 
-def _window_set(frames: FrameSet, windows: np.ndarray, progress: bool, parts: int) -> WindowSet:
+def _window_set(
+    frames: FrameSet, windows: np.ndarray, progress: bool, parts: int, part_filled: float = 0.0, seed: int = 0
+) -> WindowSet:
+    """Features and similarities of ``windows``; with ``part_filled`` > 0 that share of them also joins as a
+    part-filled copy (its latest 4-19 frames), after the full ones, as the detector sees a stream's first
+    hours and gaps. ``windows`` keeps the full ones only."""
     sigs = frame_signatures(frames.data, windows, progress)
     hists = frame_histograms(sigs, len(frames))
-    return WindowSet(
-        windows, window_features(hists, windows, parts), window_similarities(frames.data, windows, sigs=sigs)
-    )
+    rng = np.random.default_rng(seed)
+    size = windows.shape[1]
+    shortest = min(4, size - 1)  # 20 frames: 4..19; the tests' windows of 3: 2
+    cut = [w[-int(rng.integers(shortest, size)) :] for w in windows if part_filled and rng.random() < part_filled]
+    every: list[np.ndarray] = [*windows, *cut]
+    return WindowSet(windows, window_features(hists, every, parts), window_similarities(frames.data, every, sigs=sigs))
 
 
 @dataclass
@@ -135,6 +227,9 @@ class V2Data:
     splits: dict[str, WindowSet]
     extra: list[WindowSet]
     window_size: int
+    #: Windows of other archives that join model selection (not training): the mean of their Pearson and
+    #: the valid block's decides the epoch kept.
+    valid_extra: list[WindowSet] = field(default_factory=list)
 
 
 def prepare_v2_data(
@@ -145,8 +240,14 @@ def prepare_v2_data(
     extra_stride: int = 2,
     progress: bool = True,
     parts: int = 1,
+    part_filled: float = 0.0,
+    valid_extra: Sequence[FrameSet] = (),
 ) -> V2Data:
-    """Split ``frames`` 20:20:60 by time (train windows at stride 1) and cut windows from ``extra`` archives."""
+    """Split ``frames`` 20:20:60 by time (train windows at stride 1) and cut windows from ``extra`` archives.
+
+    ``part_filled``: the share of training windows also added part-filled (see ``_window_set``).
+    ``valid_extra``: archives whose windows (every ``extra_stride``-th start) join model selection only.
+    """
     splits = {}
     for name, block in zip(("train", "valid", "test"), split_blocks(len(frames)), strict=True):
         wins = block_windows(frames.times, block, window_size, 1 if name == "train" else stride)
@@ -154,23 +255,30 @@ def prepare_v2_data(
             raise ValueError(
                 f"the {name} block holds {len(wins)} windows of {window_size} frames; use a longer archive"
             )
-        splits[name] = _window_set(frames, wins, progress, parts)
+        splits[name] = _window_set(frames, wins, progress, parts, part_filled if name == "train" else 0.0)
     more = []
-    for fs in extra:
+    for k, fs in enumerate(extra):
         wins = block_windows(fs.times, range(len(fs)), window_size, extra_stride)
         if len(wins) >= 3:
-            more.append(_window_set(fs, wins, progress, parts))
-    return V2Data(splits, more, window_size)
+            more.append(_window_set(fs, wins, progress, parts, part_filled, seed=k + 1))
+    checks = []
+    for fs in valid_extra:
+        wins = block_windows(fs.times, range(len(fs)), window_size, extra_stride)
+        if len(wins) >= 3:
+            checks.append(_window_set(fs, wins, progress, parts))
+    return V2Data(splits, more, window_size, checks)
 
 
 def evaluate_windows(model: EncoderNet, ws: WindowSet, window_size: int = 20, k: int = 10) -> RetrievalReport:
-    """Correlations and top-k retrieval; windows overlapping the query are not candidates."""
+    """Correlations and top-k retrieval over the set's full windows; windows overlapping the query are not
+    candidates (nor pairs in the correlations)."""
     model.eval()
+    n = len(ws.windows)
     with torch.no_grad():
-        emb = torch.cat([model(ws.feats[i : i + 64]) for i in range(0, len(ws.feats), 64)]).numpy()
+        emb = torch.cat([model(ws.feats[i : min(i + 64, n)]) for i in range(0, n, 64)]).numpy()
     starts = ws.windows[:, 0]
     allowed = np.abs(starts[:, None] - starts[None, :]) >= window_size
-    return retrieval_report(ws.sim, pairwise_distances(emb), k=k, allowed=allowed)
+    return retrieval_report(ws.sim[:n, :n], pairwise_distances(emb), k=k, allowed=allowed)
 
 
 @dataclass
@@ -179,6 +287,40 @@ class V2Result:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ConvRecipe:
+    """How v2.2 (``arch="conv"``) trains beyond v2.1's options; the defaults are the shipped run's."""
+
+    width: int = 64
+    mixers: int = 1
+    #: Learning rate of the convolutional branch (the linear map keeps ``lr``).
+    conv_lr: float = 3e-4
+    #: Loss = logratio_weight * log-ratio loss + pearson_weight * (1 - in-batch Pearson).
+    logratio_weight: float = 0.0
+    pearson_weight: float = 1.0
+    #: Turn and mirror each batch's grid alike (``dihedral``).
+    augment: bool = True
+
+
+def _selection_score(model: EncoderNet, data: V2Data) -> float:
+    """Validation Pearson (disjoint pairs) of the valid block, averaged with that of any ``valid_extra`` set."""
+    scores = [evaluate_windows(model, data.splits["valid"], data.window_size).pearson]
+    if data.valid_extra:
+        extra = [evaluate_windows(model, s, data.window_size).pearson for s in data.valid_extra]
+        scores.append(float(np.mean(extra)))
+    return float(np.mean(scores))
+
+
+def _new_model(feats: torch.Tensor, dim: int, arch: str, recipe: ConvRecipe) -> EncoderNet:
+    if arch == "conv":
+        if feats.ndim != 5:
+            raise ValueError("the convolutional encoder (v2.2) maps window parts: give parts >= 2")
+        return WindowPartsConvEncoderNet(parts=feats.shape[1], dim=dim, width=recipe.width, mixers=recipe.mixers)
+    if arch != "linear":
+        raise ValueError(f"unknown encoder v2 architecture {arch!r} (linear or conv)")
+    return WindowPartsEncoderNet(parts=feats.shape[1], dim=dim) if feats.ndim == 5 else WindowHistEncoderNet(dim=dim)
 
 
 def train_v2(
@@ -190,38 +332,49 @@ def train_v2(
     seed: int = 0,
     dim: int = 128,
     progress: bool = True,
+    arch: str = "linear",
+    recipe: ConvRecipe | None = None,
 ) -> V2Result:
-    """PCA start on all training windows, then the log-ratio loss; the epoch with the best validation Pearson wins.
+    """PCA start on the training windows, then the loss; the epoch with the best validation Pearson wins.
 
-    The learning rate is small on purpose: the map has 6 million weights and a few thousand windows; at
-    1e-3 it forgets its principal components and validation falls from -0.90 to -0.85.
+    The learning rate of the linear map is small on purpose: it has 6 million weights and a few thousand
+    windows; at 1e-3 it forgets its principal components and validation falls from -0.90 to -0.85.
+    ``arch="conv"`` (v2.2) adds the convolutional branch and trains by ``recipe``; "linear" is v2.0/v2.1
+    (log-ratio loss, no augmentation).
     """
     torch.manual_seed(seed)
+    recipe = recipe or ConvRecipe()
+    conv = arch == "conv"
     feats = data.splits["train"].feats
-    model: EncoderNet = (
-        WindowPartsEncoderNet(parts=feats.shape[1], dim=dim) if feats.ndim == 5 else WindowHistEncoderNet(dim=dim)
-    )
+    model = _new_model(feats, dim, arch, recipe)
     sets = [data.splits["train"], *data.extra]
     if isinstance(model, WindowPartsEncoderNet):
         rng0 = np.random.default_rng(seed)
-        total = sum(len(s.windows) for s in sets)
+        total = sum(len(s.feats) for s in sets)
         share = min(1.0, 1000 / total)  # 1,000 windows' parts are plenty for 64 components
-        picks = [torch.from_numpy(np.flatnonzero(rng0.random(len(s.windows)) < share)) for s in sets]
+        picks = [torch.from_numpy(np.flatnonzero(rng0.random(len(s.feats)) < share)) for s in sets]
         model.init_pca(torch.cat([s.feats[p] for s, p in zip(sets, picks, strict=True)]), seed=seed)
     else:
         model.init_pca(torch.cat([s.feats for s in sets]))
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    best = (evaluate_windows(model, data.splits["valid"], data.window_size).pearson, 0)
+    rng = np.random.default_rng(seed)
+    if isinstance(model, WindowPartsConvEncoderNet):
+        groups = [
+            {"params": model.proj.parameters(), "lr": lr},
+            {"params": model.conv.parameters(), "lr": recipe.conv_lr},
+        ]
+        opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    best = (_selection_score(model, data), 0)
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
     history: list[dict[str, float]] = [{"epoch": 0, "valid_pearson": best[0]}]
-    rng = np.random.default_rng(seed)
     for epoch in range(epochs):
         model.train()
         losses = []
         batches = [
             (s, p)
             for s in sets
-            for p in np.array_split(rng.permutation(len(s.windows)), max(1, len(s.windows) // batch_size))
+            for p in np.array_split(rng.permutation(len(s.feats)), max(1, len(s.feats) // batch_size))
         ]
         order = rng.permutation(len(batches))
         for j in tqdm(
@@ -230,20 +383,28 @@ def train_v2(
             s, pick = batches[int(j)]
             if len(pick) < 3:
                 continue
-            loss = log_ratio_loss(
-                model(s.feats[torch.from_numpy(pick)]), torch.from_numpy(s.sim[pick][:, pick]).float()
-            )
+            x = s.feats[torch.from_numpy(pick)]
+            if conv and recipe.augment:
+                x = dihedral(x, int(rng.integers(8)))
+            emb = model(x)
+            sim = torch.from_numpy(s.sim[pick][:, pick]).float()
+            if conv:
+                loss = recipe.pearson_weight * pearson_loss(emb, sim)
+                if recipe.logratio_weight:
+                    loss = loss + recipe.logratio_weight * log_ratio_loss(emb, sim)
+            else:
+                loss = log_ratio_loss(emb, sim)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             losses.append(float(loss.detach()))
-        valid = evaluate_windows(model, data.splits["valid"], data.window_size)
-        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "valid_pearson": valid.pearson}
+        score = _selection_score(model, data)
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "valid_pearson": score}
         history.append(row)
         log.info("encoder v2 epoch %d: %s", epoch + 1, row)
-        if valid.pearson < best[0]:
-            best = (valid.pearson, epoch + 1)
+        if score < best[0]:
+            best = (score, epoch + 1)
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
     model.eval()
@@ -252,6 +413,8 @@ def train_v2(
         "valid": evaluate_windows(model, data.splits["valid"], data.window_size).as_dict(),
         "test": evaluate_windows(model, data.splits["test"], data.window_size).as_dict(),
     }
+    if data.valid_extra:
+        metrics["valid_extra"] = [evaluate_windows(model, s, data.window_size).as_dict() for s in data.valid_extra]
     return V2Result(model, history, int(best[1]), metrics)
 
 
@@ -267,7 +430,13 @@ def export_v2(model: EncoderNet, out_dir: str | Path, metrics: dict[str, Any], t
     card = ModelCard(
         name="satwatch-window-encoder",
         kind="encoder",
-        version=VERSION if isinstance(model, WindowPartsEncoderNet) else "2.0.0",
+        version=(
+            VERSION_CONV
+            if isinstance(model, WindowPartsConvEncoderNet)
+            else VERSION
+            if isinstance(model, WindowPartsEncoderNet)
+            else "2.0.0"
+        ),
         file=ENCODER_FILE,
         sha256="",
         input=TensorSpec(name="window_hist", shape=["batch", *model.in_shape]),
@@ -290,8 +459,11 @@ def export_v2(model: EncoderNet, out_dir: str | Path, metrics: dict[str, Any], t
             **metrics,
             "export_max_abs_diff": worst,
             "window_embedding": (
-                f"one learned linear map of the square roots of the mean per-cell histograms of each of the window's "
-                f"{model.parts} consecutive parts, concatenated"
+                f"one learned linear map plus one small convolutional map (added) of the square roots of the mean "
+                f"per-cell histograms of each of the window's {model.parts} consecutive parts, concatenated"
+                if isinstance(model, WindowPartsConvEncoderNet)
+                else f"one learned linear map of the square roots of the mean per-cell histograms of each of the "
+                f"window's {model.parts} consecutive parts, concatenated"
                 if isinstance(model, WindowPartsEncoderNet)
                 else "learned linear map of the square roots of the window's mean per-cell histograms"
             ),

@@ -378,12 +378,16 @@ def run_encoder_v2(
     stride: int = 4,
     parts: int = 1,
     dim: int = 128,
+    conv: bool = False,
+    part_filled: float = 0.0,
+    valid_archives: list[Path] | None = None,
 ) -> ModelCard:
-    """Encoder v2 (map of the mean histograms of the window's ``parts`` consecutive parts; 1 part is v2.0):
-    train, evaluate on the test block, export + card.
+    """Encoder v2 (map of the mean histograms of the window's ``parts`` consecutive parts; 1 part is v2.0;
+    ``conv``: v2.2's added convolutional map): train, evaluate on the test block, export + card.
 
     ``extra_archives`` add training windows (all their frames); without an archive the simulated default
-    also adds ``ENCODER_V2_EXTRA``.
+    also adds ``ENCODER_V2_EXTRA``. ``valid_archives`` join model selection only; ``part_filled`` is the
+    share of training windows also added part-filled.
     """
     from satwatch.services.training.encoder_v2 import export_v2, prepare_v2_data, train_v2
 
@@ -399,7 +403,14 @@ def run_encoder_v2(
     if extra_archives:
         extra += [load_archive(p, progress=opts.progress) for p in extra_archives]
         desc += "; extra training windows (every 2nd start) from " + ", ".join(p.name for p in extra_archives)
-    data = prepare_v2_data(frames, extra, stride=stride, progress=opts.progress, parts=parts)
+    checks = [load_archive(p, progress=opts.progress) for p in valid_archives or []]
+    if checks:
+        desc += "; model selection also on " + ", ".join(p.name for p in valid_archives or [])
+    if part_filled:
+        desc += f"; {part_filled:.0%} of training windows also part-filled (latest 4-19 frames)"
+    data = prepare_v2_data(
+        frames, extra, stride=stride, progress=opts.progress, parts=parts, part_filled=part_filled, valid_extra=checks
+    )
     result = train_v2(
         data,
         dim=dim,
@@ -408,6 +419,7 @@ def run_encoder_v2(
         lr=opts.lr if opts.lr is not None else 1e-5,
         seed=opts.seed,
         progress=opts.progress,
+        arch="conv" if conv else "linear",
     )
     metrics: dict[str, Any] = {**result.metrics, "history": result.history}
     if archive is None:

@@ -79,3 +79,62 @@ def test_v21_maps_the_means_of_the_windows_parts_in_time_order(real: FrameSet, t
     np.testing.assert_allclose(window, expected, atol=1e-4)
     # the same frames in reverse order make another window: v2.0's mean could not tell them apart
     assert np.abs(enc.encode_window(real.data[:3][::-1]) - window).max() > 1e-3
+
+
+def test_v22_adds_a_conv_map_trains_on_part_filled_windows_and_exports(real: FrameSet, tmp_path: Path) -> None:
+    from satwatch.services.training.encoder_v2 import WindowPartsConvEncoderNet
+
+    data = prepare_v2_data(real, window_size=3, stride=1, progress=False, parts=2, part_filled=1.0)
+    train = data.splits["train"]
+    # every full training window also joins part-filled (its latest 2 frames), after the full ones
+    assert len(train.feats) == 2 * len(train.windows) == len(train.sim)
+    assert len(data.splits["valid"].feats) == len(data.splits["valid"].windows)
+    result = train_v2(data, epochs=1, batch_size=4, dim=8, progress=False, arch="conv")
+    assert isinstance(result.model, WindowPartsConvEncoderNet)
+    assert np.isfinite(result.metrics["test"]["pearson"])
+    card = export_v2(result.model, tmp_path, result.metrics, "the study's 25 real frames")
+    assert card.version == "2.2.0" and card.window_embedding == "map_of_part_means"
+
+    enc = FrameEncoder.load(tmp_path)
+    assert (enc.dim, enc.parts) == (8, 2)
+    for frames in (real.data[:3], real.data[:2]):  # a full window and a part-filled one
+        x = enc.window_input(enc.encode(frames))
+        with torch.no_grad():
+            expected = result.model(torch.from_numpy(x.reshape(1, 2, 84, 24, 24).astype(np.float32))).numpy()[0]
+        np.testing.assert_allclose(enc.encode_window(frames), expected, atol=1e-4)
+
+
+def test_conv_map_starts_at_the_linear_map() -> None:
+    from satwatch.services.training.encoder_v2 import WindowPartsConvEncoderNet
+
+    net = WindowPartsConvEncoderNet(parts=2, dim=8)
+    x = torch.rand(3, 2, 84, 24, 24)
+    # the convolutional branch's head starts at zero: training begins at v2.1's map
+    linear = net.proj(torch.sqrt(x).reshape(6, -1)).reshape(3, 8)
+    torch.testing.assert_close(net(x), linear)
+
+
+def test_dihedral_moves_every_cell_of_every_window_alike() -> None:
+    from satwatch.services.training.encoder_v2 import dihedral
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.random((2, 2, 84, 24, 24)).astype(np.float32))
+    seen = set()
+    for k in range(8):
+        y = dihedral(x, k)
+        assert y.shape == x.shape
+        # each window's cells are only moved, and the cell-by-cell distance of two windows is unchanged
+        torch.testing.assert_close(torch.sort(y.flatten(-2)).values, torch.sort(x.flatten(-2)).values)
+        torch.testing.assert_close(torch.dist(y[0], y[1]), torch.dist(x[0], x[1]))
+        seen.add(y[0, 0, 0].numpy().tobytes())
+    assert len(seen) == 8
+
+
+def test_pearson_loss_is_zero_when_distances_follow_the_metric_linearly() -> None:
+    from satwatch.services.training.encoder_v2 import pearson_loss
+
+    pos = torch.tensor([[0.0], [0.1], [0.35], [0.6], [1.0]], dtype=torch.float64)
+    dist = (pos - pos.T).abs()
+    sim = 1.0 - 0.5 * dist  # distance = 2 (1 - similarity)
+    assert float(pearson_loss(pos, sim)) == pytest.approx(0.0, abs=1e-6)
+    assert float(pearson_loss(pos, 1.0 - sim)) == pytest.approx(2.0, abs=1e-6)
