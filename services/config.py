@@ -72,6 +72,13 @@ class DetectorSettings(BaseModel):
     exclude_recent_hours: float = Field(0.0, description="ignore neighbours ending within this many hours")
     anomaly_threshold: float | None = Field(None, description="overrides the model card's calibrated threshold")
     model_threads: int = Field(2, description="onnxruntime threads per model (the machine's cores suit most)")
+    scoring_workers: int = Field(
+        2,
+        ge=1,
+        description="threads scoring a batch's chunks with the autoencoder side by side; the autoencoder's "
+        "onnxruntime threads are model_threads shared among them (2 workers of 1 thread: the same scores for "
+        "about 2 ms less CPU a frame than 1 worker of 2 threads, BENCHMARKS.md)",
+    )
     model_dir: str | None = Field(None, description="directory holding encoder/autoencoder ONNX + cards")
     model_dirs: dict[str, str] = Field(
         default_factory=dict,
