@@ -47,3 +47,11 @@ def test_train_encoder_parts_default_to_the_shipped_window_mean() -> None:
     assert (args.parts, args.dim) == (1, 128)  # v2.0, the shipped map of the window mean
     args = build_parser().parse_args(["train", "encoder", "--out", "x", "--parts", "2", "--dim", "256"])
     assert (args.parts, args.dim) == (2, 256)
+
+
+def test_train_encoder_takes_the_v22_recipe() -> None:
+    args = build_parser().parse_args(["train", "encoder", "--out", "x"])
+    assert (args.map, args.part_filled, args.valid_archive) == ("linear", 0.0, None)
+    argv = ["train", "encoder", "--out", "x", "--parts", "2", "--dim", "256", "--map", "conv", "--part-filled", "0.3"]
+    args = build_parser().parse_args([*argv, "--valid-archive", "v"])
+    assert (args.map, args.part_filled, [str(p) for p in args.valid_archive]) == ("conv", 0.3, ["v"])
