@@ -84,8 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=["linear", "conv"],
         default="linear",
         help="encoder v2: 'linear' (v2.0, v2.1: one linear map per part, log-ratio loss) or 'conv' (v2.2: plus a "
-        "small convolutional map per part, in-batch Pearson loss, turned and mirrored grids; needs --parts 2 or "
-        "more; --lr stays the linear map's)",
+        "small convolutional map per part, in-batch Pearson loss, turned and mirrored grids; with --parts 1 the "
+        "window mean is its one part; --lr stays the linear map's)",
     )
     p.add_argument(
         "--part-filled",

@@ -316,7 +316,7 @@ def _selection_score(model: EncoderNet, data: V2Data) -> float:
 def _new_model(feats: torch.Tensor, dim: int, arch: str, recipe: ConvRecipe) -> EncoderNet:
     if arch == "conv":
         if feats.ndim != 5:
-            raise ValueError("the convolutional encoder (v2.2) maps window parts: give parts >= 2")
+            raise ValueError("the convolutional encoder reads (M, parts, C*(B+1), n, n) windows (see train_v2)")
         return WindowPartsConvEncoderNet(parts=feats.shape[1], dim=dim, width=recipe.width, mixers=recipe.mixers)
     if arch != "linear":
         raise ValueError(f"unknown encoder v2 architecture {arch!r} (linear or conv)")
@@ -345,6 +345,10 @@ def train_v2(
     torch.manual_seed(seed)
     recipe = recipe or ConvRecipe()
     conv = arch == "conv"
+    if conv and data.splits["train"].feats.ndim == 4:
+        # one part (the window mean): the convolutional encoder reads it as a window of one part
+        for ws in [*data.splits.values(), *data.extra, *data.valid_extra]:
+            ws.feats = ws.feats.unsqueeze(1)
     feats = data.splits["train"].feats
     model = _new_model(feats, dim, arch, recipe)
     sets = [data.splits["train"], *data.extra]
@@ -424,7 +428,10 @@ def export_v2(model: EncoderNet, out_dir: str | Path, metrics: dict[str, Any], t
     out.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     cfg = model.config
-    example = torch.rand(3, *model.in_shape)
+    # One part (v2.0's window mean, also v2.2 with --parts 1) keeps v2.0's input: (batch, C*(B+1), n, n).
+    by_parts = isinstance(model, WindowPartsEncoderNet) and model.parts > 1
+    in_shape = model.in_shape if by_parts or not isinstance(model, WindowPartsEncoderNet) else model.in_shape[1:]
+    example = torch.rand(3, *in_shape)
     example = example / example.sum(dim=-3, keepdim=True)
     worst = export_onnx(model, (example,), out / ENCODER_FILE, ["window_hist"], ["embedding"])
     card = ModelCard(
@@ -439,10 +446,10 @@ def export_v2(model: EncoderNet, out_dir: str | Path, metrics: dict[str, Any], t
         ),
         file=ENCODER_FILE,
         sha256="",
-        input=TensorSpec(name="window_hist", shape=["batch", *model.in_shape]),
+        input=TensorSpec(name="window_hist", shape=["batch", *in_shape]),
         outputs=[TensorSpec(name="embedding", shape=["batch", cfg["dim"]])],
         profile="COMS-1",
-        window_embedding="map_of_part_means" if isinstance(model, WindowPartsEncoderNet) else "map_of_mean",
+        window_embedding="map_of_part_means" if by_parts else "map_of_mean",
         normalisation=Normalisation(
             channels=list(CHANNELS),
             height=300,
@@ -459,8 +466,12 @@ def export_v2(model: EncoderNet, out_dir: str | Path, metrics: dict[str, Any], t
             **metrics,
             "export_max_abs_diff": worst,
             "window_embedding": (
-                f"one learned linear map plus one small convolutional map (added) of the square roots of the mean "
-                f"per-cell histograms of each of the window's {model.parts} consecutive parts, concatenated"
+                "one learned linear map plus one small convolutional map (added) of the square roots of the mean "
+                + (
+                    "per-cell histograms of the window"
+                    if model.parts == 1
+                    else f"per-cell histograms of each of the window's {model.parts} consecutive parts, concatenated"
+                )
                 if isinstance(model, WindowPartsConvEncoderNet)
                 else f"one learned linear map of the square roots of the mean per-cell histograms of each of the "
                 f"window's {model.parts} consecutive parts, concatenated"

@@ -138,3 +138,19 @@ def test_pearson_loss_is_zero_when_distances_follow_the_metric_linearly() -> Non
     sim = 1.0 - 0.5 * dist  # distance = 2 (1 - similarity)
     assert float(pearson_loss(pos, sim)) == pytest.approx(0.0, abs=1e-6)
     assert float(pearson_loss(pos, 1.0 - sim)) == pytest.approx(2.0, abs=1e-6)
+
+
+def test_v22_with_one_part_maps_the_window_mean(real: FrameSet, tmp_path: Path) -> None:
+    data = prepare_v2_data(real, window_size=3, stride=1, progress=False, parts=1, part_filled=0.5)
+    result = train_v2(data, epochs=1, batch_size=4, dim=8, progress=False, arch="conv")
+    card = export_v2(result.model, tmp_path, result.metrics, "the study's 25 real frames")
+    # v2.0's input and card: a drop-in for the shipped map of the window mean
+    assert card.version == "2.2.0" and card.input.shape == ["batch", 84, 24, 24]
+    assert card.window_embedding == "map_of_mean"
+    enc = FrameEncoder.load(tmp_path)
+    assert (enc.dim, enc.parts) == (8, 1)
+    per_frame = enc.encode(real.data[:3])
+    with torch.no_grad():
+        x = torch.from_numpy(per_frame.mean(axis=0).reshape(1, 1, 84, 24, 24))
+        expected = result.model(x).numpy()[0]
+    np.testing.assert_allclose(enc.encode_window(real.data[:3]), expected, atol=1e-4)
