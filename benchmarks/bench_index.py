@@ -352,15 +352,34 @@ def bench_fitted(args: argparse.Namespace) -> list[dict[str, Any]]:
     * archive: indexed windows queried with their own vector, their overlapping windows (|dt| < 20) excluded
       as ``satwatch search`` does (fetch k + 64, drop, keep 10).
     """
-    from window_vectors import FittedGenerator, embed_simulated_archive, structure, windows_of
+    from window_vectors import (
+        FittedGenerator,
+        embed_simulated_archive,
+        embed_simulated_windows,
+        structure,
+        windows_of,
+    )
 
-    cache = Path(args.cache) / f"sim_frames_{args.archive_days:g}d.npz"
-    frames = embed_simulated_archive(cache, args.archive_days)
+    from satwatch.services.models.modelcard import load_card, packaged_model_dir
+
+    folder = Path(args.model_dir) if args.model_dir else packaged_model_dir()
+    card = load_card(folder / "encoder.card.json")
+    parts = 1
+    if card.window_embedding in ("map_of_mean", "map_of_part_means"):
+        # v2: the window is a learned map of mean histograms; fit to one-frame maps, check on real windows.
+        cache = Path(args.cache) / f"sim_windows_{args.archive_days:g}d_encoder{card.version}.npz"
+        frames, real, _ = embed_simulated_windows(cache, args.archive_days, model_dir=args.model_dir)
+        if card.window_embedding == "map_of_part_means":
+            parts = int(card.input.shape[1])
+    else:
+        cache = Path(args.cache) / f"sim_frames_{args.archive_days:g}d.npz"
+        frames = embed_simulated_archive(cache, args.archive_days)
+        real = windows_of(frames)
+    print(f"encoder {card.version} ({card.window_embedding}), {len(frames)} frames, {len(real)} real windows")
     gen = FittedGenerator.fit(frames)
     runs: list[dict[str, Any]] = []
     if args.validate:
-        real = windows_of(frames)
-        fake = gen.windows(len(real), np.random.default_rng(5))
+        fake = gen.windows(len(real), np.random.default_rng(5), parts=parts)
         a, b = structure(real, np.random.default_rng(0)), structure(fake, np.random.default_rng(0))
         print(f"{'figure':22s} {'real':>10s} {'generated':>10s}")
         for key in a:
@@ -368,7 +387,7 @@ def bench_fitted(args: argparse.Namespace) -> list[dict[str, Any]]:
         runs.append({"validation": {"real": a, "generated": b}})
     q = args.queries
     for n in [int(x) for x in args.size.split(",")]:
-        allw = gen.windows(n + 40 * q + 40, np.random.default_rng(args.seed))
+        allw = gen.windows(n + 40 * q + 40, np.random.default_rng(args.seed), parts=parts)
         base = allw[:n]
         newq = allw[n + 20 + 40 * np.arange(q)]
         arch_idx = np.random.default_rng(args.seed + 1).choice(n, q, replace=False)
@@ -429,6 +448,9 @@ def main() -> int:
     ap.add_argument("--fitted", action="store_true", help="time-ordered windows from the fitted generator")
     ap.add_argument("--validate", action="store_true", help="with --fitted: real vs generated structure")
     ap.add_argument("--archive-days", type=float, default=120, help="simulated days embedded to fit on")
+    ap.add_argument(
+        "--model-dir", default=None, help="with --fitted: the encoder whose embeddings to fit (default: shipped)"
+    )
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "satwatch_bench"), help="embeddings")
     ap.add_argument("--configs", default="16/200", help="with --fitted: M/ef_construction list")
     ap.add_argument("--orders", default="time", help="with --fitted: time, shuffled, blockB, strideB")

@@ -56,23 +56,102 @@ def embed_simulated_archive(
     if buf:
         out.append(enc.encode(np.stack(buf)))
     frames = np.vstack(out).astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        path,
-        frames=frames,
-        days=days,
-        seed=seed,
-        start=start.isoformat(),
-        encoder=enc.card.version,
-        seconds=time.perf_counter() - t0,
-    )
+    _save(path, days, seed, start, enc.card.version, t0, frames=frames)
     return frames
 
 
-def windows_of(frames: np.ndarray, size: int = WINDOW) -> np.ndarray:
-    """Sliding-window means (stride 1) of consecutive frame vectors: the detector's window embeddings."""
+def _save(path: Path, days: float, seed: int, start: datetime, encoder: str, t0: float, **arrays: np.ndarray) -> None:
+    """Cache an archive's vectors with what made them (the cache is reused only for the same days, seed, encoder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        path,
+        days=days,
+        seed=seed,
+        start=start.isoformat(),
+        encoder=encoder,
+        seconds=time.perf_counter() - t0,
+        **arrays,  # type: ignore[arg-type]
+    )
+
+
+def embed_simulated_windows(
+    path: Path,
+    days: float,
+    seed: int = 11,
+    start: datetime = datetime(2024, 1, 1, tzinfo=UTC),
+    batch: int = 48,
+    model_dir: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """For an encoder that maps the window (v2: ``map_of_mean`` / ``map_of_part_means``): per-frame vectors
+    the generator is fitted to, and the archive's real window vectors (stride 1) it is checked against,
+    cached in ``path`` (npz), plus the encoder's version.
+
+    A v2 window vector is the learned map of the window's mean histograms, not a mean of frame vectors, so
+    the generator is fitted to each frame's histograms mapped alone (a one-frame window; for a parts
+    encoder each part's block is that frame's map) and its windows are the block-wise part means of those
+    (:func:`windows_of` with ``parts``). ``structure`` on both says how close that comes to the real thing.
+    """
+    from satwatch.services.models.embedding import FrameEncoder
+    from satwatch.services.simulator.scene import SceneSimulator, SimConfig
+
+    enc = FrameEncoder.load(model_dir, threads=1)
+    if path.is_file():
+        with np.load(path) as z:
+            if float(z["days"]) >= days and int(z["seed"]) == seed and str(z["encoder"]) == enc.card.version:
+                n = int(round(days * PER_DAY))
+                return (
+                    z["frames"][:n].astype(np.float32),
+                    z["windows"][: n - WINDOW + 1].astype(np.float32),
+                    str(z["encoder"]),
+                )
+    sim = SceneSimulator(SimConfig(seed=seed, days=days, start=start, geography=7))
+    frames: list[np.ndarray] = []
+    windows: list[np.ndarray] = []
+    recent: list[np.ndarray] = []  # the last WINDOW frames' histograms
+    buf: list[np.ndarray] = []
+    t0 = time.perf_counter()
+
+    def flush() -> None:
+        feats = enc.encode(np.stack(buf)).astype(np.float64)
+        buf.clear()
+        frames.append(enc.embed_windows(np.tile(feats, (1, enc.parts))))
+        inputs = []
+        for f in feats:
+            recent.append(f)
+            del recent[:-WINDOW]
+            if len(recent) == WINDOW:
+                inputs.append(enc.window_input(np.stack(recent)))
+        if inputs:
+            windows.append(enc.embed_windows(np.stack(inputs)))
+
+    for frame in tqdm(sim.frames(), total=sim.cfg.n_frames, desc="simulate + encode", unit="frame", disable=None):
+        buf.append(frame.data)
+        if len(buf) == batch:
+            flush()
+    if buf:
+        flush()
+    out_f, out_w = np.vstack(frames).astype(np.float32), np.vstack(windows).astype(np.float32)
+    _save(path, days, seed, start, enc.card.version, t0, frames=out_f, windows=out_w)
+    return out_f, out_w, enc.card.version
+
+
+def windows_of(frames: np.ndarray, size: int = WINDOW, parts: int = 1) -> np.ndarray:
+    """Sliding-window means (stride 1) of consecutive frame vectors: the detector's window embeddings.
+
+    With ``parts`` > 1 the vectors are ``parts`` blocks and block j of a window is the mean of block j over
+    the window's j-th part (``part_bounds``), as a parts encoder lays out its index vector.
+    """
+    from satwatch.services.models.embedding import part_bounds
+
     c = np.cumsum(np.vstack([np.zeros((1, frames.shape[1])), frames.astype(np.float64)]), axis=0)
-    return ((c[size:] - c[:-size]) / size).astype(np.float32)
+    if parts == 1:
+        return ((c[size:] - c[:-size]) / size).astype(np.float32)
+    n, block = len(frames) - size + 1, frames.shape[1] // parts
+    out = np.empty((n, frames.shape[1]), np.float32)
+    for j, (a, b) in enumerate(part_bounds(size, parts)):
+        cols = slice(j * block, (j + 1) * block)
+        out[:, cols] = (c[b : b + n, cols] - c[a : a + n, cols]) / (b - a)
+    return out
 
 
 @dataclass
@@ -132,9 +211,9 @@ class FittedGenerator:
             out[lo : lo + m] = (z @ self.basis + self.mean).astype(np.float32)
         return out
 
-    def windows(self, n: int, rng: np.random.Generator, start_phase: int = 0) -> np.ndarray:
-        """``n`` time-ordered window vectors (mean of 20 consecutive generated frames)."""
-        return windows_of(self.frames(n + WINDOW - 1, rng, start_phase))
+    def windows(self, n: int, rng: np.random.Generator, start_phase: int = 0, parts: int = 1) -> np.ndarray:
+        """``n`` time-ordered window vectors (mean of 20 consecutive generated frames, by part)."""
+        return windows_of(self.frames(n + WINDOW - 1, rng, start_phase), parts=parts)
 
 
 def frame_times(n: int, start: datetime = datetime(1990, 1, 1, tzinfo=UTC)) -> list[datetime]:
