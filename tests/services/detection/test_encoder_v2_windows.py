@@ -66,7 +66,20 @@ def test_a_parts_encoder_indexes_the_map_of_the_windows_part_means(tmp_path: Pat
     from satwatch.services.training.encoder_v2 import WindowPartsEncoderNet, export_v2
 
     export_v2(WindowPartsEncoderNet(parts=2, dim=8), tmp_path / "enc", {}, "untrained, for a test")
-    encoder = FrameEncoder.load(tmp_path / "enc")
+    _check_part_means_indexed(FrameEncoder.load(tmp_path / "enc"), tmp_path)
+
+
+def test_packaged_encoder_v22_in_the_detector_indexes_its_part_means_on_real_frames(tmp_path: Path) -> None:
+    """The optional encoder v2.2 (``--model-dir onnx_models/encoder-v2.2``: two halves, 256 numbers, a learned
+    linear plus convolutional map) runs in the detector on the real frames as its card says."""
+    from satwatch.services.models.modelcard import packaged_model_dir
+
+    encoder = FrameEncoder.load(packaged_model_dir() / "encoder-v2.2")  # verifies the file's sha256
+    assert encoder.card.version == "2.2.0" and encoder.dim == 256
+    _check_part_means_indexed(encoder, tmp_path)
+
+
+def _check_part_means_indexed(encoder: FrameEncoder, tmp_path: Path) -> None:
     assert encoder.parts == 2 and encoder.card.window_embedding == "map_of_part_means"
     archive = Archive(shared_data("study", "raw_images"), "COMS-1")
     frames = [shrink(archive.load(t)) for t in archive.times[:12]]
