@@ -20,7 +20,7 @@ from satwatch.services.config import DetectorSettings, Settings
 from satwatch.services.detection.alerts import Alert, AlertStore, SimilarEvent, alert_id
 from satwatch.services.detection.journal import IndexJournal
 from satwatch.services.detection.metrics import DetectorMetrics
-from satwatch.services.detection.quality import FrameHistory, QualityFinding, frame_findings, pixel_stats
+from satwatch.services.detection.quality import FrameHistory, frame_findings, model_mismatch, pixel_stats
 from satwatch.services.detection.scores import FrameScore
 from satwatch.services.detection.seams import Encoder, Index, Reranker, Scorer
 from satwatch.services.detection.window import Admission, RollingWindow, WindowEntry, WindowView
@@ -57,25 +57,6 @@ FOLLOWING = timedelta(hours=6)
 #: Frames per anomaly-model call when a batch is scored in the background. Small calls let the first
 #: frames' results arrive early, and onnxruntime's cost per frame is lowest at 2-4 frames a call here.
 SCORE_CHUNK = 4
-
-
-#: The operators' alert for frames the model set does not fit (see :func:`model_mismatch`).
-MODEL_MISMATCH = "model_mismatch"
-
-
-def model_mismatch(ratio: float) -> QualityFinding:
-    """The finding for a frame whose typical reconstruction error is ``ratio`` times what normal frames reach.
-
-    Such a score says nothing about the weather (a model trained on the procedural simulator, fed real
-    frames, scores every one hundreds of times over its threshold), so it goes to operators, not forecasters.
-    """
-    return QualityFinding(
-        MODEL_MISMATCH,
-        f"the frame's typical reconstruction error is {ratio:.1f}x the most any normal calibration frame reached: "
-        "the autoencoder was not trained on imagery like this, so its score is not a weather signal. Serve this "
-        "satellite with a model set trained on its imagery (real COMS-1 frames: --model-dir "
-        "onnx_models/autoencoder-v2; see docs/models.md, 'Which model set')",
-    )
 
 
 class InvalidFrame(ValueError):

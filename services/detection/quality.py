@@ -134,6 +134,25 @@ def pixel_stats(data: np.ndarray) -> PixelStats:
     return PixelStats(zeros, sums, top, hist)
 
 
+#: The operators' alert for frames the model set does not fit (see :func:`model_mismatch`).
+MODEL_MISMATCH = "model_mismatch"
+
+
+def model_mismatch(ratio: float) -> QualityFinding:
+    """The finding for a frame whose typical reconstruction error is ``ratio`` times what normal frames reach.
+
+    Such a score says nothing about the weather (a model trained on the procedural simulator, fed real
+    frames, scores every one hundreds of times over its threshold), so it goes to operators, not forecasters.
+    """
+    return QualityFinding(
+        MODEL_MISMATCH,
+        f"the frame's typical reconstruction error is {ratio:.1f}x the most any normal calibration frame reached: "
+        "the autoencoder was not trained on imagery like this, so its score is not a weather signal. Serve this "
+        "satellite with a model set trained on its imagery (real COMS-1 frames: --model-dir "
+        "onnx_models/autoencoder-v2; see docs/models.md, 'Which model set')",
+    )
+
+
 def check_pixels(
     data: np.ndarray, channels: Sequence[str] | None = None, stats: PixelStats | None = None
 ) -> list[QualityFinding]:

@@ -21,8 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from satwatch.services.detection.detector import MODEL_MISMATCH, model_mismatch
-from satwatch.services.detection.quality import FrameHistory, QualityFinding, frame_findings
+from satwatch.services.detection.quality import (
+    MODEL_MISMATCH,
+    FrameHistory,
+    QualityFinding,
+    frame_findings,
+    model_mismatch,
+)
 from satwatch.services.feed.incidents import alert_category
 from satwatch.services.models.anomaly import AnomalyResult
 from satwatch.services.training.data import FrameSet

@@ -3,8 +3,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from satwatch.services.detection.detector import MODEL_MISMATCH
-from satwatch.services.detection.quality import QualityFinding
+from satwatch.services.detection.quality import MODEL_MISMATCH, QualityFinding
 from satwatch.services.models.anomaly import AnomalyResult
 from satwatch.services.training.data import FrameSet
 from satwatch.services.training.decision import alert_kinds, decision_metrics, findings_of
