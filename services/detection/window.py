@@ -39,8 +39,26 @@ class WindowEntry:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+class _Filling:
+    """How full a window of ``size`` frames is, from its length (shared by the window and its views)."""
+
+    size: int
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def full(self) -> bool:
+        return len(self) == self.size
+
+    @property
+    def fill(self) -> float:
+        """Fraction of the window that holds frames (0..1)."""
+        return len(self) / self.size
+
+
 @dataclass(frozen=True)
-class WindowView:
+class WindowView(_Filling):
     """A window's frames as they stood at one moment (a new frame just added): what search, alerts and index
     growth read, while the window itself moves on with the next frames of a batch."""
 
@@ -58,16 +76,8 @@ class WindowView:
     def end(self) -> datetime:
         return self.times[-1]
 
-    @property
-    def full(self) -> bool:
-        return len(self.times) == self.size
 
-    @property
-    def fill(self) -> float:
-        return len(self.times) / self.size
-
-
-class RollingWindow:
+class RollingWindow(_Filling):
     """The latest ``size`` frames of one satellite within ``span``, in time order, with cached embeddings."""
 
     def __init__(self, size: int, span: timedelta) -> None:
@@ -86,15 +96,6 @@ class RollingWindow:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-    @property
-    def full(self) -> bool:
-        return len(self._entries) == self.size
-
-    @property
-    def fill(self) -> float:
-        """Fraction of the window that holds frames (0..1)."""
-        return len(self._entries) / self.size
 
     @property
     def start(self) -> datetime | None:

@@ -30,8 +30,9 @@ from satwatch.services.models.modelcard import (
 AUTOENCODER_FILE = "autoencoder.onnx"
 AUTOENCODER_CARD = "autoencoder.card.json"
 #: A frame whose typical per-pixel error exceeds this many times the largest one normal calibration frames
-#: reached is imagery the model set does not fit (on the study's real frames the procedural simulator's
-#: autoencoder reaches 30x; weather events and data faults at most 1.7x: BENCHMARKS.md, "Which model set").
+#: reached is imagery the model set does not fit: on the study's real frames the procedural simulator's
+#: autoencoder reaches 29-32x; frames of the imagery a set was trained on, events and faults included, at most
+#: 1.08x (BENCHMARKS.md, "Which model set fits which imagery").
 DOMAIN_FACTOR = 3.0
 #: Conditioning feature order shared by training and run time.
 TIME_FEATURES = ["sin_time_of_day", "cos_time_of_day", "sin_day_of_year", "cos_day_of_year"]
