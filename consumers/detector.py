@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,9 @@ from satwatch.services.frames.frame import Frame, shrink
 
 log = logging.getLogger(__name__)
 
+#: Poll batches started (decoded, scoring queued) ahead of the one being finished. Two keep both scoring
+#: workers supplied through a poll that finds nothing fetched; each costs only its frames' memory.
+LOOKAHEAD = 2
 
 
 class _Rewind(ConsumerRebalanceListener):
@@ -178,41 +182,39 @@ class DetectorConsumer:
     def run(self, max_idle_seconds: float | None = None) -> None:
         """Consume until stop() (or, if given, until no message arrived for ``max_idle_seconds``).
 
-        The loop runs one poll ahead: a batch is decoded and its anomaly scoring started before the batch
-        before it is processed, flushed and committed, so the model never waits on the broker round trips.
+        The loop runs up to ``LOOKAHEAD`` polls ahead: batches are decoded and their anomaly scoring started
+        before the batch before them is processed, flushed and committed, so the model never waits on the
+        broker round trips, nor on a poll that finds nothing fetched yet. Batches finish in poll order.
         """
         self.alerts.published_ids = self._read_published_ids()
         self._publish_pending()
         self.consumer.subscribe([self.settings.kafka.frames_topic], listener=_Rewind(self))
         idle_since = time.monotonic()
-        pending: _Pending | None = None
+        started: deque[_Pending] = deque()
         self._running = True
         try:
             while not self._stop.is_set():
-                # With a batch in hand, only look for what has already arrived; finish the batch at once.
-                batch = self.consumer.poll(timeout_ms=0 if pending else 500)
+                # With batches in hand, only look for what has already arrived.
+                batch = self.consumer.poll(timeout_ms=0 if started else 500)
                 if self.to_rewind:
                     # Records fetched before the rewind are read again from the earlier position.
                     batch = {tp: recs for tp, recs in batch.items() if tp not in self.to_rewind}
-                    if pending is not None:
-                        pending = pending.without(self.to_rewind)
+                    started = deque(p.without(self.to_rewind) for p in started)
                     self._rewind()
-                following = self._start(batch) if batch else None
-                if pending is not None:
-                    self._finish(pending)
-                pending = following
+                if batch:
+                    started.append(self._start(batch))
+                # Finish the oldest batch when nothing more has arrived (the next fetch is under way) or enough
+                # are started ahead; the rest stay queued for the scoring workers meanwhile.
+                if started and (not batch or len(started) > LOOKAHEAD):
+                    self._finish(started.popleft())
                 if batch:
                     idle_since = time.monotonic()
                 elif not self.consumer.assignment():
                     idle_since = time.monotonic()  # still joining the group: not idle yet
-                elif (
-                    pending is None
-                    and max_idle_seconds is not None
-                    and time.monotonic() - idle_since > max_idle_seconds
-                ):
+                elif not started and max_idle_seconds is not None and time.monotonic() - idle_since > max_idle_seconds:
                     break
-            if pending is not None:
-                self._finish(pending)
+            while started:
+                self._finish(started.popleft())
         finally:
             self._running = False
             self.close()
@@ -315,7 +317,7 @@ class DetectorConsumer:
                 if result.alert is not None:
                     # A hook may add to the new alert (its nowcast): store what is about to be published, so that
                     # a republication after a crash carries it too.
-                    self.detector.store.amend(result.alert)
+                    self.detector.store.amend(result.alert, commit=False)  # durable at the checkpoint
             alerts.append(result.alert)
         return alerts
 

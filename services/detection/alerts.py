@@ -3,6 +3,7 @@ or restart that recomputes the same alert writes nothing new."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -111,20 +112,30 @@ class AlertStore:
                 "the alerts topic are not published twice"
             ) from None
 
-    def put(self, alert: Alert) -> bool:
-        """Store durably; True when the alert is new, False when its id was already stored."""
-        with self._lock, self._db:
+    def put(self, alert: Alert, *, commit: bool = True) -> bool:
+        """Store the alert; True when it is new, False when its id was already stored.
+
+        ``commit=False`` leaves it in the open transaction until :meth:`commit` (or any committing write): one
+        fsync'd commit per poll batch instead of one per alert. The caller must commit before it publishes
+        the alert or commits the offsets of the frame that raised it.
+        """
+        with self._lock, self._db if commit else contextlib.nullcontext():
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO alerts (id, satellite, window_end, kind, body) VALUES (?, ?, ?, ?, ?)",
                 (alert.id, alert.satellite, alert.window_end.isoformat(), alert.kind, alert.model_dump_json()),
             )
             return cur.rowcount == 1
 
-    def amend(self, alert: Alert) -> None:
+    def amend(self, alert: Alert, *, commit: bool = True) -> None:
         """Rewrite a stored alert's body (what a hook added after it was stored, such as its nowcast), so that a
-        republication after a crash sends what the first publication would have."""
-        with self._lock, self._db:
+        republication after a crash sends what the first publication would have. ``commit`` as for :meth:`put`."""
+        with self._lock, self._db if commit else contextlib.nullcontext():
             self._db.execute("UPDATE alerts SET body = ? WHERE id = ?", (alert.model_dump_json(), alert.id))
+
+    def commit(self) -> None:
+        """Make everything written with ``commit=False`` durable (one fsync'd commit; nothing to do if none)."""
+        with self._lock:
+            self._db.commit()
 
     def put_scores(self, rows: list[FrameScore]) -> None:
         """Store frames' scores durably in one transaction (idempotent per satellite and time)."""

@@ -414,7 +414,8 @@ class Detector:
                 alert = self._make_alert(sat, window, score, result.heatmap, neighbours, kind)
                 if faults:
                     log.warning("%s %s: data-quality fault %s: %s", sat, frame.time.isoformat(), kind, faults[0].detail)
-                if self.store.put(alert):
+                # Committed with the batch's scores in flush(), before anything is published or committed.
+                if self.store.put(alert, commit=False):
                     outcome.alert = alert
                     m.alerts.labels(sat, alert.kind).inc()
         if window.full:
@@ -523,8 +524,9 @@ class Detector:
     def flush(self) -> None:
         """Make everything processed so far durable; the consumer calls this before committing offsets."""
         if self._pending_scores:
-            self.store.put_scores(self._pending_scores)
+            self.store.put_scores(self._pending_scores)  # commits the batch's alerts too
             self._pending_scores = []
+        self.store.commit()
         if self._journal is not None:
             self._journal.sync()
         if self.reranker is not None:

@@ -59,3 +59,20 @@ def test_summary_says_when_the_exact_similarity_compared_fewer_frames() -> None:
     assert "gt-sim 0.800 (on 12 frames: part-filled window)" in text
     full = alert.model_copy(update={"similar": [ev.model_copy(update={"frames_compared": 20})], "frames_in_window": 20})
     assert "part-filled" not in full.summary()
+
+
+def test_uncommitted_alerts_are_durable_only_at_commit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = AlertStore(tmp_path / "a.sqlite")
+    assert store.put(make_alert(), commit=False) is True
+    assert store.put(make_alert(), commit=False) is False  # still idempotent inside the open transaction
+    store.put(make_alert(1), commit=False)
+    store.amend(make_alert(1).model_copy(update={"score": 0.9}), commit=False)
+    other = AlertStore(tmp_path / "a.sqlite")  # another reader (the feed) sees committed rows only
+    assert other.count() == 0
+    store.commit()
+    assert other.count() == 2 and other.get(make_alert(1).id).score == 0.9  # type: ignore[union-attr]
+    # A crash before the commit loses the uncommitted alerts: the consumer has not committed their offsets,
+    # so it reads their frames again and stores them then.
+    store.put(make_alert(2), commit=False)
+    store._db.close()
+    assert AlertStore(tmp_path / "a.sqlite").count() == 2
