@@ -126,6 +126,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "development periods: the simulator's, or with --archive the archive's own labelled events against its "
         "calibration days",
     )
+    p.add_argument(
+        "--novelty",
+        type=Path,
+        metavar="MODEL_DIR",
+        help="autoencoder, no training: give the v2 model set in MODEL_DIR the temporal-novelty term (each patch "
+        "against the same patch in the 3 previous frames), its spread and the threshold calibrated on the "
+        "calibration days of --archive (the archive the set was trained on); the set goes to --out",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_config_argument(p)
     p.set_defaults(func=run)
@@ -139,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from satwatch.services.training.pipeline import TrainOptions, run_autoencoder, run_encoder, run_encoder_v2
 
+    if args.novelty is not None:
+        return _novelty(args)
     if args.archive is not None and not args.archive.is_dir():
         raise FileNotFoundError(f"archive directory {args.archive} does not exist")
     if args.labels is not None and args.archive is None:
@@ -203,4 +213,31 @@ def run(args: argparse.Namespace) -> int:
                 "score a held-out labelled period with: satwatch evaluate --archive DIR --labels FILE "
                 f"--model-dir {args.out} --skip-encoder"
             )
+    return 0
+
+
+def _novelty(args: argparse.Namespace) -> int:
+    from satwatch.services.training.pipeline import calibrate_novelty
+
+    if args.model != "autoencoder" or args.archive is None:
+        log.error("--novelty recalibrates an autoencoder set on its training archive: give autoencoder and --archive")
+        return 2
+    if not args.archive.is_dir():
+        raise FileNotFoundError(f"archive directory {args.archive} does not exist")
+    card = calibrate_novelty(
+        args.novelty,
+        args.archive,
+        args.out,
+        alerts_per_day=args.alerts_per_day,
+        labels=args.labels,
+        progress=not args.no_progress,
+    )
+    cal = card.metrics["novelty_calibration"]
+    sc = card.scoring
+    assert sc is not None
+    print(
+        f"autoencoder v{card.version} written to {args.out}: novelty centre {sc.novelty_center:.4g}, spread "
+        f"{sc.novelty_scale:.4g}; threshold {card.thresholds['anomaly']:.5g} (was {cal['threshold_before']:.5g}; "
+        f"{cal['frames']} normal frames, {cal['hours_covered']} of 24 hours)"
+    )
     return 0

@@ -40,7 +40,7 @@ from satwatch.services.metric.groundtruth import (
     similarity_one_to_many,
     window_signature,
 )
-from satwatch.services.models.anomaly import AnomalyResult
+from satwatch.services.models.anomaly import AnomalyResult, Scoring, previous_within, with_novelty
 from satwatch.services.models.modelcard import ModelCard
 from satwatch.services.retrieval.events import distinct_events
 from satwatch.services.retrieval.index import Neighbour, WindowRecord
@@ -128,6 +128,8 @@ class Detector:
         #: The channels the models were trained on (their cards say); satellites with others are refused.
         self.model_channels = tuple(model_channels)
         self.threshold = settings.anomaly_threshold if settings.anomaly_threshold is not None else scorer.threshold
+        #: The card's scoring where it has a temporal-novelty term (frames are compared with their window's last).
+        self._novelty: Scoring | None = getattr(getattr(scorer, "card", None), "scoring", None)
         self.metrics.calibrate(self.threshold)  # the score histogram's buckets span the threshold in force
         self._windows: dict[str, RollingWindow] = {}
         #: Each satellite's last frames as the data-quality checks compare them (rebuilt, like the windows, from
@@ -351,7 +353,14 @@ class Detector:
         if self.reranker is not None:
             with m.stage("signature_store"):
                 self.reranker.add(sat, frame.time, frame.data, signature)
-        admission = window.add(WindowEntry(frame.time, embedding))
+        novelty = self._novelty
+        if novelty is not None and novelty.novelty_frames and result.patches is not None:
+            # Temporal novelty against the window's previous frames, as satwatch evaluate applies it.
+            earlier = [(e.time, e.extras.get("patches")) for e in window.entries[-novelty.novelty_frames :]]
+            result = with_novelty(result, previous_within(novelty, frame.time, earlier), novelty)
+            admission = window.add(WindowEntry(frame.time, embedding, {"patches": result.patches}))
+        else:
+            admission = window.add(WindowEntry(frame.time, embedding))
         if admission is Admission.RESTARTED:
             m.window_restarts.labels(sat).inc()
             log.warning("%s %s: gap longer than the cadence allows; window restarted", sat, frame.time.isoformat())

@@ -9,7 +9,8 @@ comes from the model card, calibrated on normal weather, and can be overridden b
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,67 @@ def _texture_heatmap(patches: np.ndarray, shape: tuple[int, ...], scoring: Scori
     return z[rows[:, None], cols[None, :]].astype(np.float32)
 
 
+def novelty_term(patches: np.ndarray, previous: Sequence[np.ndarray], scoring: Scoring) -> float | None:
+    """The standardised temporal novelty of a patch-distance map (rows, cols) against the maps of the stream's
+    previous frames (see :class:`Scoring`); None when the card has none or no previous map is given."""
+    if not scoring.novelty_frames or not previous:
+        return None
+    ref = previous[0] if len(previous) == 1 else np.max(np.stack(previous), axis=0)
+    excess = (np.asarray(patches, dtype=np.float32) - np.asarray(ref, dtype=np.float32)).ravel()
+    k = min(max(1, scoring.novelty_top), excess.size)
+    top = np.partition(excess, excess.size - k)[-k:]
+    return float((np.float32(top.mean()) - np.float32(scoring.novelty_center)) / np.float32(scoring.novelty_scale))
+
+
+def previous_within(
+    scoring: Scoring, time: datetime, earlier: Sequence[tuple[datetime, np.ndarray | None]]
+) -> list[np.ndarray]:
+    """Of a stream's earlier (time, patch map) pairs (oldest first), the maps novelty compares ``time`` with:
+    the latest ``novelty_frames`` strictly before it and at most ``novelty_span_s`` seconds older."""
+    out: list[np.ndarray] = []
+    for t, m in reversed(earlier):
+        if len(out) >= scoring.novelty_frames:
+            break
+        age = (time - t).total_seconds()
+        if age <= 0 or m is None:
+            continue
+        if age > scoring.novelty_span_s:
+            break
+        out.append(m)
+    return out
+
+
+def with_novelty(result: AnomalyResult, previous: Sequence[np.ndarray], scoring: Scoring) -> AnomalyResult:
+    """The frame's result with its temporal-novelty term: the weather part of the score becomes the larger of
+    the frame's own weather term and its novelty (the score is unchanged where novelty is not the larger)."""
+    if result.patches is None:
+        return result
+    nov = novelty_term(result.patches, previous, scoring)
+    if nov is None:
+        return result
+    if nov <= result.weather:
+        return replace(result, novelty=nov)
+    score = np.float32(nov) + np.float32(result.consistency_excess) + np.float32(result.lines_excess)
+    return replace(result, score=float(score), novelty=nov)
+
+
+def stream_with_novelty(
+    results: Sequence[AnomalyResult], times: Sequence[datetime], scoring: Scoring
+) -> list[AnomalyResult]:
+    """Results of one stream's frames (in time order) each with its novelty against the frames before it, as
+    the detector applies it frame by frame; unchanged for cards without the novelty term."""
+    if not scoring.novelty_frames:
+        return list(results)
+    out: list[AnomalyResult] = []
+    earlier: list[tuple[datetime, np.ndarray | None]] = []
+    for r, t in zip(results, times, strict=True):
+        out.append(with_novelty(r, previous_within(scoring, t, earlier), scoring))
+        earlier.append((t, r.patches))
+        if len(earlier) > scoring.novelty_frames:
+            earlier.pop(0)
+    return out
+
+
 @dataclass
 class AnomalyResult:
     """A frame's anomaly score and its per-pixel error map at model resolution (rows x columns of the card).
@@ -157,6 +219,13 @@ class AnomalyResult:
     #: The frame's typical per-pixel error over the largest normal calibration frames reached (0 when the card
     #: does not record it); above ``DOMAIN_FACTOR`` the model set does not fit this imagery.
     domain_ratio: float = 0.0
+    #: The weather term of the frame alone (v2: the larger of ``texture`` and the pixel term beyond its gate),
+    #: and its raw patch-distance map (rows, cols), which the next frames' novelty terms read.
+    weather: float = 0.0
+    patches: np.ndarray | None = None
+    #: The standardised temporal-novelty term (cards with ``novelty_frames``), once :func:`with_novelty` has
+    #: compared the frame with its stream's previous frames; None before, or with no previous frame in reach.
+    novelty: float | None = None
 
     @property
     def is_anomaly(self) -> bool:
@@ -194,6 +263,11 @@ class AnomalyScorer:
             raise ValueError(f"{folder / AUTOENCODER_CARD} describes a {card.kind}, not an autoencoder")
         verify(card, folder / card.file)
         return cls(card, open_session(folder / card.file, threads), threshold)
+
+    @property
+    def scoring(self) -> Scoring:
+        """How the card combines the model's outputs into the score."""
+        return self._scoring
 
     def _run(self, data: np.ndarray, times: list[datetime], outputs: list[str]) -> list[np.ndarray]:
         assert self.card.conditioning is not None
@@ -240,10 +314,12 @@ class AnomalyScorer:
                 for m, tm, t, pz in zip(maps, tex_maps, tex, pixel_z, strict=True)
             ]
         domain = typical_error(maps) / np.float32(sc.domain_error_max) if sc.domain_error_max else zeros
+        weather = np.maximum(tex, pixel_term(pixel, sc)) if tex is not None else scores - cons - line
+        patches: list[np.ndarray | None] = list(tex_maps) if tex_maps is not None else [None] * len(frames)
         return [
-            AnomalyResult(float(s), m, self.threshold, float(c), float(li), float(t), float(d))
-            for s, m, c, li, t, d in zip(
-                scores, heatmaps, cons, line, tex if tex is not None else zeros, domain, strict=True
+            AnomalyResult(float(s), m, self.threshold, float(c), float(li), float(t), float(d), float(w), p)
+            for s, m, c, li, t, d, w, p in zip(
+                scores, heatmaps, cons, line, tex if tex is not None else zeros, domain, weather, patches, strict=True
             )
         ]
 

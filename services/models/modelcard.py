@@ -95,6 +95,13 @@ class Scoring(BaseModel):
     distance from normal, standardised the same way) instead of the reconstruction error, so the alert
     points at the unusual patches.
 
+    With ``novelty_frames`` > 0 (v2.1, temporal novelty) the weather term is also the larger of itself and the
+    standardised novelty, ``(novelty - novelty_center) / novelty_scale``: the mean of the ``novelty_top``
+    largest values of the frame's patch-distance map less, patch by patch, the largest distance the same patch
+    had in the stream's previous ``novelty_frames`` frames within ``novelty_span_s`` seconds. A cell that
+    appears where the previous frames were ordinary stands out; an unusual structure that persists does not.
+    A frame with no previous frame in that span (a stream's first, or after a gap) has no novelty term.
+
     ``domain_error_max`` is the largest typical (median) per-pixel error any normal calibration frame reached
     (:func:`satwatch.services.models.anomaly.typical_error`). Weather and faults are local, so they barely move
     a frame's median error; imagery unlike what the model learned (real frames under a model trained on the
@@ -115,6 +122,11 @@ class Scoring(BaseModel):
     texture_center: float = 0.0
     texture_scale: float = 1.0
     pixel_gate: float = 0.0
+    novelty_frames: int = 0
+    novelty_span_s: float = 0.0
+    novelty_top: int = 4
+    novelty_center: float = 0.0
+    novelty_scale: float = 1.0
     domain_error_max: float | None = None
 
 

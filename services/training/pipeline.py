@@ -425,3 +425,101 @@ def run_encoder_v2(
     if archive is None:
         metrics["simulation"] = {"seed": int(ENCODER_SIM["seed"]), "days": days or 42.0}
     return export_v2(result.model, opts.out, metrics, desc)
+
+
+#: The temporal-novelty term (v2.1): each patch against the same patch's largest distance in this many previous
+#: frames, the frame's novelty the mean of the largest this-many patch excesses. Chosen on the development
+#: stream (texture seed 501) and the calibration days, not on the held-out stream (BENCHMARKS.md, issue 17).
+NOVELTY_FRAMES = 3
+NOVELTY_TOP = 4
+
+
+def calibrate_novelty(
+    model_dir: Path,
+    archive: Path,
+    out: Path,
+    frames: int = NOVELTY_FRAMES,
+    alerts_per_day: float = 0.5,
+    labels: Path | None = None,
+    progress: bool = True,
+) -> ModelCard:
+    """Give a v2 model set (a patch-texture map among its outputs) the temporal-novelty term; write it to ``out``.
+
+    Every frame of ``archive`` is scored in time order with the set's network; the novelty's centre and spread
+    are the mean and standard deviation over the archive's calibration days (``calibration_split``: whole UTC
+    days, every hour of the day; normal frames only), and the alert threshold is calibrated anew on those days'
+    scores with the term in, at ``alerts_per_day``. The network, its other checks and their standardisation are
+    kept; the ONNX file is copied unchanged. Use the archive the set was trained on, so its calibration days
+    are the ones the rest of the card was calibrated on.
+    """
+    import shutil
+
+    from satwatch.services.models.anomaly import AUTOENCODER_CARD, AnomalyResult, AnomalyScorer, stream_with_novelty
+    from satwatch.services.training.autoencoder import calibrate_threshold
+
+    scorer = AnomalyScorer.load(model_dir, threads=2)
+    card = scorer.card
+    if not scorer.scoring.texture_map_output:
+        raise ValueError(f"{model_dir}: the novelty term reads a patch-texture map, which this model set lacks")
+    fs = load_archive(archive, progress=progress, labels=labels)
+    per_day = frames_per_day(fs.times)
+    raw = scorer.scoring.model_copy(
+        update={
+            "novelty_frames": frames,
+            "novelty_span_s": frames * 86400.0 / per_day,
+            "novelty_top": NOVELTY_TOP,
+            "novelty_center": 0.0,
+            "novelty_scale": 1.0,
+        }
+    )
+    results: list[AnomalyResult] = []
+    for s in range(0, len(fs), 32):
+        results += scorer.score_batch([fs.frame(i) for i in range(s, min(len(fs), s + 32))])
+    held, how = calibration_split(fs.times)
+    valid = held & fs.normal()
+    nov = np.array([np.nan if r.novelty is None else r.novelty for r in stream_with_novelty(results, fs.times, raw)])
+    known = valid & ~np.isnan(nov)
+    if not known.any():
+        raise ValueError(f"archive {archive.name}: no calibration frame has a previous frame to compare with")
+    scoring = raw.model_copy(
+        update={"novelty_center": float(nov[known].mean()), "novelty_scale": float(max(nov[known].std(), 1e-6))}
+    )
+    scores = np.array([r.score for r in stream_with_novelty(results, fs.times, scoring)])
+    threshold = calibrate_threshold(scores[valid], alerts_per_day, per_day)
+    log.info(
+        "novelty term: centre %.4g, spread %.4g; threshold %.4g",
+        scoring.novelty_center,
+        scoring.novelty_scale,
+        threshold,
+    )
+    major, minor = (card.version.split(".") + ["0", "0"])[:2]
+    version = card.version if card.scoring and card.scoring.novelty_frames else f"{major}.{int(minor) + 1}.0"
+    metrics = {
+        **card.metrics,
+        "novelty_calibration": {
+            "archive": f"archive {archive.name}: {len(fs)} frames {fs.times[0]:%Y-%m-%d %H:%M} to "
+            f"{fs.times[-1]:%Y-%m-%d %H:%M}",
+            "method": how,
+            "frames": int(valid.sum()),
+            "with_novelty": int(known.sum()),
+            "normal_days": float(valid.sum() / per_day),
+            "hours_covered": hours_covered([t for t, v in zip(fs.times, valid, strict=True) if v]),
+            "threshold": threshold,
+            "threshold_before": card.thresholds.get("anomaly"),
+            "alerts_per_day": alerts_per_day,
+        },
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / card.file).resolve() != (model_dir / card.file).resolve():
+        shutil.copyfile(model_dir / card.file, out / card.file)
+    new = card.model_copy(
+        update={
+            "version": version,
+            "scoring": scoring,
+            "metrics": metrics,
+            "thresholds": {**card.thresholds, "anomaly": float(threshold), "false_alert_rate": float(alerts_per_day)},
+            "created": datetime.now(UTC),
+        }
+    )
+    new.save(out / AUTOENCODER_CARD)
+    return new

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from satwatch.services.detection.scores import FrameScore, ScoresFile
 from satwatch.services.metric.groundtruth import FrameSignature, cdf_from_signature
 from satwatch.services.metric.study import make_triplets
-from satwatch.services.models.anomaly import AnomalyResult, AnomalyScorer
+from satwatch.services.models.anomaly import AnomalyResult, AnomalyScorer, stream_with_novelty
 from satwatch.services.models.embedding import FrameEncoder
 from satwatch.services.models.locate import resolve_model_dirs
 from satwatch.services.training.data import FrameSet, block_windows, frames_per_day, split_blocks
@@ -46,11 +46,12 @@ def encode_all(encoder: FrameEncoder, data: np.ndarray, batch: int = 16, progres
 
 
 def score_results(scorer: AnomalyScorer, fs: FrameSet, batch: int = 32, progress: bool = True) -> list[AnomalyResult]:
-    """Every frame's result with the ONNX autoencoder: score, terms and error map."""
+    """Every frame's result with the ONNX autoencoder: score, terms and error map; with the card's temporal
+    novelty, each frame against the frames before it, as the detector applies it."""
     out: list[AnomalyResult] = []
     for s in tqdm(range(0, len(fs), batch), desc="scoring", disable=None if progress else True):
         out += scorer.score_batch([fs.frame(i) for i in range(s, min(len(fs), s + batch))])
-    return out
+    return stream_with_novelty(out, fs.times, scorer.scoring)
 
 
 def score_all(
