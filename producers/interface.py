@@ -40,8 +40,16 @@ def simulator_stream(
     """The built-in scene simulator (config ``[simulator]``), paced at ``speed`` times real time."""
     from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 
-    sim = SceneSimulator(SimConfig.from_settings(settings.simulator, days=days, seed=seed))
-    return FrameStream("simulator", paced(iter(sim.frames()), speed), len(sim.times))
+    cfg = SimConfig.from_settings(settings.simulator, days=days, seed=seed)
+    sim = SceneSimulator(cfg)
+    # The detector's default for COMS-1 is the real-imagery set; the procedural scene needs its own.
+    banner = (
+        f"procedural scene of {cfg.satellite}: serve it with `satwatch detect --model-dir onnx_models` (the set "
+        "trained on this simulator; the profile's own set is for real imagery)"
+        if cfg.scene == "procedural"
+        else None
+    )
+    return FrameStream("simulator", paced(iter(sim.frames()), speed), len(sim.times), banner=banner)
 
 
 def archive_stream(

@@ -9,6 +9,7 @@ import pytest
 
 from satwatch.broker import EmbeddedBroker
 from satwatch.services.config import Settings
+from satwatch.services.models.modelcard import packaged_model_dir
 
 
 @pytest.fixture(scope="session")
@@ -19,8 +20,13 @@ def broker() -> Iterator[EmbeddedBroker]:
 
 @pytest.fixture
 def settings(broker: EmbeddedBroker, tmp_path) -> Settings:  # type: ignore[no-untyped-def]
-    """Settings pointing at the test broker, with topics and group unique to the test."""
+    """Settings pointing at the test broker, with topics and group unique to the test.
+
+    The tests stream the procedural simulator, so they serve its model set (the shipped root); COMS-1's own
+    set (autoencoder v2, for real imagery) is what a test that clears ``model_dir`` gets.
+    """
     s = Settings()
+    s.detector.model_dir = str(packaged_model_dir())
     tag = uuid.uuid4().hex[:8]
     s.kafka.bootstrap_servers = broker.bootstrap_servers
     s.kafka.frames_topic = f"frames-{tag}"

@@ -18,6 +18,7 @@ from satwatch.producers.sources import paced
 from satwatch.services.detection.alerts import Alert
 from satwatch.services.detection.detector import FrameOutcome, build_detector
 from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer, ProducerMetrics
+from satwatch.services.models.modelcard import packaged_model_dir
 from satwatch.topics import ensure_topics
 
 if TYPE_CHECKING:
@@ -63,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     settings.detector.state_dir = str(state)
     cfg = SimConfig.from_settings(settings.simulator, days=args.days, seed=args.seed)
     sim = SceneSimulator(cfg)
+    if cfg.scene == "procedural" and not (settings.detector.model_dir or settings.detector.model_dirs):
+        # COMS-1's own autoencoder knows real cloud fields; the procedural scene is the root set's world.
+        settings.detector.model_dir = str(packaged_model_dir())
     print(
         f"simulated stream: {len(sim.times)} frames of {cfg.satellite} from {sim.times[0]:%Y-%m-%d %H:%M}Z, "
         f"{len(sim.events)} labelled events",

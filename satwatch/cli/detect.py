@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         metavar="[PROFILE=]DIR",
         help="directory with encoder and/or autoencoder ONNX files and cards, e.g. a 'satwatch train --out' folder "
-        "(a model it lacks is the shipped one, logged; default: shipped). Give PROFILE=DIR once "
+        "(a model it lacks is the shipped one, logged). Default: the models the satellite profile names (COMS-1: "
+        "the shipped encoder and onnx_models/autoencoder-v2, trained for real imagery; the procedural simulator "
+        "needs --model-dir onnx_models, its own set). Give PROFILE=DIR once "
         "per satellite profile to serve several model sets at once (config detector.model_dirs); frames of a "
         "profile with none are refused as no_model",
     )
@@ -60,8 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=400,
         metavar="N",
-        help="frames per satellite held in memory for pictures and --nowcast (default 400, about 4 days at 15 "
-        "minutes)",
+        help="frames per satellite held in memory for pictures and --nowcast (default 400, about 4 days at 15 minutes)",
     )
     p.add_argument(
         "--nowcast",

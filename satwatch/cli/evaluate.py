@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model-dir",
         type=Path,
         help="folder with encoder.onnx and/or autoencoder.onnx and their cards, e.g. a 'satwatch train --out' "
-        "folder; a model it lacks is the shipped one (logged). Default: the shipped models",
+        "folder; a model it lacks is the shipped one (logged). Default: with --archive, the models its satellite "
+        "profile names (COMS-1: autoencoder-v2, trained for real imagery); else the shipped root set",
     )
     p.add_argument(
         "--archive",
@@ -72,6 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from satwatch.services.frames.profiles import get_profile
     from satwatch.services.models.locate import resolve_model_dirs
     from satwatch.services.training.data import load_archive
     from satwatch.services.training.pipeline import autoencoder_test_frames, encoder_frames
@@ -85,8 +87,10 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"labels file {args.labels} does not exist")
     if args.scores_out is not None and args.skip_anomaly:
         raise ValueError("--scores-out records the autoencoder's scores: drop --skip-anomaly")
-    dirs = resolve_model_dirs(args.model_dir)
     labelled = load_archive(args.archive, not args.no_progress, labels=args.labels) if args.labels else None
+    # No --model-dir: an archive's frames are served as the detector serves them, by their profile's models
+    # (COMS-1: the real-imagery autoencoder); the simulated test period by the set trained on that simulator.
+    dirs = resolve_model_dirs(args.model_dir, get_profile(labelled.satellite) if labelled is not None else None)
     enc = None
     if not args.skip_encoder:
         from satwatch.services.models.embedding import FrameEncoder
@@ -108,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         events, twin = autoencoder_test_frames(args.cache)
     path = write_report(
         args.out,
-        args.model_dir,
+        dirs,
         enc,
         events,
         twin,

@@ -41,7 +41,7 @@ from satwatch.services.metric.groundtruth import (
     window_signature,
 )
 from satwatch.services.models.anomaly import AnomalyResult, Scoring, previous_within, with_novelty
-from satwatch.services.models.modelcard import ModelCard
+from satwatch.services.models.modelcard import ModelCard, packaged_model_dir
 from satwatch.services.retrieval.events import distinct_events
 from satwatch.services.retrieval.index import Neighbour, WindowRecord
 from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance
@@ -574,18 +574,29 @@ def build_detector(
     """
     from satwatch.services.models.anomaly import AnomalyScorer
     from satwatch.services.models.embedding import FrameEncoder
-    from satwatch.services.models.locate import resolve_model_dirs
+    from satwatch.services.models.locate import resolve_model_dirs, shipped_profile
     from satwatch.services.retrieval.index import SimilarityIndex
 
     d = settings.detector
     if d.profiles_file:
         load_profiles(d.profiles_file)
     state = Path(d.state_dir)
-    dirs = resolve_model_dirs(d.model_dir)  # a folder with one model: the other is the shipped one (logged)
+    # A named folder wins; else the models the profile names (the shipped encoder's profile when none is given).
+    # A folder with one model: the other is the shipped one (logged).
+    own = profile or (None if d.model_dir else _profile_or_none(shipped_profile()))
+    dirs = resolve_model_dirs(d.model_dir, own)
     encoder = FrameEncoder.load(dirs.encoder, threads=d.model_threads)
     # Scoring workers share the autoencoder's threads: each call then runs on its caller's thread alone.
     scorer_threads = max(1, d.model_threads // d.scoring_workers)
     scorer = AnomalyScorer.load(dirs.autoencoder, threshold=d.anomaly_threshold, threads=scorer_threads)
+    log.info(
+        "model set%s: encoder v%s from %s, autoencoder v%s from %s",
+        f" for {own.name}" if own is not None else "",
+        encoder.card.version,
+        dirs.encoder or packaged_model_dir(),
+        scorer.card.version,
+        dirs.autoencoder or packaged_model_dir(),
+    )
     channels = tuple(encoder.card.normalisation.channels)
     if tuple(scorer.card.normalisation.channels) != channels:
         raise ValueError(
@@ -625,6 +636,10 @@ def build_detector(
     )
     detector.warm_up()
     return detector
+
+
+def _profile_or_none(name: str | None) -> SatelliteProfile | None:
+    return get_profile(name) if name is not None and name in profile_names() else None
 
 
 def check_serves(profile: SatelliteProfile, channels: tuple[str, ...], cards: Sequence[ModelCard]) -> None:

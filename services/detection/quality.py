@@ -148,8 +148,8 @@ def model_mismatch(ratio: float) -> QualityFinding:
         MODEL_MISMATCH,
         f"the frame's typical reconstruction error is {ratio:.1f}x the most any normal calibration frame reached: "
         "the autoencoder was not trained on imagery like this, so its score is not a weather signal. Serve this "
-        "satellite with a model set trained on its imagery (real COMS-1 frames: --model-dir "
-        "onnx_models/autoencoder-v2; see docs/models.md, 'Which model set')",
+        "satellite with a model set trained on its imagery (real COMS-1 frames: onnx_models/autoencoder-v2, the "
+        "COMS-1 profile's own; the procedural simulator: onnx_models; see docs/models.md, 'Which model set')",
     )
 
 

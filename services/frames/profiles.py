@@ -27,10 +27,10 @@ class ProfileError(ValueError):
     """A profile that is missing, malformed or does not fit the frame at hand."""
 
 
-
 @lru_cache(maxsize=64)
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, flags=re.IGNORECASE)
+
 
 @dataclass(frozen=True)
 class ParsedName:
@@ -65,8 +65,16 @@ class SatelliteProfile(BaseModel):
     min_side: int = Field(300, gt=0, description="the block size k is the largest with min(H, W) // k >= this")
     window_hours: float = Field(6.0, gt=0, description="a window covers at most this many hours")
     window_frames: int = Field(20, ge=1, description="frames in a full window (the latest ones in its span)")
-    encoder: str | None = Field(None, description="model directory or name serving this satellite's embedding")
-    autoencoder: str | None = Field(None, description="model directory or name serving its anomaly score")
+    encoder: str | None = Field(
+        None,
+        description="folder (or name of a shipped one) of the encoder serving this satellite's embedding when "
+        "no detector.model_dir is set; none: the shipped root encoder",
+    )
+    autoencoder: str | None = Field(
+        None,
+        description="folder (or name of a shipped one, e.g. autoencoder-v2) of the autoencoder serving its anomaly "
+        "score when no detector.model_dir is set; none: the shipped root autoencoder",
+    )
     description: str = ""
 
     @field_validator("filename_patterns")
@@ -202,6 +210,7 @@ def _kma_style(
     description: str,
     height: int = 1300,
     extra_patterns: tuple[str, ...] = (),
+    autoencoder: str | None = None,
 ) -> SatelliteProfile:
     """A satellite distributed as KMA-style PNGs ``{prefix}_{channel}_{area}_{stamp}.png``, 1500 pixels wide."""
     return SatelliteProfile(
@@ -213,6 +222,7 @@ def _kma_style(
         cadence_minutes=cadence,
         native_width=1500,
         native_height=height,
+        autoencoder=autoencoder,
         description=description,
     )
 
@@ -247,6 +257,8 @@ BUILTIN_PROFILES: tuple[SatelliteProfile, ...] = (
         15,
         "ea040ps",
         "COMS Meteorological Imager, KMA's RGB PNG products (the study's data), 2010-2020",
+        # Trained on real COMS cloud fields (the texture scene); the root set knows only the procedural scene.
+        autoencoder="autoencoder-v2",
     ),
     _kma_style(
         "GK-2A",

@@ -15,7 +15,7 @@ from satwatch.services.metric.groundtruth import FrameSignature, cdf_from_signat
 from satwatch.services.metric.study import make_triplets
 from satwatch.services.models.anomaly import AnomalyResult, AnomalyScorer, stream_with_novelty
 from satwatch.services.models.embedding import FrameEncoder
-from satwatch.services.models.locate import resolve_model_dirs
+from satwatch.services.models.locate import ModelDirs
 from satwatch.services.training.data import FrameSet, block_windows, frames_per_day, split_blocks
 from satwatch.services.training.decision import alert_kinds, decision_section
 from satwatch.services.training.evaluation import anomaly_metrics, fmt
@@ -391,7 +391,7 @@ def anomaly_section(
 
 def write_report(
     out: Path,
-    model_dir: Path | None,
+    dirs: ModelDirs,
     encoder_frames: FrameSet | None,
     events: FrameSet | None,
     twin: FrameSet | None,
@@ -399,13 +399,12 @@ def write_report(
     period: str | None = None,
     scores_out: Path | None = None,
 ) -> Path:
-    """Evaluate the models in ``model_dir`` (default: shipped) and write ``out/README.md`` + PNGs.
+    """Evaluate the models in ``dirs`` (see ``resolve_model_dirs``) and write ``out/README.md`` + PNGs.
 
-    ``model_dir`` may hold only one of the two models; the other is the shipped one (logged). ``events``
+    ``events``
     with ``twin`` None is a labelled archive: its unlabelled frames count the false alerts.
     """
     out.mkdir(parents=True, exist_ok=True)
-    dirs = resolve_model_dirs(model_dir)
     encoder = FrameEncoder.load(dirs.encoder, threads=2)
     scorer = AnomalyScorer.load(dirs.autoencoder, threads=2)
     lines = [

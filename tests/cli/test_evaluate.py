@@ -110,6 +110,8 @@ def test_evaluate_on_the_real_frames_with_no_event_labelled(tmp_path) -> None:  
     import json
 
     from satwatch.services.detection.scores import read_scores
+    from satwatch.services.models.anomaly import AnomalyScorer
+    from satwatch.services.models.modelcard import packaged_model_dir
     from tests.helpers import shared_data
 
     raw = shared_data("study", "raw_images")
@@ -125,9 +127,19 @@ def test_evaluate_on_the_real_frames_with_no_event_labelled(tmp_path) -> None:  
     assert m["false_alerts_per_day"] == pytest.approx(above / (25 / 96))
     text = (out / "README.md").read_text()
     assert "its unlabelled frames" in text and "anomaly_maps.png" not in text  # no event, no maps promised
-    # No real frame is an instrument fault, but the default set (trained on the procedural simulator) does not
-    # fit real imagery: every frame is the operators' model_mismatch, none a weather alert, and the report says so.
+    # No --model-dir: the archive's COMS-1 profile names the set trained for real imagery (autoencoder v2):
+    # no real frame is an instrument fault, a model mismatch or a weather alert.
+    v2 = AnomalyScorer.load(packaged_model_dir() / "autoencoder-v2").threshold
+    assert all(float(r["threshold"]) == pytest.approx(v2) for r in rows), "scored by the v2 autoencoder"
+    assert m["decision"]["normal_faults_by_kind"] == {}
+    assert m["decision"]["false_alerts_per_day"]["weather"] == 0.0 and above == 0
+    # The procedural simulator's set (the shipped root) does not fit real imagery: every frame is the
+    # operators' model_mismatch, none a weather alert, and the report says so.
+    root = str(packaged_model_dir())
+    assert main([*argv, "--model-dir", root, "--scores-out", str(scores), "--no-progress"]) == 0
+    m = json.loads((out / "metrics.json").read_text())["autoencoder"]
+    text = (out / "README.md").read_text()
     assert m["decision"]["normal_faults_by_kind"] == {"model_mismatch": 25}
     assert m["decision"]["false_alerts_per_day"]["weather"] == 0.0
-    assert {r["alert"] for r in rows} == {"model_mismatch"}
+    assert {r["alert"] for r in read_scores(scores)} == {"model_mismatch"}
     assert "25 of 25 frames are imagery this model set was not trained for" in text

@@ -103,6 +103,8 @@ def _detector_process(settings: Settings, port: int, log: Path) -> subprocess.Po
             "SATWATCH_DETECTOR__INDEX_SAVE_EVERY": "5",
         }
     )
+    if settings.detector.model_dir:  # the procedural stream's set (the settings fixture's)
+        env["SATWATCH_DETECTOR__MODEL_DIR"] = settings.detector.model_dir
     cmd = [sys.executable, "-m", "satwatch", "detect", "--metrics-port", str(port), "--exit-when-idle", "8"]
     return subprocess.Popen(cmd, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
 

@@ -14,6 +14,7 @@ from satwatch.services.detection.quality import (
 )
 from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.frame import CHANNELS
+from satwatch.services.models.modelcard import packaged_model_dir
 from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 from tests.helpers import T0, make_frame, shared_data
 
@@ -158,6 +159,7 @@ def test_a_simulated_fault_alerts_operators_by_its_kind_and_never_as_weather(tmp
     assert event.kind in QUALITY_KINDS
     s = Settings()
     s.detector.state_dir = str(tmp_path)
+    s.detector.model_dir = str(packaged_model_dir())  # the procedural simulator's own set
     detector = build_detector(s)
     outcomes = [detector.process(f) for f in sim.frames()]
     during = [o for o in outcomes if event.active(o.time)]

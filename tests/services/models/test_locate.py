@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from satwatch.services.frames.profiles import get_profile
 from satwatch.services.models.anomaly import AnomalyScorer
 from satwatch.services.models.embedding import FrameEncoder
-from satwatch.services.models.locate import resolve_model_dirs
+from satwatch.services.models.locate import profile_model_dirs, resolve_model_dirs, shipped_profile
 from satwatch.services.models.modelcard import packaged_model_dir
 
 
@@ -43,3 +44,24 @@ def test_a_folder_with_neither_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         resolve_model_dirs(tmp_path / "nope")
     assert resolve_model_dirs(None).encoder is None
+
+
+def test_with_no_folder_named_a_profile_serves_the_models_it_names(tmp_path: Path) -> None:
+    coms = get_profile("COMS-1")
+    dirs = resolve_model_dirs(None, coms)
+    assert dirs.encoder is None and dirs.autoencoder == packaged_model_dir() / "autoencoder-v2"
+    assert AnomalyScorer.load(dirs.autoencoder).card.version.startswith("2."), "real COMS imagery: v2"
+    assert shipped_profile() == "COMS-1"
+    # A named folder wins over the profile's own models.
+    assert resolve_model_dirs(packaged_model_dir(), coms).autoencoder == packaged_model_dir()
+    # A profile naming none gets the shipped root set; one naming a folder of the user's, that folder.
+    assert resolve_model_dirs(None, get_profile("GK-2A")) == resolve_model_dirs(None)
+    own = _copy(tmp_path / "mine", "autoencoder.onnx", "autoencoder.card.json")
+    mine = coms.model_copy(update={"autoencoder": str(own)})
+    assert profile_model_dirs(mine).autoencoder == own
+
+
+def test_a_profile_naming_a_model_folder_that_is_not_there_says_which_are_shipped() -> None:
+    typo = get_profile("COMS-1").model_copy(update={"autoencoder": "autoencoder-v3"})
+    with pytest.raises(FileNotFoundError, match=r"no model folder 'autoencoder-v3'.*'autoencoder-v2'"):
+        profile_model_dirs(typo)
