@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from satwatch.services.frames.archive import Archive
-from satwatch.services.models.anomaly import AnomalyScorer
+from satwatch.services.models.anomaly import AnomalyScorer, stream_with_novelty
 from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 from tests.helpers import shared_data
 
@@ -20,14 +20,20 @@ def test_v2_card_names_its_profile_and_the_texture_term() -> None:
     assert card.profile == "COMS-1" and card.version.startswith("2.")
     assert card.scoring is not None and card.scoring.texture_output == "texture"
     assert [o.name for o in card.outputs][-2:] == ["texture", "texture_map"]
+    # v2.1: the temporal-novelty term, its spread and the threshold calibrated on the same calibration days.
+    assert card.scoring.novelty_frames == 3 and card.scoring.novelty_scale > 0
+    assert card.metrics["novelty_calibration"]["hours_covered"] == 24
+    assert card.thresholds["anomaly"] == card.metrics["novelty_calibration"]["threshold"]
 
 
 def test_v2_raises_no_alert_on_the_studys_real_frames() -> None:
-    """The 25 real COMS frames are ordinary weather: every score sits under the threshold training wrote."""
+    """The 25 real COMS frames are ordinary weather: every score sits under the threshold training wrote, the
+    temporal-novelty term included (each frame against the frames before it, as the detector scores them)."""
     archive = Archive(shared_data("study", "raw_images"), "COMS-1")
     frames = [archive.load(t) for t in archive.times]
     scorer = AnomalyScorer.load(V2)
-    results = scorer.score_batch(frames)
+    results = stream_with_novelty(scorer.score_batch(frames), [f.time for f in frames], scorer.scoring)
+    assert sum(r.novelty is not None for r in results) == 24  # all but the first have a frame in reach
     scores = np.array([r.score for r in results])
     assert len(scores) == 25 and np.isfinite(scores).all()
     assert scores.max() < scorer.threshold, {
