@@ -136,16 +136,21 @@ def main() -> None:
     if "first" in cpu and "last" in cpu:
         n = len(frames) - 1
         spent = {k: cpu["last"][k] - cpu["first"].get(k, 0.0) for k in cpu["last"]}
-        total = sum(v for k, v in spent.items() if k != "broker process")
+        total = sum(v for k, v in spent.items() if k != "broker process" and not k.startswith("machine"))
         budget = 1000 * e2e_s / n * (os.cpu_count() or 1)
         print(
             f"\nCPU time during the replay, ms per frame ({os.cpu_count()} cores: {budget:.1f} CPU-ms a frame "
             f"elapsed; load average {os.getloadavg()[0]:.2f} at the end)"
         )
         for k, v in sorted(spent.items(), key=lambda kv: -kv[1]):
-            if v * 1000 / n >= 0.05:
+            if v * 1000 / n >= 0.05 and not k.startswith("machine"):
                 print(f"  {k:<40} {1000 * v / n:7.2f}")
         print(f"  {'detector process, all threads':<40} {1000 * total / n:7.2f}")
+        if "machine busy" in spent:
+            # On a shared machine: what other processes took, and what no one used (the pipeline's own gaps).
+            others = spent["machine busy"] - total - spent.get("broker process", 0.0)
+            print(f"  {'other processes on the machine':<40} {1000 * others / n:7.2f}")
+            print(f"  {'idle cores':<40} {1000 * spent['machine idle'] / n:7.2f}")
     for title, table in (("replay (batched per poll)", replay_samples), ("live (one frame at a time)", samples)):
         print(f"\n{title}\nstage            calls    p50 ms    p99 ms   mean ms")
         for name in (
@@ -170,7 +175,8 @@ def main() -> None:
 
 def thread_cpu(broker_pid: int | None) -> dict[str, float]:
     """CPU seconds so far of each thread of this process (Python threads by name, the rest, onnxruntime's
-    pools and the like, as "native threads"), and of the broker process, from /proc (Linux; empty elsewhere)."""
+    pools and the like, as "native threads"), of the broker process, and the whole machine's busy and idle
+    core-seconds, from /proc (Linux; empty elsewhere)."""
     names = {t.native_id: t.name for t in threading.enumerate()}
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = defaultdict(float)
@@ -187,6 +193,10 @@ def thread_cpu(broker_pid: int | None) -> dict[str, float]:
         if broker_pid is not None:
             with open(f"/proc/{broker_pid}/stat") as fh:
                 out["broker process"] += seconds(fh.read())
+        with open("/proc/stat") as fh:  # all cores: user nice system idle iowait irq softirq steal
+            ticks = [int(v) / tick for v in fh.readline().split()[1:9]]
+        out["machine busy"] = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
+        out["machine idle"] = ticks[3] + ticks[4]
     except OSError:
         return {}
     return dict(out)
