@@ -38,17 +38,12 @@ def simulator_stream(
     speed: float = 0.0, **_: Any,
 ) -> FrameStream:  # fmt: skip
     """The built-in scene simulator (config ``[simulator]``), paced at ``speed`` times real time."""
-    from satwatch.services.simulator.scene import SceneSimulator, SimConfig
+    from satwatch.services.simulator.scene import SceneSimulator, SimConfig, procedural_hint
 
     cfg = SimConfig.from_settings(settings.simulator, days=days, seed=seed)
     sim = SceneSimulator(cfg)
     # The detector's default for COMS-1 is the real-imagery set; the procedural scene needs its own.
-    banner = (
-        f"procedural scene of {cfg.satellite}: serve it with `satwatch detect --model-dir onnx_models` (the set "
-        "trained on this simulator; the profile's own set is for real imagery)"
-        if cfg.scene == "procedural"
-        else None
-    )
+    banner = procedural_hint(cfg.satellite) if cfg.scene == "procedural" else None
     return FrameStream("simulator", paced(iter(sim.frames()), speed), len(sim.times), banner=banner)
 
 
@@ -58,6 +53,8 @@ def archive_stream(
     claim_check: bool = False, **_: Any,
 ) -> FrameStream:  # fmt: skip
     """An archive replayed between two times; NoFramesError, saying what was looked for, when it holds none."""
+    from satwatch.services.simulator.scene import archive_scene, procedural_hint
+
     source = Archive(archive, satellite, area)
     metrics.unrecognised_files.labels(source.satellite).inc(len(source.unrecognised))
     source.require_frames()
@@ -69,7 +66,8 @@ def archive_stream(
             "--start and --end"
         )
     items = paced(archive_source(source, start, end), speed)
-    return FrameStream("archive", items, len(times), claim_check_root=archive if claim_check else None)
+    banner = procedural_hint(source.satellite) if archive_scene(archive) == "procedural" else None
+    return FrameStream("archive", items, len(times), claim_check_root=archive if claim_check else None, banner=banner)
 
 
 def watch_stream(

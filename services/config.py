@@ -198,7 +198,9 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     """Read the TOML file (or ``$SATWATCH_CONFIG``), then apply environment overrides.
 
     Raises ConfigError for a missing or malformed file, an unknown section or key (in the file or in a
-    ``SATWATCH_*`` variable) and a value of the wrong type, always naming where it came from.
+    ``SATWATCH_*`` variable) and a value of the wrong type, always naming where it came from. The satellite
+    profiles file it names (``detector.profiles_file``) is loaded too, so every command knows the same
+    satellites (the producer, the detector, evaluate, index and search alike).
     """
     path = config_file or os.environ.get("SATWATCH_CONFIG")
     data: dict[str, Any] = {}
@@ -216,7 +218,12 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     check_environment()
     data = {k: v for k, v in data.items() if k not in FOREIGN_SECTIONS}
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{where} or environment: {problems}") from None
+    if settings.detector.profiles_file:
+        from satwatch.services.frames.profiles import load_profiles
+
+        load_profiles(settings.detector.profiles_file)
+    return settings

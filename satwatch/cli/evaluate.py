@@ -75,6 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from satwatch.services.frames.profiles import get_profile
     from satwatch.services.models.locate import resolve_model_dirs
+    from satwatch.services.models.modelcard import packaged_model_dir
+    from satwatch.services.simulator.scene import PROCEDURAL_MODELS, archive_scene
     from satwatch.services.training.data import load_archive
     from satwatch.services.training.pipeline import autoencoder_test_frames, encoder_frames
     from satwatch.services.training.report import write_report
@@ -89,8 +91,23 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--scores-out records the autoencoder's scores: drop --skip-anomaly")
     labelled = load_archive(args.archive, not args.no_progress, labels=args.labels) if args.labels else None
     # No --model-dir: an archive's frames are served as the detector serves them, by their profile's models
-    # (COMS-1: the real-imagery autoencoder); the simulated test period by the set trained on that simulator.
-    dirs = resolve_model_dirs(args.model_dir, get_profile(labelled.satellite) if labelled is not None else None)
+    # (COMS-1: the real-imagery autoencoder); a procedural simulated archive, and the simulated test period,
+    # by the set trained on that simulator.
+    model_dir = args.model_dir
+    if model_dir is None and args.archive is not None and archive_scene(args.archive) == "procedural":
+        model_dir = PROCEDURAL_MODELS
+    dirs = resolve_model_dirs(model_dir, get_profile(labelled.satellite) if labelled is not None else None)
+    why = (
+        ""
+        if args.model_dir
+        else " (no --model-dir: the procedural scene's set)"
+        if model_dir
+        else " (no --model-dir: the satellite profile's set)"
+        if labelled is not None
+        else " (no --model-dir: the shipped root set, trained on the simulator)"
+    )
+    root = packaged_model_dir()
+    print(f"models: encoder {dirs.encoder or root}, autoencoder {dirs.autoencoder or root}{why}")
     enc = None
     if not args.skip_encoder:
         from satwatch.services.models.embedding import FrameEncoder

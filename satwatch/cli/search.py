@@ -178,7 +178,7 @@ def run_search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"query": query.label, "matches": rows}, indent=2))
     else:
-        what = "windows" if args.include_overlapping else "events"
+        what = ("window" if args.include_overlapping else "event") + ("" if len(rows) == 1 else "s")
         print(f"query {query.label}: {len(index):,} windows indexed, {len(rows)} {what}")
         print(
             f"{'rank':>4}  {'window start':<17} {'window end':<17} {'satellite':<9} {'distance':>9} {'similarity':>10}"

@@ -7,7 +7,7 @@ import argparse
 from satwatch.cli import add_config_argument
 from satwatch.cli._common import parse_time
 from satwatch.services.config import load_settings
-from satwatch.services.simulator.scene import SimConfig, write_archive
+from satwatch.services.simulator.scene import SimConfig, procedural_hint, write_archive
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,4 +68,6 @@ def run(args: argparse.Namespace) -> int:
     )
     out = write_archive(cfg, args.out, progress=not args.quiet)
     print(f"wrote {cfg.n_frames} frames ({cfg.width}x{cfg.height}) to {out}")
+    if cfg.scene == "procedural":
+        print(procedural_hint(cfg.satellite))
     return 0

@@ -27,7 +27,13 @@ from satwatch.services.detection.detector import (
 from satwatch.services.detection.metrics import DetectorMetrics
 from satwatch.services.frames.codec import FrameMeta
 from satwatch.services.frames.frame import Frame
-from satwatch.services.frames.profiles import ProfileError, SatelliteProfile, get_profile, load_profiles
+from satwatch.services.frames.profiles import (
+    ProfileError,
+    SatelliteProfile,
+    get_profile,
+    load_profiles,
+    profile_names,
+)
 
 
 class DetectorRouter:
@@ -171,18 +177,31 @@ class _Split:
 
 
 def build_frame_detector(settings: Settings, metrics: DetectorMetrics | None = None) -> FrameDetector:
-    """The configured detector: one model set (``detector.model_dir``) or one per profile (``model_dirs``)."""
+    """The configured detector: one model set (``detector.model_dir``) or one per profile (``model_dirs``).
+
+    With neither, the shipped encoder's profile (COMS-1) is served by its own models; a loaded profile that
+    names models of its own (a user's TOML ``encoder``/``autoencoder``) gets them as a route of its own, as
+    if ``model_dirs`` had named it.
+    """
+    from satwatch.services.models.locate import shipped_profile
+
     d = settings.detector
-    if not d.model_dirs:
-        return build_detector(settings, metrics)
     if d.profiles_file:
         load_profiles(d.profiles_file)
+    routes_of: dict[str, str | None] = dict(d.model_dirs)
+    if not routes_of and not d.model_dir:
+        shipped = shipped_profile()
+        own = [p.name for p in map(get_profile, profile_names()) if (p.encoder or p.autoencoder) and p.name != shipped]
+        if own and shipped is not None:
+            routes_of = {shipped: None, **dict.fromkeys(own)}
+    if not routes_of:
+        return build_detector(settings, metrics)
     metrics = metrics or DetectorMetrics()
     state = Path(d.state_dir)
     store = AlertStore(state / "alerts.sqlite")
     routes: dict[str, Detector] = {}
     try:
-        for name, model_dir in d.model_dirs.items():
+        for name, model_dir in routes_of.items():
             try:
                 profile = get_profile(name)
             except ProfileError as exc:

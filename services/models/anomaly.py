@@ -25,6 +25,7 @@ from satwatch.services.models.modelcard import (
     normalise,
     open_session,
     packaged_model_dir,
+    shipped_or_folder,
     verify,
 )
 
@@ -257,7 +258,7 @@ class AnomalyScorer:
         cls, model_dir: str | Path | None = None, threshold: float | None = None, threads: int = 1
     ) -> AnomalyScorer:
         """Load ``autoencoder.onnx`` + card (default: the packaged models), verify them, set the threshold."""
-        folder = Path(model_dir) if model_dir is not None else packaged_model_dir()
+        folder = shipped_or_folder(model_dir) if model_dir is not None else packaged_model_dir()
         card = load_card(folder / AUTOENCODER_CARD)
         if card.kind != "autoencoder":
             raise ValueError(f"{folder / AUTOENCODER_CARD} describes a {card.kind}, not an autoencoder")

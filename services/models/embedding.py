@@ -24,6 +24,7 @@ from satwatch.services.models.modelcard import (
     normalise,
     open_session,
     packaged_model_dir,
+    shipped_or_folder,
     verify,
 )
 
@@ -60,7 +61,7 @@ class FrameEncoder:
     @classmethod
     def load(cls, model_dir: str | Path | None = None, threads: int = 1) -> FrameEncoder:
         """Load ``encoder.onnx`` + ``encoder.card.json`` (default: the packaged models) and verify them."""
-        folder = Path(model_dir) if model_dir is not None else packaged_model_dir()
+        folder = shipped_or_folder(model_dir) if model_dir is not None else packaged_model_dir()
         card = load_card(folder / ENCODER_CARD)
         if card.kind != "encoder":
             raise ValueError(f"{folder / ENCODER_CARD} describes a {card.kind}, not an encoder")

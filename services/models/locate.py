@@ -5,9 +5,13 @@ encoder run only the encoder). Pointing ``--model-dir`` (or ``detector.model_dir
 model": the other one then comes from the shipped models, and the log says so, rather than the load failing
 for want of the other model's card.
 
-With no folder named, a satellite profile names its own models (``encoder``/``autoencoder``: a folder, or the
-name of a shipped one such as ``autoencoder-v2``), as DESIGN.md asks of profiles: the built-in COMS-1 profile
-serves real imagery with the autoencoder trained on it. A profile naming none gets the shipped root set.
+With no folder named, a satellite profile names its own models (``encoder``/``autoencoder``), as a satellite's
+configuration should: the built-in COMS-1 profile serves real imagery with the autoencoder trained on it. A
+profile naming none gets the shipped root set.
+
+Wherever a model folder is named (``--model-dir``, config, a profile), the name of a shipped set works from
+any directory and in an installed package: ``onnx_models`` (the root set, v1.6 for the procedural simulator),
+``autoencoder-v2``, ``encoder-v2.2``; a folder that exists by that name wins.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 from satwatch.services.frames.profiles import SatelliteProfile
 from satwatch.services.models.anomaly import AUTOENCODER_CARD
 from satwatch.services.models.embedding import ENCODER_CARD
-from satwatch.services.models.modelcard import load_card, packaged_model_dir
+from satwatch.services.models.modelcard import load_card, packaged_model_dir, shipped_or_folder
 
 log = logging.getLogger(__name__)
 #: (folder, model) fallbacks already logged: a command resolving the same folder twice says it once.
@@ -43,9 +47,11 @@ def resolve_model_dirs(model_dir: str | Path | None, profile: SatelliteProfile |
     """
     if model_dir is None:
         return profile_model_dirs(profile) if profile is not None else ModelDirs(None, None)
-    folder = Path(model_dir)
+    folder = shipped_or_folder(model_dir)
     if not folder.is_dir():
-        raise FileNotFoundError(f"model folder {folder} does not exist")
+        raise FileNotFoundError(
+            f"model folder {folder} does not exist (shipped sets, usable by name: {', '.join(shipped_sets())})"
+        )
     has_encoder, has_autoencoder = (folder / ENCODER_CARD).is_file(), (folder / AUTOENCODER_CARD).is_file()
     if not (has_encoder or has_autoencoder):
         raise FileNotFoundError(
@@ -60,23 +66,31 @@ def resolve_model_dirs(model_dir: str | Path | None, profile: SatelliteProfile |
     return ModelDirs(folder if has_encoder else None, folder if has_autoencoder else None)
 
 
+def shipped_sets() -> list[str]:
+    """Names of the shipped model sets: ``onnx_models`` (the root) and its sub-folders holding a card."""
+    root = packaged_model_dir()
+    subs = [p.name for p in root.iterdir() if (p / ENCODER_CARD).is_file() or (p / AUTOENCODER_CARD).is_file()]
+    return [root.name, *sorted(subs)]
+
+
 def named_model_dir(name: str, card: str) -> Path:
     """A profile's model entry as a folder: an existing folder, else a shipped one by name (``autoencoder-v2``)."""
-    for folder in (Path(name), packaged_model_dir() / name):
-        if (folder / card).is_file():
-            return folder
-    shipped = sorted(p.name for p in packaged_model_dir().iterdir() if (p / card).is_file())
-    raise FileNotFoundError(
-        f"no model folder {name!r} holding {card}: name a folder, or one of the shipped {shipped or ['(none)']}"
-    )
+    folder = shipped_or_folder(name)
+    if (folder / card).is_file():
+        return folder
+    holding = [n for n in shipped_sets() if (shipped_or_folder(n) / card).is_file()]
+    raise FileNotFoundError(f"no model folder {name!r} holding {card}: name a folder, or one of the shipped {holding}")
 
 
 def profile_model_dirs(profile: SatelliteProfile) -> ModelDirs:
     """The models a profile names (each None: the shipped root one)."""
-    return ModelDirs(
-        named_model_dir(profile.encoder, ENCODER_CARD) if profile.encoder else None,
-        named_model_dir(profile.autoencoder, AUTOENCODER_CARD) if profile.autoencoder else None,
-    )
+    try:
+        return ModelDirs(
+            named_model_dir(profile.encoder, ENCODER_CARD) if profile.encoder else None,
+            named_model_dir(profile.autoencoder, AUTOENCODER_CARD) if profile.autoencoder else None,
+        )
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"satellite profile {profile.name}: {exc}") from None
 
 
 def shipped_profile() -> str | None:

@@ -324,3 +324,15 @@ def packaged_model_dir() -> Path:
     import satwatch.onnx_models
 
     return Path(satwatch.onnx_models.__file__).parent
+
+
+def shipped_or_folder(name: str | Path) -> Path:
+    """A folder by that path if one exists, else the shipped set of that name (``onnx_models`` is the root set,
+    ``autoencoder-v2`` one inside it), else the path as given: shipped names work from any directory."""
+    folder = Path(name)
+    if folder.is_dir() or folder.is_absolute():
+        return folder
+    root = packaged_model_dir()
+    if str(name) == root.name:
+        return root
+    return root / folder if (root / folder).is_dir() else folder

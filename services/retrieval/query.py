@@ -29,7 +29,7 @@ from satwatch.services.metric.groundtruth import (
     window_signature,
 )
 from satwatch.services.models.embedding import ENCODER_CARD, FrameEncoder, part_means
-from satwatch.services.models.modelcard import ModelCard, load_card, packaged_model_dir
+from satwatch.services.models.modelcard import ModelCard, load_card, packaged_model_dir, shipped_or_folder
 from satwatch.services.retrieval.build import frame_vector_dir
 from satwatch.services.retrieval.index import FrameVectorStore, Neighbour, SimilarityIndex, WindowRecord
 from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance
@@ -124,7 +124,7 @@ class LazyEncoder:
     costs no model load (about a third of a cold search before)."""
 
     def __init__(self, model_dir: str | Path | None = None, threads: int = 2) -> None:
-        self.folder = Path(model_dir) if model_dir is not None else packaged_model_dir()
+        self.folder = shipped_or_folder(model_dir) if model_dir is not None else packaged_model_dir()
         self.threads = threads
         self._card = load_card(self.folder / ENCODER_CARD)
         self._encoder: FrameEncoder | None = None

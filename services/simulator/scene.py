@@ -517,6 +517,28 @@ def plan_events(seed: int, times: list[datetime], cadence_minutes: int, ctx: Eve
     return events
 
 
+#: The shipped model set trained on the procedural scene (a name ``--model-dir`` takes from any directory).
+PROCEDURAL_MODELS = "onnx_models"
+
+
+def procedural_hint(satellite: str) -> str:
+    """What to serve a procedural stream with: COMS-1's own set knows real cloud fields, not this scene."""
+    return (
+        f"procedural scene of {satellite}: serve it with `satwatch detect --model-dir {PROCEDURAL_MODELS}` (the set "
+        "trained on this simulator; the profile's own set is for real imagery)"
+    )
+
+
+def archive_scene(root: str | Path) -> str | None:
+    """The scene an archive written by :func:`write_archive` was simulated with (None: not a simulated one)."""
+    meta = Path(root) / "simulation.json"
+    try:
+        scene = json.loads(meta.read_text()).get("config", {}).get("scene", "procedural")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(scene)
+
+
 def frame_dir(out_dir: Path, t: datetime) -> Path:
     """Day folder of a frame inside an archive written by :func:`write_archive`."""
     return out_dir / f"{t:%Y%m%d}"

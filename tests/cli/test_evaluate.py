@@ -68,8 +68,21 @@ def test_evaluate_scores_a_labelled_archive_with_an_autoencoder_only_folder(tmp_
     scores = tmp_path / "scores.tsv"
     with caplog.at_level(logging.INFO, logger="satwatch.services.models.locate"):
         rc = main(
-            ["evaluate", "--archive", str(archive), "--labels", str(labels), "--model-dir", str(model),
-             "--skip-encoder", "--out", str(out), "--scores-out", str(scores), "--no-progress"]  # fmt: skip
+            [
+                "evaluate",
+                "--archive",
+                str(archive),
+                "--labels",
+                str(labels),
+                "--model-dir",
+                str(model),
+                "--skip-encoder",
+                "--out",
+                str(out),
+                "--scores-out",
+                str(scores),
+                "--no-progress",
+            ]  # fmt: skip
         )
     assert rc == 0
     assert "has no encoder: using the shipped encoder" in caplog.text
@@ -143,3 +156,22 @@ def test_evaluate_on_the_real_frames_with_no_event_labelled(tmp_path) -> None:  
     assert m["decision"]["false_alerts_per_day"]["weather"] == 0.0
     assert {r["alert"] for r in read_scores(scores)} == {"model_mismatch"}
     assert "25 of 25 frames are imagery this model set was not trained for" in text
+
+
+def test_a_procedural_archive_is_evaluated_with_the_simulators_set_by_default(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Its simulation.json says procedural: no --model-dir means the set trained on that scene, not COMS-1's."""
+    import json
+
+    from satwatch.services.detection.scores import read_scores
+    from satwatch.services.models.anomaly import AnomalyScorer
+
+    archive, out, scores = tmp_path / "archive", tmp_path / "report", tmp_path / "scores.tsv"
+    assert main(["simulate", "--out", str(archive), "--days", "0.25", "--seed", "4001", "--quiet"]) == 0
+    assert "serve it with `satwatch detect --model-dir onnx_models`" in capsys.readouterr().out
+    argv = ["evaluate", "--archive", str(archive), "--labels", str(archive / "labels.json"), "--skip-encoder"]
+    assert main([*argv, "--out", str(out), "--scores-out", str(scores), "--no-progress"]) == 0
+    assert "(no --model-dir: the procedural scene's set)" in capsys.readouterr().out
+    root = AnomalyScorer.load(None).threshold
+    assert all(float(r["threshold"]) == pytest.approx(root) for r in read_scores(scores))
+    m = json.loads((out / "metrics.json").read_text())["autoencoder"]
+    assert m["decision"]["false_alerts_per_day"]["weather"] <= 4.0, "not an alert every frame"

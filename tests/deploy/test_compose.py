@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from satwatch.services.config import Settings
+from satwatch.services.models.modelcard import packaged_model_dir, shipped_or_folder
 from tests.deploy.promql import DEPLOY
 
 yaml = pytest.importorskip("yaml")
@@ -48,6 +50,11 @@ def test_satwatch_services_run_the_cli_with_env_config() -> None:
     assert cmd[cmd.index("--metrics-port") + 1] == "9108"
     assert producer["command"][:2] == ["produce", "simulator"]
     assert producer["command"][producer["command"].index("--speed") + 1] == "900"
+    # The producer is the procedural simulator: the detector serves the set trained on it, named so that it
+    # resolves inside the installed package wherever the container's working directory is.
+    model_dir = env_of(detector)["SATWATCH_DETECTOR__MODEL_DIR"]
+    assert model_dir == "onnx_models" and not Path(model_dir).is_absolute()
+    assert shipped_or_folder(model_dir).resolve() == packaged_model_dir().resolve()
     for svc in (detector, producer):
         env = env_of(svc)
         assert env["SATWATCH_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"

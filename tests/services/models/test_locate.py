@@ -9,7 +9,7 @@ import pytest
 from satwatch.services.frames.profiles import get_profile
 from satwatch.services.models.anomaly import AnomalyScorer
 from satwatch.services.models.embedding import FrameEncoder
-from satwatch.services.models.locate import profile_model_dirs, resolve_model_dirs, shipped_profile
+from satwatch.services.models.locate import ModelDirs, profile_model_dirs, resolve_model_dirs, shipped_profile
 from satwatch.services.models.modelcard import packaged_model_dir
 
 
@@ -65,3 +65,16 @@ def test_a_profile_naming_a_model_folder_that_is_not_there_says_which_are_shippe
     typo = get_profile("COMS-1").model_copy(update={"autoencoder": "autoencoder-v3"})
     with pytest.raises(FileNotFoundError, match=r"no model folder 'autoencoder-v3'.*'autoencoder-v2'"):
         profile_model_dirs(typo)
+
+
+def test_a_shipped_set_is_named_from_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed package or a container runs elsewhere than the repository: the shipped names still work."""
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model_dirs("onnx_models") == ModelDirs(packaged_model_dir(), packaged_model_dir())
+    assert resolve_model_dirs("autoencoder-v2").autoencoder == packaged_model_dir() / "autoencoder-v2"
+    assert FrameEncoder.load("encoder-v2.2").dim == 256
+    with pytest.raises(FileNotFoundError, match=r"shipped sets, usable by name: onnx_models, autoencoder-v2"):
+        resolve_model_dirs("autoencoder-v9")
+    (tmp_path / "onnx_models").mkdir()  # a folder of the user's by that name wins
+    with pytest.raises(FileNotFoundError, match="holds neither"):
+        resolve_model_dirs("onnx_models")
