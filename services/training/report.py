@@ -16,6 +16,7 @@ from satwatch.services.metric.study import make_triplets
 from satwatch.services.models.anomaly import AnomalyResult, AnomalyScorer, stream_with_novelty
 from satwatch.services.models.embedding import FrameEncoder
 from satwatch.services.models.locate import ModelDirs
+from satwatch.services.models.modelcard import packaged_model_dir
 from satwatch.services.training.data import FrameSet, block_windows, frames_per_day, split_blocks
 from satwatch.services.training.decision import alert_kinds, decision_section
 from satwatch.services.training.evaluation import anomaly_metrics, fmt
@@ -274,6 +275,19 @@ def _scoring_lines(scorer: AnomalyScorer) -> list[str]:
             f"; plus the scan-line term beyond {sc.lines_gate:.3g}: the largest zig-zag of a channel's row-mean "
             "profile in units of its normal RMS, which catches striping"
         )
+    if sc.texture_output:
+        text += (
+            f". The weather part of that sum is not the pixel term alone: it is the larger of the patch-texture "
+            f"term (the model's per-patch distance from normal patches at that position, standardised by "
+            f"{sc.texture_center:.4g} and {sc.texture_scale:.4g}) and the pixel term where it passes "
+            f"{sc.pixel_gate:.3g}"
+        )
+    if sc.novelty_frames:
+        text += (
+            f", or the temporal-novelty term where larger (each patch's distance less its largest in the "
+            f"{sc.novelty_frames} frames before it within {sc.novelty_span_s / 60:.0f} minutes, the mean of the "
+            f"top {sc.novelty_top}, standardised by {sc.novelty_center:.4g} and {sc.novelty_scale:.4g})"
+        )
     return [text + ".", ""]
 
 
@@ -389,6 +403,17 @@ def anomaly_section(
     return lines, m
 
 
+def _shown(folder: Path | None) -> str:
+    """A model folder as a reader knows it: a shipped one by its place in onnx_models/, else as given."""
+    root = packaged_model_dir()
+    if folder is None:
+        return root.name
+    try:
+        return str(Path(root.name) / Path(folder).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(folder)
+
+
 def write_report(
     out: Path,
     dirs: ModelDirs,
@@ -410,8 +435,9 @@ def write_report(
     lines = [
         "# satwatch model report",
         "",
-        f"Models: `{encoder.card.file}` v{encoder.card.version} (sha256 `{encoder.card.sha256[:12]}`), "
-        f"`{scorer.card.file}` v{scorer.card.version} (sha256 `{scorer.card.sha256[:12]}`). "
+        f"Models: `{encoder.card.file}` v{encoder.card.version} (sha256 `{encoder.card.sha256[:12]}`, "
+        f"from `{_shown(dirs.encoder)}`), `{scorer.card.file}` v{scorer.card.version} (sha256 "
+        f"`{scorer.card.sha256[:12]}`, from `{_shown(dirs.autoencoder)}`). "
         "Numbers below are recomputed with ONNX Runtime by `satwatch evaluate`.",
         "",
         f"Encoder training data: {encoder.card.training_data}",
@@ -437,27 +463,39 @@ def write_report(
             scorer, events, twin, out, progress=progress, period=period, scores_out=scores_out
         )
         lines += sec
-    lines += [
-        "## Notes and limitations",
-        "",
-        "- The simulated weather changes fast: no test window has ten disjoint windows of ground-truth "
-        "similarity 0.80 or more, so the '>= 0.80 where such windows exist' bar has no qualifying query; "
-        "the ratio of achieved to best possible top-10 similarity is reported instead.",
-        "- Window embeddings are means of frame embeddings (the study's design, and what makes the detector "
-        "incremental), while the ground truth pairs frames in order; the encoder cannot see order within a "
-        "window.",
-        "- The autoencoder's runs (training, validation and the held-out period) share one coastline, that of "
-        "the default simulated satellite, as a real satellite's would; each run has its own weather, and the "
-        "training runs start at hours spread over the day and in every month.",
-        "- The autoencoder's resolution and pixel score were chosen on two development periods (seeds 303 and "
-        "909); the held-out period above played no part in those choices. The scan-line term was added after "
-        "seeing the held-out period miss two faint stripes, and was then checked on the development periods "
-        "only (docs/models.md has the figures). The consistency term sees ir01, ir02 and water-vapour jumps of "
-        "15 grey levels or more with a wide margin, but the short-wave infrared frame mean is only loosely "
-        "predictable from the other channels, so swir jumps can go unseen. Convection, in its first frames just "
-        "small warm cloud, remains the hardest weather event for a per-frame autoencoder.",
-        "",
-    ]
+    lines += ["## Notes and limitations", ""]
+    if encoder_frames is not None:
+        lines += [
+            "- The simulated weather changes fast: no test window has ten disjoint windows of ground-truth "
+            "similarity 0.80 or more, so the '>= 0.80 where such windows exist' bar has no qualifying query; "
+            "the ratio of achieved to best possible top-10 similarity is reported instead.",
+            "- Window embeddings are means of frame embeddings (the study's design, and what makes the detector "
+            "incremental), while the ground truth pairs frames in order; the encoder cannot see order within a "
+            "window."
+            if encoder.card.window_embedding not in ("map_of_mean", "map_of_part_means")
+            else "- Window embeddings are a learned map of the window's mean per-cell histograms (of each of its "
+            "parts), kept as running sums so a new frame costs O(1); the ground truth pairs frames in order, which "
+            "a mean sees only part by part.",
+        ]
+    if period is None and events is not None:  # the simulated held-out period, not a user's archive
+        lines += [
+            "- The autoencoder's runs (training, validation and the held-out period) share one coastline, that of "
+            "the default simulated satellite, as a real satellite's would; each run has its own weather, and the "
+            "training runs start at hours spread over the day and in every month.",
+            "- The autoencoder's resolution and pixel score were chosen on two development periods (seeds 303 and "
+            "909); the held-out period above played no part in those choices. The scan-line term was added after "
+            "seeing the held-out period miss two faint stripes, and was then checked on the development periods "
+            "only (docs/models.md has the figures). The consistency term sees ir01, ir02 and water-vapour jumps of "
+            "15 grey levels or more with a wide margin, but the short-wave infrared frame mean is only loosely "
+            "predictable from the other channels, so swir jumps can go unseen. Convection, in its first frames just "
+            "small warm cloud, remains the hardest weather event for a per-frame autoencoder.",
+        ]
+    if period is not None:
+        lines += [
+            "- The figures are on your archive's labelled events and its unlabelled frames (counted as normal "
+            "weather); which model set scored them is named at the top.",
+        ]
+    lines += [""]
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     path = out / "README.md"
     path.write_text("\n".join(lines) + "\n")

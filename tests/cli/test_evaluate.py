@@ -142,6 +142,8 @@ def test_evaluate_on_the_real_frames_with_no_event_labelled(tmp_path) -> None:  
     assert "its unlabelled frames" in text and "anomaly_maps.png" not in text  # no event, no maps promised
     # No --model-dir: the archive's COMS-1 profile names the set trained for real imagery (autoencoder v2):
     # no real frame is an instrument fault, a model mismatch or a weather alert.
+    assert "from `onnx_models/autoencoder-v2`" in text, "the report names the folder that scored"
+    assert "temporal-novelty term" in text and "patch-texture term" in text, "and how v2 scores"
     v2 = AnomalyScorer.load(packaged_model_dir() / "autoencoder-v2").threshold
     assert all(float(r["threshold"]) == pytest.approx(v2) for r in rows), "scored by the v2 autoencoder"
     assert m["decision"]["normal_faults_by_kind"] == {}
