@@ -100,12 +100,14 @@ class AlertStore:
                 # rewrites a frame's row with the same values.
                 "CREATE TABLE IF NOT EXISTS scores (satellite TEXT NOT NULL, time TEXT NOT NULL, score REAL, "
                 "pixel REAL, consistency REAL, lines REAL, threshold REAL, alert TEXT, texture REAL DEFAULT 0, "
-                "PRIMARY KEY (satellite, time));",
+                "novelty REAL DEFAULT 0, PRIMARY KEY (satellite, time));",
             )
-            # A store written before the texture term existed gains its column (0 for the rows it holds).
-            if "texture" not in {row[1] for row in self._db.execute("PRAGMA table_info(scores)")}:
-                with self._db:
-                    self._db.execute("ALTER TABLE scores ADD COLUMN texture REAL DEFAULT 0")
+            # A store written before the texture (or novelty) term existed gains its column (0 for its rows).
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(scores)")}
+            for column in ("texture", "novelty"):
+                if column not in have:
+                    with self._db:
+                        self._db.execute(f"ALTER TABLE scores ADD COLUMN {column} REAL DEFAULT 0")
         except sqlite3.DatabaseError as exc:  # a damaged file: say which, and what to do, in one line
             raise ValueError(
                 f"alert store {self.path} is damaged ({exc}); move it aside and start again: alerts already on "
@@ -144,7 +146,7 @@ class AlertStore:
         with self._lock, self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO scores (satellite, time, score, pixel, consistency, lines, threshold, alert, "
-                "texture) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "texture, novelty) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         r.satellite,
@@ -156,6 +158,7 @@ class AlertStore:
                         r.threshold,
                         r.alert,
                         r.texture,
+                        r.novelty,
                     )
                     for r in rows
                 ],
@@ -163,7 +166,7 @@ class AlertStore:
 
     def scores(self, satellite: str | None = None) -> list[FrameScore]:
         """Stored frame scores in time order (of one satellite, or all)."""
-        sql = "SELECT satellite, time, score, pixel, consistency, lines, threshold, alert, texture FROM scores"
+        sql = "SELECT satellite, time, score, pixel, consistency, lines, threshold, alert, texture, novelty FROM scores"
         args: tuple[str, ...] = ()
         if satellite is not None:
             sql, args = sql + " WHERE satellite = ?", (satellite,)
@@ -171,7 +174,16 @@ class AlertStore:
             rows = self._db.execute(sql + " ORDER BY time, satellite", args).fetchall()
         return [
             FrameScore(
-                r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] or "", texture=r[8] or 0.0
+                r[0],
+                datetime.fromisoformat(r[1]),
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7] or "",
+                texture=r[8] or 0.0,
+                novelty=r[9] or 0.0,
             )
             for r in rows
         ]

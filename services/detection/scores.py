@@ -4,11 +4,14 @@ Alerts keep only the frames that crossed the threshold; ROC curves, other thresh
 day need every frame's score. The detector writes them to the ``scores`` table of its alert store, and
 ``satwatch detect`` and ``satwatch evaluate`` write them as TSV with ``--scores-out``: one row per frame.
 The terms add up to the score: ``pixel`` (the heat map's worst pixels, standardised where the card says so)
-plus ``consistency`` and ``lines`` (the channel-consistency and scan-line checks beyond their gates).
+plus ``consistency`` and ``lines`` (the channel-consistency and scan-line checks beyond their gates). For a v2
+set, ``texture`` and ``novelty`` say which weather term ``pixel`` took (the largest of them and the
+reconstruction term beyond its gate).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import astuple, dataclass, fields
@@ -37,6 +40,9 @@ class FrameScore:
     #: The standardised patch-texture term (v2 models; 0 for models without it). ``pixel`` is the weather part
     #: of the score: the larger of this and what the standardised reconstruction term has beyond its gate.
     texture: float = 0.0
+    #: The standardised temporal-novelty term (v2.1 models): the frame's patches against the same patches in
+    #: the frames just before it; 0 for models without it and for a frame with no earlier frame in reach.
+    novelty: float = 0.0
 
     @classmethod
     def of(
@@ -55,16 +61,20 @@ class FrameScore:
             alert,
             labels,
             float(result.texture),
+            float(result.novelty or 0.0),
         )
 
+
+log = logging.getLogger(__name__)
 
 #: Column names of the TSV file, in order (the dataclass's fields).
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(FrameScore))
 
 
-def _cells(row: FrameScore) -> list[str]:
+def _cells(row: FrameScore, columns: tuple[str, ...] = COLUMNS) -> list[str]:
     out = []
-    for value in astuple(row):
+    values = dict(zip(COLUMNS, astuple(row), strict=True))
+    for value in (values[c] for c in columns):
         if isinstance(value, datetime):
             out.append(value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         elif isinstance(value, float):
@@ -86,14 +96,28 @@ class ScoresFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         fresh = not append or not self.path.is_file() or self.path.stat().st_size == 0
+        #: The file's own columns: a file begun by an older version keeps its header (newer terms left out).
+        self.columns = COLUMNS if fresh else self._header()
         self._file: TextIO = self.path.open("a" if append else "w", encoding="utf-8")
         if fresh:
             self._file.write("\t".join(COLUMNS) + "\n")
 
+    def _header(self) -> tuple[str, ...]:
+        with self.path.open(encoding="utf-8") as fh:
+            header = tuple(fh.readline().rstrip("\n").split("\t"))
+        unknown = [c for c in header if c not in COLUMNS]
+        if unknown:
+            raise ValueError(f"{self.path}: not a scores file (columns {unknown} unknown); name another file")
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            log.warning("%s was begun without the columns %s: appending without them (name a new file to get them)",
+                        self.path, missing)  # fmt: skip
+        return header
+
     def write(self, rows: Iterable[FrameScore]) -> None:
         with self._lock:
             for row in rows:
-                self._file.write("\t".join(_cells(row)) + "\n")
+                self._file.write("\t".join(_cells(row, self.columns)) + "\n")
             self._file.flush()
 
     def close(self) -> None:

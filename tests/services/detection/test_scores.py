@@ -12,7 +12,7 @@ import pytest
 from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import AlertStore
 from satwatch.services.detection.detector import build_detector
-from satwatch.services.detection.scores import FrameScore, ScoresFile, read_scores
+from satwatch.services.detection.scores import COLUMNS, FrameScore, ScoresFile, read_scores
 from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.frame import shrink
 from satwatch.services.models.modelcard import packaged_model_dir
@@ -82,7 +82,37 @@ def test_a_scores_table_from_before_the_texture_term_gains_its_column(tmp_path: 
     old.close()
     store = AlertStore(path)
     t = datetime(2024, 7, 1, 6, 15, tzinfo=UTC)
-    store.put_scores([FrameScore("COMS-1", t, 5.0, 5.0, 0.0, 0.0, 3.4, "anomaly", texture=5.0)])
+    store.put_scores([FrameScore("COMS-1", t, 5.0, 5.0, 0.0, 0.0, 3.4, "anomaly", texture=5.0, novelty=5.0)])
     rows = store.scores()
     assert [r.texture for r in rows] == [0.0, 5.0] and rows[0].score == 2.0
+    assert [r.novelty for r in rows] == [0.0, 5.0], "and the novelty column"
     store.close()
+
+
+def test_a_scores_file_begun_before_the_novelty_term_keeps_its_own_columns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A detector upgraded mid-file appends rows its header describes, rather than a column the header lacks."""
+    path = tmp_path / "s.tsv"
+    old = [c for c in COLUMNS if c != "novelty"]
+    path.write_text("\t".join(old) + "\n")
+    t = datetime(2024, 7, 1, 6, tzinfo=UTC)
+    with caplog.at_level("WARNING", logger="satwatch.services.detection.scores"), ScoresFile(path) as f:
+        f.write([FrameScore("COMS-1", t, 5.0, 5.0, 0.0, 0.0, 3.4, "anomaly", texture=1.0, novelty=5.0)])
+    assert "without the columns ['novelty']" in caplog.text
+    (row,) = read_scores(path)  # every row as long as the header
+    assert list(row) == old and float(row["texture"]) == 1.0
+    path.write_text("when\twhat\n")
+    with pytest.raises(ValueError, match="not a scores file"):
+        ScoresFile(path)
+
+
+def test_a_frames_novelty_is_recorded_as_a_term() -> None:
+    import numpy as np
+
+    from satwatch.services.models.anomaly import AnomalyResult
+
+    t, heat = datetime(2024, 7, 1, 6, tzinfo=UTC), np.zeros((2, 2), np.float32)
+    row = FrameScore.of("COMS-1", t, AnomalyResult(score=6.0, heatmap=heat, texture=2.0, novelty=6.0), 4.19)
+    assert row.novelty == 6.0 and row.texture == 2.0 and row.pixel == 6.0
+    assert FrameScore.of("COMS-1", t, AnomalyResult(score=1.0, heatmap=heat), 4.19).novelty == 0.0
