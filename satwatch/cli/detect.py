@@ -138,7 +138,14 @@ def run(args: argparse.Namespace) -> int:
         if nowcast is not None:
             nowcast.on_frame(frame)
 
+    tally = {"frames": 0, "weather": 0, "operators": 0}
+
+    def on_alert(alert: Alert) -> None:
+        tally["weather" if alert.kind == "anomaly" else "operators"] += 1
+        print_alert(alert)
+
     def on_outcome(outcome: FrameOutcome) -> None:
+        tally["frames"] += 1
         if nowcast is not None:  # before the pictures and the publish, so the alert carries it
             nowcast.on_outcome(outcome)
         if pictures is not None:
@@ -149,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
     consumer = DetectorConsumer(
         settings,
         detector,
-        on_alert=print_alert,
-        on_outcome=on_outcome if pictures or scores or nowcast else None,
+        on_alert=on_alert,
+        on_outcome=on_outcome,
         on_frame=on_frame if pictures or nowcast else None,
     )
     server.ready = consumer.ready  # /readyz: models loaded, loop running, partitions assigned
@@ -171,4 +178,12 @@ def run(args: argparse.Namespace) -> int:
             pictures.close()
         if scores is not None:
             scores.close()
+    refused = sum(
+        s.value for m in metrics.registry.collect() for s in m.samples if s.name == "satwatch_invalid_frames_total"
+    )
+    print(
+        f"stopped: {tally['frames']} frames processed, {refused:.0f} refused; {tally['weather'] + tally['operators']} "
+        f"new alerts published ({tally['weather']} weather, {tally['operators']} to operators)",
+        flush=True,
+    )
     return 0

@@ -15,7 +15,9 @@ from tests.consumers.test_detector import STREAM, publish
 from tests.consumers.test_real_frames import _config
 
 
-def test_detect_writes_every_frames_scores(settings: Settings, tmp_path: Path) -> None:
+def test_detect_writes_every_frames_scores(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from satwatch.services.simulator.scene import SceneSimulator
 
     frames = list(SceneSimulator(STREAM).frames())
@@ -36,3 +38,9 @@ def test_detect_writes_every_frames_scores(settings: Settings, tmp_path: Path) -
         assert float(row["score"]) == pytest.approx(db.score, rel=1e-6) and row["alert"] == db.alert
         assert float(row["pixel"]) + float(row["consistency"]) + float(row["lines"]) == pytest.approx(db.score, 1e-4)
     assert alerts and {a.window_end for a in alerts} == {r.time for r in stored if r.alert}
+    weather = sum(a.kind == "anomaly" for a in alerts)
+    summary = (
+        f"stopped: {len(frames)} frames processed, 0 refused; {len(alerts)} new alerts published ({weather} weather, "
+        f"{len(alerts) - weather} to operators)"
+    )
+    assert summary in capsys.readouterr().out, "the run ends saying what it did"
