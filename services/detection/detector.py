@@ -128,8 +128,10 @@ class Detector:
         #: The channels the models were trained on (their cards say); satellites with others are refused.
         self.model_channels = tuple(model_channels)
         self.threshold = settings.anomaly_threshold if settings.anomaly_threshold is not None else scorer.threshold
-        #: The card's scoring where it has a temporal-novelty term (frames are compared with their window's last).
-        self._novelty: Scoring | None = getattr(getattr(scorer, "card", None), "scoring", None)
+        #: The card's scoring where it has a temporal-novelty term (frames are compared with their window's last);
+        #: None otherwise, so the per-frame path tests one thing.
+        scoring: Scoring | None = getattr(getattr(scorer, "card", None), "scoring", None)
+        self._novelty = scoring if scoring is not None and scoring.novelty_frames else None
         self.metrics.calibrate(self.threshold)  # the score histogram's buckets span the threshold in force
         self._windows: dict[str, RollingWindow] = {}
         #: Each satellite's last frames as the data-quality checks compare them (rebuilt, like the windows, from
@@ -353,14 +355,13 @@ class Detector:
         if self.reranker is not None:
             with m.stage("signature_store"):
                 self.reranker.add(sat, frame.time, frame.data, signature)
-        novelty = self._novelty
-        if novelty is not None and novelty.novelty_frames and result.patches is not None:
+        novelty, extras = self._novelty, {}
+        if novelty is not None and result.patches is not None:
             # Temporal novelty against the window's previous frames, as satwatch evaluate applies it.
             earlier = [(e.time, e.extras.get("patches")) for e in window.entries[-novelty.novelty_frames :]]
             result = with_novelty(result, previous_within(novelty, frame.time, earlier), novelty)
-            admission = window.add(WindowEntry(frame.time, embedding, {"patches": result.patches}))
-        else:
-            admission = window.add(WindowEntry(frame.time, embedding))
+            extras = {"patches": result.patches}
+        admission = window.add(WindowEntry(frame.time, embedding, extras))
         if admission is Admission.RESTARTED:
             m.window_restarts.labels(sat).inc()
             log.warning("%s %s: gap longer than the cadence allows; window restarted", sat, frame.time.isoformat())

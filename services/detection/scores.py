@@ -71,10 +71,11 @@ log = logging.getLogger(__name__)
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(FrameScore))
 
 
-def _cells(row: FrameScore, columns: tuple[str, ...] = COLUMNS) -> list[str]:
+def _cells(row: FrameScore, take: tuple[int, ...] | None = None) -> list[str]:
+    """A row's cells; ``take``: positions of a file's own columns in ``COLUMNS`` (None: all of them)."""
     out = []
-    values = dict(zip(COLUMNS, astuple(row), strict=True))
-    for value in (values[c] for c in columns):
+    values = astuple(row)
+    for value in values if take is None else (values[i] for i in take):
         if isinstance(value, datetime):
             out.append(value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         elif isinstance(value, float):
@@ -98,6 +99,7 @@ class ScoresFile:
         fresh = not append or not self.path.is_file() or self.path.stat().st_size == 0
         #: The file's own columns: a file begun by an older version keeps its header (newer terms left out).
         self.columns = COLUMNS if fresh else self._header()
+        self._take = None if self.columns == COLUMNS else tuple(COLUMNS.index(c) for c in self.columns)
         self._file: TextIO = self.path.open("a" if append else "w", encoding="utf-8")
         if fresh:
             self._file.write("\t".join(COLUMNS) + "\n")
@@ -117,7 +119,7 @@ class ScoresFile:
     def write(self, rows: Iterable[FrameScore]) -> None:
         with self._lock:
             for row in rows:
-                self._file.write("\t".join(_cells(row, self.columns)) + "\n")
+                self._file.write("\t".join(_cells(row, self._take)) + "\n")
             self._file.flush()
 
     def close(self) -> None:
