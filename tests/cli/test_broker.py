@@ -83,3 +83,20 @@ def test_busy_port_is_a_one_line_error() -> None:
         f"satwatch broker: error: port 127.0.0.1:{port} is already in use (another broker?); stop it or choose --port"
     )
     assert "ready" not in done.stdout
+
+
+def test_without_port_it_listens_where_the_clients_dial() -> None:
+    port = free_port()
+    env = dict(os.environ, SATWATCH_KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{port}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "satwatch", "broker"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"broker ready: --bootstrap-servers 127.0.0.1:{port}" in line, line
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
