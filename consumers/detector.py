@@ -187,6 +187,13 @@ class DetectorConsumer:
         broker round trips, nor on a poll that finds nothing fetched yet. Batches finish in poll order.
         """
         self.alerts.published_ids = self._read_published_ids()
+        if self.alerts.published_ids:
+            # A second detector, or one with fresh state, recomputes these; say why they will not appear again.
+            log.info(
+                "%s holds %d alerts already: the same alerts recomputed here are stored but not published again",
+                self.settings.kafka.alerts_topic,
+                len(self.alerts.published_ids),
+            )
         self._publish_pending()
         self.consumer.subscribe([self.settings.kafka.frames_topic], listener=_Rewind(self))
         idle_since = time.monotonic()

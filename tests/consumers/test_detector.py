@@ -110,7 +110,7 @@ def _detector_process(settings: Settings, port: int, log: Path) -> subprocess.Po
 
 
 @pytest.mark.slow
-def test_kill_and_restart_loses_and_duplicates_nothing(settings: Settings, stream, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_kill_and_restart_loses_and_duplicates_nothing(settings: Settings, stream, tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
     frames, _ = stream
     ensure_topics(settings.kafka)
     # Reference: one uninterrupted detector over the same frames.
@@ -123,6 +123,16 @@ def test_kill_and_restart_loses_and_duplicates_nothing(settings: Settings, strea
     publish(reference, frames)
     expected = {a.id for a in run_detector(reference, len(frames)).detector.store.all()}
     assert expected
+    # A second detector with fresh state over the same topics recomputes the alerts, publishes none again,
+    # and says so.
+    again = reference.model_copy(deep=True)
+    again.kafka.group_id += "-again"
+    again.detector.state_dir = str(tmp_path / "again")
+    with caplog.at_level(logging.INFO, logger="satwatch.consumers.detector"):
+        recomputed = {a.id for a in run_detector(again, len(frames)).detector.store.all()}
+    assert recomputed == expected
+    assert f"holds {len(expected)} alerts already" in caplog.text
+    assert len(read_topic(reference, reference.kafka.alerts_topic, len(expected) + 1, timeout=3)) == len(expected)
 
     from satwatch.broker import free_port
 
@@ -217,9 +227,7 @@ def test_claim_check_replay_reads_and_verifies_the_archive(settings: Settings, t
     last = frames[-1]
     ensure_topics(settings.kafka)
     producer = make_producer(settings.kafka)
-    publisher = FramePublisher(
-        producer, settings.kafka, source="archive", claim_check_root=root
-    )
+    publisher = FramePublisher(producer, settings.kafka, source="archive", claim_check_root=root)
     publisher.publish_all(frames)
     producer.close()
     path = next(root.rglob(kma_filename("wv", cfg.area, last.time)))
