@@ -127,9 +127,14 @@ def pixel_term(pixel: np.ndarray, scoring: Scoring) -> np.ndarray:
 
 
 def _texture_heatmap(patches: np.ndarray, shape: tuple[int, ...], scoring: Scoring) -> np.ndarray:
-    """The patch-distance map (rows, cols), standardised as the texture term, spread over ``shape`` (h, w)
+    """The patch-distance map (rows, cols), standardised as the texture term, spread over ``shape`` (h, w)."""
+    return _patch_heatmap(patches, shape, scoring.texture_center, scoring.texture_scale)
+
+
+def _patch_heatmap(patches: np.ndarray, shape: tuple[int, ...], center: float, scale: float) -> np.ndarray:
+    """A per-patch map (rows, cols) standardised by ``center`` and ``scale``, spread over ``shape`` (h, w)
     (each patch's value over the model pixels it covers; edge pixels beyond whole patches take the nearest)."""
-    z = (np.asarray(patches, dtype=np.float32) - np.float32(scoring.texture_center)) / np.float32(scoring.texture_scale)
+    z = (np.asarray(patches, dtype=np.float32) - np.float32(center)) / np.float32(scale)
     h, w = shape[-2], shape[-1]
     rows = np.minimum(np.arange(h) * z.shape[0] // max(1, h - h % z.shape[0]), z.shape[0] - 1)
     cols = np.minimum(np.arange(w) * z.shape[1] // max(1, w - w % z.shape[1]), z.shape[1] - 1)
@@ -141,11 +146,16 @@ def novelty_term(patches: np.ndarray, previous: Sequence[np.ndarray], scoring: S
     previous frames (see :class:`Scoring`); None when the card has none or no previous map is given."""
     if not scoring.novelty_frames or not previous:
         return None
-    ref = previous[0] if len(previous) == 1 else np.max(np.stack(previous), axis=0)
-    excess = (np.asarray(patches, dtype=np.float32) - np.asarray(ref, dtype=np.float32)).ravel()
+    excess = novelty_excess(patches, previous).ravel()
     k = min(max(1, scoring.novelty_top), excess.size)
     top = np.partition(excess, excess.size - k)[-k:]
     return float((np.float32(top.mean()) - np.float32(scoring.novelty_center)) / np.float32(scoring.novelty_scale))
+
+
+def novelty_excess(patches: np.ndarray, previous: Sequence[np.ndarray]) -> np.ndarray:
+    """Each patch's distance less the largest the same patch had in ``previous`` (rows, cols): what is new."""
+    ref = previous[0] if len(previous) == 1 else np.max(np.stack(previous), axis=0)
+    return np.asarray(patches, dtype=np.float32) - np.asarray(ref, dtype=np.float32)
 
 
 def previous_within(
@@ -168,7 +178,11 @@ def previous_within(
 
 def with_novelty(result: AnomalyResult, previous: Sequence[np.ndarray], scoring: Scoring) -> AnomalyResult:
     """The frame's result with its temporal-novelty term: the weather part of the score becomes the larger of
-    the frame's own weather term and its novelty (the score is unchanged where novelty is not the larger)."""
+    the frame's own weather term and its novelty (the score is unchanged where novelty is not the larger).
+
+    Where novelty is the larger, the heat map becomes the novelty map (each patch's excess, standardised as the
+    term), so the alert points at what is new, not at structure the scene has held for hours.
+    """
     if result.patches is None:
         return result
     nov = novelty_term(result.patches, previous, scoring)
@@ -177,7 +191,10 @@ def with_novelty(result: AnomalyResult, previous: Sequence[np.ndarray], scoring:
     if nov <= result.weather:
         return replace(result, novelty=nov)
     score = np.float32(nov) + np.float32(result.consistency_excess) + np.float32(result.lines_excess)
-    return replace(result, score=float(score), novelty=nov)
+    heat = _patch_heatmap(
+        novelty_excess(result.patches, previous), result.heatmap.shape, scoring.novelty_center, scoring.novelty_scale
+    )
+    return replace(result, score=float(score), novelty=nov, heatmap=heat)
 
 
 def stream_with_novelty(

@@ -70,10 +70,16 @@ def test_novelty_raises_the_score_only_where_it_is_the_larger_weather_term() -> 
     quiet, odd = _map(), _map(p1_2=25.0)
     new = with_novelty(_result(odd, weather=2.0, cons=0.5, lines=0.25), [quiet], SC)
     assert new.novelty == pytest.approx(4.5) and new.score == pytest.approx(4.5 + 0.5 + 0.25)
+    # Its heat map is the novelty map: the new patch (row 1, column 2 of 4 x 5, each 2 x 2 pixels here) is the
+    # hottest, at (20 - 1) / 2; patches that did not change sit at (0 - 1) / 2.
+    assert new.heatmap.shape == (8, 10)
+    assert np.unravel_index(int(np.argmax(new.heatmap)), new.heatmap.shape) == (2, 4)
+    assert float(new.heatmap.max()) == pytest.approx(9.5) and float(new.heatmap.min()) == pytest.approx(-0.5)
     # The frame's own weather term is larger: the score stays as it was, bit for bit.
     own = _result(odd, weather=6.0, cons=0.5)
     kept = with_novelty(own, [quiet], SC)
     assert kept.score == own.score and kept.novelty == pytest.approx(4.5)
+    assert kept.heatmap is own.heatmap  # the frame's own map still explains its score
     # A result without a patch map (a model without the texture term) is left alone.
     bare = AnomalyResult(1.0, np.zeros((2, 2), dtype=np.float32), 3.0)
     assert with_novelty(bare, [quiet], SC) is bare
