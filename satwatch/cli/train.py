@@ -29,16 +29,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--archive",
         type=Path,
+        action="append",
+        metavar="DIR",
         help="KMA-named PNG archive to train on; default: simulate the standard training data into --cache. "
         "The autoencoder trains on its normal frames, holds out every 5th day (every hour of the day) to "
-        "calibrate the threshold, and never trains on labelled event frames",
+        "calibrate the threshold, and never trains on labelled event frames. Autoencoder: repeatable, several "
+        "archives (streams of other seasons and weather) train as one and each holds out its own every 5th "
+        "day, so the threshold is calibrated on every archive's weather; with --novelty give the same archives",
     )
     p.add_argument(
         "--labels",
         type=Path,
         metavar="FILE",
         help="autoencoder: the archive's event labels, TSV or JSON (kind, start, end, optional region; format in "
-        "docs/models.md); default: the archive's labels.json or labels.tsv if it has one",
+        "docs/models.md), matched by time, so one file serves several --archive; default: each archive's "
+        "labels.json or labels.tsv if it has one",
     )
     p.add_argument("--out", type=Path, required=True, help="folder for checkpoints, the ONNX file and its card")
     p.add_argument(
@@ -147,10 +152,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from satwatch.services.training.pipeline import TrainOptions, run_autoencoder, run_encoder, run_encoder_v2
 
+    archives: list[Path] = args.archive or []
+    for folder in archives:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"archive directory {folder} does not exist")
+    if len(archives) > 1 and (args.model != "autoencoder"):
+        log.error("several --archive train the autoencoder only; the encoder takes one (more: --extra-archive)")
+        return 2
+    # One archive stays a path, so a single-archive run is exactly what it was before --archive repeated.
+    args.archive = archives[0] if len(archives) == 1 else (archives or None)
     if args.novelty is not None:
         return _novelty(args)
-    if args.archive is not None and not args.archive.is_dir():
-        raise FileNotFoundError(f"archive directory {args.archive} does not exist")
     if args.labels is not None and args.archive is None:
         raise ValueError("--labels describes an archive's events: give --archive DIR too")
     if args.labels is not None and not args.labels.is_file():
@@ -222,8 +234,6 @@ def _novelty(args: argparse.Namespace) -> int:
     if args.model != "autoencoder" or args.archive is None:
         log.error("--novelty recalibrates an autoencoder set on its training archive: give autoencoder and --archive")
         return 2
-    if not args.archive.is_dir():
-        raise FileNotFoundError(f"archive directory {args.archive} does not exist")
     card = calibrate_novelty(
         args.novelty,
         args.archive,

@@ -13,6 +13,7 @@ Default data when no archive is given (all simulated, cached under ``cache_dir``
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,16 +129,81 @@ def split_archive(fs: FrameSet, name: str) -> ArchiveSplit:
     return ArchiveSplit(train, valid, dev, desc, calibration)
 
 
+#: One archive folder, or several (``satwatch train autoencoder --archive A --archive B``).
+Archives = Path | Sequence[Path]
+
+
+def archive_paths(archive: Archives) -> list[Path]:
+    """The archive folders as a list (one path is a list of one)."""
+    return [Path(archive)] if isinstance(archive, str | Path) else [Path(p) for p in archive]
+
+
+def archives_label(paths: Sequence[Path]) -> str:
+    """How cards and messages name the archives: ``archive NAME``, or ``archives A, B, C``."""
+    return f"archive {paths[0].name}" if len(paths) == 1 else "archives " + ", ".join(p.name for p in paths)
+
+
+def load_archives(archive: Archives, progress: bool = True, labels: Path | None = None) -> list[tuple[FrameSet, str]]:
+    """Each archive's frames and folder name (``labels``, matched by time, applies to all of them)."""
+    return [(load_archive(p, progress=progress, labels=labels), p.name) for p in archive_paths(archive)]
+
+
+def split_archives(sets: Sequence[tuple[FrameSet, str]]) -> ArchiveSplit:
+    """Cut several archives as :func:`split_archive` cuts one, each on its own, and join the parts.
+
+    Each archive holds out its own calibration days (every 5th UTC day counted from *its* first day, or every
+    5th hour when it spans fewer than 5 days), so the calibration frames hold every archive's weather and, for
+    each archive of 5 days or more, every hour of the day. One stream's normal weather is too narrow to
+    calibrate a threshold that other weeks' normal weather respects (BENCHMARKS.md, issue 17); a folder of
+    symlinks to several streams would count days from the earliest stream's first day instead, so which
+    streams give calibration days would depend on their dates. The archives are joined in order of their first
+    frame. One archive is exactly :func:`split_archive`.
+    """
+    if len(sets) == 1:
+        return split_archive(*sets[0])
+    sets = sorted(sets, key=lambda s: s[0].times[0])  # joined in time order, as one archive's frames are
+    parts = [split_archive(fs, name) for fs, name in sets]
+    train, valid = concat([p.train for p in parts]), concat([p.valid for p in parts])
+    dev = concat([p.dev for p in parts])
+    names = [name for _, name in sets]
+    per_archive = [{"archive": name, **p.calibration} for name, p in zip(names, parts, strict=True)]
+    methods = {p.calibration["method"] for p in parts}
+    how = (
+        f"{methods.pop()}, in each of the {len(sets)} archives on its own"
+        if len(methods) == 1
+        else "each archive on its own: " + "; ".join(f"{c['archive']}: {c['method']}" for c in per_archive)
+    )
+    calibration = {
+        "method": how,
+        "frames": len(valid),
+        "normal_days": float(sum(p.calibration["normal_days"] for p in parts)),
+        "hours_covered": hours_covered(valid.times),
+        "archives": per_archive,
+    }
+    frames = sum(len(fs) for fs, _ in sets)
+    events = sum(int((~fs.normal()).sum()) for fs, _ in sets)
+    spans = ", ".join(
+        f"{name} {len(fs)} frames {fs.times[0]:%Y-%m-%d %H:%M} to {fs.times[-1]:%Y-%m-%d %H:%M}" for fs, name in sets
+    )
+    desc = (
+        f"{archives_label([Path(n) for n in names])}: {frames} frames ({spans}); {len(train)} normal frames train, "
+        f"{len(valid)} normal frames validate and calibrate the threshold ({how}; {calibration['hours_covered']} "
+        f"of 24 hours of the day), {events} labelled event frames never trained on"
+    )
+    return ArchiveSplit(train, valid, dev, desc, calibration)
+
+
 def autoencoder_frames(
-    archive: Path | None, cache_dir: Path, scale: float = 1.0, labels: Path | None = None
+    archive: Archives | None, cache_dir: Path, scale: float = 1.0, labels: Path | None = None
 ) -> tuple[FrameSet, FrameSet, str]:
     """Normal-weather training and validation frames, and their description.
 
     From an archive: its normal frames (no labelled event), every 5th day held out for validation and the
-    threshold (see :func:`split_archive`). ``scale`` shortens the simulated default (for tests).
+    threshold (see :func:`split_archive`; several archives: :func:`split_archives`). ``scale`` shortens the
+    simulated default (for tests).
     """
     if archive is not None:
-        split = split_archive(load_archive(archive, labels=labels), archive.name)
+        split = split_archives(load_archives(archive, labels=labels))
         return split.train, split.valid, split.desc
 
     def sims(spec: list[tuple[int, float, int, int]]) -> FrameSet:
@@ -201,7 +267,7 @@ def autoencoder_dev_frames(cache_dir: Path, scale: float = 1.0) -> FrameSet:
 
 def run_autoencoder(
     opts: TrainOptions,
-    archive: Path | None,
+    archive: Archives | None,
     cache_dir: Path,
     alerts_per_day: float = 0.5,
     baseline: bool = True,
@@ -218,6 +284,8 @@ def run_autoencoder(
     archive's are its own labelled events (``labels``, default the archive's labels file) against its
     calibration days. An archive is never evaluated on the simulator: its card's figures are on its own
     development period, and a held-out figure needs another labelled period (``satwatch evaluate``).
+    Several archives (a sequence of folders) train as one, each holding out its own calibration days
+    (:func:`split_archives`); ``labels`` then applies to every one of them.
     """
     from satwatch.services.training.autoencoder import (
         calibrate_threshold,
@@ -233,16 +301,17 @@ def run_autoencoder(
     test_ev: FrameSet | None = None
     test_normal: FrameSet | None = None
     if archive is not None:
-        split = split_archive(load_archive(archive, progress=opts.progress, labels=labels), archive.name)
+        named = archives_label(archive_paths(archive))
+        split = split_archives(load_archives(archive, progress=opts.progress, labels=labels))
         train, valid, desc, calibration = split.train, split.valid, split.desc, split.calibration
         dev: FrameSet | None = split.dev if not split.dev.normal().all() else None
         if candidates > 1 and dev is None:
             raise ValueError(
-                f"--candidates {candidates} chooses on the archive's labelled development period, and archive "
-                f"{archive.name} has no labelled event: give --labels FILE"
+                f"--candidates {candidates} chooses on the archive's labelled development period, and "
+                f"{named} has no labelled event: give --labels FILE"
             )
         dev_desc = (
-            f"archive {archive.name}: its {int((~split.dev.normal()).sum())} labelled event frames against the "
+            f"{named}: its {int((~split.dev.normal()).sum())} labelled event frames against the "
             f"{len(valid)} normal frames of its calibration days"
         )
     else:
@@ -436,7 +505,7 @@ NOVELTY_TOP = 4
 
 def calibrate_novelty(
     model_dir: Path,
-    archive: Path,
+    archive: Archives,
     out: Path,
     frames: int = NOVELTY_FRAMES,
     alerts_per_day: float = 0.5,
@@ -450,7 +519,9 @@ def calibrate_novelty(
     days, every hour of the day; normal frames only), and the alert threshold is calibrated anew on those days'
     scores with the term in, at ``alerts_per_day``. The network, its other checks and their standardisation are
     kept; the ONNX file is copied unchanged. Use the archive the set was trained on, so its calibration days
-    are the ones the rest of the card was calibrated on.
+    are the ones the rest of the card was calibrated on; with several archives, the same archives: each is
+    scored as its own stream (a frame is never compared with another archive's) and holds out its own
+    calibration days, as :func:`split_archives` cuts them.
     """
     import shutil
 
@@ -461,8 +532,10 @@ def calibrate_novelty(
     card = scorer.card
     if not scorer.scoring.texture_map_output:
         raise ValueError(f"{model_dir}: the novelty term reads a patch-texture map, which this model set lacks")
-    fs = load_archive(archive, progress=progress, labels=labels)
-    per_day = frames_per_day(fs.times)
+    paths = archive_paths(archive)
+    named = archives_label(paths)
+    sets = [fs for fs, _ in load_archives(paths, progress=progress, labels=labels)]
+    per_day = frames_per_day([t for fs in sets for t in fs.times])
     raw = scorer.scoring.model_copy(
         update={
             "novelty_frames": frames,
@@ -472,19 +545,29 @@ def calibrate_novelty(
             "novelty_scale": 1.0,
         }
     )
-    results: list[AnomalyResult] = []
-    for s in range(0, len(fs), 32):
-        results += scorer.score_batch([fs.frame(i) for i in range(s, min(len(fs), s + 32))])
-    held, how = calibration_split(fs.times)
-    valid = held & fs.normal()
-    nov = np.array([np.nan if r.novelty is None else r.novelty for r in stream_with_novelty(results, fs.times, raw)])
+    streams: list[list[AnomalyResult]] = []
+    for fs in sets:
+        results: list[AnomalyResult] = []
+        for s in range(0, len(fs), 32):
+            results += scorer.score_batch([fs.frame(i) for i in range(s, min(len(fs), s + 32))])
+        streams.append(results)
+    splits = [calibration_split(fs.times) for fs in sets]
+    hows = list(dict.fromkeys(how for _, how in splits))
+    how = hows[0] if len(sets) == 1 else f"{'; '.join(hows)}, in each of the {len(sets)} archives on its own"
+    valid = np.concatenate([held & fs.normal() for (held, _), fs in zip(splits, sets, strict=True)])
+
+    def stream_scores(scoring: Any) -> list[AnomalyResult]:
+        # Each archive is its own stream: novelty compares a frame with its own archive's previous frames.
+        return [r for res, fs in zip(streams, sets, strict=True) for r in stream_with_novelty(res, fs.times, scoring)]
+
+    nov = np.array([np.nan if r.novelty is None else r.novelty for r in stream_scores(raw)])
     known = valid & ~np.isnan(nov)
     if not known.any():
-        raise ValueError(f"archive {archive.name}: no calibration frame has a previous frame to compare with")
+        raise ValueError(f"{named}: no calibration frame has a previous frame to compare with")
     scoring = raw.model_copy(
         update={"novelty_center": float(nov[known].mean()), "novelty_scale": float(max(nov[known].std(), 1e-6))}
     )
-    scores = np.array([r.score for r in stream_with_novelty(results, fs.times, scoring)])
+    scores = np.array([r.score for r in stream_scores(scoring)])
     threshold = calibrate_threshold(scores[valid], alerts_per_day, per_day)
     log.info(
         "novelty term: centre %.4g, spread %.4g; threshold %.4g",
@@ -494,16 +577,17 @@ def calibrate_novelty(
     )
     major, minor = (card.version.split(".") + ["0", "0"])[:2]
     version = card.version if card.scoring and card.scoring.novelty_frames else f"{major}.{int(minor) + 1}.0"
+    times = [t for fs in sets for t in fs.times]
+    spans = "; ".join(f"{len(fs)} frames {fs.times[0]:%Y-%m-%d %H:%M} to {fs.times[-1]:%Y-%m-%d %H:%M}" for fs in sets)
     metrics = {
         **card.metrics,
         "novelty_calibration": {
-            "archive": f"archive {archive.name}: {len(fs)} frames {fs.times[0]:%Y-%m-%d %H:%M} to "
-            f"{fs.times[-1]:%Y-%m-%d %H:%M}",
+            "archive": f"{named}: {spans}",
             "method": how,
             "frames": int(valid.sum()),
             "with_novelty": int(known.sum()),
             "normal_days": float(valid.sum() / per_day),
-            "hours_covered": hours_covered([t for t, v in zip(fs.times, valid, strict=True) if v]),
+            "hours_covered": hours_covered([t for t, v in zip(times, valid, strict=True) if v]),
             "threshold": threshold,
             "threshold_before": card.thresholds.get("anomaly"),
             "alerts_per_day": alerts_per_day,
