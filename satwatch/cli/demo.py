@@ -18,7 +18,6 @@ from satwatch.producers.sources import paced
 from satwatch.services.detection.alerts import Alert
 from satwatch.services.detection.detector import FrameOutcome, build_detector
 from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer, ProducerMetrics
-from satwatch.services.models.modelcard import packaged_model_dir
 from satwatch.topics import ensure_topics
 
 if TYPE_CHECKING:
@@ -55,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from satwatch.services.simulator.scene import SceneSimulator, SimConfig
+    from satwatch.services.simulator.scene import PROCEDURAL_MODELS, SceneSimulator, SimConfig
 
     settings = settings_from_args(args)
     state = Path(args.state_dir)
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     sim = SceneSimulator(cfg)
     if cfg.scene == "procedural" and not (settings.detector.model_dir or settings.detector.model_dirs):
         # COMS-1's own autoencoder knows real cloud fields; the procedural scene is the root set's world.
-        settings.detector.model_dir = str(packaged_model_dir())
+        settings.detector.model_dir = PROCEDURAL_MODELS  # a shipped set's name: found from any directory
     print(
         f"simulated stream: {len(sim.times)} frames of {cfg.satellite} from {sim.times[0]:%Y-%m-%d %H:%M}Z, "
         f"{len(sim.events)} labelled events",
