@@ -21,6 +21,7 @@ import os
 import shutil
 import threading
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -743,33 +744,37 @@ class FrameVectorStore:
     """Per-frame embeddings on disk, keyed by (satellite, time), so windows never re-encode a frame.
 
     Each :meth:`put_many` appends one chunk file (written then renamed, so an interrupted build leaves only
-    whole chunks); opening the store reads every chunk into memory. Keep one store per encoder model:
-    vectors from different models are not comparable.
+    whole chunks). Opening the store reads only each chunk's keys and its vectors' shape; a chunk's vectors
+    are read when a frame in it is asked for (a search needs its query's 20 frames, not a month of 48,384
+    numbers a frame), and the last few chunks read stay in memory for a build's sequential reads. A chunk
+    whose keys cannot be read is left out with a warning: its frames count as missing and are encoded again.
+    Keep one store per encoder model: vectors from different models are not comparable.
     """
+
+    #: Chunks whose vectors stay in memory after a read (a build walks windows across chunk boundaries).
+    CACHED_CHUNKS = 8
 
     def __init__(self, directory: str | Path, dim: int) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.dim = int(dim)
-        self._row: dict[tuple[str, int], int] = {}
-        parts: list[np.ndarray] = []
-        take: list[int] = []  # positions in the concatenated chunks of each key's first copy
-        pos = 0
+        self._chunks: list[Path] = []
+        self._row: dict[tuple[str, int], tuple[int, int]] = {}  # key -> (chunk number, row in the chunk)
+        self._cache: dict[int, np.ndarray] = {}  # chunk number -> vectors, oldest read first
         for path in sorted(self.directory.glob("chunk-*.npz")):
-            with np.load(path) as z:
-                vecs = np.asarray(z["vectors"], np.float32)
-                if vecs.ndim != 2 or vecs.shape[1] != self.dim:
-                    raise ValueError(f"{path} holds vectors of shape {vecs.shape}, expected dim {self.dim}")
-                for sat, t in zip(z["satellites"].tolist(), z["times"].tolist(), strict=True):
-                    key = (str(sat), int(t))
-                    if key not in self._row:  # overlapping chunks (two builds raced): first copy wins
-                        self._row[key] = len(take)
-                        take.append(pos)
-                    pos += 1
-                parts.append(vecs)
-        allv = np.vstack(parts) if parts else np.zeros((0, self.dim), np.float32)
-        self._buf = allv[take] if len(take) != len(allv) else allv
-        self._n = len(take)
+            try:
+                with np.load(path) as z:
+                    keys = list(zip(z["satellites"].tolist(), z["times"].tolist(), strict=True))
+                    shape = _npz_member_shape(z, "vectors")
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                log.warning("frame-vector chunk %s is unreadable (%s): its frames will be encoded again", path, exc)
+                continue
+            if len(shape) != 2 or shape[1] != self.dim or shape[0] != len(keys):
+                raise ValueError(f"{path} holds vectors of shape {shape}, expected ({len(keys)}, {self.dim})")
+            number = len(self._chunks)
+            self._chunks.append(path)
+            for i, (sat, t) in enumerate(keys):
+                self._row.setdefault((str(sat), int(t)), (number, i))  # two builds raced: first copy wins
 
     def __len__(self) -> int:
         return len(self._row)
@@ -787,15 +792,31 @@ class FrameVectorStore:
                 out.append(t)
         return out
 
+    def _vectors(self, number: int) -> np.ndarray:
+        """A chunk's vectors, from memory when read lately."""
+        vecs = self._cache.pop(number, None)
+        if vecs is None:
+            with np.load(self._chunks[number]) as z:
+                vecs = np.asarray(z["vectors"], np.float32)
+        self._cache[number] = vecs  # most recent last
+        while len(self._cache) > self.CACHED_CHUNKS:
+            del self._cache[next(iter(self._cache))]
+        return vecs
+
     def get_many(self, satellite: str, times: Sequence[datetime]) -> np.ndarray:
         """Vectors (len(times), dim) in the order given; KeyError names the first missing frame."""
-        rows = []
+        where = []
         for t in times:
-            row = self._row.get((satellite, _epoch(t)))
-            if row is None:
+            loc = self._row.get((satellite, _epoch(t)))
+            if loc is None:
                 raise KeyError(f"no stored embedding for {satellite} at {t.isoformat()}")
-            rows.append(row)
-        return self._buf[rows]
+            where.append(loc)
+        out = np.empty((len(where), self.dim), np.float32)
+        for number in dict.fromkeys(c for c, _ in where):
+            picks = [(i, r) for i, (c, r) in enumerate(where) if c == number]
+            vecs = self._vectors(number)
+            out[[i for i, _ in picks]] = vecs[[r for _, r in picks]]
+        return out
 
     def put_many(self, satellite: str, times: Sequence[datetime], vectors: np.ndarray) -> int:
         """Store vectors of new frames (already stored ones are skipped); returns how many were new."""
@@ -817,13 +838,22 @@ class FrameVectorStore:
         with open(tmp, "wb") as f:
             np.savez(f, satellites=np.array([satellite] * len(keep)), times=secs, vectors=vecs[keep])
         os.replace(tmp, self.directory / name)
-        need = self._n + len(keep)
-        if need > len(self._buf):
-            grown = np.empty((max(need, 2 * len(self._buf), 1024), self.dim), np.float32)
-            grown[: self._n] = self._buf[: self._n]
-            self._buf = grown
-        self._buf[self._n : need] = vecs[keep]
-        for s in secs.tolist():
-            self._row[(satellite, int(s))] = len(self._row)
-        self._n = need
+        number = len(self._chunks)
+        self._chunks.append(self.directory / name)
+        for row, s in enumerate(secs.tolist()):
+            self._row[(satellite, int(s))] = (number, row)
+        self._cache[number] = vecs[keep]
+        while len(self._cache) > self.CACHED_CHUNKS:
+            del self._cache[next(iter(self._cache))]
         return len(keep)
+
+
+def _npz_member_shape(npz: Any, name: str) -> tuple[int, ...]:
+    """The shape of one array of an open ``.npz`` from its header alone (its data is not read)."""
+    with npz.zip.open(f"{name}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, _ = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, _, _ = np.lib.format.read_array_header_2_0(f)
+    return tuple(int(d) for d in shape)

@@ -358,3 +358,38 @@ def test_frames_after_follows_the_window_rule_per_satellite(tmp_path: Path) -> N
     index.save(tmp_path / "ix")
     again = SimilarityIndex.load(tmp_path / "ix")
     assert again.frames_after("COMS-1", end, timedelta(hours=6)) == got
+
+
+def test_frame_vector_store_reads_vectors_only_when_asked_and_skips_an_unreadable_chunk(tmp_path: Path) -> None:
+    import zipfile
+
+    from satwatch.services.retrieval.index import FrameVectorStore
+
+    times = [T0 + i * STEP for i in range(6)]
+    vecs = np.arange(6 * 4, dtype=np.float32).reshape(6, 4)
+    store = FrameVectorStore(tmp_path / "fv", dim=4)
+    for lo in range(0, 6, 2):  # three chunks of two frames
+        store.put_many("COMS-1", times[lo : lo + 2], vecs[lo : lo + 2])
+    first, second, third = sorted((tmp_path / "fv").glob("chunk-*.npz"))
+    # The middle chunk's vector data is cut short behind an intact header and intact keys: opening the store
+    # reads keys and shapes only, so it opens, serves the other chunks, and fails only on the damaged frames.
+    with zipfile.ZipFile(second) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    members["vectors.npy"] = members["vectors.npy"][:-24]  # its header and 2 of its 8 floats
+    with zipfile.ZipFile(second, "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+    reopened = FrameVectorStore(tmp_path / "fv", dim=4)
+    assert len(reopened) == 6
+    assert np.array_equal(reopened.get_many("COMS-1", [times[5], times[0]]), vecs[[5, 0]])
+    with pytest.raises(ValueError):
+        reopened.get_many("COMS-1", times[2:3])
+    # A chunk cut short as a file (its zip directory lost) is left out with a warning, not fatal: its frames
+    # count as missing, are encoded again into a new chunk and read back like the others.
+    second.write_bytes(second.read_bytes()[:100])
+    reopened = FrameVectorStore(tmp_path / "fv", dim=4)
+    assert len(reopened) == 4 and reopened.missing("COMS-1", times) == times[2:4]
+    assert reopened.put_many("COMS-1", times[2:4], vecs[2:4] + 1) == 2
+    again = FrameVectorStore(tmp_path / "fv", dim=4)
+    assert np.array_equal(again.get_many("COMS-1", times), np.vstack([vecs[:2], vecs[2:4] + 1, vecs[4:]]))
+    assert first.exists() and third.exists()
