@@ -86,11 +86,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dim", type=int, default=128, help="encoder v2: embedding size (default 128)")
     p.add_argument(
         "--map",
-        choices=["linear", "conv"],
+        choices=["linear", "conv", "sketch"],
         default="linear",
         help="encoder v2: 'linear' (v2.0, v2.1: one linear map per part, log-ratio loss) or 'conv' (v2.2: plus a "
         "small convolutional map per part, in-batch Pearson loss, turned and mirrored grids; with --parts 1 the "
-        "window mean is its one part; --lr stays the linear map's)",
+        "window mean is its one part; --lr stays the linear map's); 'sketch' (v3: nothing learned, a count sketch "
+        "of the square roots into --dim signed sums, the seed chosen among --seed and the next 7 on the valid "
+        "block and any --valid-archive; --parts 2 --dim 256 is the COMS-1 profile's encoder-v3)",
     )
     p.add_argument(
         "--part-filled",
@@ -150,7 +152,13 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         log.error("satwatch train needs PyTorch: pip install 'satwatch[train]'")
         return 2
-    from satwatch.services.training.pipeline import TrainOptions, run_autoencoder, run_encoder, run_encoder_v2
+    from satwatch.services.training.pipeline import (
+        TrainOptions,
+        run_autoencoder,
+        run_encoder,
+        run_encoder_sketch,
+        run_encoder_v2,
+    )
 
     archives: list[Path] = args.archive or []
     for folder in archives:
@@ -185,7 +193,22 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     if args.model == "encoder":
-        if args.arch == "v2":
+        if args.arch == "v2" and args.map == "sketch":
+            if args.extra_archive or args.part_filled:
+                log.error(
+                    "--map sketch learns nothing: --extra-archive and --part-filled have no use (--valid-archive does)"
+                )
+                return 2
+            card = run_encoder_sketch(
+                opts,
+                args.archive,
+                args.cache,
+                days=args.days,
+                parts=args.parts,
+                dim=args.dim,
+                valid_archives=args.valid_archive,
+            )
+        elif args.arch == "v2":
             card = run_encoder_v2(
                 opts,
                 args.archive,

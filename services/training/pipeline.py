@@ -496,6 +496,37 @@ def run_encoder_v2(
     return export_v2(result.model, opts.out, metrics, desc)
 
 
+def run_encoder_sketch(
+    opts: TrainOptions,
+    archive: Path | None,
+    cache_dir: Path,
+    days: float | None = None,
+    parts: int = 2,
+    dim: int = 256,
+    valid_archives: list[Path] | None = None,
+    stride: int = 4,
+) -> ModelCard:
+    """Encoder v3: a count sketch of the square roots of the window's part-mean histograms (nothing learned;
+    ``services/training/sketch.py``). The seed is chosen on the archive's valid block and ``valid_archives``;
+    the test block is measured once for the card. ``opts.seed`` is the first seed tried."""
+    from satwatch.services.training.sketch import SKETCH_SEEDS, choose_sketch, export_sketch, sketch_data
+
+    frames, desc = encoder_frames(archive, cache_dir, days or (42.0 if archive is None else None))
+    checks = [load_archive(p, progress=opts.progress) for p in valid_archives or []]
+    data = sketch_data(frames, checks, stride=stride, parts=parts, progress=opts.progress)
+    seeds = range(opts.seed, opts.seed + SKETCH_SEEDS)
+    result = choose_sketch(data, dim, seeds)
+    where = "the valid block" + "".join(f", {p.name}" for p in valid_archives or [])
+    training = (
+        f"none: nothing is learned (a count sketch); its seed chosen among {seeds.start}-{seeds.stop - 1} on {where} "
+        f"(validation Pearson, pairs sharing no frame); data: {desc}"
+    )
+    metrics: dict[str, Any] = dict(result.metrics)
+    if archive is None:
+        metrics["simulation"] = {"seed": int(ENCODER_SIM["seed"]), "days": days or 42.0}
+    return export_sketch(result.model, opts.out, metrics, training)
+
+
 #: The temporal-novelty term (v2.1): each patch against the same patch's largest distance in this many previous
 #: frames, the frame's novelty the mean of the largest this-many patch excesses. Chosen on the development
 #: stream (texture seed 501) and the calibration days, not on the held-out stream (BENCHMARKS.md, issue 17).
