@@ -69,13 +69,16 @@ def register(subparsers: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     from satwatch.services.frames.archive import Archive
     from satwatch.services.models.embedding import FrameEncoder
+    from satwatch.services.models.locate import resolve_model_dirs
     from satwatch.services.retrieval.build import BuildPlan, build_index
 
     settings = load_settings(args.config)
     det = settings.detector
     out = Path(args.out) if args.out else default_index_dir(settings.detector.state_dir)
     archive = Archive(args.archive, args.satellite)
-    encoder = FrameEncoder.load(args.model_dir or det.model_dir, threads=args.workers)
+    # The detector's rule: a named folder, else the archive's satellite profile's encoder (COMS-1: encoder-v3).
+    folder = resolve_model_dirs(args.model_dir or det.model_dir, archive.profile).encoder
+    encoder = FrameEncoder.load(folder, threads=args.workers)
 
     def announce(plan: BuildPlan) -> None:
         print(

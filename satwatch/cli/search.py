@@ -115,6 +115,7 @@ def register(subparsers: Any) -> None:
 
 def run_search(args: argparse.Namespace) -> int:
     from satwatch.services.frames.archive import Archive
+    from satwatch.services.models.locate import resolve_model_dirs
     from satwatch.services.retrieval.index import SimilarityIndex
     from satwatch.services.retrieval.provenance import default_index_dir
     from satwatch.services.retrieval.query import (
@@ -141,7 +142,8 @@ def run_search(args: argparse.Namespace) -> int:
         query = window_at(archive, args.time, size, det.min_frames_for_search)
     else:
         query = window_in_folder(Path(args.window), archive, size)
-    encoder = LazyEncoder(args.model_dir or det.model_dir, threads=2)
+    # the detector's rule: a named folder, else the archive's satellite profile's encoder
+    encoder = LazyEncoder(resolve_model_dirs(args.model_dir or det.model_dir, archive.profile).encoder, threads=2)
     time_range = None
     if args.time_from or args.time_to:
         time_range = (

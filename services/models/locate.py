@@ -6,12 +6,13 @@ model": the other one then comes from the shipped models, and the log says so, r
 for want of the other model's card.
 
 With no folder named, a satellite profile names its own models (``encoder``/``autoencoder``), as a satellite's
-configuration should: the built-in COMS-1 profile serves real imagery with the autoencoder trained on it. A
-profile naming none gets the shipped root set.
+configuration should: the built-in COMS-1 profile serves real imagery with the autoencoder trained on it and
+encoder v3 (a count sketch that tracks the metric on real-texture windows). A profile naming none gets the
+shipped root set. ``index build``, ``search`` and ``nowcast --index`` follow the same rule for the encoder.
 
 Wherever a model folder is named (``--model-dir``, config, a profile), the name of a shipped set works from
 any directory and in an installed package: ``onnx_models`` (the root set, v1.6 for the procedural simulator),
-``autoencoder-v2``, ``encoder-v2.2``; a folder that exists by that name wins.
+``autoencoder-v2``, ``encoder-v2.2``, ``encoder-v3``; a folder that exists by that name wins.
 """
 
 from __future__ import annotations

@@ -94,3 +94,28 @@ def _check_part_means_indexed(encoder: FrameEncoder, tmp_path: Path) -> None:
         if len(rows) == 6:  # the order of the frames counts: the map of the plain mean, twice, differs
             mean = np.tile(per_frame[rows].mean(axis=0, dtype=np.float64), 2)
             assert np.abs(encoder.embed_windows(mean[None])[0] - want).max() > 1e-4
+
+
+def test_packaged_encoder_v3_sketch_indexes_and_searches_the_real_frames(tmp_path: Path) -> None:
+    """Encoder v3, the COMS-1 profile's (a count sketch of the two halves' square-root mean histograms, 256
+    numbers): the detector indexes the real frames' windows by their part means, each window finds itself
+    first, and the index's distances follow the exact distance of the square roots the sketch compresses."""
+    from satwatch.services.models.modelcard import packaged_model_dir
+
+    encoder = FrameEncoder.load(packaged_model_dir() / "encoder-v3")  # verifies the file's sha256
+    assert encoder.card.version.startswith("3.") and encoder.dim == 256
+    _check_part_means_indexed(encoder, tmp_path)
+
+    archive = Archive(shared_data("study", "raw_images"), "COMS-1")
+    frames = [shrink(archive.load(t)) for t in archive.times]
+    index, per_frame = _index_windows_of_six(encoder, frames, tmp_path / "all")
+    pos = {t: i for i, t in enumerate(archive.times)}
+    full = [r for r in index.records() if len(r.frame_times) == 6]
+    roots = np.stack([np.sqrt(encoder.window_input(per_frame[[pos[t] for t in r.frame_times]])) for r in full])
+    vectors = np.stack([index.vector(r.window_id) for r in full])
+    for r, v in zip(full, vectors, strict=True):
+        assert index.query(v, k=1)[0].record.window_id == r.window_id
+    iu = np.triu_indices(len(full), 1)
+    exact = np.linalg.norm(roots[:, None] - roots[None], axis=-1)[iu]
+    sketched = np.linalg.norm(vectors[:, None] - vectors[None], axis=-1)[iu]
+    assert np.corrcoef(exact, sketched)[0, 1] > 0.9

@@ -49,8 +49,10 @@ def test_a_folder_with_neither_is_refused(tmp_path: Path) -> None:
 def test_with_no_folder_named_a_profile_serves_the_models_it_names(tmp_path: Path) -> None:
     coms = get_profile("COMS-1")
     dirs = resolve_model_dirs(None, coms)
-    assert dirs.encoder is None and dirs.autoencoder == packaged_model_dir() / "autoencoder-v2"
+    assert dirs.encoder == packaged_model_dir() / "encoder-v3"
+    assert dirs.autoencoder == packaged_model_dir() / "autoencoder-v2"
     assert AnomalyScorer.load(dirs.autoencoder).card.version.startswith("2."), "real COMS imagery: v2"
+    assert FrameEncoder.load(dirs.encoder).card.version.startswith("3."), "real COMS imagery: the count sketch"
     assert shipped_profile() == "COMS-1"
     # A named folder wins over the profile's own models.
     assert resolve_model_dirs(packaged_model_dir(), coms).autoencoder == packaged_model_dir()
