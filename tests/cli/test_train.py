@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from satwatch.cli import build_parser, main
@@ -56,3 +58,15 @@ def test_train_encoder_takes_the_v22_recipe() -> None:
     argv = ["train", "encoder", "--out", "x", "--parts", "2", "--dim", "256", "--map", "conv", "--part-filled", "0.3"]
     args = build_parser().parse_args([*argv, "--valid-archive", "v"])
     assert (args.map, args.part_filled, [str(p) for p in args.valid_archive]) == ("conv", 0.3, ["v"])
+
+
+def test_train_encoder_sketch_learns_nothing_so_takes_no_training_archives(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    args = build_parser().parse_args(
+        ["train", "encoder", "--out", "x", "--map", "sketch", "--parts", "2", "--dim", "256"]
+    )
+    assert (args.map, args.parts, args.dim) == ("sketch", 2, 256)
+    rc = main(["train", "encoder", "--map", "sketch", "--extra-archive", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert rc == 2 and "learns nothing" in capsys.readouterr().err
