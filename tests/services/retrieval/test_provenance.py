@@ -40,6 +40,10 @@ def test_the_detector_refuses_an_index_built_by_another_encoder(tmp_path: Path) 
     (tmp_path / "index" / BUILD_FILE).write_text(
         json.dumps({"encoder": "someone-elses", "encoder_sha256": "f" * 64, "window_size": 20})
     )
-    shipped = FrameEncoder.load(None).card
-    with pytest.raises(IndexMismatchError, match=f"someone-elses.*{shipped.name}.*{shipped.sha256[:12]}"):
+    # no model folder: the shipped encoder's profile (COMS-1) serves its own encoder (encoder-v3)
+    from satwatch.services.frames.profiles import get_profile
+    from satwatch.services.models.locate import profile_model_dirs, shipped_profile
+
+    served = FrameEncoder.load(profile_model_dirs(get_profile(str(shipped_profile()))).encoder).card
+    with pytest.raises(IndexMismatchError, match=f"someone-elses.*{served.name}.*{served.sha256[:12]}"):
         build_detector(s)
