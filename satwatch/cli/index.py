@@ -37,7 +37,10 @@ def register(subparsers: Any) -> None:
     add_config_argument(build)
     build.add_argument("--archive", required=True, metavar="DIR", help="archive folder of KMA-named PNG files")
     build.add_argument(
-        "--out", metavar="DIR", help="index folder (default: <detector.state_dir>/index from the config)"
+        "--out",
+        metavar="DIR",
+        help="index folder (default: the detector's for this encoder, <detector.state_dir>/index, or "
+        "<detector.state_dir>/indexes/ENCODER-SHA after a change of encoder)",
     )
     build.add_argument(
         "--model-dir", metavar="DIR", help="folder with encoder.onnx + card (default: config, else packaged model)"
@@ -74,11 +77,12 @@ def run_build(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     det = settings.detector
-    out = Path(args.out) if args.out else default_index_dir(settings.detector.state_dir)
     archive = Archive(args.archive, args.satellite)
     # The detector's rule: a named folder, else the archive's satellite profile's encoder (COMS-1: encoder-v3).
     folder = resolve_model_dirs(args.model_dir or det.model_dir, archive.profile).encoder
     encoder = FrameEncoder.load(folder, threads=args.workers)
+    # By default the index the detector keeps for this encoder (its own folder after a change of encoder).
+    out = Path(args.out) if args.out else default_index_dir(det.state_dir, (encoder.card.name, encoder.card.sha256))
 
     def announce(plan: BuildPlan) -> None:
         print(

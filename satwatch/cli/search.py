@@ -37,7 +37,12 @@ def register(subparsers: Any) -> None:
         ),
     )
     add_config_argument(parser)
-    parser.add_argument("--index", metavar="DIR", help="index folder (default: <detector.state_dir>/index)")
+    parser.add_argument(
+        "--index",
+        metavar="DIR",
+        help="index folder (default: the detector's for this encoder, <detector.state_dir>/index, or "
+        "<detector.state_dir>/indexes/ENCODER-SHA after a change of encoder)",
+    )
     parser.add_argument(
         "--archive", required=True, metavar="DIR", help="archive the index was built from (frames of the matches)"
     )
@@ -131,19 +136,21 @@ def run_search(args: argparse.Namespace) -> int:
     det = settings.detector
     if args.k < 1 or args.rerank < 0:
         raise ValueError("--k must be at least 1 and --rerank at least 0")
-    index_dir = Path(args.index) if args.index else default_index_dir(det.state_dir)
+    archive = Archive(args.archive, args.satellite)
+    # the detector's rule: a named folder, else the archive's satellite profile's encoder
+    encoder = LazyEncoder(resolve_model_dirs(args.model_dir or det.model_dir, archive.profile).encoder, threads=2)
+    # By default the index the detector keeps for this encoder (its own folder after a change of encoder).
+    mine = (encoder.card.name, encoder.card.sha256)
+    index_dir = Path(args.index) if args.index else default_index_dir(det.state_dir, mine)
     # An index saved before index_ef was raised keeps its old breadth; search at least as wide as configured.
     index = SimilarityIndex.load(index_dir, ef=args.ef)
     if args.ef is None:
         index.ef = max(index.ef, det.index_ef)
-    archive = Archive(args.archive, args.satellite)
     size = det.window_size or archive.profile.window_frames
     if args.time is not None:
         query = window_at(archive, args.time, size, det.min_frames_for_search)
     else:
         query = window_in_folder(Path(args.window), archive, size)
-    # the detector's rule: a named folder, else the archive's satellite profile's encoder
-    encoder = LazyEncoder(resolve_model_dirs(args.model_dir or det.model_dir, archive.profile).encoder, threads=2)
     time_range = None
     if args.time_from or args.time_to:
         time_range = (

@@ -44,7 +44,7 @@ from satwatch.services.models.anomaly import AnomalyResult, Scoring, previous_wi
 from satwatch.services.models.modelcard import ModelCard, packaged_model_dir
 from satwatch.services.retrieval.events import distinct_events
 from satwatch.services.retrieval.index import Neighbour, WindowRecord
-from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance
+from satwatch.services.retrieval.provenance import IndexProvenance, check_provenance, default_index_dir
 
 log = logging.getLogger(__name__)
 
@@ -604,7 +604,17 @@ def build_detector(
             f"the encoder ({encoder.card.name}) serves channels {list(channels)} but the autoencoder "
             f"({scorer.card.name}) serves {scorer.card.normalisation.channels}; use models trained for one satellite"
         )
-    index_dir = state / "index"
+    index_dir = default_index_dir(state, (encoder.card.name, encoder.card.sha256))
+    if index_dir != default_index_dir(state):
+        log.warning(
+            "the index in %s was built by another encoder; encoder %s v%s keeps its own in %s (empty until it "
+            "fills; `satwatch index build --archive DIR --out %s` indexes past frames now)",
+            default_index_dir(state),
+            encoder.card.name,
+            encoder.card.version,
+            index_dir,
+            index_dir,
+        )
     served = [p for p in map(get_profile, profile_names()) if p.channels == channels]
     if profile is not None:
         check_serves(profile, channels, [encoder.card, scorer.card])

@@ -16,9 +16,23 @@ from pathlib import Path
 BUILD_FILE = "build.json"
 
 
-def default_index_dir(state_dir: str | Path) -> Path:
-    """Where the detector keeps its index: ``<detector.state_dir>/index``."""
-    return Path(state_dir) / "index"
+def default_index_dir(state_dir: str | Path, encoder: tuple[str, str] | None = None) -> Path:
+    """Where the detector keeps its index: ``<detector.state_dir>/index``, or, for an ``encoder`` (name,
+    sha256) other than the one that built that index, ``<state_dir>/indexes/<name>-<sha256[:12]>``.
+
+    A change of encoder (an upgrade whose satellite profile names a new one, a ``model_dir`` set or unset)
+    then starts that encoder's own index beside the old one instead of stopping the detector; switching back
+    finds the old index where it was. ``search`` and ``index build`` given the same encoder find the same
+    folder.
+    """
+    first = Path(state_dir) / "index"
+    if encoder is None:
+        return first
+    built = read_provenance(first)
+    if built is None or built.encoder_sha256 == encoder[1]:
+        return first
+    name, sha = encoder
+    return Path(state_dir) / "indexes" / f"{name}-{sha[:12]}"
 
 
 class IndexMismatchError(ValueError):
