@@ -18,11 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Train one of the detector's two models with PyTorch and export it to ONNX with its model card "
             "(sha256, normalisation, metrics, calibrated thresholds). The export is checked against PyTorch "
-            "to 1e-4. 'encoder' learns 128-d frame embeddings whose window means track the ground-truth "
-            "similarity (log-ratio loss, 20:20:60 time split). 'autoencoder' learns to reconstruct normal "
-            "weather conditioned on time of day and day of year, calibrates the alert threshold on normal "
-            "validation frames and also trains an unconditioned baseline for comparison. Copy the files "
-            "from --out into onnx_models/ (or point detector.model_dir at --out) to use them."
+            "to 1e-4. 'encoder' maps a window's mean per-cell histograms to the vector the index holds, so that "
+            "its distances track the ground-truth similarity: a learned map (log-ratio loss, 20:20:60 time "
+            "split) or, with --map sketch, a count sketch (nothing learned; COMS-1's encoder v3). "
+            "'autoencoder' learns to reconstruct normal weather conditioned on time of day and day of year, "
+            "calibrates the alert threshold on normal validation frames and also trains an unconditioned "
+            "baseline for comparison. Copy the files from --out into onnx_models/ (or point "
+            "detector.model_dir at --out) to use them."
         ),
     )
     p.add_argument("model", choices=["encoder", "autoencoder"], help="which model to train")
