@@ -143,6 +143,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "against the same patch in the 3 previous frames), its spread and the threshold calibrated on the "
         "calibration days of --archive (the archive the set was trained on); the set goes to --out",
     )
+    p.add_argument(
+        "--calibration-archive",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="autoencoder (repeatable): calibrate on whole normal streams the network never trains on: the "
+        "scoring's centres, spreads and gates, the novelty term and the threshold come from every normal frame of "
+        "these archives (together every hour of the day; each its own stream), not from held-out days of --archive, "
+        "whose weather the network has in effect seen, so that threshold is too tight for new weather. Also with "
+        "--novelty, which then recalibrates a trained set without scoring --archive",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_config_argument(p)
     p.set_defaults(func=run)
@@ -163,9 +174,12 @@ def run(args: argparse.Namespace) -> int:
     )
 
     archives: list[Path] = args.archive or []
-    for folder in archives:
+    for folder in [*archives, *(args.calibration_archive or [])]:
         if not folder.is_dir():
             raise FileNotFoundError(f"archive directory {folder} does not exist")
+    if args.calibration_archive and args.model != "autoencoder":
+        log.error("--calibration-archive calibrates the autoencoder's threshold; the encoder has none")
+        return 2
     if len(archives) > 1 and (args.model != "autoencoder"):
         log.error("several --archive train the autoencoder only; the encoder takes one (more: --extra-archive)")
         return 2
@@ -236,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
             baseline=not args.no_baseline,
             candidates=args.candidates,
             labels=args.labels,
+            calibration_archive=args.calibration_archive,
         )
         m = card.metrics.get("conditioned", {})
         cal = card.metrics.get("calibration", {})
@@ -266,6 +281,7 @@ def _novelty(args: argparse.Namespace) -> int:
         alerts_per_day=args.alerts_per_day,
         labels=args.labels,
         progress=not args.no_progress,
+        calibration_archive=args.calibration_archive,
     )
     cal = card.metrics["novelty_calibration"]
     sc = card.scoring

@@ -295,6 +295,15 @@ class AnomalyScorer:
         feeds = {self.card.input.name: x, self.card.conditioning.input.name: time_features(times)}
         return [np.asarray(o, dtype=np.float32) for o in self._session.run(outputs, feeds)]
 
+    def with_scoring(self, scoring: Scoring) -> AnomalyScorer:
+        """The same network scored another way (a recalibration tries its new centres and gates on it)."""
+        return AnomalyScorer(self.card.model_copy(update={"scoring": scoring}), self._session, self.threshold)
+
+    def outputs(self, frames: list[Frame], names: list[str]) -> list[np.ndarray]:
+        """The network's raw named outputs for ``frames``, before the card's standardisation: what a
+        recalibration fits its centres, spreads and gates on."""
+        return self._run(np.stack([f.data for f in frames]), [f.time for f in frames], names)
+
     def error_maps(self, data: np.ndarray, times: list[datetime]) -> np.ndarray:
         """Per-pixel reconstruction error (N,h,w) float32 of (N,4,H,W) uint8 frames observed at ``times``."""
         return self._run(data, times, [self._scoring.error_output])[0]

@@ -264,25 +264,39 @@ def with_consistency(
     update: dict[str, Any] = {
         "aggregate": "with_consistency",
         "consistency_output": "consistency",
+        "lines_output": "lines",
+        "lines_gate": lines_gate,
+        **normal_standardisation(pix, consistency, tex, typical),
+    }
+    if tex is not None:
+        update |= {"texture_output": "texture", "texture_map_output": "texture_map"}
+    return scored, SCORING.model_copy(update=update)
+
+
+def normal_standardisation(
+    pix: np.ndarray, consistency: np.ndarray, tex: np.ndarray | None, typical: np.ndarray
+) -> dict[str, float]:
+    """The scoring's centres, spreads and gates fitted on normal frames' raw outputs (pixel score, consistency,
+    patch-texture, typical error): what calibration fits, apart from the threshold.
+
+    One function for training and for recalibration on other streams, so both standardise alike.
+    """
+    fitted = {
         "pixel_center": float(np.mean(pix)),
         "pixel_scale": float(max(np.std(pix), 1e-6)),
         "consistency_gate": CHECK_MARGIN * float(consistency.max()),
-        "lines_output": "lines",
-        "lines_gate": lines_gate,
         # What normal frames' median error reaches: far beyond it, the imagery is not what the model learned.
         "domain_error_max": float(typical.max()),
     }
     if tex is not None:
-        pix_z = (pix - update["pixel_center"]) / update["pixel_scale"]
-        update |= {
+        pix_z = (pix - fitted["pixel_center"]) / fitted["pixel_scale"]
+        fitted |= {
             # The reconstruction term joins the weather term only beyond what normal frames reach.
             "pixel_gate": CHECK_MARGIN * float(max(pix_z.max(), 0.0)),
-            "texture_output": "texture",
-            "texture_map_output": "texture_map",
             "texture_center": float(np.mean(tex)),
             "texture_scale": float(max(np.std(tex), 1e-6)),
         }
-    return scored, SCORING.model_copy(update=update)
+    return fitted
 
 
 def calibrate_threshold(

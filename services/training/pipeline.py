@@ -274,6 +274,7 @@ def run_autoencoder(
     scale: float = 1.0,
     candidates: int = 1,
     labels: Path | None = None,
+    calibration_archive: Sequence[Path] | None = None,
 ) -> ModelCard:
     """Train the conditioned AE (and the unconditioned baseline), calibrate, evaluate, export + card.
 
@@ -286,6 +287,10 @@ def run_autoencoder(
     development period, and a held-out figure needs another labelled period (``satwatch evaluate``).
     Several archives (a sequence of folders) train as one, each holding out its own calibration days
     (:func:`split_archives`); ``labels`` then applies to every one of them.
+
+    With ``calibration_archive`` (whole normal streams the network never trains on, see
+    :mod:`satwatch.services.training.calibration`) the scoring's centres, spreads, gates and the threshold come
+    from those streams' normal frames; the training archives' held-out days only stop training early.
     """
     from satwatch.services.training.autoencoder import (
         calibrate_threshold,
@@ -328,6 +333,19 @@ def run_autoencoder(
         dev_desc = ", ".join(f"seed {seed} ({days * scale:g} d)" for seed, days in AE_DEV_SIMS)
     xt, ct = prepare_inputs(train, opts.progress)
     xv, cv = prepare_inputs(valid, opts.progress)
+    # What the scoring and the threshold are fitted on: the held-out days, or whole streams never trained on.
+    xs, cs, calib_per_day = xv, cv, frames_per_day(train.times)
+    if calibration_archive:
+        from satwatch.services.training.calibration import load_calibration_archives
+
+        streams = load_calibration_archives(calibration_archive, opts.progress)
+        xs, cs = prepare_inputs(streams.normal, opts.progress)
+        calib_per_day = streams.per_day
+        calibration = {**streams.record(), "early_stopping": calibration}
+        desc = (
+            f"{desc}. The held-out days only stop training early: the scoring and the threshold are calibrated on "
+            f"{calibration['frames']} normal frames of {archives_label(streams.paths)} (whole streams never trained on)"
+        )
     # One consistency group per simulated run (its own weather and season), else ten blocks of time.
     groups = len(AE_TRAIN_SEEDS) if archive is None else 10
     epochs = opts.epochs if opts.epochs is not None else 8
@@ -349,7 +367,7 @@ def run_autoencoder(
             conditioned=conditioned,
             progress=opts.progress,
         )
-        scored, scoring = with_consistency(result.model, xt, ct, xv, cv, groups)
+        scored, scoring = with_consistency(result.model, xt, ct, xs, cs, groups)
         return result, scored, scoring
 
     def resume_from(sub: str, conditioned: bool, first: bool) -> Path | None:
@@ -381,9 +399,7 @@ def run_autoencoder(
         xn, cn = prepare_inputs(test_normal, opts.progress)
     kinds: dict[str, Any] = {}
     for key, (result, scored, scoring) in evaluated:
-        threshold = calibrate_threshold(
-            model_scores(scored, xv, cv, scoring=scoring), alerts_per_day, frames_per_day(train.times)
-        )
+        threshold = calibrate_threshold(model_scores(scored, xs, cs, scoring=scoring), alerts_per_day, calib_per_day)
         if test_ev is not None:
             m = anomaly_metrics(
                 model_scores(scored, xe, ce, scoring=scoring),
@@ -532,6 +548,16 @@ def run_encoder_sketch(
 #: stream (texture seed 501) and the calibration days, not on the held-out stream (BENCHMARKS.md, issue 17).
 NOVELTY_FRAMES = 3
 NOVELTY_TOP = 4
+#: The scoring fields a recalibration on other streams refits (the card keeps what they replaced).
+STANDARDISATION = (
+    "pixel_center",
+    "pixel_scale",
+    "pixel_gate",
+    "consistency_gate",
+    "domain_error_max",
+    "texture_center",
+    "texture_scale",
+)
 
 
 def calibrate_novelty(
@@ -542,6 +568,7 @@ def calibrate_novelty(
     alerts_per_day: float = 0.5,
     labels: Path | None = None,
     progress: bool = True,
+    calibration_archive: Sequence[Path] | None = None,
 ) -> ModelCard:
     """Give a v2 model set (a patch-texture map among its outputs) the temporal-novelty term; write it to ``out``.
 
@@ -553,6 +580,11 @@ def calibrate_novelty(
     are the ones the rest of the card was calibrated on; with several archives, the same archives: each is
     scored as its own stream (a frame is never compared with another archive's) and holds out its own
     calibration days, as :func:`split_archives` cuts them.
+
+    With ``calibration_archive`` (whole normal streams the network never trained on) nothing of ``archive`` is
+    scored: the texture and pixel terms' centres, spreads and gates are refitted on those streams' normal frames
+    (:func:`~satwatch.services.training.calibration.refit_scoring`), then the novelty's centre and spread and the
+    threshold, each calibration archive scored as its own stream; the card's ``calibration`` says so.
     """
     import shutil
 
@@ -565,8 +597,28 @@ def calibrate_novelty(
         raise ValueError(f"{model_dir}: the novelty term reads a patch-texture map, which this model set lacks")
     paths = archive_paths(archive)
     named = archives_label(paths)
-    sets = [fs for fs, _ in load_archives(paths, progress=progress, labels=labels)]
-    per_day = frames_per_day([t for fs in sets for t in fs.times])
+    calibration = card.metrics.get("calibration")
+    if calibration_archive:
+        from satwatch.services.training.calibration import load_calibration_archives, refit_scoring
+
+        cal = load_calibration_archives(calibration_archive, progress)
+        sets, per_day = cal.streams, cal.per_day
+        before = scorer.scoring
+        scorer = scorer.with_scoring(refit_scoring(scorer, cal))
+        refitted = {k: getattr(scorer.scoring, k) for k in ("pixel_center", "pixel_scale", "texture_center")}
+        log.info("refitted on the calibration archives: %s", refitted)
+        calibration = {
+            **cal.record(),
+            "trained_on": named,
+            "replaced": {
+                "calibration": calibration,
+                **{k: getattr(before, k) for k in STANDARDISATION if getattr(before, k) != getattr(scorer.scoring, k)},
+            },
+        }
+        named = archives_label(cal.paths)
+    else:
+        sets = [fs for fs, _ in load_archives(paths, progress=progress, labels=labels)]
+        per_day = frames_per_day([t for fs in sets for t in fs.times])
     raw = scorer.scoring.model_copy(
         update={
             "novelty_frames": frames,
@@ -582,10 +634,14 @@ def calibrate_novelty(
         for s in range(0, len(fs), 32):
             results += scorer.score_batch([fs.frame(i) for i in range(s, min(len(fs), s + 32))])
         streams.append(results)
-    splits = [calibration_split(fs.times) for fs in sets]
-    hows = list(dict.fromkeys(how for _, how in splits))
-    how = hows[0] if len(sets) == 1 else f"{'; '.join(hows)}, in each of the {len(sets)} archives on its own"
-    valid = np.concatenate([held & fs.normal() for (held, _), fs in zip(splits, sets, strict=True)])
+    if calibration_archive:
+        how = "every normal frame of each calibration archive, each its own stream"
+        valid = np.concatenate([fs.normal() for fs in sets])
+    else:
+        splits = [calibration_split(fs.times) for fs in sets]
+        hows = list(dict.fromkeys(how for _, how in splits))
+        how = hows[0] if len(sets) == 1 else f"{'; '.join(hows)}, in each of the {len(sets)} archives on its own"
+        valid = np.concatenate([held & fs.normal() for (held, _), fs in zip(splits, sets, strict=True)])
 
     def stream_scores(scoring: Any) -> list[AnomalyResult]:
         # Each archive is its own stream: novelty compares a frame with its own archive's previous frames.
@@ -612,6 +668,7 @@ def calibrate_novelty(
     spans = "; ".join(f"{len(fs)} frames {fs.times[0]:%Y-%m-%d %H:%M} to {fs.times[-1]:%Y-%m-%d %H:%M}" for fs in sets)
     metrics = {
         **card.metrics,
+        **({"calibration": calibration} if calibration_archive else {}),
         "novelty_calibration": {
             "archive": f"{named}: {spans}",
             "method": how,
