@@ -424,26 +424,53 @@ def train_v2(
 
 def export_v2(model: EncoderNet, out_dir: str | Path, metrics: dict[str, Any], training_data: str) -> ModelCard:
     """Export ``encoder.onnx`` (input ``window_hist``, checked against PyTorch) and write its card."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model = model.cpu().eval()
-    cfg = model.config
     # One part (v2.0's window mean, also v2.2 with --parts 1) keeps v2.0's input: (batch, C*(B+1), n, n).
     by_parts = isinstance(model, WindowPartsEncoderNet) and model.parts > 1
     in_shape = model.in_shape if by_parts or not isinstance(model, WindowPartsEncoderNet) else model.in_shape[1:]
+    if isinstance(model, WindowPartsConvEncoderNet):
+        version = VERSION_CONV
+        what = "one learned linear map plus one small convolutional map (added) of the square roots of the mean " + (
+            "per-cell histograms of the window"
+            if model.parts == 1
+            else f"per-cell histograms of each of the window's {model.parts} consecutive parts, concatenated"
+        )
+    elif isinstance(model, WindowPartsEncoderNet):
+        version = VERSION
+        what = (
+            "one learned linear map of the square roots of the mean per-cell histograms of each of the "
+            f"window's {model.parts} consecutive parts, concatenated"
+        )
+    else:
+        version = "2.0.0"
+        what = "learned linear map of the square roots of the window's mean per-cell histograms"
+    return export_window_hist_encoder(model, tuple(in_shape), by_parts, version, out_dir, metrics, training_data, what)
+
+
+def export_window_hist_encoder(
+    model: nn.Module,
+    in_shape: tuple[int, ...],
+    by_parts: bool,
+    version: str,
+    out_dir: str | Path,
+    metrics: dict[str, Any],
+    training_data: str,
+    window_embedding: str,
+) -> ModelCard:
+    """Export a graph that maps a window's mean per-cell histograms (``in_shape`` without the batch; its parts'
+    means when ``by_parts``) to its index vector as ``encoder.onnx`` (checked against PyTorch), with its card:
+    the one input and card layout the runtime reads for every v2 and v3 encoder. ``window_embedding`` says in
+    words what the graph computes."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.cpu().eval()
+    cfg: dict[str, Any] = model.config  # type: ignore[assignment]
     example = torch.rand(3, *in_shape)
     example = example / example.sum(dim=-3, keepdim=True)
     worst = export_onnx(model, (example,), out / ENCODER_FILE, ["window_hist"], ["embedding"])
     card = ModelCard(
         name="satwatch-window-encoder",
         kind="encoder",
-        version=(
-            VERSION_CONV
-            if isinstance(model, WindowPartsConvEncoderNet)
-            else VERSION
-            if isinstance(model, WindowPartsEncoderNet)
-            else "2.0.0"
-        ),
+        version=version,
         file=ENCODER_FILE,
         sha256="",
         input=TensorSpec(name="window_hist", shape=["batch", *in_shape]),
@@ -462,23 +489,7 @@ def export_v2(model: EncoderNet, out_dir: str | Path, metrics: dict[str, Any], t
             bins=GT_BINS,
         ),
         training_data=training_data,
-        metrics={
-            **metrics,
-            "export_max_abs_diff": worst,
-            "window_embedding": (
-                "one learned linear map plus one small convolutional map (added) of the square roots of the mean "
-                + (
-                    "per-cell histograms of the window"
-                    if model.parts == 1
-                    else f"per-cell histograms of each of the window's {model.parts} consecutive parts, concatenated"
-                )
-                if isinstance(model, WindowPartsConvEncoderNet)
-                else f"one learned linear map of the square roots of the mean per-cell histograms of each of the "
-                f"window's {model.parts} consecutive parts, concatenated"
-                if isinstance(model, WindowPartsEncoderNet)
-                else "learned linear map of the square roots of the window's mean per-cell histograms"
-            ),
-        },
+        metrics={**metrics, "export_max_abs_diff": worst, "window_embedding": window_embedding},
         thresholds={},
         created=datetime.now(UTC),
     )

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from satwatch.services.frames.frame import CHANNELS
-from satwatch.services.models.embedding import ENCODER_CARD, ENCODER_FILE
-from satwatch.services.models.modelcard import ModelCard, Normalisation, TensorSpec
+from satwatch.services.models.modelcard import ModelCard
 from satwatch.services.training.data import FrameSet, block_windows, split_blocks
-from satwatch.services.training.encoder_v2 import V2Data, WindowSet, _window_set
-from satwatch.services.training.export import export_onnx, finish_card
+from satwatch.services.training.encoder_v2 import V2Data, WindowSet, _window_set, export_window_hist_encoder
 from satwatch.services.training.metrics import pairwise_distances, retrieval_report
 from satwatch.services.training.models import GT_BINS, GT_GRID
 
@@ -214,50 +210,17 @@ def export_sketch(
     model: SketchEncoderNet, out_dir: str | Path, metrics: dict[str, Any], training_data: str
 ) -> ModelCard:
     """Export ``encoder.onnx`` (input ``window_hist``, checked against PyTorch) and write its card."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model = model.cpu().eval()
     cfg = model.config
-    example = torch.rand(3, *model.in_shape)
-    example = example / example.sum(dim=-3, keepdim=True)
-    worst = export_onnx(model, (example,), out / ENCODER_FILE, ["window_hist"], ["embedding"])
     by_parts = model.parts > 1
-    card = ModelCard(
-        name="satwatch-window-encoder",
-        kind="encoder",
-        version=VERSION_SKETCH,
-        file=ENCODER_FILE,
-        sha256="",
-        input=TensorSpec(name="window_hist", shape=["batch", *model.in_shape]),
-        outputs=[TensorSpec(name="embedding", shape=["batch", cfg["dim"]])],
-        profile="COMS-1",
-        window_embedding="map_of_part_means" if by_parts else "map_of_mean",
-        normalisation=Normalisation(
-            channels=list(CHANNELS),
-            height=300,
-            width=375,
-            resample="box",
-            scale=[1.0] * cfg["channels"],
-            offset=[0.0] * cfg["channels"],
-            front_end="grid_hist",
-            grid=GT_GRID,
-            bins=GT_BINS,
-        ),
-        training_data=training_data,
-        metrics={
-            **metrics,
-            "export_max_abs_diff": worst,
-            "window_embedding": (
-                f"count sketch (seed {cfg['seed']}, nothing learned) of the square roots of the mean per-cell "
-                + (
-                    f"histograms of the window's {model.parts} consecutive parts, concatenated"
-                    if by_parts
-                    else "histograms of the window"
-                )
-                + f", {model.d:,} numbers into {cfg['dim']} signed sums"
-            ),
-        },
-        thresholds={},
-        created=datetime.now(UTC),
+    what = (
+        f"count sketch (seed {cfg['seed']}, nothing learned) of the square roots of the mean per-cell "
+        + (
+            f"histograms of the window's {model.parts} consecutive parts, concatenated"
+            if by_parts
+            else "histograms of the window"
+        )
+        + f", {model.d:,} numbers into {cfg['dim']} signed sums"
     )
-    return finish_card(card, out / ENCODER_FILE, out / ENCODER_CARD)
+    return export_window_hist_encoder(
+        model, tuple(model.in_shape), by_parts, VERSION_SKETCH, out_dir, metrics, training_data, what
+    )
