@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from pathlib import Path
+from typing import Any
 
 from satwatch.cli import add_config_argument
 
@@ -252,20 +254,34 @@ def run(args: argparse.Namespace) -> int:
             labels=args.labels,
             calibration_archive=args.calibration_archive,
         )
-        m = card.metrics.get("conditioned", {})
-        cal = card.metrics.get("calibration", {})
-        where = "held-out" if "test_data" in card.metrics else "development (not held out)"
-        print(
-            f"autoencoder written to {args.out}: threshold {card.thresholds['anomaly']:.5g} (calibrated on "
-            f"{cal.get('frames', 0)} normal frames, {cal.get('hours_covered', 0)} of 24 hours), {where} ROC AUC "
-            f"{m.get('roc_auc', float('nan')):.4f}, false alerts/day {m.get('false_alerts_per_day', float('nan')):.2f}"
-        )
+        print(autoencoder_summary(args.out, card.thresholds["anomaly"], card.metrics))
         if args.archive is not None:
             print(
                 "score a held-out labelled period with: satwatch evaluate --archive DIR --labels FILE "
                 f"--model-dir {args.out} --skip-encoder"
             )
     return 0
+
+
+def autoencoder_summary(out: Path | str, threshold: float, metrics: dict[str, Any]) -> str:
+    """The line a training run ends with: where the set went, its threshold and how it scored, and, where the
+    period it was scored on held no labelled event (an archive of normal weather), that there was nothing to
+    rank rather than a ROC AUC of nan."""
+    m = metrics.get("conditioned", {})
+    cal = metrics.get("calibration", {})
+    where = "held-out" if "test_data" in metrics else "development (not held out)"
+    head = (
+        f"autoencoder written to {out}: threshold {threshold:.5g} (calibrated on {cal.get('frames', 0)} normal "
+        f"frames, {cal.get('hours_covered', 0)} of 24 hours)"
+    )
+    auc, fa = float(m.get("roc_auc", math.nan)), float(m.get("false_alerts_per_day", math.nan))
+    false_alerts = f", false alerts/day {fa:.2f}" if math.isfinite(fa) else ""
+    if not math.isfinite(auc):
+        return (
+            f"{head}; the {where} period holds no labelled event, so no ROC AUC{false_alerts} (score a labelled "
+            "period with satwatch evaluate --archive DIR --labels FILE)"
+        )
+    return f"{head}, {where} ROC AUC {auc:.4f}{false_alerts}"
 
 
 def _novelty(args: argparse.Namespace) -> int:

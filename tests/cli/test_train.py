@@ -70,3 +70,15 @@ def test_train_encoder_sketch_learns_nothing_so_takes_no_training_archives(
     assert (args.map, args.parts, args.dim) == ("sketch", 2, 256)
     rc = main(["train", "encoder", "--map", "sketch", "--extra-archive", str(tmp_path), "--out", str(tmp_path / "o")])
     assert rc == 2 and "learns nothing" in capsys.readouterr().err
+
+
+def test_the_closing_line_says_when_there_was_nothing_to_rank() -> None:
+    from satwatch.cli.train import autoencoder_summary
+
+    cal = {"calibration": {"frames": 480, "hours_covered": 24}}
+    # An archive of normal weather only: no ROC AUC to print, and no "nan".
+    normal = autoencoder_summary("out", 4.2, {**cal, "conditioned": {"roc_auc": float("nan")}})
+    assert "nan" not in normal and "holds no labelled event, so no ROC AUC" in normal
+    assert "threshold 4.2 (calibrated on 480 normal frames, 24 of 24 hours)" in normal
+    scored = {**cal, "conditioned": {"roc_auc": 0.95123, "false_alerts_per_day": 0.5}, "test_data": {}}
+    assert autoencoder_summary("out", 4.2, scored).endswith("held-out ROC AUC 0.9512, false alerts/day 0.50")
