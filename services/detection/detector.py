@@ -604,12 +604,13 @@ def build_detector(
             f"the encoder ({encoder.card.name}) serves channels {list(channels)} but the autoencoder "
             f"({scorer.card.name}) serves {scorer.card.normalisation.channels}; use models trained for one satellite"
         )
+    first_index = default_index_dir(state)
     index_dir = default_index_dir(state, (encoder.card.name, encoder.card.sha256))
-    if index_dir != default_index_dir(state):
+    if index_dir != first_index:
         log.warning(
             "the index in %s was built by another encoder; encoder %s v%s keeps its own in %s (empty until it "
             "fills; `satwatch index build --archive DIR --out %s` indexes past frames now)",
-            default_index_dir(state),
+            first_index,
             encoder.card.name,
             encoder.card.version,
             index_dir,

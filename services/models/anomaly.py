@@ -146,9 +146,14 @@ def novelty_term(patches: np.ndarray, previous: Sequence[np.ndarray], scoring: S
     previous frames (see :class:`Scoring`); None when the card has none or no previous map is given."""
     if not scoring.novelty_frames or not previous:
         return None
-    excess = novelty_excess(patches, previous).ravel()
-    k = min(max(1, scoring.novelty_top), excess.size)
-    top = np.partition(excess, excess.size - k)[-k:]
+    return _novelty_of(novelty_excess(patches, previous), scoring)
+
+
+def _novelty_of(excess: np.ndarray, scoring: Scoring) -> float:
+    """The standardised mean of the ``novelty_top`` largest patch excesses."""
+    flat = excess.ravel()
+    k = min(max(1, scoring.novelty_top), flat.size)
+    top = np.partition(flat, flat.size - k)[-k:]
     return float((np.float32(top.mean()) - np.float32(scoring.novelty_center)) / np.float32(scoring.novelty_scale))
 
 
@@ -183,17 +188,14 @@ def with_novelty(result: AnomalyResult, previous: Sequence[np.ndarray], scoring:
     Where novelty is the larger, the heat map becomes the novelty map (each patch's excess, standardised as the
     term), so the alert points at what is new, not at structure the scene has held for hours.
     """
-    if result.patches is None:
+    if result.patches is None or not scoring.novelty_frames or not previous:
         return result
-    nov = novelty_term(result.patches, previous, scoring)
-    if nov is None:
-        return result
+    excess = novelty_excess(result.patches, previous)  # once: the term and, where it wins, the heat map
+    nov = _novelty_of(excess, scoring)
     if nov <= result.weather:
         return replace(result, novelty=nov)
     score = np.float32(nov) + np.float32(result.consistency_excess) + np.float32(result.lines_excess)
-    heat = _patch_heatmap(
-        novelty_excess(result.patches, previous), result.heatmap.shape, scoring.novelty_center, scoring.novelty_scale
-    )
+    heat = _patch_heatmap(excess, result.heatmap.shape, scoring.novelty_center, scoring.novelty_scale)
     return replace(result, score=float(score), novelty=nov, heatmap=heat)
 
 

@@ -798,10 +798,14 @@ class FrameVectorStore:
         if vecs is None:
             with np.load(self._chunks[number]) as z:
                 vecs = np.asarray(z["vectors"], np.float32)
-        self._cache[number] = vecs  # most recent last
+        self._remember(number, vecs)
+        return vecs
+
+    def _remember(self, number: int, vecs: np.ndarray) -> None:
+        """Keep a chunk's vectors as the most recent, dropping the oldest beyond ``CACHED_CHUNKS``."""
+        self._cache[number] = vecs
         while len(self._cache) > self.CACHED_CHUNKS:
             del self._cache[next(iter(self._cache))]
-        return vecs
 
     def get_many(self, satellite: str, times: Sequence[datetime]) -> np.ndarray:
         """Vectors (len(times), dim) in the order given; KeyError names the first missing frame."""
@@ -842,9 +846,7 @@ class FrameVectorStore:
         self._chunks.append(self.directory / name)
         for row, s in enumerate(secs.tolist()):
             self._row[(satellite, int(s))] = (number, row)
-        self._cache[number] = vecs[keep]
-        while len(self._cache) > self.CACHED_CHUNKS:
-            del self._cache[next(iter(self._cache))]
+        self._remember(number, vecs[keep])
         return len(keep)
 
 
