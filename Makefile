@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TRAIN_STAMP := $(VENV)/.train-installed
+# Tests run on up to 4 processes (pytest-xdist; one per core): most of them wait on one core for the broker,
+# a model or a simulation, so two cores take about two thirds of the time. PARALLEL= runs them in one process.
+PARALLEL ?= -n auto --maxprocesses 4 --dist worksteal
 
 .PHONY: demo test lint typecheck unit clean
 
@@ -32,10 +35,10 @@ typecheck: $(STAMP)
 	MYPYPATH=build/typecheck $(BIN)/mypy -p satwatch
 
 test: $(TRAIN_STAMP) lint
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider $(PARALLEL)
 
 unit: $(STAMP)
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow" $(PARALLEL)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
