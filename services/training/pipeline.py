@@ -662,8 +662,11 @@ def calibrate_novelty(
         scoring.novelty_scale,
         threshold,
     )
-    major, minor = (card.version.split(".") + ["0", "0"])[:2]
-    version = card.version if card.scoring and card.scoring.novelty_frames else f"{major}.{int(minor) + 1}.0"
+    # A new term is a minor version; a set recalibrated (a new threshold, the same terms) a patch, so two sets
+    # that alert differently never share a version.
+    major, minor, patch = (card.version.split(".") + ["0", "0", "0"])[:3]
+    recalibrated = bool(card.scoring and card.scoring.novelty_frames)
+    version = f"{major}.{minor}.{int(patch) + 1}" if recalibrated else f"{major}.{int(minor) + 1}.0"
     times = [t for fs in sets for t in fs.times]
     spans = "; ".join(f"{len(fs)} frames {fs.times[0]:%Y-%m-%d %H:%M} to {fs.times[-1]:%Y-%m-%d %H:%M}" for fs in sets)
     metrics = {

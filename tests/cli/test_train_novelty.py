@@ -31,7 +31,9 @@ def test_novelty_is_calibrated_on_the_archives_calibration_frames(tmp_path: Path
     sc, cal = scorer.scoring, scorer.card.metrics["novelty_calibration"]
     assert sc.novelty_frames == 3 and sc.novelty_span_s == 2700.0 and sc.novelty_scale > 0
     assert sc.texture_center == shipped.scoring.texture_center  # the other checks are kept
-    assert scorer.card.version == shipped.card.version  # a set that had the term keeps its version
+    # A set that had the term is recalibrated: the same minor version, the next patch (2.1.0 -> 2.1.1).
+    major, minor, patch = shipped.card.version.split(".")
+    assert scorer.card.version == f"{major}.{minor}.{int(patch) + 1}"
     # The threshold is the one the calibration frames' scores give, with the novelty term applied in time order.
     fs = load_archive(archive, progress=False)
     held, _ = calibration_split(fs.times)
