@@ -10,12 +10,41 @@ import sqlite3
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from satwatch.services.detection.scores import FrameScore
 from satwatch.services.sqlite import open_db
+
+Category = Literal["data_quality", "weather"]
+
+#: Instrument and feed faults: they go to operators. The simulator labels these today; the data-quality
+#: checks add their own kinds here.
+DATA_QUALITY_KINDS: frozenset[str] = frozenset(
+    {
+        "calibration_jump",
+        "frozen_frame",
+        "saturated_block",
+        "striping",
+        "missing_lines",
+        "data_quality",
+        "stale_feed",
+        "gap",
+        "corrupt_frame",
+        "model_mismatch",
+    }
+)
+
+
+def alert_category(kind: str) -> Category:
+    """Where an alert of this kind goes: ``data_quality`` (operators) or ``weather`` (forecasters).
+
+    Kinds named ``dq:...`` or ``data_quality...`` are faults too, so new checks route without a code change."""
+    k = kind.lower()
+    if k in DATA_QUALITY_KINDS or k.startswith(("dq:", "dq_", "data_quality")):
+        return "data_quality"
+    return "weather"
 
 
 class SimilarEvent(BaseModel):
@@ -58,10 +87,14 @@ class Alert(BaseModel):
 
     def summary(self) -> str:
         """One human line for logs and the terminal."""
-        parts = [
-            f"ALERT {self.satellite} {self.window_end:%Y-%m-%d %H:%M}Z {self.kind} "
-            f"score {self.score:.4f} > threshold {self.threshold:.4f}"
-        ]
+        head = f"ALERT {self.satellite} {self.window_end:%Y-%m-%d %H:%M}Z {self.kind}"
+        if alert_category(self.kind) == "data_quality":
+            # Raised by the data-quality checks, not by the score: say so, and give the score for what it is.
+            head += f" (data quality, for operators; weather score {self.score:.4f}, threshold {self.threshold:.4f})"
+        else:
+            above = ">" if self.score > self.threshold else "<="
+            head += f" score {self.score:.4f} {above} threshold {self.threshold:.4f}"
+        parts = [head]
         for ev in self.similar:
             sim = f" gt-sim {ev.similarity:.3f}" if ev.similarity is not None else ""
             if (

@@ -17,36 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from satwatch.services.detection.alerts import Alert, SimilarEvent
-
-Category = Literal["data_quality", "weather"]
-
-#: Instrument and feed faults: they go to operators. The simulator labels these today; the data-quality
-#: checks add their own kinds here.
-DATA_QUALITY_KINDS: frozenset[str] = frozenset(
-    {
-        "calibration_jump",
-        "frozen_frame",
-        "saturated_block",
-        "striping",
-        "missing_lines",
-        "data_quality",
-        "stale_feed",
-        "gap",
-        "corrupt_frame",
-        "model_mismatch",
-    }
-)
-
-
-def alert_category(kind: str) -> Category:
-    """Where an alert of this kind goes: ``data_quality`` (operators) or ``weather`` (forecasters).
-
-    Kinds named ``dq:...`` or ``data_quality...`` are faults too, so new checks route without a code change."""
-    k = kind.lower()
-    if k in DATA_QUALITY_KINDS or k.startswith(("dq:", "dq_", "data_quality")):
-        return "data_quality"
-    return "weather"
+from satwatch.services.detection.alerts import Alert, Category, SimilarEvent, alert_category
 
 
 def incident_id(satellite: str, kind: str, first_window_end: datetime) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from satwatch.services.detection.alerts import alert_category
 from satwatch.services.detection.quality import (
     MODEL_MISMATCH,
     FrameHistory,
@@ -28,7 +29,6 @@ from satwatch.services.detection.quality import (
     frame_findings,
     model_mismatch,
 )
-from satwatch.services.feed.incidents import alert_category
 from satwatch.services.models.anomaly import AnomalyResult
 from satwatch.services.training.data import FrameSet
 from satwatch.services.training.evaluation import FRAMES_PER_DAY, event_runs, fmt, labelled_kinds

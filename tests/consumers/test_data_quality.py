@@ -10,8 +10,7 @@ from collections import Counter
 from datetime import timedelta
 
 from satwatch.services.config import Settings
-from satwatch.services.detection.alerts import alert_from_json
-from satwatch.services.feed.incidents import alert_category
+from satwatch.services.detection.alerts import alert_category, alert_from_json
 from satwatch.services.frames.frame import Frame
 from satwatch.services.simulator.scene import SceneSimulator, SimConfig
 from satwatch.topics import ensure_topics

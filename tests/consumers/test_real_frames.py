@@ -18,10 +18,10 @@ from satwatch.consumers.detector import DetectorConsumer
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.producers.sources import DirectoryWatcher
 from satwatch.services.config import Settings
+from satwatch.services.detection.alerts import alert_category
 from satwatch.services.detection.detector import FrameOutcome, build_detector
 from satwatch.services.detection.quality import MODEL_MISMATCH
 from satwatch.services.detection.window import Admission
-from satwatch.services.feed.incidents import alert_category
 from satwatch.services.frames.codec import decode_meta
 from satwatch.topics import ensure_topics
 from tests.helpers import shared_data

@@ -48,6 +48,16 @@ def test_json_round_trip_and_summary() -> None:
     assert "COMS-1" in text and "score 0.5000 > threshold 0.1000" in text and "gt-sim 0.800" in text
 
 
+def test_a_data_quality_alert_does_not_claim_its_score_beat_the_threshold() -> None:
+    # A frozen frame is raised by the data-quality checks; its weather score is usually under the threshold.
+    fault = make_alert().model_copy(update={"kind": "frozen_frame", "score": -0.7534, "threshold": 4.1871})
+    head = fault.summary().splitlines()[0]
+    assert "frozen_frame (data quality, for operators; weather score -0.7534, threshold 4.1871)" in head
+    assert ">" not in head
+    # A weather alert states the comparison as it is.
+    assert "score 0.5000 > threshold 0.1000" in make_alert().summary()
+
+
 def test_summary_says_when_the_exact_similarity_compared_fewer_frames() -> None:
     alert = make_alert()
     start = T0 - timedelta(days=2)

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from satwatch.services.detection.alerts import Alert, SimilarEvent, alert_id
+from satwatch.services.detection.alerts import Alert, SimilarEvent, alert_category, alert_id
 from satwatch.services.feed.config import FeedSettings
-from satwatch.services.feed.incidents import IncidentTracker, alert_category, incident_id
+from satwatch.services.feed.incidents import IncidentTracker, incident_id
 from satwatch.services.feed.sink import IncidentSink
 from satwatch.services.feed.store import IncidentStore
 
