@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,16 @@ def _sections() -> dict[str, type[BaseModel]]:
     return out
 
 
+def check_table(table: Any, model: type[BaseModel], section: str, where: str) -> None:
+    """Refuse a ``[section]`` that is not a table, or holds a key ``model`` does not have (naming the nearest)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [{section}] must be a table of keys, not {type(table).__name__}")
+    fields = list(model.model_fields)
+    for key in table:
+        if key not in fields:
+            raise ConfigError(f"{where}: unknown key {key!r} in [{section}]; {_nearest(key, fields)}")
+
+
 def check_keys(data: dict[str, Any], where: str) -> None:
     """Refuse unknown sections and keys in a config table, naming the nearest valid one."""
     sections = _sections()
@@ -173,18 +184,36 @@ def check_keys(data: dict[str, Any], where: str) -> None:
             continue
         if section not in sections:
             raise ConfigError(f"{where}: unknown section [{section}]; {_nearest(section, list(sections))}")
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where}: [{section}] must be a table of keys, not {type(table).__name__}")
-        fields = list(sections[section].model_fields)
-        for key in table:
-            if key not in fields:
-                raise ConfigError(f"{where}: unknown key {key!r} in [{section}]; {_nearest(key, fields)}")
+        check_table(table, sections[section], section, where)
+
+
+def check_single_underscore(section: str, model: type[BaseModel], environ: Mapping[str, str]) -> None:
+    """Refuse ``SATWATCH_<SECTION>_<KEY>`` (one underscore) where ``<KEY>`` is a setting: it would be ignored.
+
+    Only exact setting names are refused, so other ``SATWATCH_*`` variables (``SATWATCH_CONFIG``,
+    ``SATWATCH_CACHE_DIR``, ...) stay free."""
+    head = f"{ENV_PREFIX}{section.upper()}_"
+    for name in sorted(environ):
+        rest = name[len(head) :]
+        if name.upper().startswith(head) and not rest.startswith("_") and rest.lower() in model.model_fields:
+            raise ConfigError(
+                f"environment variable {name} would be ignored: a setting takes two underscores after its "
+                f"section; did you mean {head}_{rest.upper()}?"
+            )
+
+
+def settings_error(where: str, exc: ValidationError) -> ConfigError:
+    """A value of the wrong type, as one line naming where it came from and which setting."""
+    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return ConfigError(f"{where}: {problems}")
 
 
 def check_environment(environ: dict[str, str] | None = None) -> None:
     """Refuse ``SATWATCH_<SECTION>__<KEY>`` variables that name no setting (a misspelt one would be ignored)."""
     env = dict(os.environ if environ is None else environ)
     sections = _sections()
+    for section, model in sections.items():
+        check_single_underscore(section, model, env)
     for name in sorted(env):
         if not name.upper().startswith(ENV_PREFIX) or "__" not in name:
             continue
@@ -212,7 +241,7 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     """
     path = config_file or os.environ.get("SATWATCH_CONFIG")
     data: dict[str, Any] = {}
-    where = "environment"
+    where = "the environment"
     if path:
         p = Path(path)
         if not p.is_file():
@@ -228,8 +257,7 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{where} or environment: {problems}") from None
+        raise settings_error(where if not path else f"{where} or the environment", exc) from None
     if settings.detector.profiles_file:
         from satwatch.services.frames.profiles import load_profiles
 

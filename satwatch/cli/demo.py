@@ -54,9 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from satwatch.services.feed.config import load_feed_settings
     from satwatch.services.simulator.scene import PROCEDURAL_MODELS, SceneSimulator, SimConfig
 
     settings = settings_from_args(args)
+    load_feed_settings(getattr(args, "config", None))  # a misspelt [feed] key fails before anything starts
     state = Path(args.state_dir)
     if state.exists() and not args.keep_state:
         shutil.rmtree(state)

@@ -8,7 +8,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from satwatch.services.config import ENV_PREFIX, ConfigError, check_single_underscore, check_table, settings_error
 
 
 class FeedSettings(BaseModel):
@@ -37,19 +39,32 @@ class FeedSettings(BaseModel):
 
 
 def load_feed_settings(config_file: str | Path | None = None) -> FeedSettings:
-    """The ``[feed]`` table of the config file (or ``$SATWATCH_CONFIG``), then ``SATWATCH_FEED__*`` on top."""
+    """The ``[feed]`` table of the config file (or ``$SATWATCH_CONFIG``), then ``SATWATCH_FEED__*`` on top.
+
+    Refused as the main settings are (services/config.py): an unknown key, in the file or in a variable, named
+    with the nearest valid one; a value of the wrong type, naming where it came from."""
     path = config_file or os.environ.get("SATWATCH_CONFIG")
     data: dict[str, Any] = {}
+    where = "the environment"
     if path:
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"config file {p} does not exist; pass an existing TOML file to --config")
-        data = dict(tomllib.loads(p.read_text()).get("feed", {}))
-    prefix = "SATWATCH_FEED__"
+        where = f"config file {p}"
+        try:
+            table = tomllib.loads(p.read_text()).get("feed", {})
+        except tomllib.TOMLDecodeError as exc:  # its message gives line and column
+            raise ConfigError(f"{where}: invalid TOML: {exc}") from None
+        check_table(table, FeedSettings, "feed", where)
+        data = dict(table)
+    check_single_underscore("feed", FeedSettings, os.environ)
+    prefix = f"{ENV_PREFIX}FEED__"
     for name, value in os.environ.items():
-        if name.startswith(prefix):
+        if name.upper().startswith(prefix):
             key = name[len(prefix) :].lower()
-            if key not in FeedSettings.model_fields:
-                raise ValueError(f"unknown feed setting {name}; known: {', '.join(sorted(FeedSettings.model_fields))}")
+            check_table({key: value}, FeedSettings, "feed", f"environment variable {name}")
             data[key] = value
-    return FeedSettings(**data)
+    try:
+        return FeedSettings(**data)
+    except ValidationError as exc:
+        raise settings_error(where if not path else f"{where} or the environment", exc) from None

@@ -65,6 +65,22 @@ def test_misspelt_environment_variable_is_refused(monkeypatch: pytest.MonkeyPatc
         load_settings()
 
 
+def test_one_underscore_after_the_section_is_refused_not_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SATWATCH_KAFKA_BOOTSTRAP_SERVERS", "x:1")
+    with pytest.raises(ConfigError, match="would be ignored.*did you mean SATWATCH_KAFKA__BOOTSTRAP_SERVERS"):
+        load_settings()
+    monkeypatch.delenv("SATWATCH_KAFKA_BOOTSTRAP_SERVERS")
+    monkeypatch.setenv("SATWATCH_CACHE_DIR", "/tmp/x")  # other satwatch variables name no setting: they pass
+    monkeypatch.setenv("SATWATCH_LOG_FORMAT", "json")
+    assert load_settings().detector.k == Settings().detector.k
+
+
+def test_wrong_type_in_the_environment_says_so_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SATWATCH_DETECTOR__K", "abc")
+    with pytest.raises(ConfigError, match=r"^the environment: detector.k: "):
+        load_settings()
+
+
 def test_other_components_sections_and_variables_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SATWATCH_FEED__PORT", "9001")  # the feed reads its own section
     monkeypatch.setenv("SATWATCH_COMS_DATA", "/nowhere")  # not a settings variable

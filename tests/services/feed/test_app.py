@@ -125,7 +125,7 @@ def test_settings_from_file_and_environment(tmp_path: Path, monkeypatch: pytest.
     s = load_feed_settings(cfg)
     assert s.token == "from-file" and s.port == 9001 and s.host == "127.0.0.1"
     monkeypatch.setenv("SATWATCH_FEED__TOKNE", "x")
-    with pytest.raises(ValueError, match="unknown feed setting"):
+    with pytest.raises(ValueError, match=r"SATWATCH_FEED__TOKNE: unknown key 'tokne' in \[feed\]; did you mean 'token"):
         load_feed_settings(cfg)
     monkeypatch.delenv("SATWATCH_FEED__TOKNE")
     cfg.write_text('[feed]\ntokn = "typo"\n')
