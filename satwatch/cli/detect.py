@@ -13,6 +13,7 @@ from satwatch.services.detection.alerts import Alert
 from satwatch.services.detection.detector import FrameOutcome
 from satwatch.services.detection.metrics import DetectorMetrics, MetricsServer
 from satwatch.services.detection.router import DetectorRouter, FrameDetector, build_frame_detector
+from satwatch.services.detection.scores import COLUMNS as SCORE_COLUMNS
 from satwatch.services.detection.scores import ScoresFile
 from satwatch.services.frames.frame import Frame
 from satwatch.topics import ensure_topics
@@ -73,8 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--scores-out",
         metavar="FILE",
-        help="append every frame's anomaly score and terms to this TSV (satellite, time, score, pixel, consistency, "
-        "lines, threshold, alert); the alert store's scores table holds them too",
+        help=f"append every frame's anomaly score and terms to this TSV ({', '.join(SCORE_COLUMNS)}); the alert "
+        "store's scores table holds them too",
     )
     p.set_defaults(func=run)
 
