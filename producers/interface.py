@@ -26,8 +26,9 @@ class FrameStream:
     live: bool = False  # publish and flush each item as it comes (a drop folder), not in batches
     claim_check_root: Path | None = None  # send claim checks to this archive instead of pixels
     banner: str | None = None
-    #: Called once an item is flushed to Kafka (the watcher records its position).
-    on_published: Callable[[SourceItem], None] | None = None
+    #: Called once an item is flushed to Kafka, with whether it was refused (sent to the dead-letter topic
+    #: instead of the frames topic); the watcher records its position.
+    on_handled: Callable[[SourceItem, bool], None] | None = None
 
 
 SourceBuilder = Callable[..., FrameStream]
@@ -84,12 +85,12 @@ def watch_stream(
         position=WatchPosition(position or Path(settings.detector.state_dir) / f"watch-{satellite}.json"),
     )
 
-    def published(item: SourceItem) -> None:
+    def handled(item: SourceItem, refused: bool) -> None:
         if item.time is not None:
-            watcher.commit([item.time])
+            watcher.commit([item.time], refused)
 
     banner = f"watching {dir} for {satellite} images named like {watcher.profile.filename_template} (Ctrl-C stops)"
-    return FrameStream("watch", watcher.watch(poll), None, live=True, banner=banner, on_published=published)
+    return FrameStream("watch", watcher.watch(poll), None, live=True, banner=banner, on_handled=handled)
 
 
 _SOURCES: dict[str, SourceBuilder] = {"simulator": simulator_stream, "archive": archive_stream, "watch": watch_stream}

@@ -29,8 +29,9 @@ from kafka.errors import (
 
 from satwatch.services.config import KafkaSettings
 from satwatch.services.detection.metrics import ProducerMetrics
-from satwatch.services.frames.codec import claim_check_uri, encode_claim_check, encode_inline
+from satwatch.services.frames.codec import InlineTooLargeError, claim_check_uri, encode_claim_check, encode_inline
 from satwatch.services.frames.frame import Frame, shrink
+from satwatch.services.frames.profiles import ProfileError, get_profile
 from satwatch.topics import dead_letter_headers
 
 log = logging.getLogger(__name__)
@@ -122,23 +123,69 @@ class FramePublisher:
         #: Messages acknowledged by the broker, and messages given up on (logged and counted by reason).
         self.delivered = 0
         self.failed = 0
+        #: Items handed in: frames sent to the frames topic, and items refused (sent to the dead-letter topic).
+        self.frames_sent = 0
+        self.refused = 0
         self.producers_replaced = 0
         self._in_flight: deque[tuple[Any, _Outgoing]] = deque()
         self._to_resend: list[_Outgoing] = []
         self._recovering = False
 
-    def publish(self, item: SourceItem) -> None:
+    def publish(self, item: SourceItem) -> str | None:
+        """Send a frame to the frames topic (None), or refuse the item to the dead-letter topic (its reason).
+
+        A frame that cannot be encoded (too large to travel inline, invalid metadata) is refused like input a
+        source could not read: it never stops the stream.
+        """
         if isinstance(item, Rejected):
             self.reject(item)
-            return
+            return item.reason
         frame = item
-        if self.claim_check_root is not None:
-            value = encode_claim_check(frame, claim_check_uri(self.claim_check_root, frame.time))
-        else:
-            value = encode_inline(shrink(frame))
+        try:
+            if self.claim_check_root is not None:
+                value = encode_claim_check(frame, claim_check_uri(self.claim_check_root, frame.time))
+            else:
+                value = encode_inline(shrink(frame))
+        except ValueError as exc:  # InlineTooLargeError, ProfileError, pydantic's ValidationError
+            refused = self._unsendable(frame, exc)
+            self.reject(refused)
+            return refused.reason
         self.metrics.message_bytes.observe(len(value))
         what = f"{frame.satellite} {frame.time.isoformat()}"
         self._send(_Outgoing(self.settings.frames_topic, frame.satellite.encode(), value, None, what, frame.satellite))
+        self.frames_sent += 1
+        return None
+
+    def _unsendable(self, frame: Frame, exc: ValueError) -> Rejected:
+        """The dead letter of a frame that cannot be encoded, with a reason and what to do about it."""
+        origin = frame.origin or f"{self.source} {frame.satellite} {frame.time.isoformat()}"
+        when = f"{frame.time:%Y-%m-%d %H:%M}"
+
+        def refuse(reason: str, error: str) -> Rejected:
+            return Rejected(reason, error, origin, satellite=frame.satellite, time=frame.time)
+
+        try:
+            profile = get_profile(frame.satellite)
+        except ProfileError as err:
+            return refuse("unknown_satellite", f"frame {when}: {err}")
+        if not isinstance(exc, InlineTooLargeError):
+            return refuse("bad_metadata", f"frame {when} cannot be encoded: {exc}")
+        size = f"{frame.width} wide x {frame.height} high, {len(frame.channels)} channels"
+        native = (len(profile.channels), profile.native_height, profile.native_width)
+        if frame.data.shape not in (native, profile.shrunk_shape):
+            # Neither native (which is shrunk on the way) nor the shrunk size: the detector would refuse it too.
+            return refuse(
+                "wrong_shape",
+                f"frame {when} is {size}: neither the {profile.name} native size {profile.native_width} x "
+                f"{profile.native_height} nor its shrunk size {profile.shrunk_width} x {profile.shrunk_height} "
+                f"({len(profile.channels)} channels), and too large to send ({exc.size} bytes, limit {exc.limit}); "
+                "send the images at the native size, which satwatch shrinks, or already shrunk",
+            )
+        return refuse(
+            "too_large_inline",
+            f"frame {when} ({size}) is {exc.size} bytes inline, over the {exc.limit} byte limit; "
+            "replay it from an archive with --claim-check",
+        )
 
     # -- delivery ---------------------------------------------------------------------------------------
     def _send(self, out: _Outgoing) -> None:
@@ -236,6 +283,7 @@ class FramePublisher:
             self.settings.dead_letter_topic,
         )
         self.metrics.publish_errors.labels(item.reason).inc()
+        self.refused += 1
         headers = dead_letter_headers(item.reason, item.error, item.origin)
         key = item.satellite.encode() or None
         self._send(

@@ -42,54 +42,67 @@ def archive_source(
 ) -> Iterator[SourceItem]:
     """Frames of an archive between two times, in time order; unreadable frames become Rejected."""
     for t in archive.times_between(start, end):
+        origin = ",".join(str(p) for p in archive.files(t).paths.values())
         try:
-            yield archive.load(t)
+            frame = archive.load(t)
         except (OSError, ValueError) as exc:
-            files = archive.files(t)
-            yield Rejected(
-                "corrupt_png",
-                f"cannot read frame {t:%Y-%m-%d %H:%M}: {exc}",
-                ",".join(str(p) for p in files.paths.values()),
-                satellite=archive.satellite,
-                time=t,
-            )
+            error = f"cannot read frame {t:%Y-%m-%d %H:%M}: {exc}"
+            yield Rejected("corrupt_png", error, origin, satellite=archive.satellite, time=t)
+        else:
+            frame.origin = origin
+            yield frame
 
 
 class WatchPosition:
-    """The frame times a watcher has published, kept durably so a restart publishes nothing twice.
+    """The frame times a watcher has handled, kept durably so a restart publishes nothing twice.
 
-    A small JSON file, replaced atomically: the times published within ``keep`` of the newest one, and that
-    horizon (anything older counts as published: a drop folder that keeps days of files is not re-sent).
+    A small JSON file, replaced atomically: the times published, and apart from them the times refused (sent
+    to the dead-letter topic, so not retried after a restart either), within ``keep`` of the newest one, and
+    that horizon (anything older counts as handled: a drop folder that keeps days of files is not re-sent).
     """
 
     def __init__(self, path: str | Path, keep: timedelta = timedelta(days=2)) -> None:
         self.path = Path(path)
         self.keep = keep
-        self.times: set[datetime] = set()
+        self.times: set[datetime] = set()  # published
+        self.refused: set[datetime] = set()
         self.horizon: datetime | None = None
         if self.path.is_file():
             try:
                 data = json.loads(self.path.read_text())
                 self.times = {datetime.fromisoformat(t) for t in data["published"]}
+                self.refused = {datetime.fromisoformat(t) for t in data.get("refused", [])}
                 self.horizon = datetime.fromisoformat(data["horizon"]) if data.get("horizon") else None
             except (ValueError, KeyError, TypeError) as exc:
                 # A damaged position must not stop the watcher; what it re-sends the detector refuses as
                 # duplicates (dead letters), so say so loudly rather than lose frames.
                 log.error("watch position %s is damaged (%s); starting without it", self.path, exc)
+                self.times, self.refused, self.horizon = set(), set(), None
 
     def published(self, t: datetime) -> bool:
         return t in self.times or (self.horizon is not None and t <= self.horizon)
 
-    def add(self, times: Iterable[datetime]) -> None:
-        self.times.update(times)
-        if not self.times:
+    def handled(self, t: datetime) -> bool:
+        """Published or refused (or older than the horizon): not to be read again."""
+        return t in self.refused or self.published(t)
+
+    def add(self, times: Iterable[datetime], refused: bool = False) -> None:
+        """Record times as published, or with ``refused`` as sent to the dead-letter topic instead."""
+        (self.refused if refused else self.times).update(times)
+        if not self.times and not self.refused:
             return
-        newest = max(self.times)
+        newest = max(self.times | self.refused)
         self.horizon = newest - self.keep
-        self.times = {t for t in self.times if t > self.horizon}
+        horizon = self.horizon
+        self.times = {t for t in self.times if t > horizon}
+        self.refused = {t for t in self.refused if t > horizon}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        body = {"horizon": self.horizon.isoformat(), "published": sorted(t.isoformat() for t in self.times)}
+        body = {
+            "horizon": horizon.isoformat(),
+            "published": sorted(t.isoformat() for t in self.times),
+            "refused": sorted(t.isoformat() for t in self.refused),
+        }
         tmp.write_text(json.dumps(body))
         os.replace(tmp, self.path)
 
@@ -134,7 +147,7 @@ class DirectoryWatcher:
         self.position = position
 
     def _is_done(self, t: datetime) -> bool:
-        return t in self._done or (self.position is not None and self.position.published(t))
+        return t in self._done or (self.position is not None and self.position.handled(t))
 
     def _stable_files(self) -> list[Path]:
         now = self._clock()
@@ -208,17 +221,20 @@ class DirectoryWatcher:
             planes = [load_plane(files[c], self.profile) for c in self.channels]
             if len({p.shape for p in planes}) != 1:
                 raise ValueError(f"channel sizes differ: {[p.shape for p in planes]}")
-            return Frame(self.satellite, t, self.channels, np.stack(planes))
+            return Frame(self.satellite, t, self.channels, np.stack(planes), origin)
         except (OSError, ValueError) as exc:
             payload = b"".join(files[c].read_bytes()[:65536] for c in self.channels if files[c].exists())
             return Rejected(
                 "corrupt_png", f"cannot read frame {t:%Y-%m-%d %H:%M}: {exc}", origin, payload, self.satellite, t
             )
 
-    def commit(self, times: Iterable[datetime]) -> None:
-        """Record frame times as published (call once they are flushed to Kafka)."""
+    def commit(self, times: Iterable[datetime], refused: bool = False) -> None:
+        """Record frame times as published, or as refused (sent to the dead-letter topic), once flushed to Kafka.
+
+        Either way the watcher does not read them again, not even after a restart.
+        """
         if self.position is not None:
-            self.position.add(times)
+            self.position.add(times, refused)
 
     def watch(self, poll_interval: float = 1.0, stop: Callable[[], bool] = lambda: False) -> Iterator[SourceItem]:
         while not stop():

@@ -40,3 +40,28 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+
+
+def real_time(stamp: str, dest: Path, size: tuple[int, int] | None = None, truncate: str | None = None) -> list[Path]:
+    """Copy one real COMS-1 time (YYYYMMDDHHMM) of the study's raw images into ``dest``, its four channel PNGs.
+
+    ``size`` (width, height) resizes every channel, as a user's reduced copies would be; ``truncate`` names a
+    channel whose file is cut in half, as a copy interrupted mid-way leaves it.
+    """
+    from PIL import Image
+
+    src = shared_data("study", "raw_images") / f"{stamp}_image"
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for path in sorted(src.glob("*.png")):
+        target = dest / path.name
+        if size is not None:
+            with Image.open(path) as im:
+                im.resize(size, Image.Resampling.BILINEAR).save(target, compress_level=1)
+        elif truncate is not None and f"_{truncate}_" in path.name:
+            data = path.read_bytes()
+            target.write_bytes(data[: len(data) // 2])
+        else:
+            target.write_bytes(path.read_bytes())
+        out.append(target)
+    return out

@@ -13,6 +13,7 @@ from satwatch.cli import add_config_argument
 from satwatch.cli._common import add_kafka_arguments, parse_time, settings_from_args
 from satwatch.producers.interface import get_source
 from satwatch.producers.publisher import FramePublisher, make_producer
+from satwatch.services.config import KafkaSettings
 from satwatch.services.detection.metrics import MetricsServer, ProducerMetrics
 from satwatch.services.frames.archive import NoFramesError
 from satwatch.services.frames.profiles import ProfileError, profile_names
@@ -21,6 +22,13 @@ from satwatch.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 
+def summary(published: int, refused: int, kafka: KafkaSettings) -> str:
+    """The closing line: frames published, and input refused to the dead-letter topic when there was some."""
+    frames = "1 frame" if published == 1 else f"{published} frames"
+    line = f"published {frames} to {kafka.frames_topic} at {kafka.bootstrap_servers}"
+    if refused:
+        line += f"; refused {refused} (sent to {kafka.dead_letter_topic}, see the log)"
+    return line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Publish satellite frames to the frames topic, keyed by satellite, shrunk to the study size and "
             "encoded inline (or as a claim check to the archive with --claim-check). Input that cannot be read "
-            "goes to the dead-letter topic with its reason."
+            "or sent goes to the dead-letter topic with its reason and is counted as refused (exit status 0)."
         ),
     )
     sources = p.add_subparsers(dest="source", metavar="SOURCE", required=True)
@@ -60,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     watch.add_argument(
         "--position",
         type=Path,
-        help="file that records what was published, so a restart re-sends nothing "
+        help="file that records what was published or refused, so a restart re-sends nothing "
         "(default: <detector.state_dir>/watch-<satellite>.json)",
     )
     watch.add_argument("--poll", type=float, default=1.0, help="seconds between directory scans")
@@ -102,12 +110,15 @@ def run(args: argparse.Namespace) -> int:
         n = 0
         if stream.live:
             for item in stream.items:
-                publisher.publish(item)
+                reason = publisher.publish(item)
                 publisher.flush()
-                if stream.on_published is not None:
-                    stream.on_published(item)
+                if stream.on_handled is not None:
+                    stream.on_handled(item, reason is not None)
                 n += 1
-                log.info("published %s", getattr(item, "time", item))
+                if reason is None:
+                    log.info("published %s", item.time)
+                else:  # the publisher has logged what is wrong
+                    log.info("refused %s (%s); sent to %s", item.time, reason, settings.kafka.dead_letter_topic)
         else:
             # A progress bar only on a terminal (disable=None).
             bar = tqdm(stream.items, total=stream.total, unit="frame", desc=stream.name, disable=None)
@@ -120,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        print(f"published {n} frames to {settings.kafka.frames_topic} at {settings.kafka.bootstrap_servers}")
+        # Refused input (on the dead-letter topic, each logged with its reason) is no failure: exit 0, and say so.
+        print(summary(publisher.frames_sent, publisher.refused, settings.kafka))
     except (NoFramesError, ProfileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -76,6 +76,15 @@ class FrameMeta(BaseModel):
         return channels * height * width
 
 
+class InlineTooLargeError(ValueError):
+    """A frame whose inline message would exceed :data:`INLINE_LIMIT` even compressed (``size`` bytes)."""
+
+    def __init__(self, size: int, limit: int = INLINE_LIMIT) -> None:
+        super().__init__(f"inline frame is {size} bytes, over the {limit} byte limit; shrink it or send a claim check")
+        self.size = size
+        self.limit = limit
+
+
 class FrameDecodeError(ValueError):
     """A message that cannot be turned back into a valid frame. ``reason`` is a short metric label."""
 
@@ -106,7 +115,7 @@ def _pack(meta: FrameMeta, payload: bytes) -> bytes:
 
 
 def encode_inline(frame: Frame) -> bytes:
-    """Encode a (shrunk) frame with its pixels inline. Raises if it would not fit in a Kafka message.
+    """Encode a (shrunk) frame with its pixels inline; InlineTooLargeError if it would not fit in a Kafka message.
 
     Raw planes are sent as they are when they fit (compressing costs more CPU than the whole rest of the
     producer; Kafka's own ``compression_type`` can compress batches on the wire), zlib-compressed otherwise.
@@ -116,9 +125,7 @@ def encode_inline(frame: Frame) -> bytes:
     if len(value) > INLINE_LIMIT:
         value = _pack(_meta(frame, Encoding.RAW_ZLIB), zlib.compress(raw, 1))
     if len(value) > INLINE_LIMIT:
-        raise ValueError(
-            f"inline frame is {len(value)} bytes, over the {INLINE_LIMIT} byte limit; shrink it or send a claim check"
-        )
+        raise InlineTooLargeError(len(value))
     return value
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from satwatch.services.frames.profiles import ProfileError, SatelliteProfile, ge
 
 #: COMS Meteorological Imager channels the study used (the COMS-1 profile's), in this fixed order.
 CHANNELS: tuple[str, ...] = get_profile("COMS-1").channels
+
 
 def kma_filename(channel: str, area: str, time: datetime) -> str:
     """KMA's file name for one COMS-1 channel image: the COMS-1 profile's naming, the one source of it."""
@@ -30,6 +31,8 @@ class Frame:
     time: datetime
     channels: tuple[str, ...]
     data: np.ndarray
+    #: Where the frame was read from (its files), for log lines and dead letters; empty for frames made in memory.
+    origin: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
@@ -52,14 +55,17 @@ def shrink(frame: Frame, profile: SatelliteProfile | None = None) -> Frame:
     """The frame with the study's crop, grey and block mean applied to every plane, if it is at native size.
 
     A frame at any other size is taken as already preprocessed and returned as it is (the detector refuses
-    sizes other than the profile's shrunk one). Grey planes count as R = G = B, so a grey level v becomes
-    about 0.9999 v before truncation, exactly as the study's preprocessing treats a grey RGB image.
+    sizes other than the profile's shrunk one; the publisher refuses one too large to travel inline). Other
+    sizes are not resampled, not even at the profile's aspect: a resized image would only approximate the
+    study's preprocessing of the native one, which the models and the exact metric assume. Grey planes count
+    as R = G = B, so a grey level v becomes about 0.9999 v before truncation, exactly as the study's
+    preprocessing treats a grey RGB image.
     """
     p = profile or get_profile(frame.satellite)
     if (frame.width, frame.height) != (p.native_width, p.native_height):
         return frame
     planes = [p.shrink_plane(plane) for plane in frame.data]
-    return Frame(frame.satellite, frame.time, frame.channels, np.stack(planes))
+    return Frame(frame.satellite, frame.time, frame.channels, np.stack(planes), frame.origin)
 
 
 def read_image(path: str | Path, bit_depth: int = 8) -> np.ndarray:

@@ -11,8 +11,8 @@ from satwatch.producers.sources import DirectoryWatcher
 from satwatch.services.config import Settings
 from satwatch.services.frames.codec import decode_inline, decode_meta
 from satwatch.services.frames.frame import CHANNELS, kma_filename, write_rgb_png
-from satwatch.topics import DLQ_REASON, ensure_topics
-from tests.helpers import T0, make_frame
+from satwatch.topics import DLQ_ERROR, DLQ_ORIGIN, DLQ_REASON, ensure_topics
+from tests.helpers import T0, make_frame, real_time
 
 
 def read_topic(settings: Settings, topic: str, expect: int, timeout: float = 15.0) -> list:  # type: ignore[type-arg]
@@ -77,6 +77,58 @@ def test_corrupt_png_goes_to_dead_letter_topic(settings: Settings, tmp_path) -> 
     assert len(dead) == 1 and dict(dead[0].headers)[DLQ_REASON] == b"corrupt_png"
     assert read_topic(settings, settings.kafka.frames_topic, expect=1, timeout=2) == []
     producer.close()
+
+
+def test_a_real_frame_at_half_size_is_refused_and_the_next_one_published(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Real COMS frames reduced to 750 x 650 are neither native nor shrunk, and too large to travel inline: the
+    frame goes to the dead-letter topic as wrong_shape (files named, what to send instead), the next one goes on."""
+    from datetime import UTC, datetime
+
+    ensure_topics(settings.kafka)
+    producer = make_producer(settings.kafka)
+    publisher = FramePublisher(producer, settings.kafka, source="watch")
+    watcher = DirectoryWatcher(tmp_path, settle_seconds=0.0)
+    half = real_time("201103031300", tmp_path / "a", size=(750, 650))
+    real_time("201103031315", tmp_path / "b")
+    watcher.scan()
+    items = watcher.scan()
+    assert [type(i).__name__ for i in items] == ["Frame", "Frame"]  # both read: the size is the problem
+    assert [publisher.publish(i) for i in items] == ["wrong_shape", None]
+    publisher.flush()
+    dead = read_topic(settings, settings.kafka.dead_letter_topic, expect=1)
+    assert len(dead) == 1 and dead[0].key == b"COMS-1"
+    headers = dict(dead[0].headers)
+    assert headers[DLQ_REASON] == b"wrong_shape"
+    assert headers[DLQ_ORIGIN].decode().split(",") == [str(p) for p in half]  # ir01, ir02, swir, wv
+    error = headers[DLQ_ERROR].decode()
+    assert "750 wide x 650 high" in error and "native size 1500 x 1300" in error and "375 x 300" in error
+    sent = read_topic(settings, settings.kafka.frames_topic, expect=1)
+    assert _times(sent) == [datetime(2011, 3, 3, 13, 15, tzinfo=UTC)]
+    assert (publisher.frames_sent, publisher.refused, publisher.failed) == (1, 1, 0)
+    assert publisher.metrics.publish_errors.labels("wrong_shape")._value.get() == 1
+    assert publisher.metrics.published.labels("COMS-1", "watch")._value.get() == 1
+    producer.close()
+
+
+def test_a_frame_of_the_shrunk_shape_too_large_inline_is_refused(settings: Settings) -> None:
+    """GK-2A's 16 shrunk channels of noise do not fit inline even compressed: refused, not raised."""
+    import numpy as np
+
+    from satwatch.services.frames.frame import Frame
+    from satwatch.services.frames.profiles import GK2A_CHANNELS, get_profile
+
+    ensure_topics(settings.kafka)
+    shape = get_profile("GK-2A").shrunk_shape
+    noise = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    publisher = FramePublisher(make_producer(settings.kafka), settings.kafka, source="test")
+    assert publisher.publish(Frame("GK-2A", T0, GK2A_CHANNELS, noise)) == "too_large_inline"
+    assert publisher.publish(make_frame(T0)) is None
+    publisher.close()
+    dead = read_topic(settings, settings.kafka.dead_letter_topic, expect=1)
+    assert [dict(m.headers)[DLQ_REASON] for m in dead] == [b"too_large_inline"]
+    assert "--claim-check" in dict(dead[0].headers)[DLQ_ERROR].decode()
+    assert dict(dead[0].headers)[DLQ_ORIGIN] == f"test GK-2A {T0.isoformat()}".encode()  # made in memory
+    assert _times(read_topic(settings, settings.kafka.frames_topic, expect=1)) == [T0]
 
 
 # -- broker restarts -------------------------------------------------------------------------------------------

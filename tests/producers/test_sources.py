@@ -107,3 +107,25 @@ def test_the_position_keeps_a_horizon_and_survives_damage(tmp_path) -> None:  # 
     path.write_text("{not json")
     damaged = WatchPosition(path)
     assert damaged.times == set() and not damaged.published(T0)
+
+
+def test_refused_times_are_kept_apart_from_published_ones_and_not_read_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    drop, state = tmp_path / "drop", tmp_path / "watch.json"
+    drop.mkdir()
+    clock = Clock()
+    first = DirectoryWatcher(drop, settle_seconds=0.5, clock=clock, position=WatchPosition(state))
+    for i in range(2):
+        land(drop, make_frame(T0 + i * timedelta(minutes=15)))
+    out = scan_settled(first, clock)
+    first.commit([out[0].time], refused=True)  # sent to the dead-letter topic
+    first.commit([out[1].time])
+    body = json.loads(state.read_text())
+    assert body["published"] == [(T0 + timedelta(minutes=15)).isoformat()] and body["refused"] == [T0.isoformat()]
+    reread = WatchPosition(state)
+    assert reread.handled(T0) and not reread.published(T0) and reread.published(T0 + timedelta(minutes=15))
+    restarted = DirectoryWatcher(drop, settle_seconds=0.5, clock=clock, position=reread)
+    assert scan_settled(restarted, clock) == []  # neither is read again after a restart
+    state.write_text(json.dumps({"horizon": None, "published": [T0.isoformat()]}))  # a position from before
+    assert WatchPosition(state).published(T0) and WatchPosition(state).refused == set()
