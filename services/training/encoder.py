@@ -9,7 +9,7 @@ distinct windows in the batch against the precomputed ground-truth similarity ma
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,13 +21,6 @@ from torch import nn
 from tqdm import tqdm
 
 from satwatch.services.frames.frame import CHANNELS
-from satwatch.services.metric.groundtruth import (
-    FrameSignature,
-    GridSpec,
-    frame_signature,
-    pairwise_similarity,
-    window_signature,
-)
 from satwatch.services.models.embedding import ENCODER_CARD, ENCODER_FILE
 from satwatch.services.models.modelcard import ModelCard, Normalisation, TensorSpec
 from satwatch.services.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
@@ -35,10 +28,10 @@ from satwatch.services.training.data import FrameSet, block_windows, split_block
 from satwatch.services.training.export import export_onnx, finish_card
 from satwatch.services.training.metrics import RetrievalReport, pairwise_distances, retrieval_report
 from satwatch.services.training.models import FrameEncoderNet
+from satwatch.services.training.truth import window_similarities
 
 log = logging.getLogger(__name__)
 
-GT_SPEC = GridSpec(n=24, bins=20, mode="general")
 EPS_SIM = 1e-6
 
 
@@ -70,28 +63,6 @@ def cdf_features(data: np.ndarray, model: FrameEncoderNet, chunk: int = 8, progr
         for s in tqdm(range(0, len(data), chunk), desc="front end", disable=None if progress else True):
             out.append(model.front(torch.from_numpy(data[s : s + chunk]).float()))
     return torch.cat(out)
-
-
-def frame_signatures(data: np.ndarray, windows: np.ndarray, progress: bool = False) -> dict[int, FrameSignature]:
-    """Ground-truth signature of every frame the windows (M, size) use, keyed by frame index."""
-    return {
-        int(i): frame_signature(data[i], GT_SPEC)
-        for i in tqdm(np.unique(windows), desc="ground-truth signatures", disable=None if progress else True)
-    }
-
-
-def window_similarities(
-    data: np.ndarray,
-    windows: np.ndarray | Sequence[np.ndarray],
-    progress: bool = False,
-    sigs: dict[int, FrameSignature] | None = None,
-) -> np.ndarray:
-    """Ground-truth similarity matrix of the windows (M, size), or of windows of any lengths given ``sigs``,
-    over frames ``data`` (or their ``sigs``)."""
-    if sigs is None:
-        sigs = frame_signatures(data, np.concatenate([np.ravel(w) for w in windows]), progress)
-    wins = [window_signature([sigs[int(i)] for i in w]) for w in windows]
-    return pairwise_similarity(wins)
 
 
 @dataclass

@@ -30,10 +30,11 @@ from satwatch.services.metric.groundtruth import FrameSignature
 from satwatch.services.models.embedding import ENCODER_CARD, ENCODER_FILE, hist_from_signature, part_bounds
 from satwatch.services.models.modelcard import ModelCard, Normalisation, TensorSpec
 from satwatch.services.training.data import FrameSet, block_windows, split_blocks
-from satwatch.services.training.encoder import frame_signatures, log_ratio_loss, window_similarities
+from satwatch.services.training.encoder import log_ratio_loss
 from satwatch.services.training.export import export_onnx, finish_card
 from satwatch.services.training.metrics import RetrievalReport, pairwise_distances, retrieval_report
 from satwatch.services.training.models import GT_BINS, GT_GRID, WindowHistEncoderNet
+from satwatch.services.training.truth import frame_signatures, window_similarities
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from satwatch.services.training.metrics import (
     reference_distances,
     retrieval_report,
 )
+from satwatch.services.training.truth import frame_signatures, window_similarities
 
 
 def _plt() -> Any:
@@ -113,15 +114,31 @@ def reference_ceilings(
     return {name: pair_pearsons(sim, dist, apart, triplets) for name, dist in refs.items()}
 
 
+def encoder_test_windows(frames: FrameSet, stride: int = 4) -> np.ndarray:
+    """Frame indices (M, 20) of the encoder's test windows: every ``stride``-th full window of the last 60%.
+
+    The evaluation compares windows that share no frame too, so the test block must hold two such windows
+    (40 frames): a shorter archive (the study's 25 real frames, 6.5 hours) is a ValueError that says so.
+    """
+    test_block = split_blocks(len(frames))[2]
+    windows = block_windows(frames.times, test_block, 20, stride)
+    if not len(windows) or int(windows[-1, 0] - windows[0, 0]) < 20:
+        first, last = frames.times[test_block.start], frames.times[test_block.stop - 1]
+        raise ValueError(
+            f"the encoder evaluation needs two windows of 20 frames (within 6 hours) that share no frame in the "
+            f"archive's test block, its last 60%: {len(test_block)} frames {first:%Y-%m-%d %H:%M} to "
+            f"{last:%Y-%m-%d %H:%M} hold {len(windows)} window(s), none disjoint; give an archive of at least "
+            "67 frames (17 hours at 15 minutes a frame) or --skip-encoder"
+        )
+    return windows
+
+
 def encoder_section(
     encoder: FrameEncoder, frames: FrameSet, out: Path, stride: int = 4, progress: bool = True
 ) -> tuple[list[str], dict[str, Any]]:
     """Correlations and retrieval on the test block, scatter plot and retrieval strips."""
-    from satwatch.services.training.encoder import frame_signatures, window_similarities
-
     plt = _plt()
-    test_block = split_blocks(len(frames))[2]
-    windows = block_windows(frames.times, test_block, 20, stride)
+    windows = encoder_test_windows(frames, stride)
     sigs = frame_signatures(frames.data, windows, progress)
     sim = window_similarities(frames.data, windows, sigs=sigs)
     lo = int(windows.min())

@@ -1,6 +1,11 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from satwatch.services.models.embedding import FrameEncoder
 from satwatch.services.training.report import pair_pearsons, study_triplet_pairs
 
 
@@ -31,3 +36,28 @@ def test_pair_pearsons_reads_each_pair_set() -> None:
     assert out["study_triplets"] == pytest.approx(-1.0)
     noisy = pair_pearsons(sim, dist + rng.normal(scale=0.3, size=(12, 12)), apart, study_triplet_pairs(sim))
     assert noisy["study_triplets"] > -0.99
+
+
+def test_the_encoder_section_needs_no_pytorch(tmp_path: Path) -> None:
+    """``satwatch evaluate``'s encoder report (ground truth, ONNX encoder, plots) in a process where importing
+    torch fails: the ground truth it compares with comes from ``training.truth``, not the training code."""
+    code = """
+import sys; sys.modules["torch"] = None  # any import of torch fails
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+import numpy as np
+from satwatch.services.models.embedding import FrameEncoder
+from satwatch.services.training.data import FrameSet
+from satwatch.services.training.report import encoder_section
+enc = FrameEncoder.load(None)
+n, h, w = 67, enc.card.normalisation.height, enc.card.normalisation.width
+times = [datetime(2024, 7, 1, tzinfo=UTC) + i * timedelta(minutes=15) for i in range(n)]
+base = np.random.default_rng(0).integers(0, 256, (4, h, w), dtype=np.uint8)
+data = np.stack([np.roll(base, 3 * i, axis=2) for i in range(n)])  # a field drifting east
+lines, metrics = encoder_section(enc, FrameSet("COMS-1", times, data), Path(sys.argv[1]), progress=False)
+print(metrics["test_windows"], lines[0])
+"""
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == f"6 ## Frame encoder (v{FrameEncoder.load(None).card.version})"
+    assert (tmp_path / "encoder_scatter.png").stat().st_size > 0
