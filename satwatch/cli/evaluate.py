@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="folder with encoder.onnx and/or autoencoder.onnx and their cards, e.g. a 'satwatch train --out' "
         "folder; a model it lacks is the shipped one (logged). Default: with --archive, the models its satellite "
-        "profile names (COMS-1: autoencoder-v2, trained for real imagery); else the shipped root set",
+        "profile names (COMS-1: encoder-v3 and autoencoder-v2, for real imagery), or for a procedural simulated "
+        "archive the set trained on that simulator (onnx_models); else the shipped root set",
     )
     p.add_argument(
         "--archive",
@@ -74,12 +75,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from satwatch.services.frames.profiles import get_profile
-    from satwatch.services.models.locate import resolve_model_dirs
+    from satwatch.services.models.locate import archive_models
     from satwatch.services.models.modelcard import packaged_model_dir
-    from satwatch.services.simulator.scene import PROCEDURAL_MODELS, archive_scene
     from satwatch.services.training.data import load_archive
     from satwatch.services.training.pipeline import autoencoder_test_frames, encoder_frames
-    from satwatch.services.training.report import write_report
+    from satwatch.services.training.report import encoder_test_windows, write_report
 
     if args.archive is not None and not args.archive.is_dir():
         raise FileNotFoundError(f"archive directory {args.archive} does not exist")
@@ -90,24 +90,14 @@ def run(args: argparse.Namespace) -> int:
     if args.scores_out is not None and args.skip_anomaly:
         raise ValueError("--scores-out records the autoencoder's scores: drop --skip-anomaly")
     labelled = load_archive(args.archive, not args.no_progress, labels=args.labels) if args.labels else None
-    # No --model-dir: an archive's frames are served as the detector serves them, by their profile's models
-    # (COMS-1: the real-imagery autoencoder); a procedural simulated archive, and the simulated test period,
-    # by the set trained on that simulator.
-    model_dir = args.model_dir
-    if model_dir is None and args.archive is not None and archive_scene(args.archive) == "procedural":
-        model_dir = PROCEDURAL_MODELS
-    dirs = resolve_model_dirs(model_dir, get_profile(labelled.satellite) if labelled is not None else None)
-    why = (
-        ""
-        if args.model_dir
-        else " (no --model-dir: the procedural scene's set)"
-        if model_dir
-        else " (no --model-dir: the satellite profile's set)"
-        if labelled is not None
-        else " (no --model-dir: the shipped root set, trained on the simulator)"
-    )
+    # No --model-dir: an archive's frames are served as the detector serves them (the rule of index build and
+    # search too): a procedural simulated archive by the set trained on that simulator, any other by its
+    # satellite profile's models (COMS-1: encoder v3, autoencoder v2); the simulated test period by the root set.
+    profile = get_profile(labelled.satellite if labelled is not None else "COMS-1") if args.archive else None
+    choice = archive_models(args.archive, profile, args.model_dir)
+    dirs = choice.dirs
     root = packaged_model_dir()
-    print(f"models: encoder {dirs.encoder or root}, autoencoder {dirs.autoencoder or root}{why}")
+    print(f"models: encoder {dirs.encoder or root}, autoencoder {dirs.autoencoder or root} ({choice.why})")
     enc = None
     if not args.skip_encoder:
         from satwatch.services.models.embedding import FrameEncoder
@@ -116,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         # block is the one held out in training.
         sim = FrameEncoder.load(dirs.encoder).card.metrics.get("simulation", {})
         enc = labelled or encoder_frames(args.archive, args.cache, days=args.days or sim.get("days"))[0]
+        encoder_test_windows(enc)  # too short an archive says so now, before the autoencoder's evaluation
     events = twin = None
     period = None
     if not args.skip_anomaly and labelled is not None:

@@ -43,7 +43,10 @@ def register(subparsers: Any) -> None:
         "<detector.state_dir>/indexes/ENCODER-SHA after a change of encoder)",
     )
     build.add_argument(
-        "--model-dir", metavar="DIR", help="folder with encoder.onnx + card (default: config, else packaged model)"
+        "--model-dir",
+        metavar="DIR",
+        help="folder with encoder.onnx + card (default: config detector.model_dir; else, for a procedural simulated "
+        "archive, the set trained on that simulator, onnx_models; else the satellite profile's, COMS-1: encoder-v3)",
     )
     build.add_argument("--satellite", default="COMS-1", help="satellite name recorded for the archive's windows")
     build.add_argument("--stride", type=int, default=1, help="index every N-th window (default 1: every window)")
@@ -72,15 +75,17 @@ def register(subparsers: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     from satwatch.services.frames.archive import Archive
     from satwatch.services.models.embedding import FrameEncoder
-    from satwatch.services.models.locate import resolve_model_dirs
+    from satwatch.services.models.locate import archive_models
     from satwatch.services.retrieval.build import BuildPlan, build_index
 
     settings = load_settings(args.config)
     det = settings.detector
     archive = Archive(args.archive, args.satellite)
-    # The detector's rule: a named folder, else the archive's satellite profile's encoder (COMS-1: encoder-v3).
-    folder = resolve_model_dirs(args.model_dir or det.model_dir, archive.profile).encoder
-    encoder = FrameEncoder.load(folder, threads=args.workers)
+    # The rule of search and evaluate: a named folder; else a procedural simulated archive's set (the one its
+    # simulator tells the detector to serve), any other archive its satellite profile's encoder (COMS-1: v3).
+    choice = archive_models(archive.root, archive.profile, args.model_dir, det.model_dir)
+    encoder = FrameEncoder.load(choice.dirs.encoder, threads=args.workers)
+    print(choice.describe("encoder", encoder.card.version))
     # By default the index the detector keeps for this encoder (its own folder after a change of encoder).
     out = Path(args.out) if args.out else default_index_dir(det.state_dir, (encoder.card.name, encoder.card.sha256))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,12 @@ def register(subparsers: Any) -> None:
         help="find analogs with the similarity index built from --archive (HNSW + exact re-rank) instead of "
         "scanning the archive with the exact metric; for archives of months and more",
     )
-    parser.add_argument("--model-dir", metavar="DIR", help="encoder of --index (default: config, else packaged)")
+    parser.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        help="encoder of --index (default: index build's choice: config detector.model_dir; else, for a procedural "
+        "simulated archive, onnx_models; else the satellite profile's, COMS-1: encoder-v3)",
+    )
     parser.add_argument("--satellite", default="COMS-1", help="satellite profile of the archives (default COMS-1)")
     parser.add_argument("--time", required=True, type=parse_time, metavar="T", help="issue time: a frame time (UTC)")
     parser.add_argument("--to", type=parse_time, metavar="T", help="also issue at later frame times up to T")
@@ -108,6 +114,8 @@ def run_nowcast(args: argparse.Namespace) -> int:
             raise ValueError("--index finds analogs in the archive it was built from; leave out --past")
         det = load_settings(args.config).detector
         find = IndexAnalogs(args.index, archive, det, args.k, args.hours, args.model_dir)
+        # --json keeps stdout for the JSON
+        print(find.choice.describe("encoder", find.encoder.card.version), file=sys.stderr if args.json else sys.stdout)
     report = nowcast_report(
         archive, archive.profile, options, args.time, args.to, every, past, not args.no_verify, find
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,12 @@ def register(subparsers: Any) -> None:
         type=float,
         help="also drop matches ending within this many hours before the query (default: config)",
     )
-    parser.add_argument("--model-dir", metavar="DIR", help="encoder folder (default: config, else packaged)")
+    parser.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        help="encoder folder (default: index build's choice: config detector.model_dir; else, for a procedural "
+        "simulated archive, onnx_models; else the satellite profile's, COMS-1: encoder-v3)",
+    )
     parser.add_argument("--ef", type=int, help="HNSW search breadth for this query (default: the index's)")
     parser.add_argument(
         "--plot",
@@ -120,7 +126,7 @@ def register(subparsers: Any) -> None:
 
 def run_search(args: argparse.Namespace) -> int:
     from satwatch.services.frames.archive import Archive
-    from satwatch.services.models.locate import resolve_model_dirs
+    from satwatch.services.models.locate import archive_models
     from satwatch.services.retrieval.index import SimilarityIndex
     from satwatch.services.retrieval.provenance import default_index_dir
     from satwatch.services.retrieval.query import (
@@ -137,8 +143,11 @@ def run_search(args: argparse.Namespace) -> int:
     if args.k < 1 or args.rerank < 0:
         raise ValueError("--k must be at least 1 and --rerank at least 0")
     archive = Archive(args.archive, args.satellite)
-    # the detector's rule: a named folder, else the archive's satellite profile's encoder
-    encoder = LazyEncoder(resolve_model_dirs(args.model_dir or det.model_dir, archive.profile).encoder, threads=2)
+    # index build's rule: a named folder, else a procedural simulated archive's set, else the profile's encoder
+    choice = archive_models(archive.root, archive.profile, args.model_dir, det.model_dir)
+    encoder = LazyEncoder(choice.dirs.encoder, threads=2)
+    # --json keeps stdout for the JSON
+    print(choice.describe("encoder", encoder.card.version), file=sys.stderr if args.json else sys.stdout)
     # By default the index the detector keeps for this encoder (its own folder after a change of encoder).
     mine = (encoder.card.name, encoder.card.sha256)
     index_dir = Path(args.index) if args.index else default_index_dir(det.state_dir, mine)

@@ -8,7 +8,13 @@ for want of the other model's card.
 With no folder named, a satellite profile names its own models (``encoder``/``autoencoder``), as a satellite's
 configuration should: the built-in COMS-1 profile serves real imagery with the autoencoder trained on it and
 encoder v3 (a count sketch that tracks the metric on real-texture windows). A profile naming none gets the
-shipped root set. ``index build``, ``search`` and ``nowcast --index`` follow the same rule for the encoder.
+shipped root set.
+
+An archive's frames are served by :func:`archive_models`, the one rule of ``evaluate``, ``index build``,
+``search`` and ``nowcast --index``: a named folder; else, for a procedural simulated archive (its
+``simulation.json`` says so), the set trained on that simulator (``onnx_models``, what ``satwatch simulate``
+tells the detector to serve); else the archive's satellite profile's models. An index built and a search of it
+so pick the same encoder, the one the detector serving those frames uses.
 
 Wherever a model folder is named (``--model-dir``, config, a profile), the name of a shipped set works from
 any directory and in an installed package: ``onnx_models`` (the root set, v1.6 for the procedural simulator),
@@ -65,6 +71,47 @@ def resolve_model_dirs(model_dir: str | Path | None, profile: SatelliteProfile |
             shipped = packaged_model_dir()
             log.info("model folder %s has no %s: using the shipped %s from %s", folder, name, name, shipped)
     return ModelDirs(folder if has_encoder else None, folder if has_autoencoder else None)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The models chosen to serve an archive's frames and why (for the command's output)."""
+
+    dirs: ModelDirs
+    why: str
+
+    def describe(self, model: str, version: str) -> str:
+        """One line: ``encoder v3.0.0 from FOLDER (why)``; ``model`` is ``encoder`` or ``autoencoder``."""
+        folder = getattr(self.dirs, model) or packaged_model_dir()
+        return f"{model} v{version} from {folder} ({self.why})"
+
+
+def archive_models(
+    archive: str | Path | None,
+    profile: SatelliteProfile | None,
+    model_dir: str | Path | None = None,
+    configured: str | Path | None = None,
+) -> ModelChoice:
+    """The models that serve an archive's frames: one rule for every command reading an archive.
+
+    ``model_dir`` (``--model-dir``) wins, then ``configured`` (``detector.model_dir``); else a procedural
+    simulated archive (:func:`~satwatch.services.simulator.scene.archive_scene`) gets the set trained on that
+    simulator (``onnx_models``: COMS-1's own set is for real imagery, and the simulator tells the detector to
+    serve this one); else ``profile``'s models (COMS-1: encoder-v3, autoencoder-v2); no profile: the shipped
+    root set. ``archive`` None: no archive (the simulated evaluation period: ``profile`` None, the root set).
+    """
+    from satwatch.services.simulator.scene import PROCEDURAL_MODELS, archive_scene
+
+    if model_dir:
+        return ModelChoice(resolve_model_dirs(model_dir, profile), "--model-dir")
+    if configured:
+        return ModelChoice(resolve_model_dirs(configured, profile), "detector.model_dir of the config")
+    if archive is not None and archive_scene(archive) == "procedural":
+        why = "no --model-dir: a procedural simulated archive, served by the set trained on that simulator"
+        return ModelChoice(resolve_model_dirs(PROCEDURAL_MODELS), why)
+    if profile is not None and (profile.encoder or profile.autoencoder):
+        return ModelChoice(resolve_model_dirs(None, profile), f"no --model-dir: the {profile.name} profile's set")
+    return ModelChoice(resolve_model_dirs(None), "no --model-dir: the shipped root set, trained on the simulator")
 
 
 def shipped_sets() -> list[str]:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from satwatch.cli import build_parser, main
@@ -172,8 +174,78 @@ def test_a_procedural_archive_is_evaluated_with_the_simulators_set_by_default(tm
     assert "serve it with `satwatch detect --model-dir onnx_models`" in capsys.readouterr().out
     argv = ["evaluate", "--archive", str(archive), "--labels", str(archive / "labels.json"), "--skip-encoder"]
     assert main([*argv, "--out", str(out), "--scores-out", str(scores), "--no-progress"]) == 0
-    assert "(no --model-dir: the procedural scene's set)" in capsys.readouterr().out
+    assert "(no --model-dir: a procedural simulated archive, served by the set trained on that simulator)" in (
+        capsys.readouterr().out
+    )
     root = AnomalyScorer.load(None).threshold
     assert all(float(r["threshold"]) == pytest.approx(root) for r in read_scores(scores))
     m = json.loads((out / "metrics.json").read_text())["autoencoder"]
     assert m["decision"]["false_alerts_per_day"]["weather"] <= 4.0, "not an alert every frame"
+
+
+def _real_frames_three_times(folder: Path) -> Path:
+    """The study's 25 real frames (6.5 hours) linked three times in a row under later times: 75 frames, enough
+    for the encoder's test block (the last 60%) to hold windows that share no frame."""
+    import re
+    from datetime import datetime, timedelta
+
+    from tests.helpers import shared_data
+
+    raw = shared_data("study", "raw_images")
+    for copy in range(3):
+        for png in sorted(raw.rglob("*.png")):
+            stamp = re.search(r"(\d{12})\.png$", png.name)
+            assert stamp is not None
+            t = datetime.strptime(stamp.group(1), "%Y%m%d%H%M") + copy * timedelta(minutes=15 * 27)
+            day = folder / f"{t:%Y%m%d%H%M}_image"
+            day.mkdir(parents=True, exist_ok=True)
+            (day / png.name.replace(stamp.group(1), f"{t:%Y%m%d%H%M}")).symlink_to(png)
+    return folder
+
+
+@pytest.mark.slow
+def test_the_encoder_report_needs_no_pytorch_and_serves_real_frames_by_their_profile(tmp_path: Path) -> None:
+    """``evaluate --archive`` on real COMS-1 frames in a process where importing torch fails: the encoder report
+    is written, by COMS-1's own models (encoder v3, autoencoder v2) with no --model-dir and no --labels."""
+    import json
+    import subprocess
+    import sys
+
+    from satwatch.services.models.modelcard import packaged_model_dir
+
+    archive, out = _real_frames_three_times(tmp_path / "real"), tmp_path / "report"
+    argv = ["evaluate", "--archive", str(archive), "--skip-anomaly", "--out", str(out), "--no-progress"]
+    code = (
+        "import sys; sys.modules['torch'] = None  # any import of torch fails\n"
+        "from satwatch.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shipped = packaged_model_dir()
+    assert (
+        f"models: encoder {shipped / 'encoder-v3'}, autoencoder {shipped / 'autoencoder-v2'} "
+        "(no --model-dir: the COMS-1 profile's set)" in done.stdout
+    )
+    text = (out / "README.md").read_text()
+    assert "## Frame encoder (v3." in text and (out / "encoder_scatter.png").stat().st_size > 0
+    metrics = json.loads((out / "metrics.json").read_text())["encoder"]
+    assert metrics["test_windows"] == 7 and -1.0 <= metrics["all_pairs"]["pearson"] < 0.0
+
+
+def test_an_archive_too_short_for_the_encoder_report_says_so() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+
+    from satwatch.services.training.data import FrameSet
+    from satwatch.services.training.report import encoder_test_windows
+
+    def frames(n: int) -> FrameSet:
+        times = [datetime(2011, 3, 3, tzinfo=UTC) + i * timedelta(minutes=15) for i in range(n)]
+        return FrameSet("COMS-1", times, np.zeros((n, 4, 2, 2), np.uint8), [()] * n)
+
+    with pytest.raises(ValueError, match=r"18 frames .* hold 0 window\(s\).*at least 67 frames.*--skip-encoder"):
+        encoder_test_windows(frames(30))  # the test block, its last 60%: 18 frames
+    with pytest.raises(ValueError, match=r"36 frames .* hold 5 window\(s\), none disjoint"):
+        encoder_test_windows(frames(60))
+    assert len(encoder_test_windows(frames(67))) == 6

@@ -80,3 +80,36 @@ def test_a_shipped_set_is_named_from_any_directory(tmp_path: Path, monkeypatch: 
     (tmp_path / "onnx_models").mkdir()  # a folder of the user's by that name wins
     with pytest.raises(FileNotFoundError, match="holds neither"):
         resolve_model_dirs("onnx_models")
+
+
+def test_an_archive_is_served_by_one_rule(tmp_path: Path) -> None:
+    """``archive_models``, the rule of evaluate, index build, search and nowcast --index: a named folder; else a
+    procedural simulated archive's own set (onnx_models); else the satellite profile's (COMS-1: v3 and v2)."""
+    import json
+
+    from satwatch.services.models.locate import archive_models
+
+    coms = get_profile("COMS-1")
+    procedural, texture, real = tmp_path / "procedural", tmp_path / "texture", tmp_path / "real"
+    for folder, scene in ((procedural, "procedural"), (texture, "texture"), (real, None)):
+        folder.mkdir()
+        if scene is not None:
+            (folder / "simulation.json").write_text(json.dumps({"config": {"scene": scene}}))
+    sim = archive_models(procedural, coms)
+    assert sim.dirs.encoder is not None and sim.dirs.autoencoder is not None
+    assert sim.dirs.encoder.resolve() == sim.dirs.autoencoder.resolve() == packaged_model_dir().resolve()
+    assert "procedural simulated archive" in sim.why
+    assert FrameEncoder.load(sim.dirs.encoder).card.version.startswith("2.0")
+    for folder in (texture, real):  # real cloud fields (the texture scene's too): the profile's set
+        own = archive_models(folder, coms)
+        assert own.dirs == profile_model_dirs(coms) and own.why == "no --model-dir: the COMS-1 profile's set"
+    assert archive_models(procedural, coms, "encoder-v3").dirs.encoder == packaged_model_dir() / "encoder-v3"
+    configured = archive_models(procedural, coms, None, "encoder-v3")
+    assert configured.dirs.encoder == packaged_model_dir() / "encoder-v3" and "detector.model_dir" in configured.why
+    assert archive_models(procedural, coms, "onnx_models", "encoder-v3").why == "--model-dir"
+    # No archive (evaluate's simulated period) or a profile naming no model: the shipped root set.
+    assert archive_models(None, None).dirs == ModelDirs(None, None)
+    assert archive_models(real, get_profile("GK-2A")).dirs == ModelDirs(None, None)
+    v3 = packaged_model_dir() / "encoder-v3"
+    line = archive_models(real, coms).describe("encoder", "3.0.0")
+    assert line == f"encoder v3.0.0 from {v3} (no --model-dir: the COMS-1 profile's set)"
