@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from satwatch.cli import add_config_argument
 from satwatch.cli._common import add_kafka_arguments, parse_time, settings_from_args
-from satwatch.producers.interface import get_source
+from satwatch.producers.interface import FrameStream, get_source
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.services.config import KafkaSettings
 from satwatch.services.detection.metrics import MetricsServer, ProducerMetrics
@@ -20,6 +20,30 @@ from satwatch.services.frames.profiles import ProfileError, profile_names
 from satwatch.topics import ensure_topics
 
 log = logging.getLogger(__name__)
+
+
+def publish_live(stream: FrameStream, publisher: FramePublisher, dead_letter_topic: str) -> int:
+    """Send each item as it comes, one at a time, and record it as handled only once Kafka has it.
+
+    A frame the publisher gave up on (``failed`` grew; it has logged why) is left out of the source's record
+    (the watcher's position file), so a restart sends it again instead of losing it. Returns the items handed in.
+    """
+    n = 0
+    for item in stream.items:
+        failed = publisher.failed
+        reason = publisher.publish(item)
+        publisher.flush()
+        n += 1
+        if publisher.failed > failed:
+            log.error("not published %s; a restart will send it again", item.time)
+            continue
+        if stream.on_handled is not None:
+            stream.on_handled(item, reason is not None)
+        if reason is None:
+            log.info("published %s", item.time)
+        else:  # the publisher has logged what is wrong
+            log.info("refused %s (%s); sent to %s", item.time, reason, dead_letter_topic)
+    return n
 
 
 def summary(published: int, refused: int, kafka: KafkaSettings) -> str:
@@ -107,18 +131,8 @@ def run(args: argparse.Namespace) -> int:
         )
         if stream.banner:
             print(stream.banner, flush=True)
-        n = 0
         if stream.live:
-            for item in stream.items:
-                reason = publisher.publish(item)
-                publisher.flush()
-                if stream.on_handled is not None:
-                    stream.on_handled(item, reason is not None)
-                n += 1
-                if reason is None:
-                    log.info("published %s", item.time)
-                else:  # the publisher has logged what is wrong
-                    log.info("refused %s (%s); sent to %s", item.time, reason, settings.kafka.dead_letter_topic)
+            n = publish_live(stream, publisher, settings.kafka.dead_letter_topic)
         else:
             # A progress bar only on a terminal (disable=None).
             bar = tqdm(stream.items, total=stream.total, unit="frame", desc=stream.name, disable=None)

@@ -80,3 +80,40 @@ def test_no_progress_bar_when_not_on_a_terminal(settings: Settings) -> None:
     assert done.returncode == 0, done.stderr
     assert "published 2 frames" in done.stdout
     assert "frame/s" not in done.stderr and "simulator:" not in done.stderr  # no tqdm bar in a log file
+
+
+def test_a_live_frame_kafka_never_took_is_not_recorded_so_a_restart_sends_it(settings: Settings) -> None:
+    from satwatch.cli.produce import publish_live
+    from satwatch.producers.interface import FrameStream
+    from satwatch.producers.publisher import FramePublisher, make_producer
+    from satwatch.services.simulator.scene import SceneSimulator, SimConfig
+    from satwatch.topics import ensure_topics
+
+    quick = {"max_block_ms": 1000, "request_timeout_ms": 500, "delivery_timeout_ms": 1000, "linger_ms": 0}
+    own = EmbeddedBroker().start()  # takes the first frame, then goes away
+    kafka = settings.kafka.model_copy(update={"bootstrap_servers": own.bootstrap_servers})
+    ensure_topics(kafka)
+    dead = kafka.model_copy(update={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    publisher = FramePublisher(
+        make_producer(kafka, **quick),
+        kafka,
+        source="watch",
+        producer_factory=lambda: make_producer(dead, **quick, bootstrap_timeout_ms=1000),
+        max_attempts=2,
+    )
+    first, second = list(SceneSimulator(SimConfig(days=2 / 96)).frames())
+
+    def arriving() -> Any:
+        yield first
+        own.stop()
+        yield second
+
+    handled: list[Any] = []
+    stream = FrameStream("watch", arriving(), None, live=True, on_handled=lambda item, refused: handled.append(item))
+    try:
+        assert publish_live(stream, publisher, kafka.dead_letter_topic) == 2
+    finally:
+        publisher.close()
+        own.stop()
+    # The first frame is recorded as published; the second, never acknowledged, is left for the restart.
+    assert [item.time for item in handled] == [first.time] and publisher.failed == 1
