@@ -67,12 +67,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     sources = p.add_subparsers(dest="source", metavar="SOURCE", required=True)
 
-    sim = sources.add_parser("simulator", help="frames from the built-in scene simulator (config [simulator])")
+    sim = sources.add_parser(
+        "simulator",
+        help="frames from the built-in scene simulator (config [simulator])",
+        description="Publish the built-in scene simulator's frames (scene, size, events: config [simulator]), "
+        "as fast as possible or paced with --speed. A procedural scene is served by the root model set "
+        "(satwatch detect --model-dir onnx_models), as the banner says.",
+    )
     sim.add_argument("--days", type=float, help="length of the simulated stream in days")
     sim.add_argument("--seed", type=int, help="simulator seed (same seed, same frames)")
 
     arc = sources.add_parser(
-        "archive", help="replay an archive of a satellite's images (named as its profile says) between two times"
+        "archive",
+        help="replay an archive of a satellite's images (named as its profile says) between two times",
+        description="Replay the complete frames (every channel present) of an archive between --start and --end, "
+        "in time order. Files named otherwise, or of channels the profile does not read, are ignored (and "
+        "logged); a time that cannot be read or sent goes to the dead-letter topic and the replay goes on.",
     )
     arc.add_argument("--archive", required=True, type=Path, help="archive directory (searched recursively)")
     arc.add_argument("--start", type=parse_time, help="first observation time, ISO UTC (default: the first)")
@@ -85,7 +95,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     arc.add_argument("--area", help="area (sector) to replay when the archive holds several, e.g. ea040ps")
     arc.add_argument("--claim-check", action="store_true", help="send a reference to the full-resolution archive frame")
 
-    watch = sources.add_parser("watch", help="publish each frame once all its channels have landed in a directory")
+    watch = sources.add_parser(
+        "watch",
+        help="publish each frame once all its channels have landed in a directory",
+        description="Watch a directory (sub-folders too) where a receiving station drops images; publish each "
+        "time once every channel has landed and stopped growing, exactly once across restarts (--position). "
+        "Runs until stopped (Ctrl-C or SIGTERM).",
+    )
     watch.add_argument("--dir", required=True, type=Path, help="directory the images land in (sub-folders too)")
     watch.add_argument("--satellite", default="COMS-1", help="satellite profile of the images that land")
     watch.add_argument("--area", help="area (sector) to publish; default: the first one seen")
@@ -95,8 +111,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="file that records what was published or refused, so a restart re-sends nothing "
         "(default: <detector.state_dir>/watch-<satellite>.json)",
     )
-    watch.add_argument("--poll", type=float, default=1.0, help="seconds between directory scans")
-    watch.add_argument("--settle", type=float, default=0.5, help="a file counts once its size is stable this long")
+    watch.add_argument("--poll", type=float, default=1.0, help="seconds between directory scans (default %(default)s)")
+    watch.add_argument(
+        "--settle",
+        type=float,
+        default=0.5,
+        help="seconds a file's size must stay the same before it counts as landed (default %(default)s)",
+    )
 
     for q in (sim, arc, watch):
         add_config_argument(q)
@@ -108,7 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             type=float,
             default=0.0,
             help="replay speed as a multiple of real time by observation time (3600 = one hour a second); "
-            "0 = as fast as possible",
+            "0 = as fast as possible (default %(default)s)",
         )
     p.set_defaults(func=run)
 

@@ -73,15 +73,29 @@ class Archive:
         self.channels = self.profile.channels
         by_area: dict[str, dict[datetime, FrameFiles]] = {}
         self.unrecognised: list[Path] = []
+        other_channels: dict[str, int] = {}
         suffix = "." + self.profile.image_format.lower()
         for path in sorted(_files_under(self.root)):
             name = self.profile.parse_filename(path.name)
-            if name is None or name.channel not in self.channels:
+            if name is not None and name.channel not in self.channels:
+                # Named as the profile says, but a channel the detector does not read (COMS-1's vis).
+                other_channels[name.channel] = other_channels.get(name.channel, 0) + 1
+                continue
+            if name is None:
                 if path.suffix.lower() in (".png", ".gif", suffix):
                     self.unrecognised.append(path)
                 continue
             entry = by_area.setdefault(name.area, {}).setdefault(name.time, FrameFiles(name.time, name.area))
             entry.paths[name.channel] = path
+        if other_channels:
+            log.info(
+                "archive %s: %d image file(s) of channels outside %s's frames (%s; its frames are %s); ignored",
+                self.root,
+                sum(other_channels.values()),
+                self.satellite,
+                ", ".join(f"{c}: {n}" for c, n in sorted(other_channels.items())),
+                ", ".join(self.channels),
+            )
         if self.unrecognised:
             log.warning(
                 "archive %s: %d image files do not follow %s's naming (%s), e.g. %s; they are ignored",

@@ -1,5 +1,7 @@
+import logging
 import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,6 +65,22 @@ def test_unrecognised_files_are_counted_and_areas_kept_apart(tmp_path) -> None: 
     assert [p.name for p in archive.unrecognised] == ["gk2a_ami_le1b_ir105_ea020lc_202001010000.png"]
     np.testing.assert_array_equal(archive.load(archive.times[0]).data, Archive(tmp_path, area="ea040ps").load(
         archive.times[0]).data)  # fmt: skip
+
+
+def test_a_channel_the_frames_do_not_use_is_named_not_called_misnamed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = shared_data("study", "raw_images") / "201103030645_image"
+    for f in src.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    shutil.copy(
+        src / "coms_mi_le1b_ir01_ea040ps_201103030645.png", tmp_path / "coms_mi_le1b_vis_ea040ps_201103030645.png"
+    )
+    with caplog.at_level(logging.INFO, logger="satwatch.services.frames.archive"):
+        archive = Archive(tmp_path)
+    assert len(archive) == 1 and archive.unrecognised == []  # named as COMS-1 names files: not misnamed
+    assert "channels outside COMS-1's frames (vis: 1; its frames are ir01, ir02, swir, wv)" in caplog.text
+    assert "naming" not in caplog.text
 
 
 def test_an_archive_without_frames_says_what_it_looked_for(tmp_path) -> None:  # type: ignore[no-untyped-def]
