@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from satwatch.cli import add_config_argument
+from satwatch.services.detection.scores import COLUMNS as SCORE_COLUMNS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,9 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--scores-out",
         type=Path,
         metavar="FILE",
-        help="write every scored frame's score and terms as TSV (satellite, time, score, pixel, consistency, "
-        "lines, threshold, alert, labels; alert is what the detector raises: a data-quality kind, anomaly or "
-        "nothing)",
+        help=f"write every scored frame's score and terms as TSV ({', '.join(SCORE_COLUMNS)}; alert is what the "
+        "detector raises: a data-quality kind, anomaly or nothing)",
     )
     p.add_argument(
         "--days",

@@ -17,8 +17,9 @@ def register(subparsers: Any) -> None:
         "index",
         help="build or inspect the similar-event (HNSW) index",
         description=(
-            "The similar-event index holds one embedding per 6-hour window (the mean of its frames' "
-            "embeddings) in an HNSW graph, with each window's satellite, start, end and frame times."
+            "The similar-event index holds one vector per 6-hour window (what the encoder's card says: for v2 "
+            "and v3 a map of the window's mean cell histograms, for v1 the mean of its frames' embeddings) in an "
+            "HNSW graph, with each window's satellite, start, end and frame times."
         ),
     )
     # --config belongs to each action (a parent-level option would be reset by the action's default).
@@ -116,7 +117,8 @@ def format_info(info: dict[str, Any]) -> str:
         f"vectors:        dim {info['dim']}, space {info['space']}",
         f"HNSW:           M={info['m']} ef_construction={info['ef_construction']} ef={info['ef']} "
         f"max_elements={info['max_elements']:,}",
-        f"memory:         ~{mib:,.1f} MiB estimated ({info['bytes_per_vector']:.0f} bytes per vector)",
+        f"memory:         ~{mib:,.1f} MiB estimated, room for max_elements included "
+        f"({info['bytes_per_vector']:.0f} bytes per vector)",
     ]
     if "disk_bytes" in info:
         lines.append(f"on disk:        {info['disk_bytes'] / 2**20:,.1f} MiB")

@@ -64,7 +64,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--methods",
         default=",".join(DEFAULT_METHODS),
-        help=f"comma-separated, from {', '.join(METHODS)} (default {','.join(DEFAULT_METHODS)})",
+        help=f"comma-separated, from {', '.join(METHODS)} (default: {', '.join(DEFAULT_METHODS)})",
     )
     parser.add_argument("--k", type=int, default=5, help="analogs (default 5)")
     parser.add_argument("--hours", type=float, default=3.0, help="how far ahead (default 3)")
