@@ -65,6 +65,7 @@ def test_archive_replay_refuses_bad_times_publishes_the_rest_and_exits_0(
 
 def _watch(settings: Settings, drop: Path, position: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "SATWATCH_KAFKA__DEAD_LETTER_TOPIC": settings.kafka.dead_letter_topic}
+    env["PYTHONFAULTHANDLER"] = "1"  # a watcher that does not stop dumps its threads' stacks on SIGABRT
     argv = [sys.executable, "-m", "satwatch", "produce", "watch", "--dir", str(drop), "--position", str(position)]
     argv += ["--poll", "0.2", "--settle", "0.2", "--bootstrap-servers", settings.kafka.bootstrap_servers]
     argv += ["--frames-topic", settings.kafka.frames_topic]
@@ -73,7 +74,12 @@ def _watch(settings: Settings, drop: Path, position: Path) -> subprocess.Popen[s
 
 def _stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # say where it hangs: the stacks of every thread
+        proc.send_signal(signal.SIGABRT)
+        out, _ = proc.communicate(timeout=30)
+        pytest.fail(f"the watcher did not stop within 120 s of SIGINT:\n{out}")
     assert proc.returncode == 0 and "Traceback" not in out, out
     return out
 
