@@ -73,13 +73,15 @@ def _watch(settings: Settings, drop: Path, position: Path) -> subprocess.Popen[s
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGINT)
+    # SIGTERM, as a service manager stops it (the command treats it as Ctrl-C). Not SIGINT: under pytest-xdist
+    # the test's children inherit an ignored SIGINT, and Python then leaves it ignored.
+    proc.send_signal(signal.SIGTERM)
     try:
         out, _ = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:  # say where it hangs: the stacks of every thread
         proc.send_signal(signal.SIGABRT)
         out, _ = proc.communicate(timeout=30)
-        pytest.fail(f"the watcher did not stop within 120 s of SIGINT:\n{out}")
+        pytest.fail(f"the watcher did not stop within 120 s of SIGTERM:\n{out}")
     assert proc.returncode == 0 and "Traceback" not in out, out
     return out
 
