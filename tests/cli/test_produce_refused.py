@@ -73,8 +73,8 @@ def _watch(settings: Settings, drop: Path, position: Path) -> subprocess.Popen[s
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:
-    # SIGTERM, as a service manager stops it (the command treats it as Ctrl-C). Not SIGINT: under pytest-xdist
-    # the test's children inherit an ignored SIGINT, and Python then leaves it ignored.
+    # SIGTERM, as a service manager stops it (the command treats it as Ctrl-C). Not SIGINT: a suite started in the
+    # background by a shell (`sh -c 'make test &'`) hands its children an ignored SIGINT, which Python keeps.
     proc.send_signal(signal.SIGTERM)
     try:
         out, _ = proc.communicate(timeout=120)
