@@ -231,6 +231,27 @@ def check_environment(environ: dict[str, str] | None = None) -> None:
             raise ConfigError(f"environment variable {name}: unknown key {key!r} in [{section}]; {hint}")
 
 
+def read_config_file(config_file: str | Path | None) -> tuple[dict[str, Any], str]:
+    """The TOML file (or ``$SATWATCH_CONFIG``) as a table, and how to name it in errors ("the environment" when
+    there is none). A missing file or a syntax error is refused, naming the file (and the line)."""
+    path = config_file or os.environ.get("SATWATCH_CONFIG")
+    if not path:
+        return {}, "the environment"
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"config file {p} does not exist; pass an existing TOML file to --config")
+    where = f"config file {p}"
+    try:
+        return tomllib.loads(p.read_text()), where
+    except tomllib.TOMLDecodeError as exc:  # its message gives line and column
+        raise ConfigError(f"{where}: invalid TOML: {exc}") from None
+
+
+def values_from(where: str) -> str:
+    """Where a setting's value may have come from: the file's name or the environment, or both."""
+    return where if where == "the environment" else f"{where} or the environment"
+
+
 def load_settings(config_file: str | Path | None = None) -> Settings:
     """Read the TOML file (or ``$SATWATCH_CONFIG``), then apply environment overrides.
 
@@ -239,25 +260,14 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     profiles file it names (``detector.profiles_file``) is loaded too, so every command knows the same
     satellites (the producer, the detector, evaluate, index and search alike).
     """
-    path = config_file or os.environ.get("SATWATCH_CONFIG")
-    data: dict[str, Any] = {}
-    where = "the environment"
-    if path:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"config file {p} does not exist; pass an existing TOML file to --config")
-        where = f"config file {p}"
-        try:
-            data = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as exc:  # its message gives line and column
-            raise ConfigError(f"{where}: invalid TOML: {exc}") from None
-        check_keys(data, where)
+    data, where = read_config_file(config_file)
+    check_keys(data, where)
     check_environment()
     data = {k: v for k, v in data.items() if k not in FOREIGN_SECTIONS}
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        raise settings_error(where if not path else f"{where} or the environment", exc) from None
+        raise settings_error(values_from(where), exc) from None
     if settings.detector.profiles_file:
         from satwatch.services.frames.profiles import load_profiles
 

@@ -4,13 +4,19 @@ by ``SATWATCH_FEED__<KEY>`` environment variables. Misspelt keys are refused."""
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from satwatch.services.config import ENV_PREFIX, ConfigError, check_single_underscore, check_table, settings_error
+from satwatch.services.config import (
+    ENV_PREFIX,
+    check_single_underscore,
+    check_table,
+    read_config_file,
+    settings_error,
+    values_from,
+)
 
 
 class FeedSettings(BaseModel):
@@ -43,20 +49,10 @@ def load_feed_settings(config_file: str | Path | None = None) -> FeedSettings:
 
     Refused as the main settings are (services/config.py): an unknown key, in the file or in a variable, named
     with the nearest valid one; a value of the wrong type, naming where it came from."""
-    path = config_file or os.environ.get("SATWATCH_CONFIG")
-    data: dict[str, Any] = {}
-    where = "the environment"
-    if path:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"config file {p} does not exist; pass an existing TOML file to --config")
-        where = f"config file {p}"
-        try:
-            table = tomllib.loads(p.read_text()).get("feed", {})
-        except tomllib.TOMLDecodeError as exc:  # its message gives line and column
-            raise ConfigError(f"{where}: invalid TOML: {exc}") from None
-        check_table(table, FeedSettings, "feed", where)
-        data = dict(table)
+    file, where = read_config_file(config_file)
+    table = file.get("feed", {})
+    check_table(table, FeedSettings, "feed", where)
+    data: dict[str, Any] = dict(table)
     check_single_underscore("feed", FeedSettings, os.environ)
     prefix = f"{ENV_PREFIX}FEED__"
     for name, value in os.environ.items():
@@ -67,4 +63,4 @@ def load_feed_settings(config_file: str | Path | None = None) -> FeedSettings:
     try:
         return FeedSettings(**data)
     except ValidationError as exc:
-        raise settings_error(where if not path else f"{where} or the environment", exc) from None
+        raise settings_error(values_from(where), exc) from None
