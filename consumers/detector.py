@@ -16,7 +16,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaProducer, OffsetAndMetadata, TopicPartition
@@ -29,17 +28,9 @@ from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import Alert, alert_from_json
 from satwatch.services.detection.detector import FrameOutcome, InvalidFrame
 from satwatch.services.detection.router import FrameDetector
-from satwatch.services.frames.archive import Archive
-from satwatch.services.frames.codec import (
-    Encoding,
-    FrameDecodeError,
-    FrameMeta,
-    checksum,
-    decode_inline,
-    decode_meta,
-    parse_claim_check,
-)
-from satwatch.services.frames.frame import Frame, shrink
+from satwatch.services.frames.claimcheck import ClaimCheckReader, allowed_claim_check_root
+from satwatch.services.frames.codec import Encoding, FrameDecodeError, FrameMeta, decode_inline, decode_meta
+from satwatch.services.frames.frame import Frame
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +115,7 @@ class DetectorConsumer:
         #: Partitions this consumer holds now (the rebalance listener keeps it); readiness reads it.
         self.assigned: set[TopicPartition] = set()
         self._running = False
-        self._archives: dict[str, Archive] = {}
+        self.claim_checks = ClaimCheckReader(settings.detector.claim_check_roots)
         self._stop = threading.Event()
 
     def _make_producer(self) -> KafkaProducer:
@@ -365,51 +356,12 @@ class DetectorConsumer:
     def _frame(self, meta: FrameMeta, payload: bytes) -> Frame:
         if meta.encoding != Encoding.CLAIM_CHECK:
             return decode_inline(meta, payload, self.detector.profile(meta.satellite).shrunk_shape)
-        # Claim check: pixels read from the archive it names, under a configured root, and verified.
-        uri = meta.uri or ""
-        root = self._claim_check_root(parse_claim_check(uri)[0])
-        try:
-            archive = self._archives.get(root)
-            if archive is None:
-                archive = self._archives[root] = Archive(Path(root), meta.satellite)
-            full = archive.load(meta.time)
-        except (KeyError, OSError, ValueError) as exc:
-            raise FrameDecodeError("claim_check_unreadable", f"cannot read {uri}: {exc}") from exc
-        if tuple(full.data.shape) != tuple(meta.shape):
-            raise FrameDecodeError(
-                "wrong_shape",
-                f"claim check {uri} says shape {list(meta.shape)}, the archive's frame is {list(full.data.shape)}",
-            )
-        if checksum(full.data) != meta.checksum:
-            raise FrameDecodeError("checksum_mismatch", f"archive frame at {uri} does not match its checksum")
-        return shrink(full)
+        # Claim check: pixels read from the archive or watched folder it names, under a configured root, verified.
+        return self.claim_checks.read(meta)
 
     def _claim_check_root(self, root: str) -> str:
-        """The claim check's archive root, resolved, if it lies at or below a configured claim-check root.
-
-        Claim checks never make the detector read (or scan) a directory nobody configured: an empty
-        ``detector.claim_check_roots`` refuses them all.
-        """
-        allowed = self.settings.detector.claim_check_roots
-        if not allowed:
-            raise FrameDecodeError(
-                "claim_check_refused",
-                f"claim check into {root!r} refused: no detector.claim_check_roots are configured",
-            )
-        try:
-            resolved = Path(root).resolve()
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise FrameDecodeError(
-                "claim_check_refused", f"claim-check root {root!r} cannot be resolved: {exc}"
-            ) from exc
-        for base in allowed:
-            base_path = Path(base).resolve()
-            if resolved == base_path or base_path in resolved.parents:
-                return str(resolved)
-        raise FrameDecodeError(
-            "claim_check_refused",
-            f"claim check into {root!r} refused: it lies outside detector.claim_check_roots {list(allowed)}",
-        )
+        """The claim check's archive root, resolved, if it lies at or below a configured claim-check root."""
+        return allowed_claim_check_root(root, self.settings.detector.claim_check_roots)
 
     def close(self) -> None:
         try:

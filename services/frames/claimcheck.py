@@ -1,0 +1,92 @@
+"""Reading the frame a claim check points to: only under configured roots, verified against its checksum.
+
+A claim check (``kma+file://<root>#<YYYYMMDDHHMM>``, :func:`satwatch.services.frames.codec.claim_check_uri`)
+names a frame in a folder of a satellite's images: an archive replayed with ``produce archive --claim-check``
+or a drop folder watched with ``produce watch --claim-check``. The folder is read as an
+:class:`~satwatch.services.frames.archive.Archive` (flat or in any sub-folders, as the watcher accepts them).
+A drop folder keeps filling after it was first read, so a time not found in the folder as last read makes the
+reader read the folder again, once, before it gives up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from satwatch.services.frames.archive import Archive
+from satwatch.services.frames.codec import FrameDecodeError, FrameMeta, checksum, parse_claim_check
+from satwatch.services.frames.frame import Frame, shrink
+
+log = logging.getLogger(__name__)
+
+
+def allowed_claim_check_root(root: str, allowed: Sequence[str]) -> str:
+    """The claim check's archive root, resolved, if it lies at or below one of ``allowed``.
+
+    Claim checks never make the detector read (or scan) a directory nobody configured: an empty ``allowed``
+    (``detector.claim_check_roots``) refuses them all (FrameDecodeError ``claim_check_refused``).
+    """
+    if not allowed:
+        raise FrameDecodeError(
+            "claim_check_refused",
+            f"claim check into {root!r} refused: no detector.claim_check_roots are configured",
+        )
+    try:
+        resolved = Path(root).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise FrameDecodeError("claim_check_refused", f"claim-check root {root!r} cannot be resolved: {exc}") from exc
+    for base in allowed:
+        base_path = Path(base).resolve()
+        if resolved == base_path or base_path in resolved.parents:
+            return str(resolved)
+    raise FrameDecodeError(
+        "claim_check_refused",
+        f"claim check into {root!r} refused: it lies outside detector.claim_check_roots {list(allowed)}",
+    )
+
+
+class ClaimCheckReader:
+    """Turns claim-check metadata into the verified, shrunk frame it points to.
+
+    Folders are indexed once per (root, satellite) and kept; a time missing from the index (a frame that
+    landed in a watched folder since) re-reads that folder once. Whatever cannot be read or does not match
+    its metadata raises FrameDecodeError with the reason the detector dead-letters it under.
+    """
+
+    def __init__(self, roots: Sequence[str]) -> None:
+        self.roots = roots
+        self._archives: dict[tuple[str, str], Archive] = {}
+
+    def _archive(self, root: str, satellite: str, fresh: bool = False) -> Archive:
+        key = (root, satellite)
+        archive = None if fresh else self._archives.get(key)
+        if archive is None:
+            archive = self._archives[key] = Archive(Path(root), satellite)
+        return archive
+
+    def read(self, meta: FrameMeta) -> Frame:
+        uri = meta.uri or ""
+        root = allowed_claim_check_root(parse_claim_check(uri)[0], self.roots)
+        try:
+            archive = self._archive(root, meta.satellite)
+            if not archive.times_between(meta.time, meta.time):
+                # Landed since the folder was read (a watched drop folder), or never there: read it again.
+                log.debug("claim check %s: %s not indexed yet; reading %s again", uri, meta.time, root)
+                archive = self._archive(root, meta.satellite, fresh=True)
+            if not archive.times_between(meta.time, meta.time):
+                raise KeyError(
+                    f"no complete {archive.satellite} frame of {meta.time:%Y-%m-%d %H:%M} (area {archive.area}) there"
+                )
+            full = archive.load(meta.time)
+        except (KeyError, OSError, ValueError) as exc:
+            error = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            raise FrameDecodeError("claim_check_unreadable", f"cannot read {uri}: {error}") from exc
+        if tuple(full.data.shape) != tuple(meta.shape):
+            raise FrameDecodeError(
+                "wrong_shape",
+                f"claim check {uri} says shape {list(meta.shape)}, the archive's frame is {list(full.data.shape)}",
+            )
+        if checksum(full.data) != meta.checksum:
+            raise FrameDecodeError("checksum_mismatch", f"archive frame at {uri} does not match its checksum")
+        return shrink(full)

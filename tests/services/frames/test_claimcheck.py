@@ -1,0 +1,63 @@
+"""The claim-check reader the detector uses: a folder that keeps filling (a watched drop folder) is read again
+for a frame that landed after it was first read; frames sit flat or in sub-folders; satellites sharing a folder
+are kept apart; what is not there says so."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from satwatch.services.frames.claimcheck import ClaimCheckReader
+from satwatch.services.frames.codec import FrameDecodeError, claim_check_uri, decode_meta, encode_claim_check
+from satwatch.services.frames.frame import Frame, load_plane, write_rgb_png
+from satwatch.services.frames.profiles import get_profile
+from tests.helpers import T0, make_frame
+
+
+def land(folder: Path, frame: Frame, area: str) -> Frame:
+    """The frame's planes as its satellite names them, in ``folder``; the frame as a watcher would read it."""
+    profile = get_profile(frame.satellite)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for channel, plane in zip(frame.channels, frame.data, strict=True):
+        paths.append(folder / profile.filename(channel, frame.time, area))
+        write_rgb_png(paths[-1], plane)
+    return Frame(frame.satellite, frame.time, frame.channels, np.stack([load_plane(p, profile) for p in paths]))
+
+
+def meta_of(frame: Frame, root: Path):  # type: ignore[no-untyped-def]
+    return decode_meta(encode_claim_check(frame, claim_check_uri(root, frame.time)))[0]
+
+
+def test_a_frame_that_lands_after_the_folder_was_read_is_found(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    first = land(drop, make_frame(T0), "ea040ps")  # flat
+    reader = ClaimCheckReader([str(drop)])
+    assert np.array_equal(reader.read(meta_of(first, drop)).data, first.data)
+    later = T0 + timedelta(minutes=15)
+    second = land(drop / f"{later:%Y%m%d%H%M}_image", make_frame(later), "ea040ps")  # KMA's sub-folder
+    got = reader.read(meta_of(second, drop))
+    assert got.time == later and np.array_equal(got.data, second.data)
+    with pytest.raises(FrameDecodeError, match="no complete COMS-1 frame of 2024-07-01 01:00") as err:
+        reader.read(meta_of(make_frame(T0 + timedelta(hours=1)), drop))
+    assert err.value.reason == "claim_check_unreadable"
+
+
+def test_two_satellites_in_one_folder_are_read_each_by_its_own_profile(tmp_path: Path) -> None:
+    coms = land(tmp_path, make_frame(T0), "ea040ps")
+    mtsat = make_frame(T0, value=60, satellite="MTSAT-2")
+    mtsat = land(tmp_path, Frame("MTSAT-2", T0, get_profile("MTSAT-2").channels, mtsat.data), "ea")
+    reader = ClaimCheckReader([str(tmp_path)])
+    assert np.array_equal(reader.read(meta_of(coms, tmp_path)).data, coms.data)
+    assert np.array_equal(reader.read(meta_of(mtsat, tmp_path)).data, mtsat.data)
+
+
+def test_claim_checks_outside_the_roots_are_refused(tmp_path: Path) -> None:
+    frame = land(tmp_path / "drop", make_frame(T0), "ea040ps")
+    for roots in ([], [str(tmp_path / "elsewhere")]):
+        with pytest.raises(FrameDecodeError) as err:
+            ClaimCheckReader(roots).read(meta_of(frame, tmp_path / "drop"))
+        assert err.value.reason == "claim_check_refused"
