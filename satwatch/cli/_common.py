@@ -10,6 +10,14 @@ from satwatch.cli import add_config_argument
 from satwatch.services.config import Settings, load_settings
 from satwatch.services.metric.groundtruth import GridSpec
 
+#: What serves an archive's frames when no --model-dir is given (``router.archive_route``), for the help of
+#: ``index build``, ``search`` and ``nowcast --index``.
+ARCHIVE_ENCODER_DEFAULT = (
+    "the config's detector.model_dirs entry for the satellite, or detector.model_dir; else, for a procedural "
+    "simulated archive, the set trained on that simulator, onnx_models; else the satellite profile's, COMS-1: "
+    "encoder-v3"
+)
+
 
 def parse_time(text: str) -> datetime:
     """A command-line time: ISO 8601 (``2011-03-03T09:00Z``) or KMA's ``YYYYMMDDHHMM``; naive times are UTC."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from satwatch.cli import add_config_argument
+from satwatch.cli._common import ARCHIVE_ENCODER_DEFAULT
 from satwatch.services.config import load_settings
 from satwatch.services.retrieval.provenance import BUILD_FILE, default_index_dir
 
@@ -41,13 +42,13 @@ def register(subparsers: Any) -> None:
         "--out",
         metavar="DIR",
         help="index folder (default: the detector's for this encoder, <detector.state_dir>/index, or "
-        "<detector.state_dir>/indexes/ENCODER-SHA after a change of encoder)",
+        "<detector.state_dir>/indexes/ENCODER-SHA after a change of encoder; under <detector.state_dir>/SATELLITE "
+        "when detector.model_dirs gives each satellite its own models)",
     )
     build.add_argument(
         "--model-dir",
         metavar="DIR",
-        help="folder with encoder.onnx + card (default: config detector.model_dir; else, for a procedural simulated "
-        "archive, the set trained on that simulator, onnx_models; else the satellite profile's, COMS-1: encoder-v3)",
+        help=f"folder with encoder.onnx + card (default: {ARCHIVE_ENCODER_DEFAULT})",
     )
     build.add_argument("--satellite", default="COMS-1", help="satellite name recorded for the archive's windows")
     build.add_argument("--stride", type=int, default=1, help="index every N-th window (default 1: every window)")
@@ -74,21 +75,24 @@ def register(subparsers: Any) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from satwatch.services.detection.router import archive_route
     from satwatch.services.frames.archive import Archive
     from satwatch.services.models.embedding import FrameEncoder
-    from satwatch.services.models.locate import archive_models
     from satwatch.services.retrieval.build import BuildPlan, build_index
 
     settings = load_settings(args.config)
     det = settings.detector
     archive = Archive(args.archive, args.satellite)
-    # The rule of search and evaluate: a named folder; else a procedural simulated archive's set (the one its
-    # simulator tells the detector to serve), any other archive its satellite profile's encoder (COMS-1: v3).
-    choice = archive_models(archive.root, archive.profile, args.model_dir, det.model_dir)
+    # The rule of search and evaluate: a named folder; the detector's folder for this profile (model_dirs or
+    # model_dir); else a procedural simulated archive's set (the one its simulator tells the detector to serve),
+    # any other archive its satellite profile's encoder (COMS-1: v3).
+    route = archive_route(det, archive.root, archive.profile, args.model_dir, index_named=bool(args.out))
+    choice = route.choice
     encoder = FrameEncoder.load(choice.dirs.encoder, threads=args.workers)
     print(choice.describe("encoder", encoder.card.version))
     # By default the index the detector keeps for this encoder (its own folder after a change of encoder).
-    out = Path(args.out) if args.out else default_index_dir(det.state_dir, (encoder.card.name, encoder.card.sha256))
+    mine = (encoder.card.name, encoder.card.sha256)
+    out = Path(args.out) if args.out else default_index_dir(route.state_dir, mine)
 
     def announce(plan: BuildPlan) -> None:
         print(

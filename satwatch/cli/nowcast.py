@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from satwatch.cli import add_config_argument
-from satwatch.cli._common import parse_time
+from satwatch.cli._common import ARCHIVE_ENCODER_DEFAULT, parse_time
 
 
 def skill_plot_path(plot: str) -> Path:
@@ -52,8 +52,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--model-dir",
         metavar="DIR",
-        help="encoder of --index (default: index build's choice: config detector.model_dir; else, for a procedural "
-        "simulated archive, onnx_models; else the satellite profile's, COMS-1: encoder-v3)",
+        help=f"encoder of --index (default: index build's choice: {ARCHIVE_ENCODER_DEFAULT})",
     )
     parser.add_argument("--satellite", default="COMS-1", help="satellite profile of the archives (default COMS-1)")
     parser.add_argument("--time", required=True, type=parse_time, metavar="T", help="issue time: a frame time (UTC)")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from satwatch.cli import add_config_argument
-from satwatch.cli._common import parse_time
+from satwatch.cli._common import ARCHIVE_ENCODER_DEFAULT, parse_time
 from satwatch.services.config import load_settings
 
 
@@ -102,8 +102,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--model-dir",
         metavar="DIR",
-        help="encoder folder (default: index build's choice: config detector.model_dir; else, for a procedural "
-        "simulated archive, onnx_models; else the satellite profile's, COMS-1: encoder-v3)",
+        help=f"encoder folder (default: index build's choice: {ARCHIVE_ENCODER_DEFAULT})",
     )
     parser.add_argument("--ef", type=int, help="HNSW search breadth for this query (default: the index's)")
     parser.add_argument(
@@ -125,8 +124,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_search(args: argparse.Namespace) -> int:
+    from satwatch.services.detection.router import archive_route
     from satwatch.services.frames.archive import Archive
-    from satwatch.services.models.locate import archive_models
     from satwatch.services.retrieval.index import SimilarityIndex
     from satwatch.services.retrieval.provenance import default_index_dir
     from satwatch.services.retrieval.query import (
@@ -143,14 +142,16 @@ def run_search(args: argparse.Namespace) -> int:
     if args.k < 1 or args.rerank < 0:
         raise ValueError("--k must be at least 1 and --rerank at least 0")
     archive = Archive(args.archive, args.satellite)
-    # index build's rule: a named folder, else a procedural simulated archive's set, else the profile's encoder
-    choice = archive_models(archive.root, archive.profile, args.model_dir, det.model_dir)
+    # index build's rule: a named folder, the detector's for this profile, a procedural simulated archive's set,
+    # else the profile's encoder
+    route = archive_route(det, archive.root, archive.profile, args.model_dir, index_named=bool(args.index))
+    choice = route.choice
     encoder = LazyEncoder(choice.dirs.encoder, threads=2)
     # --json keeps stdout for the JSON
     print(choice.describe("encoder", encoder.card.version), file=sys.stderr if args.json else sys.stdout)
     # By default the index the detector keeps for this encoder (its own folder after a change of encoder).
     mine = (encoder.card.name, encoder.card.sha256)
-    index_dir = Path(args.index) if args.index else default_index_dir(det.state_dir, mine)
+    index_dir = Path(args.index) if args.index else default_index_dir(route.state_dir, mine)
     # An index saved before index_ef was raised keeps its old breadth; search at least as wide as configured.
     index = SimilarityIndex.load(index_dir, ef=args.ef)
     if args.ef is None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
-from satwatch.services.config import Settings
+from satwatch.services.config import DetectorSettings, Settings
 from satwatch.services.detection.alerts import AlertStore
 from satwatch.services.detection.detector import (
     Detector,
@@ -34,6 +35,7 @@ from satwatch.services.frames.profiles import (
     load_profiles,
     profile_names,
 )
+from satwatch.services.models.locate import ModelChoice
 
 
 class DetectorRouter:
@@ -176,24 +178,69 @@ class _Split:
         return (self._take(name) for _ in range(n))
 
 
-def build_frame_detector(settings: Settings, metrics: DetectorMetrics | None = None) -> FrameDetector:
-    """The configured detector: one model set (``detector.model_dir``) or one per profile (``model_dirs``).
+def detector_routes(d: DetectorSettings) -> dict[str, str | None]:
+    """Profile name -> model folder (None: the profile's own set) when the detector routes per profile; empty
+    when it serves one set from ``state_dir`` itself.
 
-    With neither, the shipped encoder's profile (COMS-1) is served by its own models; a loaded profile that
-    names models of its own (a user's TOML ``encoder``/``autoencoder``) gets them as a route of its own, as
-    if ``model_dirs`` had named it.
+    ``model_dirs`` when set; else, with no ``model_dir`` either, the shipped encoder's profile (COMS-1) and every
+    loaded profile naming models of its own (a user's TOML ``encoder``/``autoencoder``), as if ``model_dirs``
+    had named them.
     """
     from satwatch.services.models.locate import shipped_profile
 
-    d = settings.detector
-    if d.profiles_file:
-        load_profiles(d.profiles_file)
     routes_of: dict[str, str | None] = dict(d.model_dirs)
     if not routes_of and not d.model_dir:
         shipped = shipped_profile()
         own = [p.name for p in map(get_profile, profile_names()) if (p.encoder or p.autoencoder) and p.name != shipped]
         if own and shipped is not None:
             routes_of = {shipped: None, **dict.fromkeys(own)}
+    return routes_of
+
+
+@dataclass(frozen=True)
+class ArchiveRoute:
+    """The models that serve an archive's frames, and the state folder of the detector that serves them."""
+
+    choice: ModelChoice
+    #: Where that detector keeps the profile's index (``state_dir/<profile>`` when it routes per profile).
+    state_dir: Path
+
+
+def archive_route(
+    d: DetectorSettings, archive_root: Path, profile: SatelliteProfile, model_dir: str | Path | None,
+    index_named: bool = False,
+) -> ArchiveRoute:  # fmt: skip
+    """:func:`~satwatch.services.models.locate.archive_models` with the folder the detector is configured to serve
+    ``profile`` with (``detector.model_dirs`` or ``model_dir``, as :func:`build_frame_detector` routes).
+
+    ``index build``, ``search`` and ``nowcast --index`` use it, so an index built for a profile is the one the
+    detector serving that profile keeps, built with the encoder it loads. ValueError when the detector routes
+    per profile, serves none of ``profile``'s frames, and the command names no model folder and no index.
+    """
+    from satwatch.services.models.locate import archive_models
+
+    routes = detector_routes(d)
+    if not routes:
+        choice = archive_models(archive_root, profile, model_dir, d.model_dir)
+        return ArchiveRoute(choice, Path(d.state_dir))
+    name = profile.name
+    if name not in routes and not (model_dir and index_named):
+        raise ValueError(
+            f"the detector serves no {name} frames: detector.model_dirs names {', '.join(sorted(routes))}; add "
+            f'"{name}" there, or give both --model-dir and the index folder'
+        )
+    why = f'detector.model_dirs["{name}"] of the config'
+    choice = archive_models(archive_root, profile, model_dir, routes.get(name), why)
+    return ArchiveRoute(choice, Path(d.state_dir) / name)
+
+
+def build_frame_detector(settings: Settings, metrics: DetectorMetrics | None = None) -> FrameDetector:
+    """The configured detector: one model set (``detector.model_dir``) or one per profile (``model_dirs``,
+    :func:`detector_routes`)."""
+    d = settings.detector
+    if d.profiles_file:
+        load_profiles(d.profiles_file)
+    routes_of = detector_routes(d)
     if not routes_of:
         return build_detector(settings, metrics)
     metrics = metrics or DetectorMetrics()

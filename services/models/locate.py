@@ -91,10 +91,12 @@ def archive_models(
     profile: SatelliteProfile | None,
     model_dir: str | Path | None = None,
     configured: str | Path | None = None,
+    configured_why: str = "detector.model_dir of the config",
 ) -> ModelChoice:
     """The models that serve an archive's frames: one rule for every command reading an archive.
 
-    ``model_dir`` (``--model-dir``) wins, then ``configured`` (``detector.model_dir``); else a procedural
+    ``model_dir`` (``--model-dir``) wins, then ``configured`` (the detector's folder for the profile,
+    ``configured_why`` saying where it was set: ``router.profile_route``); else a procedural
     simulated archive (:func:`~satwatch.services.simulator.scene.archive_scene`) gets the set trained on that
     simulator (``onnx_models``: COMS-1's own set is for real imagery, and the simulator tells the detector to
     serve this one); else ``profile``'s models (COMS-1: encoder-v3, autoencoder-v2); no profile: the shipped
@@ -105,7 +107,7 @@ def archive_models(
     if model_dir:
         return ModelChoice(resolve_model_dirs(model_dir, profile), "--model-dir")
     if configured:
-        return ModelChoice(resolve_model_dirs(configured, profile), "detector.model_dir of the config")
+        return ModelChoice(resolve_model_dirs(configured, profile), configured_why)
     if archive is not None and archive_scene(archive) == "procedural":
         why = "no --model-dir: a procedural simulated archive, served by the set trained on that simulator"
         return ModelChoice(resolve_model_dirs(PROCEDURAL_MODELS), why)

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from satwatch.services.config import DetectorSettings
+from satwatch.services.detection.router import archive_route
 from satwatch.services.frames.archive import Archive
-from satwatch.services.models.locate import archive_models
 from satwatch.services.nowcast.analogs import analogs_from_neighbours
 from satwatch.services.nowcast.forecast import Analog
 from satwatch.services.retrieval.index import SimilarityIndex
@@ -34,8 +34,9 @@ class IndexAnalogs:
         self.index = SimilarityIndex.load(self.index_dir)
         self.archive, self.settings, self.k = archive, settings, k
         self.horizon = timedelta(hours=hours)
-        # index build's rule: a named folder, else a procedural simulated archive's set, else the profile's encoder
-        self.choice = archive_models(archive.root, archive.profile, model_dir, settings.model_dir)
+        # index build's rule: a named folder, the detector's for this profile, a procedural simulated archive's
+        # set, else the profile's encoder
+        self.choice = archive_route(settings, archive.root, archive.profile, model_dir, index_named=True).choice
         self.encoder = LazyEncoder(self.choice.dirs.encoder, threads=2)
         # asked for 3k events: some end too close to the query to have their whole horizon before it
         self.options = SearchOptions(k=3 * k, rerank=max(rerank, 3 * k), following_hours=hours)

@@ -6,6 +6,7 @@ detector to serve, so the index built without ``--model-dir`` is the one a searc
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,42 @@ def test_the_real_frames_are_indexed_with_coms1_encoder_v3(
     assert built is not None and built.encoder_sha256 == card.sha256
     assert main(["search", "--archive", str(raw), "--index", str(index), "--time", "2011-03-03T13:15Z"]) == 0
     assert line in capsys.readouterr().out
+
+
+def test_an_index_built_under_model_dirs_is_the_one_the_routed_detector_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With ``detector.model_dirs``, the detector keeps COMS-1's index under ``state_dir/COMS-1`` with the
+    encoder named there: ``index build`` without ``--out`` fills that index with that encoder, the detector
+    built from the same config opens it, and ``search`` without ``--index`` reads it (the real frames)."""
+    from satwatch.services.config import load_settings
+    from satwatch.services.detection.router import DetectorRouter, build_frame_detector
+    from satwatch.services.models.embedding import FrameEncoder
+    from satwatch.services.models.modelcard import packaged_model_dir
+    from satwatch.services.retrieval.provenance import read_provenance
+    from tests.helpers import shared_data
+
+    raw = shared_data("study", "raw_images")
+    state = tmp_path / "state"
+    config = tmp_path / "satwatch.toml"
+    config.write_text(f'[detector]\nstate_dir = "{state}"\n\n[detector.model_dirs]\n"COMS-1" = "encoder-v2.2"\n')
+    monkeypatch.delenv("SATWATCH_DETECTOR__MODEL_DIR", raising=False)
+    monkeypatch.delenv("SATWATCH_DETECTOR__STATE_DIR", raising=False)
+    card = FrameEncoder.load(packaged_model_dir() / "encoder-v2.2").card
+    argv = ["--archive", str(raw), "--config", str(config)]
+    assert main(["index", "build", *argv, "--min-frames", "19", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"encoder v{card.version} from " in out and '(detector.model_dirs["COMS-1"] of the config)' in out
+    built = read_provenance(state / "COMS-1" / "index")
+    assert built is not None and built.encoder_sha256 == card.sha256
+    held = int(re.search(r"now holds (\d+) windows", out).group(1))  # type: ignore[union-attr]
+
+    detector = build_frame_detector(load_settings(config))
+    try:
+        assert isinstance(detector, DetectorRouter)
+        opened = detector.routes["COMS-1"].index
+        assert len(opened) == held > 0, "the routed detector opened the index that index build filled"
+    finally:
+        detector.close()
+    assert main(["search", *argv, "--time", "2011-03-03T13:15Z", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["query"] == "COMS-1:20110303T1315Z"

@@ -68,3 +68,25 @@ def test_a_profile_naming_a_missing_model_folder_is_refused_at_start_naming_the_
     monkeypatch.setitem(profiles._REGISTRY, "MY-SAT", typo)
     with pytest.raises(FileNotFoundError, match=r"satellite profile MY-SAT: no model folder 'autoencoder-v3'"):
         build_frame_detector(_settings(tmp_path))
+
+
+def test_archive_route_follows_the_detectors_model_dirs_and_its_state_folder(tmp_path: Path) -> None:
+    """``index build`` / ``search`` read the models and the state folder the detector routes a profile to."""
+    from satwatch.services.detection.router import archive_route
+
+    s = _settings(tmp_path)
+    coms, gk2a = profiles.get_profile("COMS-1"), profiles.get_profile("GK-2A")
+    plain = archive_route(s.detector, tmp_path, coms, None)  # one detector: state directly under state_dir
+    assert plain.state_dir == tmp_path / "state" and "COMS-1 profile's set" in plain.choice.why
+
+    s.detector.model_dirs = {"COMS-1": "encoder-v2.2"}
+    routed = archive_route(s.detector, tmp_path, coms, None)
+    assert routed.state_dir == tmp_path / "state" / "COMS-1"
+    assert routed.choice.dirs.encoder == packaged_model_dir() / "encoder-v2.2"
+    assert routed.choice.why == 'detector.model_dirs["COMS-1"] of the config'
+    named = archive_route(s.detector, tmp_path, coms, "encoder-v3")  # --model-dir still wins
+    assert named.choice.why == "--model-dir" and named.state_dir == tmp_path / "state" / "COMS-1"
+
+    with pytest.raises(ValueError, match=r'serves no GK-2A frames: .*add "GK-2A"'):
+        archive_route(s.detector, tmp_path, gk2a, None)
+    assert archive_route(s.detector, tmp_path, gk2a, "onnx_models", index_named=True).choice.why == "--model-dir"
