@@ -14,6 +14,8 @@ from satwatch.producers.sources import DirectoryWatcher, WatchPosition, archive_
 from satwatch.services.config import Settings
 from satwatch.services.detection.metrics import ProducerMetrics
 from satwatch.services.frames.archive import Archive, NoFramesError
+from satwatch.services.frames.codec import INLINE_LIMIT
+from satwatch.services.frames.profiles import get_profile
 
 
 @dataclass
@@ -32,6 +34,44 @@ class FrameStream:
 
 
 SourceBuilder = Callable[..., FrameStream]
+
+
+class ClaimCheckNeededError(ValueError):
+    """A source started without --claim-check for a satellite whose frames cannot travel inline."""
+
+
+#: zlib (level 1, as encode_inline compresses) on real imagery: the 25 real COMS frames, shrunk, compress to
+#: 0.847-0.862 of their size; a GK-2A or Himawari user reports about 86% on theirs.
+REAL_IMAGERY_ZLIB_RATIO = 0.86
+
+
+def require_inline_fit(satellite: str, folder: Path, source: str) -> None:
+    """Refuse to start (ClaimCheckNeededError) when the satellite's shrunk frame does not fit inline raw.
+
+    Such a frame travels only if zlib brings it under INLINE_LIMIT, and real imagery compresses to only about
+    86%: a GK-2A frame (1.85 MB raw) or a Himawari one (1.58 MB) would need 49% or 57%. Only a frame of unusually
+    little content (a visible band blank at night, a failed channel) could fit, so which frames got through
+    would depend on the hour and the weather, leaving windows full of gaps, and every other frame would be
+    dead-lettered; the watcher records refused times as handled, so not even a restart with --claim-check
+    would send them again. Refusing at the start loses nothing, and --claim-check sends every frame, so the
+    line is drawn where zlib becomes necessary at all: raw planes over the limit.
+    """
+    profile = get_profile(satellite)
+    c, h, w = profile.shrunk_shape
+    raw = c * h * w
+    if raw <= INLINE_LIMIT:
+        return
+    how = "start the watcher" if source == "watch" else "replay the archive"
+    where = "image files in" if source == "watch" else "archive's files in"
+    root = folder.resolve()
+    raise ClaimCheckNeededError(
+        f"{profile.name} frames shrunk to the study size ({c} channels x {h} x {w}) are {raw:,} bytes, over the "
+        f"{INLINE_LIMIT:,}-byte limit of a frame sent inline, and zlib brings real imagery only to about "
+        f"{REAL_IMAGERY_ZLIB_RATIO:.0%}, so nearly every frame would be refused to the dead-letter topic. "
+        f"{how.capitalize()} with --claim-check: each message then carries a reference to the {where} {root}, "
+        f"and the detector reads the frame there: it must be able to read {root}, and its "
+        "detector.claim_check_roots must list it"
+    )
 
 
 def simulator_stream(
@@ -56,6 +96,8 @@ def archive_stream(
     """An archive replayed between two times; NoFramesError, saying what was looked for, when it holds none."""
     from satwatch.services.simulator.scene import archive_scene, procedural_hint
 
+    if not claim_check:
+        require_inline_fit(satellite, archive, "archive")
     source = Archive(archive, satellite, area)
     metrics.unrecognised_files.labels(source.satellite).inc(len(source.unrecognised))
     source.require_frames()
@@ -73,9 +115,15 @@ def archive_stream(
 
 def watch_stream(
     settings: Settings, metrics: ProducerMetrics, *, dir: Path, satellite: str = "COMS-1", area: str | None = None,
-    settle: float = 0.5, poll: float = 1.0, position: Path | None = None, **_: Any,
+    settle: float = 0.5, poll: float = 1.0, position: Path | None = None, claim_check: bool = False, **_: Any,
 ) -> FrameStream:  # fmt: skip
-    """A directory being filled live; what was published is recorded so a restart re-sends nothing."""
+    """A directory being filled live; what was published is recorded so a restart re-sends nothing.
+
+    With ``claim_check`` the watched directory is the claim checks' archive root: messages carry a reference to
+    the files that landed there, and the detector (``detector.claim_check_roots``) reads them in place.
+    """
+    if not claim_check:
+        require_inline_fit(satellite, dir, "watch")
     watcher = DirectoryWatcher(
         dir,
         satellite,
@@ -90,7 +138,17 @@ def watch_stream(
             watcher.commit([item.time], refused)
 
     banner = f"watching {dir} for {satellite} images named like {watcher.profile.filename_template} (Ctrl-C stops)"
-    return FrameStream("watch", watcher.watch(poll), None, live=True, banner=banner, on_handled=handled)
+    if claim_check:
+        banner += f"; sending claim checks into {dir.resolve()} (list it in detector.claim_check_roots)"
+    return FrameStream(
+        "watch",
+        watcher.watch(poll),
+        None,
+        live=True,
+        claim_check_root=dir if claim_check else None,
+        banner=banner,
+        on_handled=handled,
+    )
 
 
 _SOURCES: dict[str, SourceBuilder] = {"simulator": simulator_stream, "archive": archive_stream, "watch": watch_stream}

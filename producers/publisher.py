@@ -95,6 +95,17 @@ class _Outgoing:
     attempts: int = 1
 
 
+def too_large_advice(source: str) -> str:
+    """What to do about frames too large to travel inline, for the source that produced them."""
+    if source == "watch":
+        # The files are already in a folder the detector can be given: the watched folder is the claim checks' root.
+        return (
+            "restart the watcher with --claim-check (messages then carry a reference to the watched folder's "
+            "files) and list the folder in detector.claim_check_roots"
+        )
+    return "replay it from an archive with --claim-check"
+
+
 class FramePublisher:
     """Encodes and sends frames; refused input goes to the dead-letter topic with its reason."""
 
@@ -184,7 +195,7 @@ class FramePublisher:
         return refuse(
             "too_large_inline",
             f"frame {when} ({size}) is {exc.size} bytes inline, over the {exc.limit} byte limit; "
-            "replay it from an archive with --claim-check",
+            + too_large_advice(self.source),
         )
 
     # -- delivery ---------------------------------------------------------------------------------------

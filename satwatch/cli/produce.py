@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from satwatch.cli import add_config_argument
 from satwatch.cli._common import add_kafka_arguments, parse_time, settings_from_args
-from satwatch.producers.interface import FrameStream, get_source
+from satwatch.producers.interface import ClaimCheckNeededError, FrameStream, get_source, require_inline_fit
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.services.config import KafkaSettings
 from satwatch.services.detection.metrics import MetricsServer, ProducerMetrics
@@ -61,8 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="publish frames to Kafka from the simulator, an archive replay or a watched directory",
         description=(
             "Publish satellite frames to the frames topic, keyed by satellite, shrunk to the study size and "
-            "encoded inline (or as a claim check to the archive with --claim-check). Input that cannot be read "
-            "or sent goes to the dead-letter topic with its reason and is counted as refused (exit status 0)."
+            "encoded inline (or, with --claim-check, as a reference to the files in the archive or watched "
+            "directory). Input that cannot be read or sent goes to the dead-letter topic with its reason and is "
+            "counted as refused (exit status 0)."
         ),
     )
     sources = p.add_subparsers(dest="source", metavar="SOURCE", required=True)
@@ -93,7 +94,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"satellite profile: its file naming, channels and size ({', '.join(profile_names())})",
     )
     arc.add_argument("--area", help="area (sector) to replay when the archive holds several, e.g. ea040ps")
-    arc.add_argument("--claim-check", action="store_true", help="send a reference to the full-resolution archive frame")
+    arc.add_argument(
+        "--claim-check",
+        action="store_true",
+        help="send a reference to the archive's frame instead of its pixels; needed for satellites whose shrunk "
+        "frames exceed the inline limit (GK-2A, Himawari-8/9: without it the replay refuses to start). The "
+        "detector must be able to read the archive "
+        "and list it in detector.claim_check_roots",
+    )
 
     watch = sources.add_parser(
         "watch",
@@ -110,6 +118,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="file that records what was published or refused, so a restart re-sends nothing "
         "(default: <detector.state_dir>/watch-<satellite>.json)",
+    )
+    watch.add_argument(
+        "--claim-check",
+        action="store_true",
+        help="send a reference to the files in the watched directory instead of their pixels; needed for "
+        "satellites whose shrunk frames exceed the inline limit (GK-2A, Himawari-8/9: without it the watcher "
+        "refuses to start). The detector must be able to read the directory and list it in "
+        "detector.claim_check_roots; keep the files there while the detector may still read them",
     )
     watch.add_argument("--poll", type=float, default=1.0, help="seconds between directory scans (default %(default)s)")
     watch.add_argument(
@@ -136,6 +152,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    if args.source in ("archive", "watch") and not args.claim_check:
+        # Before Kafka is reached: a satellite whose frames cannot travel inline is refused at once.
+        try:
+            require_inline_fit(args.satellite, args.archive if args.source == "archive" else args.dir, args.source)
+        except (ProfileError, ClaimCheckNeededError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     ensure_topics(settings.kafka)
     metrics = ProducerMetrics()
     server = (
@@ -168,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         # Refused input (on the dead-letter topic, each logged with its reason) is no failure: exit 0, and say so.
         print(summary(publisher.frames_sent, publisher.refused, settings.kafka))
-    except (NoFramesError, ProfileError) as exc:
+    except (NoFramesError, ProfileError, ClaimCheckNeededError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -100,7 +100,9 @@ def test_produce_archive_without_frames_exits_non_zero(settings: Settings, tmp_p
     for f in src.iterdir():  # GK-2A would name its files differently: nothing here is a GK-2A frame
         shutil.copy(f, tmp_path / f.name)
     config = _config(settings, tmp_path / "satwatch.toml")
-    code = main(["produce", "archive", "--archive", str(tmp_path), "--satellite", "GK-2A", "--config", str(config)])
+    # --claim-check: without it a GK-2A replay is refused before the archive is read (too large to go inline).
+    argv = ["produce", "archive", "--archive", str(tmp_path), "--satellite", "GK-2A", "--claim-check"]
+    code = main([*argv, "--config", str(config)])
     assert code == 2
     err = capsys.readouterr().err
     assert "no complete GK-2A frame" in err and "gk2a_ami_le1b_{channel}" in err and "4 image files" in err

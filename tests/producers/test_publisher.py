@@ -131,6 +131,27 @@ def test_a_frame_of_the_shrunk_shape_too_large_inline_is_refused(settings: Setti
     assert _times(read_topic(settings, settings.kafka.frames_topic, expect=1)) == [T0]
 
 
+def test_the_too_large_advice_fits_the_source(settings: Settings) -> None:
+    """A watcher's frame is not in an archive to replay: its dead letter says to restart it with --claim-check."""
+    import numpy as np
+
+    from satwatch.services.frames.frame import Frame
+    from satwatch.services.frames.profiles import GK2A_CHANNELS, get_profile
+
+    ensure_topics(settings.kafka)
+    noise = np.random.default_rng(0).integers(0, 256, get_profile("GK-2A").shrunk_shape, dtype=np.uint8)
+    for source in ("watch", "archive"):
+        publisher = FramePublisher(make_producer(settings.kafka), settings.kafka, source=source)
+        assert publisher.publish(Frame("GK-2A", T0, GK2A_CHANNELS, noise)) == "too_large_inline"
+        publisher.close()
+    errors = [dict(m.headers)[DLQ_ERROR].decode() for m in read_topic(settings, settings.kafka.dead_letter_topic, 2)]
+    assert errors[0].endswith(
+        "restart the watcher with --claim-check (messages then carry a reference to the watched folder's files) "
+        "and list the folder in detector.claim_check_roots"
+    )
+    assert errors[1].endswith("replay it from an archive with --claim-check")
+
+
 # -- broker restarts -------------------------------------------------------------------------------------------
 
 
