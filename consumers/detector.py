@@ -28,7 +28,7 @@ from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import Alert, alert_from_json
 from satwatch.services.detection.detector import FrameOutcome, InvalidFrame
 from satwatch.services.detection.router import FrameDetector
-from satwatch.services.frames.claimcheck import ClaimCheckReader, allowed_claim_check_root
+from satwatch.services.frames.claimcheck import ClaimCheckReader
 from satwatch.services.frames.codec import Encoding, FrameDecodeError, FrameMeta, decode_inline, decode_meta
 from satwatch.services.frames.frame import Frame
 
@@ -358,10 +358,6 @@ class DetectorConsumer:
             return decode_inline(meta, payload, self.detector.profile(meta.satellite).shrunk_shape)
         # Claim check: pixels read from the archive or watched folder it names, under a configured root, verified.
         return self.claim_checks.read(meta)
-
-    def _claim_check_root(self, root: str) -> str:
-        """The claim check's archive root, resolved, if it lies at or below a configured claim-check root."""
-        return allowed_claim_check_root(root, self.settings.detector.claim_check_roots)
 
     def close(self) -> None:
         try:

@@ -272,12 +272,10 @@ def test_dead_letter_send_failure_never_escapes(settings: Settings, caplog) -> N
 
 
 def test_claim_checks_are_refused_without_configured_roots(settings: Settings) -> None:
-    from types import SimpleNamespace
-
+    from satwatch.services.frames.claimcheck import allowed_claim_check_root
     from satwatch.services.frames.codec import FrameDecodeError
 
-    owner = SimpleNamespace(settings=settings)
     assert settings.detector.claim_check_roots == []
     with pytest.raises(FrameDecodeError, match="no detector.claim_check_roots") as err:
-        DetectorConsumer._claim_check_root(owner, "/")  # type: ignore[arg-type]
+        allowed_claim_check_root("/", settings.detector.claim_check_roots)
     assert err.value.reason == "claim_check_refused"
