@@ -154,7 +154,9 @@ class FramePublisher:
         frame = item
         try:
             if self.claim_check_root is not None:
-                value = encode_claim_check(frame, claim_check_uri(self.claim_check_root, frame.time))
+                # The area the source read: a folder may hold several, and the reader must open the same one.
+                uri = claim_check_uri(self.claim_check_root, frame.time, frame.area)
+                value = encode_claim_check(frame, uri)
             else:
                 value = encode_inline(shrink(frame))
         except ValueError as exc:  # InlineTooLargeError, ProfileError, pydantic's ValidationError

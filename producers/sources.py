@@ -221,7 +221,7 @@ class DirectoryWatcher:
             planes = [load_plane(files[c], self.profile) for c in self.channels]
             if len({p.shape for p in planes}) != 1:
                 raise ValueError(f"channel sizes differ: {[p.shape for p in planes]}")
-            return Frame(self.satellite, t, self.channels, np.stack(planes), origin)
+            return Frame(self.satellite, t, self.channels, np.stack(planes), origin, self.area)
         except (OSError, ValueError) as exc:
             payload = b"".join(files[c].read_bytes()[:65536] for c in self.channels if files[c].exists())
             return Rejected(

@@ -144,7 +144,7 @@ class Archive:
         shapes = {p.shape for p in planes}
         if len(shapes) != 1:
             raise ValueError(f"channels of {time:%Y-%m-%d %H:%M} differ in size: {sorted(shapes)}")
-        return Frame(self.satellite, time, self.channels, np.stack(planes))
+        return Frame(self.satellite, time, self.channels, np.stack(planes), area=self.area)
 
     def frames(self, start: datetime | None = None, end: datetime | None = None) -> Iterator[Frame]:
         for t in self.times_between(start, end):

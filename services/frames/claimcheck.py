@@ -1,9 +1,12 @@
 """Reading the frame a claim check points to: only under configured roots, verified against its checksum.
 
-A claim check (``kma+file://<root>#<YYYYMMDDHHMM>``, :func:`satwatch.services.frames.codec.claim_check_uri`)
-names a frame in a folder of a satellite's images: an archive replayed with ``produce archive --claim-check``
-or a drop folder watched with ``produce watch --claim-check``. The folder is read as an
-:class:`~satwatch.services.frames.archive.Archive` (flat or in any sub-folders, as the watcher accepts them).
+A claim check (``kma+file://<root>#<YYYYMMDDHHMM>?area=<area>``,
+:func:`satwatch.services.frames.codec.claim_check_uri`) names a frame in a folder of a satellite's images: an
+archive replayed with ``produce archive --claim-check`` or a drop folder watched with ``produce watch
+--claim-check``. The folder is read as an :class:`~satwatch.services.frames.archive.Archive` of the claim
+check's area (flat or in any sub-folders, as the watcher accepts them): a folder may hold several areas. A claim
+check without an area (written by a producer from before areas) opens the folder without one, as it always
+did, which finds the frame when the folder holds one area.
 A drop folder keeps filling after it was first read, so a time not found in the folder as last read makes the
 reader read the folder again, once, before it gives up.
 """
@@ -49,31 +52,32 @@ def allowed_claim_check_root(root: str, allowed: Sequence[str]) -> str:
 class ClaimCheckReader:
     """Turns claim-check metadata into the verified, shrunk frame it points to.
 
-    Folders are indexed once per (root, satellite) and kept; a time missing from the index (a frame that
+    Folders are indexed once per (root, satellite, area) and kept; a time missing from the index (a frame that
     landed in a watched folder since) re-reads that folder once. Whatever cannot be read or does not match
     its metadata raises FrameDecodeError with the reason the detector dead-letters it under.
     """
 
     def __init__(self, roots: Sequence[str]) -> None:
         self.roots = roots
-        self._archives: dict[tuple[str, str], Archive] = {}
+        self._archives: dict[tuple[str, str, str | None], Archive] = {}
 
-    def _archive(self, root: str, satellite: str, fresh: bool = False) -> Archive:
-        key = (root, satellite)
+    def _archive(self, root: str, satellite: str, area: str | None, fresh: bool = False) -> Archive:
+        key = (root, satellite, area)
         archive = None if fresh else self._archives.get(key)
         if archive is None:
-            archive = self._archives[key] = Archive(Path(root), satellite)
+            archive = self._archives[key] = Archive(Path(root), satellite, area)
         return archive
 
     def read(self, meta: FrameMeta) -> Frame:
         uri = meta.uri or ""
-        root = allowed_claim_check_root(parse_claim_check(uri)[0], self.roots)
+        claim = parse_claim_check(uri)
+        root = allowed_claim_check_root(claim.root, self.roots)
         try:
-            archive = self._archive(root, meta.satellite)
+            archive = self._archive(root, meta.satellite, claim.area)
             if not archive.times_between(meta.time, meta.time):
                 # Landed since the folder was read (a watched drop folder), or never there: read it again.
                 log.debug("claim check %s: %s not indexed yet; reading %s again", uri, meta.time, root)
-                archive = self._archive(root, meta.satellite, fresh=True)
+                archive = self._archive(root, meta.satellite, claim.area, fresh=True)
             if not archive.times_between(meta.time, meta.time):
                 raise KeyError(
                     f"no complete {archive.satellite} frame of {meta.time:%Y-%m-%d %H:%M} (area {archive.area}) there"

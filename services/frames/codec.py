@@ -8,12 +8,14 @@ travel as a claim check: the archive URI plus the sha256 of what it points to.
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 import zlib
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
+from urllib.parse import quote, unquote
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -208,18 +210,54 @@ def decode_inline(meta: FrameMeta, payload: bytes, expected_shape: tuple[int, in
     return Frame(meta.satellite, meta.time, tuple(meta.channels), data.copy())
 
 
-#: Claim checks name a frame in an archive as ``kma+file://<archive root>#<YYYYMMDDHHMM>``.
+#: Claim checks name a frame in a folder of a satellite's images as
+#: ``kma+file://<folder, absolute>#<YYYYMMDDHHMM>?area=<area>`` (see :func:`claim_check_uri`).
 CLAIM_CHECK_SCHEME = "kma+file://"
+#: The fragment: the frame's time, and the area (sector) it was read from; older producers wrote no area.
+_CLAIM_CHECK_FRAGMENT = re.compile(r"(?P<stamp>\d{12})(?:\?area=(?P<area>[^?#&=]+))?")
 
 
-def claim_check_uri(archive_root: str | Path, time: datetime) -> str:
-    """The claim-check URI of the frame observed at ``time`` in the archive rooted at ``archive_root``."""
-    return f"{CLAIM_CHECK_SCHEME}{Path(archive_root).resolve()}#{time.astimezone(UTC):%Y%m%d%H%M}"
+class ClaimCheck(NamedTuple):
+    """What a claim-check URI names: the folder, the frame's time (YYYYMMDDHHMM) and, from newer producers,
+    the area (sector) the producer read; None for a URI an older producer wrote without one."""
+
+    root: str
+    stamp: str
+    area: str | None = None
 
 
-def parse_claim_check(uri: str) -> tuple[str, str]:
-    """(archive root, YYYYMMDDHHMM) of a claim-check URI; FrameDecodeError ``bad_claim_check`` otherwise."""
-    if not uri.startswith(CLAIM_CHECK_SCHEME) or "#" not in uri:
-        raise FrameDecodeError("bad_claim_check", f"unsupported claim-check URI {uri!r}")
-    root, stamp = uri[len(CLAIM_CHECK_SCHEME) :].split("#", 1)
-    return root, stamp
+def claim_check_uri(archive_root: str | Path, time: datetime, area: str | None = None) -> str:
+    """The claim-check URI of the frame observed at ``time``, of ``area``, in the folder ``archive_root``.
+
+    ``kma+file://<folder>#<YYYYMMDDHHMM>?area=<area>``: the folder as it is (absolute, not percent-encoded, as
+    before), the area percent-encoded after the time. A folder may hold several areas (KMA names its files
+    ``{prefix}_{channel}_{area}_{stamp}``), and the reader needs the one the producer read to find the frame.
+    The area rides in the fragment, after the time, rather than in a query before it, so that a detector from
+    before areas (it reads the folder up to the first ``#`` and takes the time from the message's metadata)
+    still reads these URIs as it read the old ones: producers and detectors can be upgraded in either order.
+    Without ``area`` the URI is the old form.
+    """
+    uri = f"{CLAIM_CHECK_SCHEME}{Path(archive_root).resolve()}#{time.astimezone(UTC):%Y%m%d%H%M}"
+    if area is None:
+        return uri
+    if not area:
+        raise ValueError("a claim check's area cannot be empty")
+    return f"{uri}?area={quote(area, safe='')}"
+
+
+def parse_claim_check(uri: str) -> ClaimCheck:
+    """(folder, YYYYMMDDHHMM, area or None) of a claim-check URI; FrameDecodeError ``bad_claim_check`` otherwise.
+
+    The fragment starts at the last ``#`` (the area is percent-encoded, so holds none), so a folder whose name
+    holds ``#``, ``?``, ``%`` or spaces comes back as it was written. A URI without ``?area=`` (written by a
+    producer from before areas) gives area None.
+    """
+    root, sep, fragment = uri.removeprefix(CLAIM_CHECK_SCHEME).rpartition("#")
+    match = _CLAIM_CHECK_FRAGMENT.fullmatch(fragment)
+    if not uri.startswith(CLAIM_CHECK_SCHEME) or not sep or not root or match is None:
+        raise FrameDecodeError(
+            "bad_claim_check",
+            f"unsupported claim-check URI {uri!r}: expected {CLAIM_CHECK_SCHEME}<folder>#<YYYYMMDDHHMM>[?area=<area>]",
+        )
+    area = match["area"]
+    return ClaimCheck(root, match["stamp"], unquote(area) if area is not None else None)

@@ -33,6 +33,9 @@ class Frame:
     data: np.ndarray
     #: Where the frame was read from (its files), for log lines and dead letters; empty for frames made in memory.
     origin: str = field(default="", compare=False, repr=False)
+    #: The area (sector) of the files it was read from, which a claim check must name; None for frames not
+    #: read from files (the simulator's, frames made in memory).
+    area: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
@@ -65,7 +68,7 @@ def shrink(frame: Frame, profile: SatelliteProfile | None = None) -> Frame:
     if (frame.width, frame.height) != (p.native_width, p.native_height):
         return frame
     planes = [p.shrink_plane(plane) for plane in frame.data]
-    return Frame(frame.satellite, frame.time, frame.channels, np.stack(planes), frame.origin)
+    return Frame(frame.satellite, frame.time, frame.channels, np.stack(planes), frame.origin, frame.area)
 
 
 def read_image(path: str | Path, bit_depth: int = 8) -> np.ndarray:

@@ -2,7 +2,8 @@
 claim-check reader finds the frames there, flat or in sub-folders, including ones that landed after it first
 read the folder. A satellite whose shrunk frames cannot travel inline (GK-2A: 16 x 308 x 375 = 1.85 MB) is
 refused at the start without the flag, before a frame is lost; real COMS-1 frames read back through a claim
-check are the pixels the same watcher sends inline."""
+check are the pixels the same watcher sends inline, and an archive holding two areas sends claim checks that
+name the area replayed, which the reader reads to that area's pixels."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def test_a_watched_gk2a_folder_travels_as_claim_checks_the_detector_reads(settin
         (message,) = read_topic(settings, settings.kafka.frames_topic, 1, timeout=60)
         meta, payload = decode_meta(message.value)
         assert message.key == b"GK-2A" and meta.encoding == Encoding.CLAIM_CHECK and payload == b""
-        assert meta.uri == claim_check_uri(drop, T0) and meta.shape == (16, 308, 375)
+        assert meta.uri == claim_check_uri(drop, T0, "ea020lc") and meta.shape == (16, 308, 375)
         assert np.array_equal(reader.read(meta).data, first)
         # The next time lands in a dated sub-folder after the reader has indexed the folder: it reads it again.
         second = land_gk2a(drop / "2024" / "07" / "01", later, 2)
@@ -134,3 +135,55 @@ def test_real_coms_frames_through_a_claim_check_are_the_pixels_sent_inline(setti
         assert got.time == sent.time and got.data.shape == (4, 300, 375)
         assert np.array_equal(got.data, sent.data)
     assert [decode_meta(m.value)[0].time for m in claims] == [at(s) for s in stamps]
+
+
+def test_an_archive_of_two_areas_sends_claim_checks_read_back_to_that_areas_pixels(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Three real COMS-1 times linked (read in place) under their own area, ea040ps, and under a second area
+    name whose files at those times are other real times' (so the two areas' pixels differ at every time).
+    ``produce archive --area X --claim-check`` for each area through the broker: each claim check names its
+    area, and the detector's reader gives back exactly the pixels ``produce archive --area X`` sends inline.
+    Before claim checks carried the area, the reader opened the folder without one and refused every claim
+    check into it (the folder holds several areas)."""
+    raw = shared_data("study", "raw_images")
+    stamps = ("201103030645", "201103030700", "201103030715", "201103030730")
+    archive = tmp_path / "archive"
+    second = "fd010ge"
+    for i, stamp in enumerate(stamps[:3]):
+        for area, source in (("ea040ps", stamp), (second, stamps[i + 1])):
+            folder = archive / area / f"{stamp}_image"
+            folder.mkdir(parents=True, exist_ok=True)
+            for path in (raw / f"{source}_image").glob("*.png"):
+                name = path.name.replace(f"_ea040ps_{source}", f"_{area}_{stamp}")
+                (folder / name).symlink_to(path)
+    reader = ClaimCheckReader([str(archive)])  # the detector's reader, detector.claim_check_roots = [archive]
+    got: dict[str, list[np.ndarray]] = {}
+    for area in ("ea040ps", second):
+        by_value = settings.model_copy(deep=True)
+        by_value.kafka.frames_topic = f"{settings.kafka.frames_topic}.{area}.inline"
+        by_reference = settings.model_copy(deep=True)
+        by_reference.kafka.frames_topic = f"{settings.kafka.frames_topic}.{area}.claim"
+        for s, extra in ((by_value, []), (by_reference, ["--claim-check"])):
+            argv = ["produce", "archive", "--archive", str(archive), "--area", area, *extra]
+            argv += ["--bootstrap-servers", s.kafka.bootstrap_servers, "--frames-topic", s.kafka.frames_topic]
+            assert main(argv) == 0
+        frames = read_topic(by_value, by_value.kafka.frames_topic, 3, timeout=60)
+        claims = read_topic(by_reference, by_reference.kafka.frames_topic, 3, timeout=60)
+        assert len(frames) == len(claims) == 3
+        got[area] = []
+        for claim, value in zip(claims, frames, strict=True):
+            meta, payload = decode_meta(claim.value)
+            sent = decode_inline(*decode_meta(value.value), COMS_SHAPE)
+            assert meta.encoding == Encoding.CLAIM_CHECK and payload == b""
+            assert meta.uri == claim_check_uri(archive, meta.time, area) and meta.uri.endswith(f"?area={area}")
+            frame = reader.read(meta)
+            assert frame.time == sent.time and frame.data.shape == COMS_SHAPE
+            assert np.array_equal(frame.data, sent.data)
+            got[area].append(frame.data)
+        assert [decode_meta(m.value)[0].time for m in claims] == [at(s) for s in stamps[:3]]
+    # The second area's frame at each time is the next real time's: the areas were told apart.
+    for i in range(3):
+        assert not np.array_equal(got["ea040ps"][i], got[second][i])
+    assert all(np.array_equal(got["ea040ps"][i + 1], got[second][i]) for i in range(2))
+    assert read_topic(settings, settings.kafka.dead_letter_topic, 1, timeout=2) == []

@@ -1,6 +1,7 @@
 """The claim-check reader the detector uses: a folder that keeps filling (a watched drop folder) is read again
-for a frame that landed after it was first read; frames sit flat or in sub-folders; satellites sharing a folder
-are kept apart; what is not there says so."""
+for a frame that landed after it was first read; frames sit flat or in sub-folders; satellites and areas sharing
+a folder are kept apart; a claim check without an area (from a producer before areas) is read as before; what is
+not there says so."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def land(folder: Path, frame: Frame, area: str) -> Frame:
     return Frame(frame.satellite, frame.time, frame.channels, np.stack([load_plane(p, profile) for p in paths]))
 
 
-def meta_of(frame: Frame, root: Path):  # type: ignore[no-untyped-def]
-    return decode_meta(encode_claim_check(frame, claim_check_uri(root, frame.time)))[0]
+def meta_of(frame: Frame, root: Path, area: str | None = None):  # type: ignore[no-untyped-def]
+    return decode_meta(encode_claim_check(frame, claim_check_uri(root, frame.time, area)))[0]
 
 
 def test_a_frame_that_lands_after_the_folder_was_read_is_found(tmp_path: Path) -> None:
@@ -61,3 +62,33 @@ def test_claim_checks_outside_the_roots_are_refused(tmp_path: Path) -> None:
         with pytest.raises(FrameDecodeError) as err:
             ClaimCheckReader(roots).read(meta_of(frame, tmp_path / "drop"))
         assert err.value.reason == "claim_check_refused"
+
+
+def test_two_areas_in_one_folder_are_read_each_by_its_claim_checks_area(tmp_path: Path) -> None:
+    east = land(tmp_path, make_frame(T0, value=40), "ea040ps")
+    other = land(tmp_path / "fd", make_frame(T0, value=200), "fd010ge")  # the same time, another sector
+    reader = ClaimCheckReader([str(tmp_path)])
+    assert np.array_equal(reader.read(meta_of(east, tmp_path, "ea040ps")).data, east.data)
+    assert np.array_equal(reader.read(meta_of(other, tmp_path, "fd010ge")).data, other.data)
+    # The area's frames only: a time another area has, this one lacks.
+    later = land(tmp_path, make_frame(T0 + timedelta(minutes=15)), "fd010ge")
+    with pytest.raises(FrameDecodeError, match=r"no complete COMS-1 frame of 2024-07-01 00:15 \(area ea040ps\)") as err:
+        reader.read(meta_of(later, tmp_path, "ea040ps"))
+    assert err.value.reason == "claim_check_unreadable"
+    assert np.array_equal(reader.read(meta_of(later, tmp_path, "fd010ge")).data, later.data)
+
+
+def test_a_claim_check_without_an_area_is_read_as_before(tmp_path: Path) -> None:
+    """An old-style URI (``kma+file://<root>#<stamp>``, already on a topic) into a folder of one area."""
+    frame = land(tmp_path / "archive", make_frame(T0), "ea040ps")
+    meta = meta_of(frame, tmp_path / "archive")
+    assert meta.uri == f"kma+file://{(tmp_path / 'archive').resolve()}#202407010000"
+    reader = ClaimCheckReader([str(tmp_path)])
+    assert np.array_equal(reader.read(meta).data, frame.data)
+    # Into a folder that has since come to hold a second area it cannot say which: refused, saying why.
+    land(tmp_path / "archive", make_frame(T0, value=9), "fd010ge")
+    reader = ClaimCheckReader([str(tmp_path)])
+    with pytest.raises(FrameDecodeError, match="holds several areas") as err:
+        reader.read(meta)
+    assert err.value.reason == "claim_check_unreadable"
+    assert np.array_equal(reader.read(meta_of(frame, tmp_path / "archive", "ea040ps")).data, frame.data)

@@ -170,9 +170,74 @@ def test_expected_shape_is_checked_before_decoding() -> None:
 def test_claim_check_uri_is_built_and_parsed_in_one_place(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from satwatch.services.frames.codec import claim_check_uri, parse_claim_check
 
-    uri = claim_check_uri(tmp_path, T0)
-    assert uri == f"kma+file://{tmp_path.resolve()}#202407010000"
-    assert parse_claim_check(uri) == (str(tmp_path.resolve()), "202407010000")
+    uri = claim_check_uri(tmp_path, T0, "ea040ps")
+    assert uri == f"kma+file://{tmp_path.resolve()}#202407010000?area=ea040ps"
+    claim = parse_claim_check(uri)
+    assert claim == (str(tmp_path.resolve()), "202407010000", "ea040ps") and claim.area == "ea040ps"
+    # A detector from before areas took the folder up to the first '#' (and the time from the metadata): it
+    # still finds the folder, so producers and detectors can be upgraded in either order.
+    assert uri.removeprefix("kma+file://").split("#", 1)[0] == str(tmp_path.resolve())
     with pytest.raises(FrameDecodeError) as err:
         parse_claim_check("s3://bucket/frame")
     assert err.value.reason == "bad_claim_check"
+
+
+def test_a_claim_check_without_an_area_is_the_old_form_and_parses_as_before(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Messages already on a topic, from producers before areas: no area, and the reader opens the folder as
+    it always did."""
+    from satwatch.services.frames.codec import claim_check_uri, parse_claim_check
+
+    uri = claim_check_uri(tmp_path, T0)
+    assert uri == f"kma+file://{tmp_path.resolve()}#202407010000"
+    assert parse_claim_check(uri) == (str(tmp_path.resolve()), "202407010000", None)
+    assert parse_claim_check("kma+file:///archive/coms#201103030645") == ("/archive/coms", "201103030645", None)
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        "plain",
+        "with space",
+        "hash#201103030645",  # a '#' and what looks like a stamp, in the folder's name
+        "query?area=fd",  # what looks like an area, in the folder's name
+        "per%20cent",  # a literal percent sign: folders are written as they are, never percent-decoded
+        "ampersand&equals=",
+        "ünïcode-기상",
+    ],
+)
+@pytest.mark.parametrize("area", [None, "ea040ps", "fd", "EA 040#ps?x=y&z", "%2F", "구역/1"])
+def test_claim_check_uri_round_trips_odd_folders_and_areas(tmp_path, folder: str, area: str | None) -> None:  # type: ignore[no-untyped-def]
+    from satwatch.services.frames.codec import claim_check_uri, parse_claim_check
+
+    root = tmp_path / folder / "nested"
+    when = datetime(2011, 3, 3, 15, 45, tzinfo=UTC).astimezone()  # any offset: the stamp is UTC
+    uri = claim_check_uri(root, when, area)
+    assert uri.startswith(f"kma+file://{root.resolve()}#201103031545")
+    assert parse_claim_check(uri) == (str(root.resolve()), "201103031545", area)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "kma+file:///archive",  # no fragment
+        "kma+file://#202407010000",  # no folder
+        "kma+file:///archive#2024070100",  # not a whole stamp
+        "kma+file:///archive#202407010000?area=",  # an empty area
+        "kma+file:///archive#202407010000?area=a&b=c",  # something besides the area
+        "kma+file:///archive#202407010000?zone=ea",
+        "file:///archive#202407010000",
+    ],
+)
+def test_malformed_claim_checks_are_bad_claim_checks(uri: str) -> None:
+    from satwatch.services.frames.codec import parse_claim_check
+
+    with pytest.raises(FrameDecodeError) as err:
+        parse_claim_check(uri)
+    assert err.value.reason == "bad_claim_check" and "expected kma+file://<folder>#<YYYYMMDDHHMM>" in str(err.value)
+
+
+def test_an_empty_area_is_not_written() -> None:
+    from satwatch.services.frames.codec import claim_check_uri
+
+    with pytest.raises(ValueError, match="area cannot be empty"):
+        claim_check_uri("/archive", T0, "")
