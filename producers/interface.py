@@ -74,6 +74,42 @@ def require_inline_fit(satellite: str, folder: Path, source: str) -> None:
     )
 
 
+class SimulatorUnsendableError(ValueError):
+    """A simulator configured for a satellite whose frames it cannot render in a form the detector accepts."""
+
+
+def require_simulator_sendable(satellite: str, width: int, height: int) -> None:
+    """Refuse to start (SimulatorUnsendableError) a simulator whose every frame would be refused.
+
+    The simulator renders COMS-1's four channels (ir01, ir02, swir, wv) whatever ``[simulator] satellite``
+    says, and has no folder a claim check could name, so its frames travel inline. A satellite of another
+    channel set (GK-2A's 16, Himawari-8/9's 14, MTSAT's and GMS-5's own names) would have every frame
+    dead-lettered by the detector as wrong_channels. Inline size then follows: four planes at the profile's
+    shrunk size (the simulator's frames at the native size are shrunk on the way) fit easily, 4 x 300 x 375 =
+    450,000 bytes for COMS-1; only a frame size configured neither native nor shrunk can run over
+    INLINE_LIMIT, and that is refused too.
+    """
+    from satwatch.services.frames.frame import CHANNELS
+
+    profile = get_profile(satellite)
+    if profile.channels != CHANNELS:
+        raise SimulatorUnsendableError(
+            f"the simulator renders COMS-1's channels ({', '.join(CHANNELS)}), and [simulator] satellite is "
+            f"{profile.name}, whose profile has {len(profile.channels)} channels ({', '.join(profile.channels)}): "
+            "the detector would refuse every frame as wrong_channels. Simulate COMS-1 (or a profile with "
+            f"those four channels), or send real {profile.name} images with produce archive or produce watch"
+        )
+    native = (width, height) == (profile.native_width, profile.native_height)
+    c, h, w = profile.shrunk_shape if native else (len(CHANNELS), height, width)
+    if c * h * w > INLINE_LIMIT:
+        raise SimulatorUnsendableError(
+            f"simulated {profile.name} frames of {width} x {height} are {c * h * w:,} bytes ({c} channels), over "
+            f"the {INLINE_LIMIT:,}-byte limit of a frame sent inline, and the simulator cannot send claim checks: "
+            f"set [simulator] width and height to the profile's shrunk size {profile.shrunk_width} x "
+            f"{profile.shrunk_height} or its native size {profile.native_width} x {profile.native_height}"
+        )
+
+
 def simulator_stream(
     settings: Settings, metrics: ProducerMetrics, *, days: float | None = None, seed: int | None = None,
     speed: float = 0.0, **_: Any,
@@ -82,6 +118,7 @@ def simulator_stream(
     from satwatch.services.simulator.scene import SceneSimulator, SimConfig, procedural_hint
 
     cfg = SimConfig.from_settings(settings.simulator, days=days, seed=seed)
+    require_simulator_sendable(cfg.satellite, cfg.width, cfg.height)
     sim = SceneSimulator(cfg)
     # The detector's default for COMS-1 is the real-imagery set; the procedural scene needs its own.
     banner = procedural_hint(cfg.satellite) if cfg.scene == "procedural" else None

@@ -11,7 +11,14 @@ from tqdm import tqdm
 
 from satwatch.cli import add_config_argument
 from satwatch.cli._common import add_kafka_arguments, parse_time, settings_from_args
-from satwatch.producers.interface import ClaimCheckNeededError, FrameStream, get_source, require_inline_fit
+from satwatch.producers.interface import (
+    ClaimCheckNeededError,
+    FrameStream,
+    SimulatorUnsendableError,
+    get_source,
+    require_inline_fit,
+    require_simulator_sendable,
+)
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.services.config import KafkaSettings
 from satwatch.services.detection.metrics import MetricsServer, ProducerMetrics
@@ -152,13 +159,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    if args.source in ("archive", "watch") and not args.claim_check:
-        # Before Kafka is reached: a satellite whose frames cannot travel inline is refused at once.
-        try:
+    # Before Kafka is reached: a source whose every frame would be refused (too large to travel inline, or a
+    # simulator set to a satellite whose channels it does not render) is refused at once.
+    try:
+        if args.source in ("archive", "watch") and not args.claim_check:
             require_inline_fit(args.satellite, args.archive if args.source == "archive" else args.dir, args.source)
-        except (ProfileError, ClaimCheckNeededError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        elif args.source == "simulator":
+            sim = settings.simulator
+            require_simulator_sendable(sim.satellite, sim.width, sim.height)
+    except (ProfileError, ClaimCheckNeededError, SimulatorUnsendableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     ensure_topics(settings.kafka)
     metrics = ProducerMetrics()
     server = (
@@ -191,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         # Refused input (on the dead-letter topic, each logged with its reason) is no failure: exit 0, and say so.
         print(summary(publisher.frames_sent, publisher.refused, settings.kafka))
-    except (NoFramesError, ProfileError, ClaimCheckNeededError) as exc:
+    except (NoFramesError, ProfileError, ClaimCheckNeededError, SimulatorUnsendableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
