@@ -115,11 +115,12 @@ def simulator_stream(
     speed: float = 0.0, **_: Any,
 ) -> FrameStream:  # fmt: skip
     """The built-in scene simulator (config ``[simulator]``), paced at ``speed`` times real time."""
-    from satwatch.services.simulator.scene import SceneSimulator, SimConfig, procedural_hint
+    from satwatch.services.simulator.scene import SimConfig, procedural_hint
+    from satwatch.services.simulator.scenes import open_scene
 
     cfg = SimConfig.from_settings(settings.simulator, days=days, seed=seed)
     require_simulator_sendable(cfg.satellite, cfg.width, cfg.height)
-    sim = SceneSimulator(cfg)
+    sim = open_scene(cfg)  # [simulator] scene: procedural, or texture (real cloud fields)
     # The detector's default for COMS-1 is the real-imagery set; the procedural scene needs its own.
     banner = procedural_hint(cfg.satellite) if cfg.scene == "procedural" else None
     return FrameStream("simulator", paced(iter(sim.frames()), speed), len(sim.times), banner=banner)

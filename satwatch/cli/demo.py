@@ -54,8 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from satwatch.producers.interface import require_simulator_sendable
     from satwatch.services.feed.config import load_feed_settings
-    from satwatch.services.simulator.scene import PROCEDURAL_MODELS, SceneSimulator, SimConfig
+    from satwatch.services.simulator.scene import PROCEDURAL_MODELS, SimConfig
+    from satwatch.services.simulator.scenes import open_scene
 
     settings = settings_from_args(args)
     load_feed_settings(getattr(args, "config", None))  # a misspelt [feed] key fails before anything starts
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(state)
     settings.detector.state_dir = str(state)
     cfg = SimConfig.from_settings(settings.simulator, days=args.days, seed=args.seed)
-    sim = SceneSimulator(cfg)
+    require_simulator_sendable(cfg.satellite, cfg.width, cfg.height)  # before the broker starts
+    sim = open_scene(cfg)  # [simulator] scene: procedural, or texture (real cloud fields)
     if cfg.scene == "procedural" and not (settings.detector.model_dir or settings.detector.model_dirs):
         # COMS-1's own autoencoder knows real cloud fields; the procedural scene is the root set's world.
         settings.detector.model_dir = PROCEDURAL_MODELS  # a shipped set's name: found from any directory

@@ -27,6 +27,23 @@ def test_the_simulator_source_knows_its_length() -> None:
     assert next(stream.items).satellite == "COMS-1"
 
 
+def test_the_simulator_source_renders_the_configured_scene() -> None:
+    """``[simulator] scene = "texture"`` streams real cloud fields, not the procedural scene (it once did)."""
+    import numpy as np
+
+    from satwatch.services.simulator.scene import SceneSimulator, SimConfig
+    from satwatch.services.simulator.scenes import open_scene
+    from tests.helpers import shared_data
+
+    settings = Settings()
+    settings.simulator.scene = "texture"
+    settings.simulator.textures = str(shared_data("study", "raw_images"))
+    frame = next(get_source("simulator")(settings, ProducerMetrics(), days=0.05, seed=3).items)
+    cfg = SimConfig.from_settings(settings.simulator, days=0.05, seed=3)
+    assert np.array_equal(frame.data, next(open_scene(cfg).frames()).data)
+    assert not np.array_equal(frame.data, next(SceneSimulator(cfg).frames()).data)
+
+
 def test_an_empty_archive_says_what_it_looked_for(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(NoFramesError, match="no complete COMS-1 frame"):
         get_source("archive")(Settings(), ProducerMetrics(), archive=tmp_path)
