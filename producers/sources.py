@@ -134,7 +134,7 @@ class DirectoryWatcher:
         self.profile = get_profile(satellite) if isinstance(satellite, str) else satellite
         self.satellite = self.profile.name
         self.channels = self.profile.channels
-        self.area = area
+        self.area = area.lower() if area else None  # file names' areas are matched in lower case
         self.unrecognised: set[Path] = set()
         self._on_unrecognised = on_unrecognised
         self.settle_seconds = settle_seconds

@@ -106,6 +106,7 @@ class Archive:
                 self.unrecognised[0].name,
             )
         self.areas = sorted(by_area)
+        area = area.lower() if area else None  # names are matched in lower case: --area EA040PS is ea040ps
         if area is None and len(self.areas) > 1:
             raise ValueError(f"archive {self.root} holds several areas {self.areas}; choose one (--area)")
         self.area = area if area is not None else (self.areas[0] if self.areas else self.profile.default_area)

@@ -42,6 +42,14 @@ def test_frame_published_once_when_last_channel_lands(tmp_path) -> None:  # type
     assert scan_settled(w, clock) == []  # never twice
 
 
+def test_an_area_given_in_capitals_matches_the_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clock = Clock()
+    w = DirectoryWatcher(tmp_path, area="EA040PS", settle_seconds=0.5, clock=clock)
+    land(tmp_path, make_frame(T0))
+    out = scan_settled(w, clock)
+    assert len(out) == 1 and isinstance(out[0], Frame) and out[0].area == "ea040ps"
+
+
 def test_file_still_growing_is_not_read(tmp_path) -> None:  # type: ignore[no-untyped-def]
     clock = Clock()
     w = DirectoryWatcher(tmp_path, settle_seconds=0.5, clock=clock)

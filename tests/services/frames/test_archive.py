@@ -62,6 +62,7 @@ def test_unrecognised_files_are_counted_and_areas_kept_apart(tmp_path) -> None: 
         Archive(tmp_path)
     archive = Archive(tmp_path, area="fd040ps")
     assert len(archive) == 1 and archive.area == "fd040ps"
+    assert Archive(tmp_path, area="FD040PS").times == archive.times  # as the files name it, in any case
     assert [p.name for p in archive.unrecognised] == ["gk2a_ami_le1b_ir105_ea020lc_202001010000.png"]
     np.testing.assert_array_equal(archive.load(archive.times[0]).data, Archive(tmp_path, area="ea040ps").load(
         archive.times[0]).data)  # fmt: skip
