@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from satwatch.cli import add_config_argument
 from satwatch.services.config import Settings, load_settings
 from satwatch.services.metric.groundtruth import GridSpec
+
+if TYPE_CHECKING:
+    from satwatch.services.retrieval.index import SimilarityIndex
 
 #: What serves an archive's frames when no --model-dir is given (``router.archive_route``), for the help of
 #: ``index build``, ``search`` and ``nowcast --index``.
@@ -87,3 +92,43 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
 
 def spec_from_args(args: argparse.Namespace) -> GridSpec:
     return GridSpec(n=args.grid, bins=args.bins, mode=args.mode)
+
+
+#: The detector's journal of windows added since its last index snapshot (``services.detection.detector``).
+INDEX_JOURNAL = "journal.jsonl"
+
+
+def journal_windows(index_dir: str | Path) -> int:
+    """How many windows the detector's journal in ``index_dir`` holds that no snapshot has saved yet."""
+    path = Path(index_dir) / INDEX_JOURNAL
+    if not path.is_file():
+        return 0
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def no_saved_index_message(index_dir: str | Path, save_every: int) -> str:
+    """Why ``index_dir`` holds no saved index, and what to do: a running detector that has not snapshotted
+    yet (its windows are in the journal), or no index at all (build one)."""
+    root = Path(index_dir)
+    pending = journal_windows(root)
+    if pending:
+        return (
+            f"no index snapshot in {root} yet: a running detector keeps {pending} window(s) in its journal "
+            f"({INDEX_JOURNAL}) and saves its index every {save_every} new windows (detector.index_save_every) "
+            "and when it stops. Try again after the next save, or stop the detector (SIGTERM) so it saves"
+        )
+    return (
+        f"no saved index in {root}: build one with `satwatch index build --archive DIR`, or point --index at a "
+        f"detector's <state_dir>/index (a running detector saves it every {save_every} new windows and when "
+        "it stops)"
+    )
+
+
+def load_saved_index(index_dir: str | Path, save_every: int, ef: int | None = None) -> SimilarityIndex:
+    """``SimilarityIndex.load`` with a message that says what to do when nothing is saved there yet."""
+    from satwatch.services.retrieval.index import SimilarityIndex
+
+    if not SimilarityIndex.exists(index_dir):
+        raise FileNotFoundError(no_saved_index_message(index_dir, save_every))
+    return SimilarityIndex.load(index_dir, ef=ef)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from satwatch.cli import add_config_argument
-from satwatch.cli._common import ARCHIVE_ENCODER_DEFAULT
+from satwatch.cli._common import ARCHIVE_ENCODER_DEFAULT, journal_windows, load_saved_index
 from satwatch.services.config import load_settings
 from satwatch.services.retrieval.provenance import BUILD_FILE, default_index_dir
 
@@ -130,13 +130,13 @@ def format_info(info: dict[str, Any]) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from satwatch.services.retrieval.index import SimilarityIndex
-
     settings = load_settings(args.config)
     path = Path(args.index) if args.index else default_index_dir(settings.detector.state_dir)
-    index = SimilarityIndex.load(path)
+    index = load_saved_index(path, settings.detector.index_save_every)
     info = index.info()
     info["path"] = str(path)
+    # a running detector's windows since its last snapshot: the detector adds them again on restart
+    info["journal_windows"] = journal_windows(path)
     info["disk_bytes"] = sum(p.stat().st_size for p in path.glob("snap-*/*") if p.is_file())
     build_file = path / BUILD_FILE
     if build_file.is_file():
@@ -146,6 +146,11 @@ def run_info(args: argparse.Namespace) -> int:
     else:
         print(f"index:          {path}")
         print(format_info(info))
+        if info["journal_windows"]:
+            print(
+                f"journal:        {info['journal_windows']:,} window(s) added since this snapshot, not counted above "
+                f"(the detector saves every {settings.detector.index_save_every} new windows and when it stops)"
+            )
         if "build" in info:
             print(f"encoder:        {info['build'].get('encoder')} ({str(info['build'].get('encoder_sha256'))[:12]})")
     return 0

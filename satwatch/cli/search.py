@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from satwatch.cli import add_config_argument
-from satwatch.cli._common import ARCHIVE_ENCODER_DEFAULT, parse_time
+from satwatch.cli._common import ARCHIVE_ENCODER_DEFAULT, load_saved_index, parse_time
 from satwatch.services.config import load_settings
 
 
@@ -126,7 +126,6 @@ def register(subparsers: Any) -> None:
 def run_search(args: argparse.Namespace) -> int:
     from satwatch.services.detection.router import archive_route
     from satwatch.services.frames.archive import Archive
-    from satwatch.services.retrieval.index import SimilarityIndex
     from satwatch.services.retrieval.provenance import default_index_dir
     from satwatch.services.retrieval.query import (
         LazyEncoder,
@@ -153,7 +152,7 @@ def run_search(args: argparse.Namespace) -> int:
     mine = (encoder.card.name, encoder.card.sha256)
     index_dir = Path(args.index) if args.index else default_index_dir(route.state_dir, mine)
     # An index saved before index_ef was raised keeps its old breadth; search at least as wide as configured.
-    index = SimilarityIndex.load(index_dir, ef=args.ef)
+    index = load_saved_index(index_dir, det.index_save_every, ef=args.ef)
     if args.ef is None:
         index.ef = max(index.ef, det.index_ef)
     size = det.window_size or archive.profile.window_frames

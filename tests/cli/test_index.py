@@ -160,7 +160,36 @@ def test_info_prints_size_and_parameters(built: dict[str, Path], capsys: pytest.
 
 def test_info_on_missing_index_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["index", "info", "--index", str(tmp_path / "none")]) == 2
-    assert "no saved index" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no saved index" in err and "satwatch index build --archive" in err
+
+
+def test_info_on_a_running_detectors_unsaved_index_says_when_it_is_saved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A running detector keeps new windows in its journal and snapshots every index_save_every windows and
+    at shutdown: until then the operator is told so, not that there is no index."""
+    index = tmp_path / "state" / "index"
+    index.mkdir(parents=True)
+    (index / "journal.jsonl").write_text('{"window_id": "a"}\n{"window_id": "b"}\n')
+    assert main(["index", "info", "--index", str(index)]) == 2
+    err = capsys.readouterr().err
+    assert "no index snapshot" in err and "2 window(s) in its journal" in err
+    assert "every 200 new windows" in err and "when it stops" in err and "missing CURRENT" not in err
+
+
+def test_info_counts_journal_windows_beside_the_snapshot(
+    tmp_path: Path, built: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    index = tmp_path / "index"
+    shutil.copytree(built["index"], index)
+    (index / "journal.jsonl").write_text('{"window_id": "a"}\n')
+    assert main(["index", "info", "--index", str(index)]) == 0
+    assert "journal:        1 window(s) added since this snapshot" in capsys.readouterr().out
+    assert main(["index", "info", "--index", str(index), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["journal_windows"] == 1
 
 
 def test_default_index_dir_comes_from_config(
