@@ -29,6 +29,7 @@ import gc
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -44,6 +45,16 @@ from satwatch.services.retrieval.index import SimilarityIndex, WindowRecord, byt
 
 T0 = datetime(2010, 4, 1, tzinfo=UTC)
 STEP = timedelta(minutes=15)
+
+
+def anon_huge_pages_kb() -> int:
+    """Anonymous memory of this process held in transparent huge pages (Linux; 0 elsewhere)."""
+    try:
+        text = Path("/proc/self/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    found = re.search(r"^AnonHugePages:\s+(\d+) kB", text, re.M)
+    return int(found.group(1)) if found else 0
 
 
 def rss_bytes() -> int:
@@ -444,6 +455,8 @@ def bench_fitted(args: argparse.Namespace) -> list[dict[str, Any]]:
                         "p50_ms": float(np.percentile(lat, 50) * 1e3),
                         "p99_ms": float(np.percentile(lat, 99) * 1e3),
                         "loadavg_1m": os.getloadavg()[0],
+                        # transparent huge pages in use (GLIBC_TUNABLES=glibc.malloc.hugetlb=1 asks for them)
+                        "huge_pages_kb": anon_huge_pages_kb(),
                     }
                     runs.append(row)
                     print(json.dumps(row), flush=True)
