@@ -75,14 +75,27 @@ class FeedApp:
             self.stopping.set()  # ends the event streams, so the server can stop
 
     # -- access ----------------------------------------------------------------------------------------
-    def _token_ok(self, request: Request) -> bool:
+    def _token_refusal(self, request: Request, doing: str, then: str) -> Response | None:
+        """None when the request carries the feed's token; else a 401 that tells a forecaster whether the token
+        is missing or wrong, and where to enter it (the page's token field; scripts send the header)."""
         given = request.headers.get(TOKEN_HEADER) or request.query_params.get("token") or ""
-        want = self.settings.token
-        return bool(want) and hmac.compare_digest(given.encode(), (want or "").encode())
+        want = self.settings.token or ""
+        if want and hmac.compare_digest(given.encode(), want.encode()):
+            return None
+        where = (
+            "the token field at the top of the page (ask the feed's operator for it; "
+            f"scripts send it in the {TOKEN_HEADER} header)"
+        )
+        if not given:
+            body = {"error": f"{doing} needs the feed token: enter it in {where}, then {then}", "reason": "no_token"}
+        else:
+            error = f"wrong token: the token entered is not this feed's; correct it in {where}, then {then}"
+            body = {"error": error, "reason": "wrong_token"}
+        return JSONResponse(body, 401)
 
     def _read_refused(self, request: Request) -> Response | None:
-        if self.settings.reads_need_token and not self._token_ok(request):
-            return JSONResponse({"error": f"reading needs the token in the {TOKEN_HEADER} header"}, 401)
+        if self.settings.reads_need_token:
+            return self._token_refusal(request, "reading this feed", "reload the page")
         return None
 
     # -- views -----------------------------------------------------------------------------------------
@@ -151,10 +164,11 @@ class FeedApp:
     async def acknowledge(self, request: Request) -> Response:
         if not self.settings.token:
             self.metrics.refused_writes.inc()
-            return JSONResponse({"error": "writes are disabled: no feed token is configured"}, 403)
-        if not self._token_ok(request):
+            off = "acknowledging is switched off on this feed: its operator has set no feed token"
+            return JSONResponse({"error": off}, 403)
+        if (refused := self._token_refusal(request, "acknowledging", "acknowledge again")) is not None:
             self.metrics.refused_writes.inc()
-            return JSONResponse({"error": f"acknowledging needs the token in the {TOKEN_HEADER} header"}, 401)
+            return refused
         try:
             body = await request.json()
         except ValueError:

@@ -80,8 +80,12 @@ def test_acknowledge_needs_the_token(served: tuple[str, IncidentStore]) -> None:
     iid = store.query(category="weather")[0].id
     ack = f"{url}/api/incidents/{iid}/ack"
     body = {"who": "kim", "comment": "seen, convection over the sea"}
-    assert call(ack, body)[0] == 401
-    assert call(ack, body, {TOKEN_HEADER: "wrong"})[0] == 401
+    code, missing = call(ack, body)
+    assert code == 401 and missing["reason"] == "no_token"
+    assert "needs the feed token" in missing["error"] and "token field" in missing["error"]
+    code, wrong = call(ack, body, {TOKEN_HEADER: "wrong"})
+    assert code == 401 and wrong["reason"] == "wrong_token"
+    assert wrong["error"].startswith("wrong token") and "token field" in wrong["error"]
     assert store.acknowledgements(iid) == []
     code, got = call(ack, body, {TOKEN_HEADER: "s3cret"})
     assert code == 201 and got["who"] == "kim"
@@ -108,8 +112,10 @@ def test_reads_can_need_the_token(tmp_path: Path) -> None:
     IncidentSink(store, FeedSettings()).handle([make_alert(1)])
     server = FeedServer(create_app(store, FeedSettings(token="k", reads_need_token=True))).start()
     try:
-        assert call(f"{server.url}/api/incidents")[0] == 401
-        assert call(f"{server.url}/api/incidents?token=wrong")[0] == 401
+        code, missing = call(f"{server.url}/api/incidents")
+        assert code == 401 and missing["reason"] == "no_token" and "reload" in missing["error"]
+        code, wrong = call(f"{server.url}/api/incidents?token=wrong")
+        assert code == 401 and wrong["reason"] == "wrong_token"
         code, data = call(f"{server.url}/api/incidents", headers={TOKEN_HEADER: "k"})
         assert code == 200 and len(data["incidents"]) == 1
         assert call(f"{server.url}/api/events")[0] == 401

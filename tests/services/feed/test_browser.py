@@ -143,6 +143,12 @@ def test_page_follows_the_stream(browser: Any, live_feed: tuple[str, Settings, I
     bob.fill("[data-testid=comment]", "me too")
     bob.click("form.ack button")
     bob.wait_for_selector("#msg:has-text('refused')", timeout=10_000)
+    assert "needs the feed token" in bob.inner_text("#msg") and "token field" in bob.inner_text("#msg")
+    # a mistyped token is called wrong, not missing
+    bob.fill("#token", "t0ke")
+    bob.click("form.ack button")
+    bob.wait_for_selector("#msg:has-text('wrong token')", timeout=10_000)
+    bob.fill("#token", "")
     iid = bob.get_attribute("[data-testid=incident]", "data-id")
     resp = bob.request.post(f"{url}/api/incidents/{iid}/ack", data={"who": "mallory", "comment": "x"})
     assert resp.status == 401
