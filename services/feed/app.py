@@ -5,14 +5,16 @@ any process), acknowledgements that need the configured token, and health and re
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hmac
 import json
 import threading
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -20,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from satwatch.services.detection.alerts import Category
 from satwatch.services.feed.config import FeedSettings
 from satwatch.services.feed.incidents import Incident
 from satwatch.services.feed.metrics import FeedMetrics
@@ -27,6 +30,31 @@ from satwatch.services.feed.store import IncidentStore
 
 TOKEN_HEADER = "X-Satwatch-Token"
 PICTURES = ("strip", "heatmap")
+
+
+STATUSES = get_args(Incident.model_fields["status"].annotation)
+CATEGORIES = get_args(Category)
+# A 1x1 transparent GIF: browsers ask for /favicon.ico, and a 404 shows as a console error.
+FAVICON = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+def _bad_filter(status: str | None, category: str | None, day: str | None, limit: str | None) -> str | None:
+    """Why a list filter cannot match anything (an unknown value, a malformed day), or None when it is valid:
+    an empty list for a typo would read as 'no incidents'."""
+    if status and status not in STATUSES:
+        return f"unknown status {status!r}: use one of {', '.join(STATUSES)}"
+    if category and category not in CATEGORIES:
+        return f"unknown category {category!r}: use one of {', '.join(CATEGORIES)}"
+    if day:
+        try:
+            ok = datetime.strptime(day, "%Y-%m-%d").strftime("%Y-%m-%d") == day
+        except ValueError:
+            ok = False
+        if not ok:
+            return f"day {day!r} is not a UTC date written YYYY-MM-DD, such as 2024-07-01"
+    if limit and not (limit.isdigit() and int(limit) >= 1):
+        return f"limit {limit!r} must be a whole number of at least 1"
+    return None
 
 
 def _page() -> str:
@@ -53,6 +81,7 @@ class FeedApp:
         self.app = Starlette(
             routes=[
                 Route("/", self.index),
+                Route("/favicon.ico", self.favicon),
                 Route("/healthz", self.healthz),
                 Route("/readyz", self.readyz),
                 Route("/metrics", self.prometheus),
@@ -116,6 +145,9 @@ class FeedApp:
     async def index(self, request: Request) -> Response:
         return HTMLResponse(self.page)
 
+    async def favicon(self, request: Request) -> Response:
+        return Response(FAVICON, media_type="image/gif", headers={"Cache-Control": "max-age=86400"})
+
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -140,6 +172,8 @@ class FeedApp:
         if (refused := self._read_refused(request)) is not None:
             return refused
         q = request.query_params
+        if (bad := _bad_filter(q.get("status"), q.get("category"), q.get("day"), q.get("limit"))) is not None:
+            return JSONResponse({"error": bad}, 400)
         seq = self.store.last_seq()
         incidents = self.store.query(
             satellite=q.get("satellite") or None,
@@ -147,7 +181,7 @@ class FeedApp:
             status=q.get("status") or None,
             category=q.get("category") or None,
             day=q.get("day") or None,
-            limit=int(q.get("limit", "500")),
+            limit=int(q.get("limit") or "500"),
         )
         return JSONResponse({"seq": seq, "incidents": [self.view(i) for i in incidents]})
 

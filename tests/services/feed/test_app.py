@@ -137,3 +137,23 @@ def test_settings_from_file_and_environment(tmp_path: Path, monkeypatch: pytest.
     cfg.write_text('[feed]\ntokn = "typo"\n')
     with pytest.raises(ValueError):
         load_feed_settings(cfg)
+
+
+def test_invalid_filters_are_refused_not_answered_empty(served: tuple[str, IncidentStore]) -> None:
+    """A typo in a filter must not read as 'no incidents': 400 with the accepted values."""
+    url, _ = served
+    code, data = call(f"{url}/api/incidents?day=2024-13-45")
+    assert code == 400 and "YYYY-MM-DD" in data["error"]
+    code, data = call(f"{url}/api/incidents?status=bogus")
+    assert code == 400 and "open, resolved" in data["error"]
+    code, data = call(f"{url}/api/incidents?category=wether")
+    assert code == 400 and "data_quality, weather" in data["error"]
+    assert call(f"{url}/api/incidents?limit=ten")[0] == 400
+    code, data = call(f"{url}/api/incidents?status=open&category=weather&day={make_alert(1).window_end:%Y-%m-%d}")
+    assert code == 200 and len(data["incidents"]) == 1
+
+
+def test_favicon_is_served(served: tuple[str, IncidentStore]) -> None:
+    url, _ = served
+    with urllib.request.urlopen(f"{url}/favicon.ico", timeout=5) as resp:
+        assert resp.status == 200 and resp.headers["Content-Type"] == "image/gif" and resp.read().startswith(b"GIF")
