@@ -18,8 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "and write OUT/README.md with plots: ground-truth similarity vs embedding distance (Pearson, "
             "Spearman, top-10 similarity, recall@10 on the held-out test block), example retrievals, "
             "training curves from the model cards, ROC AUC / average precision / detection delay per event "
-            "kind and false alerts per normal day on a held-out simulated period (or, with --archive and --labels, "
-            "on your own labelled archive: its unlabelled frames count the false alerts), and anomaly maps; beside "
+            "kind and false alerts per normal day on a held-out simulated period (or, with --archive, on that "
+            "archive: its labelled events, from --labels or its own labels.json/labels.tsv, and its unlabelled "
+            "frames, which count the false alerts; an archive without labels is all normal frames), and anomaly "
+            "maps; beside "
             "the autoencoder alone, what the detector decides: fault kinds by its data-quality checks, weather kinds "
             "by the score, false alerts per normal day for weather and for data quality. --scores-out writes every "
             "scored frame's score, terms and the alert the detector raises (TSV) for your own curves."
@@ -37,15 +39,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--archive",
         type=Path,
-        help="archive for the encoder evaluation (its last 60%% is the test block) and, with --labels, for the "
-        "anomaly evaluation; default: the simulated archive the encoder was trained on (as its card records)",
+        help="archive for the encoder evaluation (its last 60%% is the test block) and the anomaly evaluation "
+        "(without labels its frames all count as normal: false alerts and the score distribution); default: the "
+        "simulated archive the encoder was trained on (as its card records)",
     )
     p.add_argument(
         "--labels",
         type=Path,
         metavar="FILE",
-        help="the archive's event labels (TSV or JSON: kind, start, end, optional region; docs/models.md): score "
-        "the autoencoder on the archive instead of the simulated held-out week",
+        help="the archive's event labels (TSV or JSON: kind, start, end, optional region; docs/models.md): default: "
+        "the archive's own labels.json or labels.tsv, else every frame is normal",
     )
     p.add_argument(
         "--scores-out",
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from satwatch.services.models.locate import archive_models
     from satwatch.services.models.modelcard import packaged_model_dir
     from satwatch.services.training.data import load_archive
+    from satwatch.services.training.labels import default_labels
     from satwatch.services.training.pipeline import autoencoder_test_frames, encoder_frames
     from satwatch.services.training.report import encoder_test_windows, write_report
 
@@ -89,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"labels file {args.labels} does not exist")
     if args.scores_out is not None and args.skip_anomaly:
         raise ValueError("--scores-out records the autoencoder's scores: drop --skip-anomaly")
-    labelled = load_archive(args.archive, not args.no_progress, labels=args.labels) if args.labels else None
+    # An archive is read once (its own labels.json/labels.tsv when --labels is not given; without either,
+    # every frame counts as normal weather) and serves both the encoder and the anomaly evaluation: the
+    # simulated held-out week belongs to the simulator's models, not to the set an archive is served.
+    labelled = load_archive(args.archive, not args.no_progress, labels=args.labels) if args.archive else None
     # No --model-dir: an archive's frames are served as the detector serves them (the rule of index build and
     # search too): a procedural simulated archive by the set trained on that simulator, any other by its
     # satellite profile's models (COMS-1: encoder v3, autoencoder v2); the simulated test period by the root set.
@@ -111,11 +118,19 @@ def run(args: argparse.Namespace) -> int:
     period = None
     if not args.skip_anomaly and labelled is not None:
         events = labelled
-        period = (
-            f"archive {args.archive.name} with labels {args.labels.name}: {len(events)} frames "
-            f"{events.times[0]:%Y-%m-%d %H:%M} to {events.times[-1]:%Y-%m-%d %H:%M}, "
-            f"{int((~events.normal()).sum())} labelled event frames"
-        )
+        label_file = args.labels or default_labels(args.archive)
+        span = f"{len(events)} frames {events.times[0]:%Y-%m-%d %H:%M} to {events.times[-1]:%Y-%m-%d %H:%M}"
+        if label_file is None:
+            period = (
+                f"archive {args.archive.name} without labels (no --labels, no labels.json or labels.tsv in it): "
+                f"{span}, all counted as normal weather, so only false alerts and the score distribution are "
+                "measured"
+            )
+        else:
+            period = (
+                f"archive {args.archive.name} with labels {label_file.name}: {span}, "
+                f"{int((~events.normal()).sum())} labelled event frames"
+            )
     elif not args.skip_anomaly:
         events, twin = autoencoder_test_frames(args.cache)
     path = write_report(

@@ -156,22 +156,31 @@ def decision_section(
         "operators as a fault; any other frame above the threshold goes to forecasters as a weather anomaly. "
         "Weather kinds are ranked by the autoencoder's score; fault kinds by the decision: a frame a check flags "
         "ranks above every frame it does not, then by score. "
-        "'Alerted' counts a kind's frames that raised an alert on its route (a fault for a fault kind, a "
-        "weather anomaly for a weather kind); 'named right', a fault kind's frames whose alert has that kind.",
+        + (
+            "'Alerted' counts a kind's frames that raised an alert on its route (a fault for a fault kind, a "
+            "weather anomaly for a weather kind); 'named right', a fault kind's frames whose alert has that kind."
+            if m["event_frames"]
+            else "No frame is a labelled event, so only the false alerts on normal frames are measured."
+        ),
         "",
-        "| event kind | route | frames | events caught | frames alerted | named right | ROC AUC | AP |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    for kind, v in m["per_kind"].items():
-        lines.append(
-            f"| {kind} | {v['route']} | {v['frames']} | {v['detected']}/{v['events']} | {v['frames_alerted']:.2f} | "
-            f"{fmt(v['frames_named_right'], 2).replace('n/a', '-')} | {fmt(v['roc_auc'])} | "
-            f"{fmt(v['average_precision'])} |"
-        )
+    if m["event_frames"]:
+        lines += [
+            "| event kind | route | frames | events caught | frames alerted | named right | ROC AUC | AP |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for kind, v in m["per_kind"].items():
+            lines.append(
+                f"| {kind} | {v['route']} | {v['frames']} | {v['detected']}/{v['events']} | "
+                f"{v['frames_alerted']:.2f} | {fmt(v['frames_named_right'], 2).replace('n/a', '-')} | "
+                f"{fmt(v['roc_auc'])} | {fmt(v['average_precision'])} |"
+            )
+        lines += [
+            f"| **all** | | {m['event_frames']} | | | | **{fmt(m['roc_auc'])}** | {fmt(m['average_precision'])} |",
+            "",
+        ]
     faults = ", ".join(f"{k} {n}" for k, n in sorted(m["normal_faults_by_kind"].items())) or "none"
     lines += [
-        f"| **all** | | {m['event_frames']} | | | | **{fmt(m['roc_auc'])}** | {fmt(m['average_precision'])} |",
-        "",
         f"False alerts per normal day ({'same period without events' if twin is not None else 'its unlabelled frames'}"
         f", {m['normal_days']:.1f} days): **{fa['weather']:.2f}** weather (forecasters), "
         f"**{fa['data_quality']:.2f}** data quality (operators; normal frames flagged: {faults}).",

@@ -308,6 +308,33 @@ def _scoring_lines(scorer: AnomalyScorer) -> list[str]:
     return [text + ".", ""]
 
 
+def score_distribution(scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """Where normal frames' scores lie against the threshold: count, quantiles and how many pass it."""
+    s = np.asarray(scores, dtype=np.float64)
+    if not len(s):
+        return {"frames": 0, "above_threshold": 0, "threshold": float(threshold)}
+    return {
+        "frames": int(len(s)),
+        "above_threshold": int((s > threshold).sum()),
+        "threshold": float(threshold),
+        "min": float(s.min()),
+        "median": float(np.median(s)),
+        "p90": float(np.quantile(s, 0.9)),
+        "max": float(s.max()),
+    }
+
+
+def distribution_line(d: dict[str, float]) -> str:
+    """The report's sentence for :func:`score_distribution`."""
+    if not d["frames"]:
+        return "No normal frame was scored."
+    return (
+        f"Scores of the {d['frames']} normal frames: min {d['min']:.4g}, median {d['median']:.4g}, "
+        f"90th percentile {d['p90']:.4g}, max {d['max']:.4g}; {d['above_threshold']} above the threshold "
+        f"{d['threshold']:.5g} (highest margin to it: {d['max'] - d['threshold']:+.4g})."
+    )
+
+
 def anomaly_section(
     scorer: AnomalyScorer,
     events: FrameSet,
@@ -381,28 +408,49 @@ def anomaly_section(
         "",
         f"Held-out period: {period or scorer.card.metrics.get('test_data', 'held-out simulation')}. Threshold "
         f"{scorer.threshold:.5g} (calibrated on normal validation weather for at most "
-        f"{scorer.card.thresholds.get('false_alert_rate', float('nan')):g} false alerts per day). Per kind, "
-        "positives are that kind's frames and negatives the frames without any event. Baseline: the same "
-        "network without time conditioning, trained on the same data (numbers from its training run).",
+        f"{scorer.card.thresholds.get('false_alert_rate', float('nan')):g} false alerts per day)."
+        + (
+            " Per kind, positives are that kind's frames and negatives the frames without any event. Baseline: the "
+            "same network without time conditioning, trained on the same data (numbers from its training run)."
+            if m["event_frames"]
+            else ""
+        ),
         "",
         *_scoring_lines(scorer),
-        "| event kind | frames | events detected | mean delay (frames) | ROC AUC | AP | AUC unconditioned |",
-        "|---|---|---|---|---|---|---|",
     ]
-    for kind, v in m["per_kind"].items():
-        lines.append(
-            f"| {kind} | {v['frames']} | {v['detected']}/{v['events']} | {fmt(v['mean_delay_frames'], 1)} | "
-            f"{fmt(v['roc_auc'])} | {fmt(v['average_precision'])} | "
-            f"{fmt(per_base.get(kind, {}).get('roc_auc', float('nan')))} |"
-        )
+    if m["event_frames"]:
+        lines += [
+            "| event kind | frames | events detected | mean delay (frames) | ROC AUC | AP | AUC unconditioned |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for kind, v in m["per_kind"].items():
+            lines.append(
+                f"| {kind} | {v['frames']} | {v['detected']}/{v['events']} | {fmt(v['mean_delay_frames'], 1)} | "
+                f"{fmt(v['roc_auc'])} | {fmt(v['average_precision'])} | "
+                f"{fmt(per_base.get(kind, {}).get('roc_auc', float('nan')))} |"
+            )
+        lines += [
+            f"| **all** | {m['event_frames']} | {m['events_detected']}/{m['events']} | "
+            f"{fmt(m['mean_delay_frames'], 1)} | **{fmt(m['roc_auc'])}** | {fmt(m['average_precision'])} | "
+            f"{fmt(base.get('roc_auc', float('nan')))} |",
+            "",
+        ]
+    else:
+        lines += [
+            "No labelled event frames: every frame counts as normal weather, so there is no ROC AUC, precision "
+            "or detection delay to report, only false alerts and the score distribution below.",
+            "",
+        ]
+    normal = normal_scores if normal_scores is not None else scores[~ev]
+    m["normal_scores"] = score_distribution(normal, scorer.threshold)
     lines += [
-        f"| **all** | {m['event_frames']} | {m['events_detected']}/{m['events']} | {fmt(m['mean_delay_frames'], 1)} "
-        f"| **{fmt(m['roc_auc'])}** | {fmt(m['average_precision'])} | {fmt(base.get('roc_auc', float('nan')))} |",
-        "",
         f"False alerts per normal day ({'same period without events' if twin is not None else 'its unlabelled frames'}"
         f", {m['normal_days']:.1f} days): "
         f"**{m['false_alerts_per_day']:.2f}** (bar <= 1; unconditioned baseline "
-        f"{fmt(base.get('false_alerts_per_day', float('nan')), 2)}). Bar for ROC AUC overall: >= 0.95.",
+        f"{fmt(base.get('false_alerts_per_day', float('nan')), 2)})."
+        + (" Bar for ROC AUC overall: >= 0.95." if m["event_frames"] else ""),
+        "",
+        distribution_line(m["normal_scores"]),
         "",
         "![scores](anomaly_scores.png)",
         "",
@@ -508,9 +556,14 @@ def write_report(
             "small warm cloud, remains the hardest weather event for a per-frame autoencoder.",
         ]
     if period is not None:
+        has_events = events is not None and not bool(events.normal().all())
         lines += [
             "- The figures are on your archive's labelled events and its unlabelled frames (counted as normal "
-            "weather); which model set scored them is named at the top.",
+            "weather); which model set scored them is named at the top."
+            if has_events
+            else "- The archive has no labelled events: its frames all count as normal weather, so the figures "
+            "are false alerts and scores against the threshold; give --labels FILE to measure detection. Which "
+            "model set scored them is named at the top.",
         ]
     lines += [""]
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")

@@ -249,3 +249,28 @@ def test_an_archive_too_short_for_the_encoder_report_says_so() -> None:
     with pytest.raises(ValueError, match=r"36 frames .* hold 5 window\(s\), none disjoint"):
         encoder_test_windows(frames(60))
     assert len(encoder_test_windows(frames(67))) == 6
+
+
+def test_an_archive_without_labels_is_scored_as_normal_frames_not_the_simulated_week(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``--archive`` without ``--labels`` on the 25 real study frames (no labels file of their own): the report
+    scores those frames, all as normal weather (false alerts, score distribution against the threshold), with
+    the archive's model set, and says so; it never falls back to the simulated held-out week."""
+    import json
+
+    from tests.helpers import shared_data
+
+    raw = shared_data("study", "raw_images")
+    out = tmp_path / "report"
+    assert main(["evaluate", "--archive", str(raw), "--skip-encoder", "--out", str(out), "--no-progress"]) == 0
+    assert "autoencoder-v2" in capsys.readouterr().out
+    m = json.loads((out / "metrics.json").read_text())["autoencoder"]
+    assert m["frames"] == 25 and m["event_frames"] == 0
+    assert m["normal_days"] == pytest.approx(25 / 96)
+    d = m["normal_scores"]
+    assert d["frames"] == 25 and d["above_threshold"] == 0 and d["max"] < d["threshold"]
+    assert m["false_alerts_per_day"] == 0.0 and m["decision"]["false_alerts_per_day"]["weather"] == 0.0
+    text = (out / "README.md").read_text()
+    assert f"archive {raw.name} without labels" in text and "all counted as normal weather" in text
+    assert "No labelled event frames" in text and "Scores of the 25 normal frames" in text
+    assert "held-out simulation" not in text and "Bar for ROC AUC" not in text and "| event kind |" not in text
+    assert "give --labels FILE to measure detection" in text
