@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from satwatch.services.detection.detector import FOLLOWING as DETECTOR_FOLLOWING
 from satwatch.services.detection.detector import FrameOutcome
 from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.frame import Frame
@@ -105,7 +106,9 @@ def similar_png(
             draw.rectangle((x, label, x + bar - 1, label + th), fill=(220, 38, 38))
             x += bar + 2
         img.paste(thumb.convert("RGB"), (x, label))
-        draw.text((x + 1, 0), f"{t:%m-%d %H:%M}" if n == 0 else f"{t:%H:%M}" if n % 3 == 0 else "", fill=(0, 0, 0))
+        last = n == len(frames) - 1 and n > 1  # the end is labelled too (26 px of 47: clear of the one before)
+        text = f"{t:%m-%d %H:%M}" if n == 0 else f"{t:%H:%M}" if n % 3 == 0 or last else ""
+        draw.text((x + 1, 0), text, fill=(0, 0, 0))
         x += width + 1
     return _png(img)
 
@@ -214,8 +217,23 @@ class PictureWriter:
         return path
 
 
-#: How much of what followed a similar past event its picture shows.
-FOLLOWING = timedelta(hours=3)
+#: How much of what followed a similar past event its picture shows: the hours the alert's text lists (the
+#: detector's ``following``), so the picture and the times beside it cover the same period.
+FOLLOWING = DETECTOR_FOLLOWING
+#: Most thumbnails drawn of a similar event's window, and of what followed it: frames spread evenly over the
+#: period, the first and the last always among them, so the picture spans what the text lists.
+SIMILAR_WINDOW_THUMBS = 10
+SIMILAR_FOLLOWING_THUMBS = 12
+
+
+def spread(frames: Frames, most: int) -> Frames:
+    """At most ``most`` of ``frames``, evenly spread over them, the first and the last always kept."""
+    if len(frames) <= most:
+        return list(frames)
+    if most <= 1:
+        return list(frames[:most])
+    picks = sorted({round(i * (len(frames) - 1) / (most - 1)) for i in range(most)})
+    return [frames[i] for i in picks]
 
 
 class ArchiveFrames:
@@ -231,9 +249,7 @@ class ArchiveFrames:
         archive = self._archives.get(satellite)
         if archive is None:
             archive = self._archives[satellite] = Archive(self.root, satellite)
-        return [
-            (t, np.asarray(_thumb(_grey(archive.load(t)), self.width))) for t in archive.times_between(start, end)
-        ]
+        return [(t, np.asarray(_thumb(_grey(archive.load(t)), self.width))) for t in archive.times_between(start, end)]
 
 
 class AlertPictures:
@@ -257,24 +273,29 @@ class AlertPictures:
         events = [(ev.satellite, ev.start, ev.end) for ev in a.similar]
 
         def similar() -> list[tuple[Frames, Frames]]:
-            out = []
-            for sat, start, end in events:
-                pair = []
-                for lo, hi in ((start, end), (end + timedelta(seconds=1), end + FOLLOWING)):
-                    got = self.recent.window(sat, lo, hi)
-                    if not got and self.archive is not None:
-                        try:
-                            got = self.archive.window(sat, lo, hi)
-                        except (OSError, ValueError, KeyError) as exc:
-                            log.warning("pictures: archive frames of %s %s..%s unreadable: %s", sat, lo, hi, exc)
-                    pair.append(got[::2])
-                out.append((pair[0], pair[1]))
-            return out
+            return [self.similar_frames(sat, start, end) for sat, start, end in events]
 
         window = self.recent.window(a.satellite, a.window_start, a.window_end)
         # Without an archive everything is in memory: take it now. With one, reading may take seconds, so the
         # worker does it (the in-memory frames are still there a few seconds on).
         self.writer.submit(a.id, outcome.heatmap, window, similar if self.archive is not None else similar())
+
+    def similar_frames(self, satellite: str, start: datetime, end: datetime) -> tuple[Frames, Frames]:
+        """A similar past event's window and the ``FOLLOWING`` hours after it (those its alert lists), each
+        thinned evenly to the thumbnails its picture has room for."""
+        pair = []
+        for lo, hi, most in (
+            (start, end, SIMILAR_WINDOW_THUMBS),
+            (end + timedelta(seconds=1), end + FOLLOWING, SIMILAR_FOLLOWING_THUMBS),
+        ):
+            got = self.recent.window(satellite, lo, hi)
+            if not got and self.archive is not None:
+                try:
+                    got = self.archive.window(satellite, lo, hi)
+                except (OSError, ValueError, KeyError) as exc:
+                    log.warning("pictures: archive frames of %s %s..%s unreadable: %s", satellite, lo, hi, exc)
+            pair.append(spread(got, most))
+        return pair[0], pair[1]
 
     def close(self) -> None:
         self.writer.close()

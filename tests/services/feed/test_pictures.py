@@ -47,3 +47,31 @@ def test_window_strip_and_heatmap_written_once(tmp_path: Path) -> None:
 def test_flat_map_is_transparent() -> None:
     rgb, alpha = heat_colours(np.ones((10, 10)))
     assert rgb.shape == (10, 10, 3) and alpha.max() == 0
+
+
+def test_similar_event_pictures_span_the_hours_its_alert_lists(tmp_path: Path) -> None:
+    """The alert lists the frames of the 6 hours after a similar event; its picture covers the same hours,
+    thinned evenly (first and last kept), not only the first few hours."""
+    from satwatch.services.detection.detector import FOLLOWING as LISTED
+    from satwatch.services.feed.pictures import (
+        SIMILAR_FOLLOWING_THUMBS,
+        SIMILAR_WINDOW_THUMBS,
+        AlertPictures,
+        similar_png,
+        spread,
+    )
+
+    step = timedelta(minutes=15)
+    pictures = AlertPictures(tmp_path)
+    for n in range(60):
+        pictures.on_frame(make_frame(T0 + n * step))
+    start, end = T0, T0 + 19 * step  # a 20-frame window; 24 frames follow it in 6 h
+    window, following = pictures.similar_frames("COMS-1", start, end)
+    assert len(window) == SIMILAR_WINDOW_THUMBS and window[0][0] == start and window[-1][0] == end
+    assert len(following) == SIMILAR_FOLLOWING_THUMBS
+    assert following[0][0] == end + step and following[-1][0] == end + LISTED  # the last listed frame is drawn
+    gaps = {b[0] - a[0] for a, b in zip(following, following[1:], strict=False)}
+    assert gaps <= {2 * step, 3 * step}  # evenly spread
+    assert [t for t, _ in spread(following, 50)] == [t for t, _ in following]
+    pic = Image.open(io.BytesIO(similar_png(window, following)))
+    assert pic.width == (SIMILAR_WINDOW_THUMBS + SIMILAR_FOLLOWING_THUMBS) * 47 + 6
