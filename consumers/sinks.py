@@ -174,9 +174,13 @@ class AlertSink:
         )
 
     def _send(self, alert: Alert) -> Any:
-        """Send one alert; its future, or None when the send itself failed (the producer is unusable)."""
+        """Send one alert; its future, or None when the send itself failed (the producer is unusable).
+
+        Keyed by satellite, as frames are: one satellite's alerts share a partition and keep their order there,
+        so the feed reads them in time order whatever the alerts topic's partition count. Nothing reads the
+        key back (the topic is not compacted; duplicates are kept off by the ids in ``published_ids``)."""
         try:
-            return self.output.producer.send(self.topic, key=alert.id.encode(), value=alert_to_json(alert))
+            return self.output.producer.send(self.topic, key=alert.satellite.encode(), value=alert_to_json(alert))
         except KafkaError as exc:
             log.warning("could not send alert %s: %s", alert.id, exc)
             return None

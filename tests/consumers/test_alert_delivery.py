@@ -75,9 +75,10 @@ def test_alerts_unacknowledged_after_a_broker_restart_are_sent_again(
 ) -> None:
     broken, fresh = Producer(ok=False), Producer(ok=True)
     consumer, detector, shown = consumer_with(settings, [broken, fresh], monkeypatch)
-    alerts = [SimpleNamespace(id=f"COMS-1:2024070106{m:02d}Z:anomaly") for m in (0, 15)]
+    alerts = [SimpleNamespace(id=f"COMS-1:2024070106{m:02d}Z:anomaly", satellite="COMS-1") for m in (0, 15)]
     consumer.alerts.publish(alerts)
     assert len(broken.sent) == 2 and len(fresh.sent) == 2
+    assert fresh.sent == [b"COMS-1", b"COMS-1"]  # keyed by satellite: one partition, in order
     assert detector.store.published == [a.id for a in alerts]  # marked once, after the acknowledgement
     assert shown == [a.id for a in alerts]  # shown once
     assert detector.metrics.errors.labels("alert_publish")._value.get() == 1
@@ -89,6 +90,6 @@ def test_alerts_never_acknowledged_stay_unpublished_and_stop_the_batch(
     producers = [Producer(ok=False) for _ in range(ALERT_SEND_ATTEMPTS + 1)]
     consumer, detector, shown = consumer_with(settings, producers, monkeypatch)
     with pytest.raises(KafkaError, match="1 alerts could not be published"):
-        consumer.alerts.publish([SimpleNamespace(id="COMS-1:202407010600Z:anomaly")])
+        consumer.alerts.publish([SimpleNamespace(id="COMS-1:202407010600Z:anomaly", satellite="COMS-1")])
     assert detector.store.published == [] and shown == []
     assert consumer.published_ids == set()
