@@ -111,7 +111,13 @@ class IncidentsConsumer:
         )
         self.metrics = metrics or FeedMetrics(self.store)
         self.sink = IncidentSink(
-            self.store, feed, router=router, publish=self._publish, on_change=on_change, metrics=self.metrics
+            self.store,
+            feed,
+            router=router,
+            publish=self._publish,
+            on_change=on_change,
+            metrics=self.metrics,
+            retire=self._retire,
         )
         self._stop = threading.Event()
         self.detector_clock = DetectorClock(settings) if feed.stream_clock_seconds > 0 else None
@@ -132,6 +138,9 @@ class IncidentsConsumer:
 
         latest: dict[str, Incident] = {}
         for rec in read_to_end(k, topic, "satwatch-incidents-restore", timeout, too_slow, poll_ms=500):
+            if rec.value is None and rec.key is not None:  # a tombstone: the incident was merged into another
+                latest.pop(rec.key.decode(), None)
+                continue
             try:
                 latest[rec.key.decode()] = Incident.model_validate_json(rec.value)
             except (ValidationError, ValueError, AttributeError) as exc:
@@ -144,6 +153,12 @@ class IncidentsConsumer:
     def _publish(self, incidents: list[Incident]) -> None:
         for inc in incidents:
             self.producer.send(self.feed.incidents_topic, key=inc.id.encode(), value=inc.model_dump_json().encode())
+        self.producer.flush(30)
+
+    def _retire(self, ids: list[str]) -> None:
+        """Tombstones for incidents merged into another, so the compacted topic forgets them."""
+        for iid in ids:
+            self.producer.send(self.feed.incidents_topic, key=iid.encode(), value=None)
         self.producer.flush(30)
 
     def advance(self, satellite: str, now: datetime) -> None:

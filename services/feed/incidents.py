@@ -4,8 +4,15 @@ resolves after a quiet time in stream time.
 Alerts of one satellite and kind join an incident when their window end falls within ``quiet`` of an alert
 already in it and, where both carry a hotspot, the hotspots lie within ``radius`` (image fractions) of each
 other. An incident's id derives from satellite, kind and its first alert's window end, so a replay or a
-restart that sees the same alerts in the same order builds the same incidents. Time here is stream time
-(window ends), never the wall clock.
+restart builds the same incidents. Time here is stream time (window ends), never the wall clock.
+
+Grouping does not depend on the order alerts arrive in (a topic's partitions interleaved, a replay, a late
+alert). An alert earlier than an incident's first alert, but within the quiet time of it, joins the incident
+and becomes its first alert; an alert that closes the gap between two incidents of one event (spans apart in
+time, hotspot boxes within the radius) joins them into one. The id always follows the first window end, so in
+both cases the incident gets the id the time-ordered stream gives it; the incidents it replaces are reported
+as ``merged`` changes (``into`` names the new id) and the caller retires them (the store moves their alerts and
+acknowledgements over; the compacted topic gets a tombstone).
 """
 
 from __future__ import annotations
@@ -65,9 +72,10 @@ class Incident(BaseModel):
 class Change(BaseModel):
     """What one step of the tracker did to one incident."""
 
-    action: Literal["opened", "updated", "resolved", "reopened"]
+    action: Literal["opened", "updated", "resolved", "reopened", "merged"]
     incident: Incident
     alert_id: str | None = None
+    into: str | None = Field(None, description="for 'merged': the id of the incident that replaces this one")
 
 
 def _near(a: tuple[float, float] | None, inc: Incident, radius: float) -> bool:
@@ -76,6 +84,17 @@ def _near(a: tuple[float, float] | None, inc: Incident, radius: float) -> bool:
     x0, y0, x1, y1 = inc.extent or (*inc.hotspot, *inc.hotspot)
     dx = max(x0 - a[0], 0.0, a[0] - x1)
     dy = max(y0 - a[1], 0.0, a[1] - y1)
+    return math.hypot(dx, dy) <= radius
+
+
+def _boxes_near(a: Incident, b: Incident, radius: float) -> bool:
+    """Whether two incidents' hotspot boxes lie within ``radius`` of each other (true where either has none)."""
+    if a.extent is None or b.extent is None:
+        return True
+    ax0, ay0, ax1, ay1 = a.extent
+    bx0, by0, bx1, by1 = b.extent
+    dx = max(ax0 - bx1, 0.0, bx0 - ax1)
+    dy = max(ay0 - by1, 0.0, by0 - ay1)
     return math.hypot(dx, dy) <= radius
 
 
@@ -104,12 +123,24 @@ class IncidentTracker:
             if t is None or latest > t:
                 self.clock[inc.satellite] = latest
 
+    def recall(self, incidents: list[Incident]) -> None:
+        """Take back incidents the tracker let go (resolved long ago; the caller read them from its store) so a
+        late alert can still join them. Incidents it holds, or has merged away, are left as they are."""
+        for inc in incidents:
+            if inc.id in self.incidents or any(self.seen.get(a, inc.id) != inc.id for a in inc.alert_ids):
+                continue
+            self.incidents[inc.id] = inc
+            for aid in inc.alert_ids:
+                self.seen[aid] = inc.id
+
     def add(self, alert: Alert) -> list[Change]:
         """Group one alert; returns the changes (resolutions the alert's time brings first, then its own)."""
         if alert.id in self.seen:
             return []
-        changes = self.advance(alert.satellite, alert.window_end)
         end = alert.window_end
+        clock = self.clock.get(alert.satellite)
+        # A late alert leaves the clock where it is (and keeps what ``recall`` took back for it).
+        changes = self.advance(alert.satellite, end) if clock is None or end > clock else []
         candidates = [
             inc
             for inc in self.incidents.values()
@@ -118,15 +149,48 @@ class IncidentTracker:
             and inc.first_window_end - self.quiet <= end <= inc.last_window_end + self.quiet
             and _near(alert.hotspot, inc, self.radius)
         ]
-        if candidates:
-            inc = min(candidates, key=lambda i: (abs((end - i.last_window_end).total_seconds()), i.id))
-            action: Literal["updated", "reopened"] = "reopened" if inc.status == "resolved" else "updated"
-            changes.append(Change(action=action, incident=self._join(inc, alert), alert_id=alert.id))
-        else:
+        if not candidates:
             inc = self._open(alert)
             changes.append(Change(action="opened", incident=inc, alert_id=alert.id))
-        self.seen[alert.id] = changes[-1].incident.id
+            self.seen[alert.id] = inc.id
+            return changes
+        primary = min(candidates, key=lambda i: (abs((end - i.last_window_end).total_seconds()), i.id))
+        # Incidents apart in time from the primary that this alert bridges were one event split by the order
+        # alerts came in: in time order the alert would have chained them. Concurrent ones (spans that overlap,
+        # kept apart by their hotspots) stay apart.
+        bridged = [
+            i
+            for i in candidates
+            if i.id != primary.id
+            and (i.last_window_end < primary.first_window_end or i.first_window_end > primary.last_window_end)
+            and _boxes_near(i, primary, self.radius)
+        ]
+        was_open = any(i.status == "open" for i in (primary, *bridged))
+        inc = self._join(primary, alert)
+        for other in sorted(bridged, key=lambda i: (i.first_window_end, i.id)):
+            inc = _absorb(inc, other)
+        new_id = incident_id(inc.satellite, inc.kind, inc.first_window_end)
+        inc = inc.model_copy(
+            update={"id": new_id, "version": max(i.version for i in (primary, *bridged)) + 1, **self._status(inc)}
+        )
+        retired = [i for i in (primary, *bridged) if i.id != new_id]
+        for old in retired:
+            self.incidents.pop(old.id, None)
+        self.incidents[new_id] = inc
+        for aid in inc.alert_ids:
+            self.seen[aid] = new_id
+        action: Literal["updated", "reopened"] = "reopened" if inc.status == "open" and not was_open else "updated"
+        changes.append(Change(action=action, incident=inc, alert_id=alert.id))
+        changes += [Change(action="merged", incident=old, into=new_id) for old in retired]
         return changes
+
+    def _status(self, inc: Incident) -> dict[str, object]:
+        """Open, or resolved when the satellite's clock is already past the quiet time after its last alert
+        (a late alert that changes nothing about when the event ended does not reopen it)."""
+        t = self.clock.get(inc.satellite)
+        if t is not None and t > inc.last_window_end + self.quiet:
+            return {"status": "resolved", "resolved_at": inc.last_window_end + self.quiet}
+        return {"status": "open", "resolved_at": None}
 
     def advance(self, satellite: str, now: datetime) -> list[Change]:
         """Move the satellite's stream clock to ``now``; resolve incidents quiet for longer than the quiet
@@ -174,6 +238,7 @@ class IncidentTracker:
             similar=list(alert.similar),
             nowcast=alert.nowcast,
         )
+        inc = inc.model_copy(update=self._status(inc))  # a late alert of an event long over opens it resolved
         self.incidents[inc.id] = inc
         return inc
 
@@ -197,7 +262,9 @@ class IncidentTracker:
                 upd["nowcast"] = alert.nowcast
         if alert.window_start < inc.start:
             upd["start"] = alert.window_start
-        if alert.score > inc.peak_score:
+        if alert.window_end < inc.first_window_end:
+            upd["first_window_end"] = alert.window_end
+        if (alert.score, alert.window_end) > (inc.peak_score, inc.peak_window_end):
             upd.update(
                 peak_score=alert.score,
                 peak_threshold=alert.threshold,
@@ -212,3 +279,36 @@ class IncidentTracker:
         new = inc.model_copy(update=upd)
         self.incidents[new.id] = new
         return new
+
+
+def _absorb(inc: Incident, other: Incident) -> Incident:
+    """``inc`` and ``other`` as one incident (fields as though their alerts had come to one incident)."""
+    later = other if other.last_window_end > inc.last_window_end else inc
+    peak = other if (other.peak_score, other.peak_window_end) > (inc.peak_score, inc.peak_window_end) else inc
+    ids = [*inc.alert_ids, *(a for a in other.alert_ids if a not in inc.alert_ids)]
+    extent = inc.extent
+    if other.extent is not None:
+        x0, y0, x1, y1 = other.extent
+        extent = (
+            (min(x0, extent[0]), min(y0, extent[1]), max(x1, extent[2]), max(y1, extent[3])) if extent else other.extent
+        )
+    return inc.model_copy(
+        update={
+            "start": min(inc.start, other.start),
+            "first_window_end": min(inc.first_window_end, other.first_window_end),
+            "last_window_end": later.last_window_end,
+            "latest_alert_id": later.latest_alert_id,
+            "latest_score": later.latest_score,
+            "hotspot": later.hotspot or inc.hotspot or other.hotspot,
+            "nowcast": later.nowcast or inc.nowcast or other.nowcast,
+            "alert_ids": ids,
+            "alert_count": len(ids),
+            "scores": sorted(set(inc.scores) | set(other.scores)),
+            "peak_score": peak.peak_score,
+            "peak_threshold": peak.peak_threshold,
+            "peak_alert_id": peak.peak_alert_id,
+            "peak_window_end": peak.peak_window_end,
+            "similar": peak.similar,
+            "extent": extent,
+        }
+    )

@@ -28,6 +28,7 @@ class IncidentSink:
         publish: Callable[[list[Incident]], None] | None = None,
         on_change: Callable[[Change], None] | None = None,
         metrics: FeedMetrics | None = None,
+        retire: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -35,6 +36,8 @@ class IncidentSink:
         self.tracker = IncidentTracker(self.quiet, settings.overlap_radius)
         self.router = router
         self.publish = publish
+        #: Takes the ids of incidents merged into another (the Kafka consumer writes their tombstones).
+        self.retire = retire
         self.on_change = on_change
         self.alerts_seen = 0
         self.metrics = metrics
@@ -51,10 +54,13 @@ class IncidentSink:
             self.router.open.update({i.id: i for i in recent if i.category == "data_quality" and i.status == "open"})
 
     def handle(self, alerts: list[Alert]) -> list[Incident]:
-        """Group a batch of alerts; returns the incidents that changed (latest version of each)."""
+        """Group a batch of alerts; returns the incidents that changed (latest version of each).
+
+        The batch is grouped in (satellite, window end) order, whatever order the topic's partitions gave it in;
+        an alert older than what came before it still joins its incident (see ``IncidentTracker.add``)."""
         changes: list[Change] = []
         bodies: dict[str, str] = {}
-        for alert in alerts:
+        for alert in sorted(alerts, key=lambda a: (a.satellite, a.window_end, a.kind, a.id)):
             self.alerts_seen += 1
             if alert.id in self.tracker.seen or self.store.incident_of(alert.id) is not None:
                 if self.metrics is not None:
@@ -62,6 +68,15 @@ class IncidentSink:
                 continue  # a replayed alert: already in its incident
             if self.metrics is not None:
                 self.metrics.alerts.labels("grouped").inc()
+            clock = self.tracker.clock.get(alert.satellite)
+            if clock is not None and alert.window_end < clock:
+                # Late: the incident it belongs to may be one the tracker has already let go (the store has it).
+                # The batch is in time order, so anything this late was stored by an earlier batch.
+                self.tracker.recall(
+                    self.store.around(
+                        alert.satellite, alert.kind, alert.window_end - self.quiet, alert.window_end + self.quiet
+                    )
+                )
             bodies[alert.id] = alert.model_dump_json()
             changes += self.tracker.add(alert)
         return self._commit(changes, bodies)
@@ -75,8 +90,19 @@ class IncidentSink:
             return []
         self.store.apply(changes, bodies)
         latest: dict[str, Incident] = {}
+        retired: dict[str, Incident] = {}
         for ch in changes:
+            if ch.action == "merged":
+                latest.pop(ch.incident.id, None)
+                retired[ch.incident.id] = ch.incident
+                log.info("incident %s merged into %s (an earlier or bridging alert came late)", ch.incident.id, ch.into)
+                if self.on_change is not None:
+                    self.on_change(ch)
+                if self.metrics is not None:
+                    self.metrics.changes.labels(ch.action, ch.incident.category).inc()
+                continue
             latest[ch.incident.id] = ch.incident
+            retired.pop(ch.incident.id, None)
             log.log(
                 logging.DEBUG if ch.action == "updated" else logging.INFO,
                 "incident %s %s: %s %s alerts %d peak %.4f",
@@ -93,10 +119,18 @@ class IncidentSink:
                 self.metrics.changes.labels(ch.action, ch.incident.category).inc()
         incidents = list(latest.values())
         if self.router is not None:
-            self.router.route(incidents)
+            # An open fault incident that was merged ends in Alertmanager; its successor carries on.
+            gone = [
+                i.model_copy(update={"status": "resolved", "resolved_at": i.last_window_end})
+                for i in retired.values()
+                if i.id in self.router.open
+            ]
+            self.router.route([*incidents, *gone])
         if self.publish is not None:
             self.publish(incidents)
             self.store.mark_published({i.id: i.version for i in incidents})
+        if self.retire is not None and retired:
+            self.retire(list(retired))
         return incidents
 
     def republish(self) -> None:

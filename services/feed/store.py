@@ -62,6 +62,9 @@ class IncidentStore:
         with self._lock, self._db:
             for ch in changes:
                 inc = ch.incident
+                if ch.action == "merged" and ch.into is not None:
+                    self._merge(inc.id, ch.into, now)
+                    continue
                 row = self._db.execute("SELECT version FROM incidents WHERE id = ?", (inc.id,)).fetchone()
                 if row is not None and int(row[0]) >= inc.version:
                     continue
@@ -86,6 +89,20 @@ class IncidentStore:
                     "INSERT INTO audit (at, incident_id, action, actor, detail) VALUES (?, ?, ?, ?, ?)",
                     (now, inc.id, ch.action, "incidents-sink", detail),
                 )
+
+    def _merge(self, old: str, into: str, now: str) -> None:
+        """Retire incident ``old``, merged into ``into``: its alerts and acknowledgements move over, its row goes,
+        the audit trail says so under both ids. Called inside ``apply``'s transaction, after ``into`` is written."""
+        self._db.execute("UPDATE incident_alerts SET incident_id = ? WHERE incident_id = ?", (into, old))
+        self._db.execute("UPDATE acknowledgements SET incident_id = ? WHERE incident_id = ?", (into, old))
+        self._db.execute("DELETE FROM incidents WHERE id = ?", (old,))
+        self._db.executemany(
+            "INSERT INTO audit (at, incident_id, action, actor, detail) VALUES (?, ?, ?, ?, ?)",
+            [
+                (now, old, "merged", "incidents-sink", f"into {into}"),
+                (now, into, "merged", "incidents-sink", f"from {old}"),
+            ],
+        )
 
     def restore(self, incidents: list[Incident]) -> int:
         """Load incidents read back from the incidents topic into an empty or partial store (a lost cache):
@@ -166,6 +183,17 @@ class IncidentStore:
         with self._lock:
             rows = self._db.execute(q + " ORDER BY last_window_end, id", args).fetchall()
         return [Incident.model_validate_json(r[0]) for r in rows]
+
+    def around(self, satellite: str, kind: str, start: datetime, end: datetime) -> list[Incident]:
+        """Incidents of ``satellite`` and ``kind`` whose alerts span reaches into ``start``..``end``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM incidents WHERE satellite = ? AND kind = ? AND last_window_end >= ? "
+                "AND start <= ? ORDER BY last_window_end, id",
+                (satellite, kind, start.isoformat(), end.isoformat()),
+            ).fetchall()
+        found = [Incident.model_validate_json(r[0]) for r in rows]
+        return [i for i in found if i.first_window_end <= end]
 
     def query(
         self,
