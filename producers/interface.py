@@ -90,15 +90,12 @@ def require_simulator_sendable(satellite: str, width: int, height: int) -> None:
     INLINE_LIMIT, and that is refused too.
     """
     from satwatch.services.frames.frame import CHANNELS
+    from satwatch.services.simulator.scene import UnsimulatedSatelliteError, require_simulated_channels
 
-    profile = get_profile(satellite)
-    if profile.channels != CHANNELS:
-        raise SimulatorUnsendableError(
-            f"the simulator renders COMS-1's channels ({', '.join(CHANNELS)}), and [simulator] satellite is "
-            f"{profile.name}, whose profile has {len(profile.channels)} channels ({', '.join(profile.channels)}): "
-            "the detector would refuse every frame as wrong_channels. Simulate COMS-1 (or a profile with "
-            f"those four channels), or send real {profile.name} images with produce archive or produce watch"
-        )
+    try:
+        profile = require_simulated_channels(satellite)
+    except UnsimulatedSatelliteError as exc:
+        raise SimulatorUnsendableError(str(exc)) from None
     native = (width, height) == (profile.native_width, profile.native_height)
     c, h, w = profile.shrunk_shape if native else (len(CHANNELS), height, width)
     if c * h * w > INLINE_LIMIT:

@@ -43,7 +43,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="procedural: synthetic fields; texture: real COMS cloud fields moved, grown and faded",
     )
     p.add_argument("--textures", metavar="DIR", help="folder of real COMS frames for the texture scene")
-    p.add_argument("--satellite", help="satellite name recorded in labels (default COMS-1)")
+    p.add_argument(
+        "--satellite",
+        help="satellite profile that names the files and labels (default COMS-1); the simulator renders COMS-1's "
+        "four channels, so a profile of other channels (GK-2A, Himawari, MTSAT, GMS-5) is refused",
+    )
     p.add_argument("--area", help="KMA area code used in file names (default ea040ps)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

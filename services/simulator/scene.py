@@ -25,7 +25,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from satwatch.services.frames.frame import CHANNELS, Frame, kma_filename, write_rgb_png
+from satwatch.services.frames.frame import CHANNELS, Frame, write_rgb_png
+from satwatch.services.frames.profiles import SatelliteProfile, get_profile
 from satwatch.services.simulator.event import EventContext, SimEvent, _iso, _parse_time
 from satwatch.services.simulator.interface import EVENT_KINDS, WEATHER_KINDS, get_event_kind
 from satwatch.services.simulator.sun import cos_solar_zenith
@@ -544,6 +545,28 @@ def frame_dir(out_dir: Path, t: datetime) -> Path:
     return out_dir / f"{t:%Y%m%d}"
 
 
+class UnsimulatedSatelliteError(ValueError):
+    """A satellite whose channels the simulator does not render."""
+
+
+def require_simulated_channels(satellite: str) -> SatelliteProfile:
+    """The satellite's profile, when its channels are the four the simulator renders (COMS-1's).
+
+    The simulator renders ir01, ir02, swir and wv whatever satellite it is told: frames of a satellite of other
+    channels (GK-2A's 16, Himawari-8/9's 14, MTSAT's and GMS-5's own names) would each be refused by the
+    detector as wrong_channels, and an archive of them would hold no frame of that satellite.
+    """
+    profile = get_profile(satellite)
+    if profile.channels != CHANNELS:
+        raise UnsimulatedSatelliteError(
+            f"the simulator renders COMS-1's channels ({', '.join(CHANNELS)}), and the satellite asked for is "
+            f"{profile.name}, whose profile has {len(profile.channels)} channels ({', '.join(profile.channels)}): "
+            "the detector would refuse every frame as wrong_channels. Simulate COMS-1 (or a profile with "
+            f"those four channels), or use real {profile.name} images (produce archive or produce watch)"
+        )
+    return profile
+
+
 def write_archive(cfg: SimConfig, out_dir: str | Path, progress: bool = True) -> Path:
     """Write every frame as KMA-named PNGs under ``out_dir/YYYYMMDD/``, plus labels.json and simulation.json.
 
@@ -554,6 +577,7 @@ def write_archive(cfg: SimConfig, out_dir: str | Path, progress: bool = True) ->
 
     from satwatch.services.simulator.scenes import open_scene
 
+    profile = require_simulated_channels(cfg.satellite)  # files named as that satellite's, read back as it
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sim = open_scene(cfg)
@@ -580,13 +604,13 @@ def write_archive(cfg: SimConfig, out_dir: str | Path, progress: bool = True) ->
             d = frame_dir(out, t)
             d.mkdir(exist_ok=True)
             for name, rgb in images.items():
-                Image.fromarray(rgb, mode="RGB").save(d / kma_filename(name, cfg.area, t), compress_level=1)
+                Image.fromarray(rgb, mode="RGB").save(d / profile.filename(name, t, cfg.area), compress_level=1)
         return out
     for frame in tqdm(sim.frames(), **bar):
         d = frame_dir(out, frame.time)
         d.mkdir(exist_ok=True)
         for c, name in enumerate(frame.channels):
-            write_rgb_png(d / kma_filename(name, cfg.area, frame.time), frame.data[c])
+            write_rgb_png(d / profile.filename(name, frame.time, cfg.area), frame.data[c])
     return out
 
 

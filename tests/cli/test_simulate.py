@@ -27,6 +27,33 @@ def test_simulate_writes_an_archive(tmp_path: Path) -> None:
     assert load_labels(out / "labels.json")  # half a day holds at least one event
 
 
+def test_a_satellite_of_the_simulators_channels_gets_its_own_file_names_others_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An archive simulated for a satellite is read back as that satellite (its profile names the files); one
+    whose channels the simulator does not render is refused instead of written as COMS-1 files."""
+    from satwatch.services.frames import profiles
+
+    coms = profiles.get_profile("COMS-1")
+    mine = coms.model_copy(
+        update={
+            "name": "MY-SAT",
+            "filename_patterns": (r"mysat_(?P<channel>[a-z0-9]+)_(?P<area>[a-z0-9]+)_(?P<stamp>\d{12})\.png",),
+            "filename_template": "mysat_{channel}_{area}_{stamp}.png",
+        }
+    )
+    monkeypatch.setitem(profiles._REGISTRY, "MY-SAT", mine)
+    out = tmp_path / "mine"
+    args = ["simulate", "--out", str(out), "--days", "0.25", "--width", "64", "--height", "72", "--quiet"]
+    assert main([*args, "--satellite", "MY-SAT"]) == 0
+    assert len(Archive(out, "MY-SAT")) == 24 and all(p.name.startswith("mysat_") for p in out.rglob("*.png"))
+    capsys.readouterr()
+    assert main(["simulate", "--out", str(tmp_path / "gk2a"), "--satellite", "GK-2A", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "simulator renders COMS-1's channels" in err and "GK-2A" in err
+    assert not (tmp_path / "gk2a").exists()
+
+
 def test_no_events_and_settings_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SATWATCH_SIMULATOR__WIDTH", "48")
     monkeypatch.setenv("SATWATCH_SIMULATOR__HEIGHT", "50")

@@ -54,7 +54,7 @@ def test_a_simulator_set_to_a_satellite_of_other_channels_is_refused(satellite: 
     """The simulator renders COMS-1's four channels whatever [simulator] satellite says: a GK-2A or Himawari
     simulator (whose real frames are too large to go inline) sends four-channel frames that fit inline but
     that the detector refuses, every one, as wrong_channels; refused at the start instead."""
-    with pytest.raises(SimulatorUnsendableError, match=f"simulator renders COMS-1's channels.*is {satellite}"):
+    with pytest.raises(SimulatorUnsendableError, match=f"renders COMS-1's channels.*asked for is {satellite}"):
         require_simulator_sendable(satellite, 375, 300)
     settings = Settings()
     settings.simulator.satellite = satellite
