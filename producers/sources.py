@@ -181,10 +181,10 @@ class DirectoryWatcher:
                     if self._on_unrecognised is not None:
                         self._on_unrecognised(path)
                     log.warning(
-                        "%s: not a %s %s image (naming %s); ignored",
+                        "%s: not a %s%s image (naming %s); ignored",
                         path,
                         self.satellite,
-                        f"area {self.area}" if name is not None else "",
+                        f" area {self.area}" if name is not None else "",
                         self.profile.filename_template,
                     )
                 continue

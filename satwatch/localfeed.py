@@ -72,9 +72,10 @@ class LocalFeed:
         weather = sum(1 for i in incidents if i.category == "weather")
         n_alerts = sum(i.alert_count for i in incidents)
         ratio = f"{n_alerts / len(incidents):.1f}" if incidents else "n/a"
+        faults = len(incidents) - weather
         return (
-            f"{n_alerts} alerts -> {len(incidents)} incidents ({weather} weather, {len(incidents) - weather} "
-            f"instrument faults; {ratio} alerts an incident); incident store {self.feed.store}"
+            f"{n_alerts} alerts -> {len(incidents)} incidents ({weather} weather, {faults} instrument "
+            f"fault{'' if faults == 1 else 's'}; {ratio} alerts an incident); incident store {self.feed.store}"
         )
 
     def stop(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from tqdm import tqdm
@@ -29,6 +30,11 @@ from satwatch.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 
+def _when(t: datetime | None) -> str:
+    """A frame time as every other log line and the feed write it (``2011-03-03 06:45Z``)."""
+    return "(time unknown)" if t is None else f"{t:%Y-%m-%d %H:%M}Z"
+
+
 def publish_live(stream: FrameStream, publisher: FramePublisher, dead_letter_topic: str) -> int:
     """Send each item as it comes, one at a time, and record it as handled only once Kafka has it.
 
@@ -42,14 +48,14 @@ def publish_live(stream: FrameStream, publisher: FramePublisher, dead_letter_top
         publisher.flush()
         n += 1
         if publisher.failed > failed:
-            log.error("not published %s; a restart will send it again", item.time)
+            log.error("not published %s; a restart will send it again", _when(item.time))
             continue
         if stream.on_handled is not None:
             stream.on_handled(item, reason is not None)
         if reason is None:
-            log.info("published %s", item.time)
+            log.info("published %s", _when(item.time))
         else:  # the publisher has logged what is wrong
-            log.info("refused %s (%s); sent to %s", item.time, reason, dead_letter_topic)
+            log.info("refused %s (%s); sent to %s", _when(item.time), reason, dead_letter_topic)
     return n
 
 

@@ -34,7 +34,11 @@ class DetectorMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.frames_consumed = Counter(
-            "satwatch_frames_consumed", "Frames taken off the frames topic", ["satellite"], registry=r
+            "satwatch_frames_consumed",
+            "Valid frames taken off the frames topic and processed; refused messages are counted in "
+            "satwatch_invalid_frames_total instead",
+            ["satellite"],
+            registry=r,
         )
         self.frame_age = Histogram(
             "satwatch_frame_age_seconds",

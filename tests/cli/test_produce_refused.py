@@ -96,11 +96,11 @@ def test_watch_refuses_bad_times_goes_on_and_a_restart_does_not_retry_them(setti
     finally:
         out = _stop(proc)
     assert reasons(settings, 2) == [b"corrupt_png", b"wrong_shape"]
-    assert f"refused {at(CORRUPT)} (corrupt_png); sent to {settings.kafka.dead_letter_topic}" in out
-    assert f"refused {at(HALF)} (wrong_shape); sent to {settings.kafka.dead_letter_topic}" in out
+    assert f"refused {at(CORRUPT):%Y-%m-%d %H:%M}Z (corrupt_png); sent to {settings.kafka.dead_letter_topic}" in out
+    assert f"refused {at(HALF):%Y-%m-%d %H:%M}Z (wrong_shape); sent to {settings.kafka.dead_letter_topic}" in out
     assert "750 wide x 650 high" in out and "send the images at the native size" in out
-    assert f"published {at(GOOD)}" in out
-    assert f"published {at(CORRUPT)}" not in out and f"published {at(HALF)}" not in out
+    assert f"published {at(GOOD):%Y-%m-%d %H:%M}Z" in out
+    assert f"published {at(CORRUPT):%Y-%m-%d %H:%M}Z" not in out and f"published {at(HALF):%Y-%m-%d %H:%M}Z" not in out
     kept = json.loads(position.read_text())
     assert kept["published"] == [at(GOOD).isoformat()]
     assert kept["refused"] == [at(CORRUPT).isoformat(), at(HALF).isoformat()]

@@ -137,3 +137,14 @@ def test_refused_times_are_kept_apart_from_published_ones_and_not_read_again(tmp
     assert scan_settled(restarted, clock) == []  # neither is read again after a restart
     state.write_text(json.dumps({"horizon": None, "published": [T0.isoformat()]}))  # a position from before
     assert WatchPosition(state).published(T0) and WatchPosition(state).refused == set()
+
+
+def test_unrecognised_file_warning_reads_cleanly(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """One space between the words whether or not the file's area is known (it read 'COMS-1  image')."""
+    (tmp_path / "COMS_IR1_201103030830.png").write_bytes(b"x")
+    clock = Clock()
+    w = DirectoryWatcher(tmp_path, settle_seconds=0.5, clock=clock)
+    with caplog.at_level("WARNING"):
+        scan_settled(w, clock)
+    (message,) = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
+    assert "not a COMS-1 image (naming" in message and "  " not in message
