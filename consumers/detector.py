@@ -28,11 +28,15 @@ from satwatch.services.config import Settings
 from satwatch.services.detection.alerts import Alert, alert_from_json
 from satwatch.services.detection.detector import FrameOutcome, InvalidFrame
 from satwatch.services.detection.router import FrameDetector
+from satwatch.services.detection.window import Admission
 from satwatch.services.frames.claimcheck import ClaimCheckReader
 from satwatch.services.frames.codec import Encoding, FrameDecodeError, FrameMeta, decode_inline, decode_meta
 from satwatch.services.frames.frame import Frame
 
 log = logging.getLogger(__name__)
+
+#: Refusals by the window's order check alone (the header's time): an inline payload is still checked under them.
+ORDER_REFUSALS = frozenset({Admission.DUPLICATE.value, Admission.OUT_OF_ORDER.value})
 
 #: Poll batches started (decoded, scoring queued) ahead of the one being finished. Two keep both scoring
 #: workers supplied through a poll that finds nothing fetched; each costs only its frames' memory.
@@ -340,7 +344,15 @@ class DetectorConsumer:
                         f"message key {shown!r} differs from its satellite {meta.satellite!r}; frames are keyed "
                         "by satellite so that one satellite's frames stay in order in one partition",
                     )
-                self.detector.validate_meta(meta)
+                try:
+                    self.detector.validate_meta(meta)
+                except InvalidFrame as exc:
+                    # The order check needs only the header, but a corrupt or truncated inline payload under an
+                    # already-processed time is a fault, not a harmless duplicate: its integrity refusal
+                    # (checksum_mismatch, wrong_size, corrupt_payload) wins. A claim check is not read for it.
+                    if exc.reason in ORDER_REFUSALS and meta.encoding != Encoding.CLAIM_CHECK:
+                        self._frame(meta, payload)
+                    raise
                 return self._frame(meta, payload)
         except (FrameDecodeError, InvalidFrame) as exc:
             if not replay:  # a replayed message was dead-lettered the first time round

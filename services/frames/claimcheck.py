@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from satwatch.services.frames.archive import Archive
-from satwatch.services.frames.codec import FrameDecodeError, FrameMeta, checksum, parse_claim_check
+from satwatch.services.frames.codec import FrameDecodeError, FrameMeta, checksum, frame_label, parse_claim_check
 from satwatch.services.frames.frame import Frame, shrink
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,11 @@ class ClaimCheckReader:
         if tuple(full.data.shape) != tuple(meta.shape):
             raise FrameDecodeError(
                 "wrong_shape",
-                f"claim check {uri} says shape {list(meta.shape)}, the archive's frame is {list(full.data.shape)}",
+                f"{frame_label(meta)}: claim check {uri} says shape {list(meta.shape)}, the archive's frame is "
+                f"{list(full.data.shape)}",
             )
         if checksum(full.data) != meta.checksum:
-            raise FrameDecodeError("checksum_mismatch", f"archive frame at {uri} does not match its checksum")
+            raise FrameDecodeError(
+                "checksum_mismatch", f"{frame_label(meta)}: archive frame at {uri} does not match its checksum"
+            )
         return shrink(full)

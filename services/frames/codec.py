@@ -188,25 +188,36 @@ def inflate_bounded(payload: bytes, limit: int) -> bytes:
     return raw
 
 
+def frame_label(meta: FrameMeta) -> str:
+    """How a refusal names the frame: satellite and observation time (UTC), as the detector's refusals do."""
+    return f"{meta.satellite} {meta.time.astimezone(UTC):%Y-%m-%d %H:%M}"
+
+
 def decode_inline(meta: FrameMeta, payload: bytes, expected_shape: tuple[int, int, int] | None = None) -> Frame:
     """Rebuild an inline frame, checking shape, size and checksum.
 
     ``expected_shape`` (the satellite profile's shrunk shape) is checked before anything is decompressed.
     """
+    which = frame_label(meta)
     if expected_shape is not None and tuple(meta.shape) != tuple(expected_shape):
-        raise FrameDecodeError("wrong_shape", f"shape {list(meta.shape)}, expected {list(expected_shape)}")
+        raise FrameDecodeError("wrong_shape", f"{which}: shape {list(meta.shape)}, expected {list(expected_shape)}")
     expected = meta.nbytes
     if meta.encoding == Encoding.RAW:
         raw = payload
     elif meta.encoding == Encoding.RAW_ZLIB:
-        raw = inflate_bounded(payload, expected)
+        try:
+            raw = inflate_bounded(payload, expected)
+        except FrameDecodeError as exc:
+            raise FrameDecodeError(exc.reason, f"{which}: {exc}") from exc
     else:
-        raise FrameDecodeError("unsupported_encoding", f"cannot decode {meta.encoding} inline")
+        raise FrameDecodeError("unsupported_encoding", f"{which}: cannot decode {meta.encoding} inline")
     if len(raw) != expected:
-        raise FrameDecodeError("wrong_size", f"payload holds {len(raw)} bytes, shape {meta.shape} needs {expected}")
+        raise FrameDecodeError(
+            "wrong_size", f"{which}: payload holds {len(raw)} bytes, shape {meta.shape} needs {expected}"
+        )
     data = np.frombuffer(raw, dtype=np.uint8).reshape(meta.shape)
     if checksum(data) != meta.checksum:
-        raise FrameDecodeError("checksum_mismatch", "payload checksum does not match its metadata")
+        raise FrameDecodeError("checksum_mismatch", f"{which}: payload checksum does not match its metadata")
     return Frame(meta.satellite, meta.time, tuple(meta.channels), data.copy())
 
 

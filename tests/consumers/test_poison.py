@@ -27,7 +27,7 @@ from satwatch.services.detection.metrics import DetectorMetrics
 from satwatch.services.frames.codec import encode_claim_check, encode_inline
 from satwatch.services.frames.frame import CHANNELS, Frame, kma_filename, write_rgb_png
 from satwatch.services.simulator.scene import SceneSimulator, SimConfig
-from satwatch.topics import DLQ_REASON, ensure_topics
+from satwatch.topics import DLQ_ERROR, DLQ_REASON, ensure_topics
 from tests.consumers.running import run_detector
 from tests.producers.test_publisher import read_topic
 
@@ -279,3 +279,23 @@ def test_claim_checks_are_refused_without_configured_roots(settings: Settings) -
     with pytest.raises(FrameDecodeError, match="no detector.claim_check_roots") as err:
         allowed_claim_check_root("/", settings.detector.claim_check_roots)
     assert err.value.reason == "claim_check_refused"
+
+
+def test_a_corrupt_copy_of_a_processed_frame_is_refused_for_its_corruption(
+    settings: Settings, stream: list[Frame]
+) -> None:
+    """A replayed or retried message whose time was already processed, but whose payload is damaged, is
+    parked for the damage (``checksum_mismatch``, ``wrong_size``), naming the frame, not as a harmless
+    ``duplicate``; an intact copy still is a duplicate."""
+    frames = stream[:4]
+    old = encode_inline(frames[1])
+    bad = [old[:-40] + bytes(40), old[: len(old) // 2], old]
+    messages = [(b"COMS-1", encode_inline(f)) for f in frames[:3]]
+    messages += [(b"COMS-1", v) for v in bad] + [(b"COMS-1", encode_inline(frames[3]))]
+    ensure_topics(settings.kafka)
+    send_all(settings, messages)
+    run_detector(settings, len(frames), DetectorMetrics(), timeout=120, exact=True)
+    dead = read_topic(settings, settings.kafka.dead_letter_topic, len(bad), timeout=30)
+    assert [dict(m.headers)[DLQ_REASON].decode() for m in dead] == ["checksum_mismatch", "wrong_size", "duplicate"]
+    named = f"COMS-1 {frames[1].time:%Y-%m-%d %H:%M}: "
+    assert all(dict(m.headers)[DLQ_ERROR].decode().startswith(named) for m in dead)
