@@ -228,8 +228,9 @@ class FeedApp:
         return FileResponse(self.pictures / alert_id / f"{name}.png", headers={"Cache-Control": "max-age=86400"})
 
     async def events(self, request: Request) -> Response:
-        """Server-sent events: one ``incident`` event per changed incident, after the audit sequence number
-        given by ``Last-Event-ID`` or ``?since=``."""
+        """Server-sent events: one ``incident`` event per changed incident, and a ``retired`` event (its id and
+        the id it was merged into) per incident merged away, after the audit sequence number given by
+        ``Last-Event-ID`` or ``?since=``."""
         if (refused := self._read_refused(request)) is not None:
             return refused
         start = request.headers.get("last-event-id") or request.query_params.get("since") or "0"
@@ -246,10 +247,14 @@ class FeedApp:
                 entries = self.store.audit(since=seq, limit=500)
                 if entries:
                     seq = entries[-1].seq
+                    merged = {e.incident_id: e.detail.removeprefix("into ") for e in entries if e.action == "merged"}
                     for iid in dict.fromkeys(e.incident_id for e in entries):
                         inc = self.store.get(iid)
                         if inc is not None:
                             yield f"id: {seq}\nevent: incident\ndata: {json.dumps(self.view(inc))}\n\n"
+                        elif iid in merged:  # merged into another (a late earlier alert): the page drops its card
+                            gone = json.dumps({"id": iid, "into": merged[iid]})
+                            yield f"id: {seq}\nevent: retired\ndata: {gone}\n\n"
                     quiet = 0.0
                     continue
                 await asyncio.sleep(self.settings.poll_seconds)

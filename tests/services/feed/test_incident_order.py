@@ -6,7 +6,9 @@ first alert gives."""
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -173,3 +175,28 @@ def test_a_bridging_alert_joins_two_parts_but_not_concurrent_events_elsewhere() 
     merged = ch[-2].incident
     assert merged.id == incident_id("COMS-1", "anomaly", T0) and merged.alert_count == 3
     assert len(tr.incidents) == 2
+
+
+def test_the_page_is_told_to_drop_a_merged_incident(tmp_path: Path) -> None:
+    from satwatch.services.feed.app import create_app
+    from satwatch.services.feed.server import FeedServer
+
+    store = IncidentStore(tmp_path / "i.sqlite")
+    sink = IncidentSink(store, SETTINGS)
+    (old,) = sink.handle([make_alert(10), make_alert(11)])
+    (new,) = sink.handle([make_alert(9)])
+    server = FeedServer(create_app(store, SETTINGS)).start()
+    try:
+        events: list[tuple[str, dict[str, str]]] = []
+        with urllib.request.urlopen(f"{server.url}/api/events?since=0", timeout=5) as resp:
+            kind = ""
+            while len(events) < 2:
+                line = resp.readline().decode().strip()
+                if line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    events.append((kind, json.loads(line.removeprefix("data: "))))
+    finally:
+        server.stop()
+    assert ("retired", {"id": old.id, "into": new.id}) in events
+    assert [d["id"] for k, d in events if k == "incident"] == [new.id]
