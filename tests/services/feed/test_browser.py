@@ -107,6 +107,8 @@ def test_page_follows_the_stream(browser: Any, live_feed: tuple[str, Settings, I
     card = alice.locator("[data-testid=incident]")
     assert card.count() == 1 and "anomaly" in card.inner_text() and "1 alerts" in card.inner_text()
     assert alice.locator("[data-testid=placeholder-strip]").count() == 1  # no pictures from the detector yet
+    chart = alice.text_content("[data-testid=score-chart]") or ""  # the score chart says what it plots, when
+    assert "threshold" in chart and "Z" in chart and "score" in chart
 
     assert alice.locator("[data-testid=nowcast]").count() == 0  # this alert carried no analog nowcast
 
