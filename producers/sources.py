@@ -15,7 +15,7 @@ import numpy as np
 
 from satwatch.producers.publisher import Rejected, SourceItem
 from satwatch.services.frames.archive import Archive
-from satwatch.services.frames.frame import Frame, load_plane
+from satwatch.services.frames.frame import ChannelSizeError, Frame, check_channel_sizes, load_plane
 from satwatch.services.frames.profiles import SatelliteProfile, get_profile
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,10 @@ def archive_source(
         origin = ",".join(str(p) for p in archive.files(t).paths.values())
         try:
             frame = archive.load(t)
+        except ChannelSizeError as exc:
+            yield Rejected(
+                "wrong_shape", f"frame {t:%Y-%m-%d %H:%M}: {exc}", origin, satellite=archive.satellite, time=t
+            )
         except (OSError, ValueError) as exc:
             error = f"cannot read frame {t:%Y-%m-%d %H:%M}: {exc}"
             yield Rejected("corrupt_png", error, origin, satellite=archive.satellite, time=t)
@@ -218,12 +222,15 @@ class DirectoryWatcher:
     def _load(self, t: datetime, files: dict[str, Path]) -> SourceItem:
         origin = ",".join(str(files[c]) for c in self.channels)
         try:
+            check_channel_sizes({c: files[c] for c in self.channels}, self.profile)
             planes = [load_plane(files[c], self.profile) for c in self.channels]
             if len({p.shape for p in planes}) != 1:
                 raise ValueError(f"channel sizes differ: {[p.shape for p in planes]}")
             return Frame(self.satellite, t, self.channels, np.stack(planes), origin, self.area)
         except (OSError, ValueError) as exc:
             payload = b"".join(files[c].read_bytes()[:65536] for c in self.channels if files[c].exists())
+            if isinstance(exc, ChannelSizeError):  # the files read; one is not the others' size
+                return Rejected("wrong_shape", f"frame {t:%Y-%m-%d %H:%M}: {exc}", origin, payload, self.satellite, t)
             return Rejected(
                 "corrupt_png", f"cannot read frame {t:%Y-%m-%d %H:%M}: {exc}", origin, payload, self.satellite, t
             )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from satwatch.services.frames.frame import Frame, load_plane
+from satwatch.services.frames.frame import Frame, check_channel_sizes, load_plane
 from satwatch.services.frames.profiles import SatelliteProfile, get_profile
 from satwatch.services.frames.windows import frames_after, window_ending, windows_over
 
@@ -141,6 +141,7 @@ class Archive:
     def load(self, time: datetime) -> Frame:
         """One complete frame, shrunk by the profile's preprocessing (files already at the shrunk size pass)."""
         files = self._files[time]
+        check_channel_sizes({c: files.paths[c] for c in self.channels}, self.profile)  # ChannelSizeError
         planes = [load_plane(files.paths[c], self.profile) for c in self.channels]
         shapes = {p.shape for p in planes}
         if len(shapes) != 1:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -94,6 +96,45 @@ def read_image(path: str | Path, bit_depth: int = 8) -> np.ndarray:
             f"declares; set the profile's bit_depth to the files' depth"
         )
     return arr
+
+
+class ChannelSizeError(ValueError):
+    """A frame whose channel files are not all one size: a shape fault (``wrong_shape``), not a corrupt file."""
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file, from its header alone."""
+    with Image.open(path) as im:
+        return im.size
+
+
+def check_channel_sizes(paths: Mapping[str, str | Path], profile: SatelliteProfile) -> None:
+    """Raise :class:`ChannelSizeError` naming each channel file whose size differs from the others'.
+
+    Read from the files' headers before any is decoded, so the message gives the sizes as stored (width x
+    height), against the size the other channels share and the profile's native size.
+    """
+    sizes = {c: image_size(p) for c, p in paths.items()}
+    if len(set(sizes.values())) <= 1:
+        return
+    native = (profile.native_width, profile.native_height)
+    shrunk = (profile.shrunk_width, profile.shrunk_height)
+    counts = Counter(sizes.values())
+    (common, n), *rest = counts.most_common()
+    if rest and rest[0][1] == n:  # no size most channels share: take the profile's native size, if any has it
+        common = native if native in counts else common
+    odd = [c for c, size in sizes.items() if size != common]
+
+    def named(c: str) -> str:
+        return f"{c} ({Path(paths[c]).name}) is {sizes[c][0]} wide x {sizes[c][1]} high"
+
+    what = {native: f"the {profile.name} native size", shrunk: f"the {profile.name} shrunk size"}.get(
+        common, f"not the {profile.name} native size {native[0]} x {native[1]}"
+    )
+    others = "the other channels" if n > 1 else "another channel"
+    raise ChannelSizeError(
+        f"{'; '.join(named(c) for c in odd)}; expected {common[0]} x {common[1]} like {others} ({what})"
+    )
 
 
 def load_plane(path: str | Path, profile: SatelliteProfile) -> np.ndarray:

@@ -148,3 +148,42 @@ def test_unrecognised_file_warning_reads_cleanly(tmp_path, caplog) -> None:  # t
         scan_settled(w, clock)
     (message,) = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
     assert "not a COMS-1 image (naming" in message and "  " not in message
+
+
+def _real_frame_with_ir01_resized(folder: Path) -> Path:
+    """A real study frame (COMS-1, 1500 x 1300) copied into ``folder`` with its ir01 resized to 1400 x 1300."""
+    import shutil
+
+    from PIL import Image
+
+    from tests.helpers import shared_data
+
+    real = shared_data("study", "raw_images") / "201103031245_image"
+    folder.mkdir(parents=True, exist_ok=True)
+    for png in sorted(real.glob("*.png")):
+        if "_ir01_" in png.name:
+            with Image.open(png) as im:
+                im.resize((1400, 1300)).save(folder / png.name)
+        else:
+            shutil.copyfile(png, folder / png.name)
+    return folder / "coms_mi_le1b_ir01_ea040ps_201103031245.png"
+
+
+def test_one_real_channel_of_the_wrong_size_is_wrong_shape_naming_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Not corrupt_png with numpy shapes mixing shrunk and native sizes: wrong_shape, the channel file named,
+    its size as stored against the other channels' (the profile's native size)."""
+    from satwatch.producers.sources import archive_source
+    from satwatch.services.frames.archive import Archive
+
+    odd = _real_frame_with_ir01_resized(tmp_path / "drop")
+    clock = Clock()
+    w = DirectoryWatcher(tmp_path / "drop", settle_seconds=0.5, clock=clock)
+    watched = scan_settled(w, clock)
+    replayed = list(archive_source(Archive(tmp_path / "drop")))
+    for out in (watched, replayed):
+        assert len(out) == 1 and isinstance(out[0], Rejected), out
+        assert out[0].reason == "wrong_shape"
+        assert out[0].error == (
+            f"frame 2011-03-03 12:45: ir01 ({odd.name}) is 1400 wide x 1300 high; expected 1500 x 1300 like the "
+            "other channels (the COMS-1 native size)"
+        )
