@@ -116,7 +116,9 @@ class DirectoryWatcher:
 
     Files are recognised by the satellite profile's naming, in any sub-folder. A file counts as landed once
     its size has been stable for ``settle_seconds`` (writers copy files in pieces). A time whose channels
-    stay incomplete for ``incomplete_after`` is rejected as missing a channel. Image files the profile's
+    stay incomplete for ``incomplete_after`` is rejected as missing a channel. A channel file that stays empty
+    (0 bytes: a failed transfer) for ``empty_after`` seconds (at least the settle time) has its frame refused
+    at once as ``corrupt_png``, the file named, rather than waited for. Image files the profile's
     naming does not recognise are logged once each and counted in ``unrecognised``. Only one area is taken:
     ``area``, or the first one seen (files of other areas are counted as unrecognised).
     """
@@ -128,6 +130,7 @@ class DirectoryWatcher:
         area: str | None = None,
         settle_seconds: float = 0.5,
         incomplete_after: timedelta = timedelta(minutes=30),
+        empty_after: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         on_unrecognised: Callable[[Path], None] | None = None,
         position: WatchPosition | None = None,
@@ -143,6 +146,7 @@ class DirectoryWatcher:
         self._on_unrecognised = on_unrecognised
         self.settle_seconds = settle_seconds
         self.incomplete_after = incomplete_after.total_seconds()
+        self.empty_after = max(empty_after, settle_seconds)
         self._clock = clock
         self._sizes: dict[Path, tuple[int, float]] = {}  # path -> (size, first time seen at that size)
         self._pending: dict[datetime, dict[str, Path]] = {}
@@ -168,14 +172,16 @@ class DirectoryWatcher:
             if seen is None or seen[0] != size:
                 self._sizes[path] = (size, now)
                 continue
-            if size > 0 and now - seen[1] >= self.settle_seconds:
-                stable.append(path)
+            if now - seen[1] >= (self.settle_seconds if size > 0 else self.empty_after):
+                stable.append(path)  # an empty one too once it has stayed empty: scan refuses its frame
         return stable
 
     def scan(self) -> list[SourceItem]:
         """One pass: frames completed since the last pass (in time order) and rejections."""
         now = self._clock()
-        for path in self._stable_files():
+        stable = self._stable_files()
+        emptied = {path for path in stable if self._sizes[path][0] == 0}  # stayed empty for empty_after
+        for path in stable:
             name = self.profile.parse_filename(path.name)
             if name is not None and self.area is None:
                 self.area = name.area
@@ -199,7 +205,20 @@ class DirectoryWatcher:
         out: list[SourceItem] = []
         for t in sorted(self._pending):
             files = self._pending[t]
-            if all(c in files for c in self.channels):
+            empty = [c for c in self.channels if c in files and files[c] in emptied]
+            if empty:
+                out.append(
+                    Rejected(
+                        "corrupt_png",
+                        f"frame {t:%Y-%m-%d %H:%M}: "
+                        + "; ".join(f"{c} file {files[c].name} is empty (0 bytes)" for c in empty)
+                        + f" {self.empty_after:g} s after it appeared: a failed or unfinished transfer",
+                        ",".join(str(files[c]) for c in self.channels if c in files),
+                        satellite=self.satellite,
+                        time=t,
+                    )
+                )
+            elif all(c in files for c in self.channels):
                 out.append(self._load(t, files))
             elif now - self._first_seen[t] >= self.incomplete_after:
                 missing = [c for c in self.channels if c not in files]

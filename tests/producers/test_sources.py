@@ -187,3 +187,36 @@ def test_one_real_channel_of_the_wrong_size_is_wrong_shape_naming_it(tmp_path) -
             f"frame 2011-03-03 12:45: ir01 ({odd.name}) is 1400 wide x 1300 high; expected 1500 x 1300 like the "
             "other channels (the COMS-1 native size)"
         )
+
+
+def test_an_empty_channel_file_is_refused_once_it_stays_empty_naming_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A failed transfer leaves a 0-byte swir file: not half an hour of silence and then 'still lacks
+    ['swir']', but a refusal once it has stayed empty for ``empty_after``, naming the empty file."""
+    clock = Clock()
+    w = DirectoryWatcher(tmp_path, settle_seconds=0.5, empty_after=10.0, clock=clock)
+    frame = make_frame(T0)
+    land(tmp_path, frame, ("ir01", "ir02", "wv"))
+    empty = tmp_path / kma_filename("swir", "ea040ps", T0)
+    empty.touch()
+    assert scan_settled(w, clock) == [], "an empty file may still be being written"
+    clock.t += 10.0
+    out = w.scan()
+    assert len(out) == 1 and isinstance(out[0], Rejected) and out[0].reason == "corrupt_png"
+    assert out[0].error == (
+        f"frame 2024-07-01 00:00: swir file {empty.name} is empty (0 bytes) 10 s after it appeared: a failed or "
+        "unfinished transfer"
+    )
+    assert str(empty) in out[0].origin.split(",")
+    assert w.scan() == []  # refused once
+
+
+def test_an_empty_file_filled_in_time_is_published(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clock = Clock()
+    w = DirectoryWatcher(tmp_path, settle_seconds=0.5, empty_after=10.0, clock=clock)
+    frame = make_frame(T0)
+    land(tmp_path, frame, ("ir01", "ir02", "wv"))
+    (tmp_path / kma_filename("swir", "ea040ps", T0)).touch()
+    assert scan_settled(w, clock) == []
+    land(tmp_path, frame, ("swir",))
+    out = scan_settled(w, clock)
+    assert len(out) == 1 and isinstance(out[0], Frame)
