@@ -75,7 +75,12 @@ class DetectorSettings(BaseModel):
     rerank: bool = Field(True, description="re-rank search candidates with the exact ground-truth metric")
     rerank_candidates: int = Field(50, description="embedding neighbours re-ranked exactly")
     exclude_recent_hours: float = Field(0.0, description="ignore neighbours ending within this many hours")
-    anomaly_threshold: float | None = Field(None, description="overrides the model card's calibrated threshold")
+    anomaly_threshold: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="overrides the model card's calibrated threshold (any finite number: a model whose normal "
+        "scores are negative takes a negative one)",
+    )
     model_threads: int = Field(2, description="onnxruntime threads per model (the machine's cores suit most)")
     scoring_workers: int = Field(
         2,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import threading
 
@@ -43,7 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "per satellite profile to serve several model sets at once (config detector.model_dirs); frames of a "
         "profile with none are refused as no_model",
     )
-    p.add_argument("--threshold", type=float, help="anomaly threshold; overrides the model card's calibrated one")
+    p.add_argument(
+        "--threshold",
+        type=finite_float,
+        help="anomaly threshold, any finite number (a model whose normal scores are negative, as COMS-1's v2 set "
+        "on real frames, takes a negative one); overrides the model card's calibrated one",
+    )
     p.add_argument("--metrics-port", type=int, help="Prometheus port (config metrics.port; 0 = a free port)")
     p.add_argument("--group-id", help="Kafka consumer group (config kafka.group_id)")
     p.add_argument("--exit-when-idle", type=float, metavar="SECONDS", help="stop after this long without frames")
@@ -107,6 +113,14 @@ def parse_model_dirs(values: list[str]) -> tuple[str | None, dict[str, str]]:
 
 def print_alert(alert: Alert) -> None:
     print(alert.summary(), flush=True)
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a float that is a number (not nan or inf)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
 
 
 def describe_thresholds(detector: FrameDetector) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 from satwatch.services.config import DetectorSettings, Settings
 from satwatch.services.detection.alerts import Alert, AlertStore, SimilarEvent, alert_id
 from satwatch.services.detection.journal import IndexJournal
-from satwatch.services.detection.metrics import DetectorMetrics
+from satwatch.services.detection.metrics import DetectorMetrics, score_ratio
 from satwatch.services.detection.quality import FrameHistory, frame_findings, model_mismatch, pixel_stats
 from satwatch.services.detection.scores import FrameScore
 from satwatch.services.detection.seams import Encoder, Index, Reranker, Scorer
@@ -434,7 +434,7 @@ class Detector:
         m.frames_consumed.labels(sat).inc()
         m.anomaly_score.labels(sat).set(score)
         m.anomaly_scores.observe(score)
-        m.anomaly_score_ratio.labels(sat).observe(score / self.threshold)
+        m.anomaly_score_ratio.labels(sat).observe(score_ratio(score, self.threshold))
         m.window_fill.labels(sat).set(window.fill)
         m.last_frame_time.labels(sat).set(frame.time.timestamp())
         now = self._now().timestamp()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -20,11 +21,28 @@ _AGE_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 86400)
 SCORE_BUCKET_FACTORS = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0, 8.0)
 
 
+def threshold_scale(threshold: float) -> float:
+    """The unit scores are measured in against a threshold: the threshold itself when positive; else (a model
+    whose normal scores are negative, and a threshold set on them) its size, at least 1."""
+    if not math.isfinite(threshold):
+        raise ValueError(f"an anomaly threshold must be a finite number, got {threshold}")
+    return threshold if threshold > 0 else max(abs(threshold), 1.0)
+
+
+def score_ratio(score: float, threshold: float) -> float:
+    """A score against the threshold on one scale for every model set: 1 is the alert line, above 1 alerts.
+
+    ``score / threshold`` for a positive threshold; for any other, ``1 + (score - threshold) / scale`` (the same
+    formula, with :func:`threshold_scale`), so a negative or zero threshold keeps the order and the alert line.
+    """
+    return 1.0 + (score - threshold) / threshold_scale(threshold)
+
+
 def score_buckets(threshold: float) -> tuple[float, ...]:
-    """Histogram buckets from 0.25x to 8x the threshold (the model card's calibrated one, or the override)."""
-    if not threshold > 0:
-        raise ValueError(f"an anomaly threshold must be positive, got {threshold}")
-    return tuple(float(f"{threshold * f:.6g}") for f in SCORE_BUCKET_FACTORS)
+    """Histogram buckets from 0.25x to 8x the threshold (the model card's calibrated one, or the override);
+    for a threshold <= 0, the scores whose :func:`score_ratio` is 0.25 to 8, which span it the same way."""
+    scale = threshold_scale(threshold)
+    return tuple(float(f"{threshold + (f - 1.0) * scale:.6g}") for f in SCORE_BUCKET_FACTORS)
 
 
 class DetectorMetrics:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from satwatch.services.detection.alerts import Alert, Category, SimilarEvent, alert_category
+from satwatch.services.detection.metrics import score_ratio
 
 
 def incident_id(satellite: str, kind: str, first_window_end: datetime) -> str:
@@ -66,7 +67,11 @@ class Incident(BaseModel):
 
     @property
     def ratio(self) -> float:
-        return self.peak_score / self.peak_threshold if self.peak_threshold > 0 else math.inf
+        """The peak score against its threshold (1 = the alert line), for any finite threshold."""
+        try:
+            return score_ratio(self.peak_score, self.peak_threshold)
+        except ValueError:  # a threshold that is not a finite number
+            return math.inf
 
 
 class Change(BaseModel):

@@ -77,4 +77,20 @@ def test_score_buckets_span_the_calibrated_threshold() -> None:
     assert len(bounds) == len(buckets) + 1 and bounds[-1] == "+Inf"
     assert metrics.anomaly_threshold._value.get() == threshold
     with pytest.raises(ValueError):
-        score_buckets(0.0)
+        score_buckets(float("nan"))
+
+
+@pytest.mark.parametrize("threshold", [-0.45, 0.0, -3.0])
+def test_a_threshold_of_zero_or_below_is_served_with_buckets_and_ratio_around_it(threshold: float) -> None:
+    """COMS-1's v2 set scores real frames between -1.4 and -0.2, so a threshold set on them is negative: the
+    score histogram spans it, and the ratio keeps 1 as the alert line and the scores' order."""
+    from satwatch.services.detection.metrics import score_ratio
+
+    metrics = DetectorMetrics()
+    metrics.calibrate(threshold)
+    buckets = score_buckets(threshold)
+    assert list(buckets) == sorted(buckets) and threshold in buckets and buckets[0] < threshold < buckets[-1]
+    assert score_ratio(threshold, threshold) == 1.0
+    assert score_ratio(threshold - 0.1, threshold) < 1.0 < score_ratio(threshold + 0.1, threshold)
+    assert score_ratio(-1.4, threshold) < score_ratio(-0.2, threshold)
+    assert score_ratio(7.0, 3.5) == pytest.approx(2.0), "a positive threshold's ratio is score / threshold"
