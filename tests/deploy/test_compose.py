@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from satwatch.services.config import Settings
+from satwatch.services.feed.config import load_feed_settings
 from satwatch.services.models.modelcard import packaged_model_dir, shipped_or_folder
 from tests.deploy.promql import DEPLOY
 
@@ -26,9 +28,11 @@ def env_of(service: dict[str, Any]) -> dict[str, str]:
 
 def test_compose_names_the_stack() -> None:
     services = compose()["services"]
-    assert {"kafka", "detector", "producer", "prometheus", "grafana"} <= services.keys()
+    assert {"kafka", "detector", "producer", "feed", "alertmanager", "prometheus", "grafana"} <= services.keys()
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["prometheus"]["image"].startswith("prom/prometheus")
+    assert services["alertmanager"]["image"].startswith("prom/alertmanager:")
+    assert services["feed"]["image"] == services["detector"]["image"]
     assert "grafana" in services["grafana"]["image"]
 
 
@@ -72,6 +76,60 @@ def test_compose_environment_is_valid_satwatch_config(monkeypatch: pytest.Monkey
     assert s.kafka.frames_topic in compose()["services"]["kafka-init"]["command"][0]
 
 
+def test_feed_runs_with_valid_env_config_and_posts_faults_to_the_stacks_alertmanager(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    services = compose()["services"]
+    feed = services["feed"]
+    assert feed["command"][0] == "feed"
+    assert "--no-sink" not in feed["command"]  # this process also runs the incidents sink (faults to Alertmanager)
+    env = env_of(feed)
+    monkeypatch.delenv("SATWATCH_CONFIG", raising=False)
+    for key in [k for k in os.environ if k.startswith("SATWATCH_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    s, f = Settings(), load_feed_settings(None)  # both refuse unknown or misspelt SATWATCH_ names
+    assert s.kafka.bootstrap_servers == "kafka:9092"
+    # The feed reads the topic the detector writes and follows the detector's group for stream time.
+    detector = env_of(services["detector"])
+    assert s.kafka.alerts_topic == detector["SATWATCH_KAFKA__ALERTS_TOPIC"]
+    assert s.kafka.group_id == detector["SATWATCH_KAFKA__GROUP_ID"]
+    assert f.host == "0.0.0.0"  # Prometheus and the published port reach it from outside the container
+    assert f"127.0.0.1:{f.port}:{f.port}" in feed["ports"]
+    # The token comes from a compose variable with no default, like Grafana's password.
+    assert f.token is not None and f.token.startswith("${") and ":?" in f.token
+    # The store lives on the feed's volume.
+    mounts = [v.split(":")[1] for v in feed["volumes"] if not v.startswith("./")]
+    assert any(f.store.startswith(m + "/") for m in mounts), (f.store, mounts)
+    # Faults go to the stack's Alertmanager, on the port it listens on.
+    assert f.alertmanager_url == "http://alertmanager:9093"
+    assert "alertmanager" in feed["depends_on"]
+    assert "127.0.0.1:9093:9093" in services["alertmanager"]["ports"]
+
+
+def test_alertmanager_mounts_the_shipped_config() -> None:
+    am = compose()["services"]["alertmanager"]
+    config_flag = next(a for a in am["command"] if a.startswith("--config.file="))
+    target = config_flag.split("=", 1)[1]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in am["volumes"] if v.startswith("./")}
+    assert mounts[target] == "./alertmanager/alertmanager.yml"
+    assert (DEPLOY / "alertmanager" / "alertmanager.yml").is_file()
+
+
+def test_prometheus_sends_to_alertmanager_and_scrapes_the_feed() -> None:
+    services = compose()["services"]
+    prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    am_targets = [t for am in prom["alerting"]["alertmanagers"] for s in am["static_configs"] for t in s["targets"]]
+    assert am_targets == ["alertmanager:9093"]
+    jobs = {job["job_name"]: job for job in prom["scrape_configs"]}
+    feed_targets = [t for s in jobs["satwatch-feed"]["static_configs"] for t in s["targets"]]
+    assert feed_targets == [f"feed:{env_of(services['feed'])['SATWATCH_FEED__PORT']}"]
+    # The rules watch this job name.
+    rules = (DEPLOY / "prometheus" / "rules.yml").read_text()
+    assert 'up{job="satwatch-feed"}' in rules
+
+
 def test_prometheus_scrapes_the_satwatch_services_and_mounts_the_rules() -> None:
     services = compose()["services"]
     prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
@@ -112,4 +170,5 @@ def test_published_ports_bind_to_loopback_and_nothing_has_a_default_password() -
     assert published and all(str(p).startswith("127.0.0.1:") for _, p in published), published
     grafana = env_of(services["grafana"])
     assert grafana["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    assert env_of(services["feed"])["SATWATCH_FEED__TOKEN"].startswith("${FEED_TOKEN:?")
     assert "--web.enable-lifecycle" not in services["prometheus"]["command"]
