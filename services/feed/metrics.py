@@ -40,6 +40,9 @@ class FeedMetrics:
         self.alertmanager_posts = Counter(
             "satwatch_alertmanager_posts", "Posts of data-quality incidents to Alertmanager", ["result"], registry=r
         )
+        # Both results exported from the start at 0, so the first failed post is already an increase.
+        for result in ("ok", "error"):
+            self.alertmanager_posts.labels(result)
         self.acknowledgements = Counter(
             "satwatch_feed_acknowledgements", "Acknowledgements taken by the feed", registry=r
         )

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from satwatch.services.detection.metrics import DetectorMetrics, ProducerMetrics
+from satwatch.services.feed.metrics import FeedMetrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -23,9 +24,9 @@ _RECORDED = re.compile(r"(?<![A-Za-z0-9_:\"'{.$])satwatch:[A-Za-z0-9_:]*")
 
 
 def exposed_metric_names() -> set[str]:
-    """Every sample name the detector and producer registries can expose, labelled children or not."""
+    """Every sample name the detector, producer and feed registries can expose, labelled children or not."""
     names: set[str] = set()
-    for metrics in (DetectorMetrics(), ProducerMetrics()):
+    for metrics in (DetectorMetrics(), ProducerMetrics(), FeedMetrics()):
         for family in metrics.registry.collect():
             names.update(family.name + suffix for suffix in _SUFFIXES[family.type])
     return names

@@ -78,6 +78,9 @@ def test_the_required_alerts_exist_with_operator_annotations() -> None:
         "SatwatchProcessingErrors",
         "SatwatchSlowProcessing",
         "SatwatchDetectorDown",
+        # Faults reach operators only through the feed's posts to Alertmanager: watch that route.
+        "SatwatchAlertmanagerPostErrors",
+        "SatwatchFeedDown",
     }
     assert required <= alerts.keys()
     for name, rule in alerts.items():
@@ -108,6 +111,7 @@ def test_every_metric_in_the_rules_is_exposed_by_satwatch() -> None:
         "satwatch_invalid_frames_total",
         "satwatch_errors_total",
         "satwatch_stage_seconds_bucket",
+        "satwatch_alertmanager_posts_total",
     ):
         assert name in used, name
 
