@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,3 +70,43 @@ def real_time(stamp: str, dest: Path, size: tuple[int, int] | None = None, trunc
             target.write_bytes(path.read_bytes())
         out.append(target)
     return out
+
+
+@contextlib.contextmanager
+def running_alertmanager(config: Path, workdir: Path) -> Iterator[str]:
+    """A real Alertmanager (Debian's prometheus-alertmanager) on ``config`` at a free loopback port, ready to
+    answer; yields its base URL. Skips the test where it is not installed."""
+    import pytest
+
+    from satwatch.broker import free_port, wait_for_port
+
+    exe = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if exe is None:
+        pytest.skip("prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            exe,
+            f"--config.file={config}",
+            f"--storage.path={workdir / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "alertmanager.log", "wb"),  # noqa: SIM115
+    )
+    try:
+        wait_for_port("127.0.0.1", port)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        while True:  # the port opens a little before the API answers
+            try:
+                urllib.request.urlopen(f"{url}/-/ready", timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        stop_process(proc)

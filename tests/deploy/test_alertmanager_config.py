@@ -15,17 +15,15 @@ from typing import Any
 
 import pytest
 
-from satwatch.broker import free_port, wait_for_port
 from satwatch.services.feed.alertmanager import ALERTNAME, AlertmanagerRouter
 from satwatch.services.feed.incidents import Incident
 from tests.deploy.promql import DEPLOY
-from tests.helpers import stop_process
+from tests.helpers import running_alertmanager
 
 yaml = pytest.importorskip("yaml")
 
 CONFIG = DEPLOY / "alertmanager" / "alertmanager.yml"
 AMTOOL = shutil.which("amtool")
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
 
 @pytest.mark.skipif(AMTOOL is None, reason="amtool is not installed (Debian: apt install prometheus-alertmanager)")
@@ -53,35 +51,8 @@ def test_every_route_names_a_defined_receiver() -> None:
 @pytest.fixture
 def shipped_alertmanager(tmp_path: Path) -> Iterator[str]:
     """A real Alertmanager on the shipped config; yields its base URL."""
-    if ALERTMANAGER is None:
-        pytest.skip("prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            ALERTMANAGER,
-            f"--config.file={CONFIG}",
-            f"--storage.path={tmp_path / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "alertmanager.log", "wb"),  # noqa: SIM115
-    )
-    try:
-        wait_for_port("127.0.0.1", port)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
-        while True:  # the port opens a little before the API answers
-            try:
-                urllib.request.urlopen(f"{url}/-/ready", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with running_alertmanager(CONFIG, tmp_path) as url:
         yield url
-    finally:
-        stop_process(proc)
 
 
 def test_a_fault_from_the_feed_reaches_the_operators_receiver(shipped_alertmanager: str) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -13,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from satwatch.broker import free_port, wait_for_port
-from tests.helpers import stop_process
+from tests.helpers import running_alertmanager
 
 CONFIG = """\
 global:
@@ -48,35 +45,7 @@ class Alertmanager:
 
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
-    exe = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-    if exe is None:
-        pytest.skip("prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)")
     cfg = tmp_path / "alertmanager.yml"
     cfg.write_text(CONFIG)
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            exe,
-            f"--config.file={cfg}",
-            f"--storage.path={tmp_path / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "alertmanager.log", "wb"),  # noqa: SIM115
-    )
-    try:
-        wait_for_port("127.0.0.1", port)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
-        while True:  # the port opens a little before the API answers
-            try:
-                urllib.request.urlopen(f"{url}/-/ready", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with running_alertmanager(cfg, tmp_path) as url:
         yield Alertmanager(url)
-    finally:
-        stop_process(proc)
