@@ -23,9 +23,12 @@ SCORE_BUCKET_FACTORS = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0, 8.0
 
 def threshold_scale(threshold: float) -> float:
     """The unit scores are measured in against a threshold: the threshold itself when positive; else (a model
-    whose normal scores are negative, and a threshold set on them) its size, at least 1."""
-    if not math.isfinite(threshold):
-        raise ValueError(f"an anomaly threshold must be a finite number, got {threshold}")
+    whose normal scores are negative, and a threshold set on them) its size, at least 1; 1 for a threshold that
+    is not a number a score can cross (a scorer that never alerts holds an infinite one)."""
+    if math.isnan(threshold):
+        raise ValueError("an anomaly threshold must be a number, got nan")
+    if math.isinf(threshold):
+        return 1.0
     return threshold if threshold > 0 else max(abs(threshold), 1.0)
 
 
@@ -41,6 +44,8 @@ def score_ratio(score: float, threshold: float) -> float:
 def score_buckets(threshold: float) -> tuple[float, ...]:
     """Histogram buckets from 0.25x to 8x the threshold (the model card's calibrated one, or the override);
     for a threshold <= 0, the scores whose :func:`score_ratio` is 0.25 to 8, which span it the same way."""
+    if math.isinf(threshold) and threshold > 0:
+        threshold = 1.0  # a scorer that never alerts: the buckets of a unit threshold
     scale = threshold_scale(threshold)
     return tuple(float(f"{threshold + (f - 1.0) * scale:.6g}") for f in SCORE_BUCKET_FACTORS)
 

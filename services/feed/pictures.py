@@ -9,10 +9,10 @@ import logging
 import queue
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -226,7 +226,10 @@ SIMILAR_WINDOW_THUMBS = 10
 SIMILAR_FOLLOWING_THUMBS = 12
 
 
-def spread(frames: Frames, most: int) -> Frames:
+T = TypeVar("T")
+
+
+def spread(frames: Sequence[T], most: int) -> list[T]:
     """At most ``most`` of ``frames``, evenly spread over them, the first and the last always kept."""
     if len(frames) <= most:
         return list(frames)
@@ -245,11 +248,16 @@ class ArchiveFrames:
         self.width = width
         self._archives: dict[str, Archive] = {}
 
-    def window(self, satellite: str, start: datetime, end: datetime) -> Frames:
+    def window(self, satellite: str, start: datetime, end: datetime, most: int | None = None) -> Frames:
+        """Thumbnails of the archived frames between ``start`` and ``end``; with ``most``, only that many, evenly
+        spread, chosen before any is read (reading is what takes the time)."""
         archive = self._archives.get(satellite)
         if archive is None:
             archive = self._archives[satellite] = Archive(self.root, satellite)
-        return [(t, np.asarray(_thumb(_grey(archive.load(t)), self.width))) for t in archive.times_between(start, end)]
+        times = archive.times_between(start, end)
+        if most is not None:
+            times = spread(times, most)
+        return [(t, np.asarray(_thumb(_grey(archive.load(t)), self.width))) for t in times]
 
 
 class AlertPictures:
@@ -291,7 +299,7 @@ class AlertPictures:
             got = self.recent.window(satellite, lo, hi)
             if not got and self.archive is not None:
                 try:
-                    got = self.archive.window(satellite, lo, hi)
+                    got = self.archive.window(satellite, lo, hi, most)
                 except (OSError, ValueError, KeyError) as exc:
                     log.warning("pictures: archive frames of %s %s..%s unreadable: %s", satellite, lo, hi, exc)
             pair.append(spread(got, most))

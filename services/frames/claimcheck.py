@@ -19,7 +19,7 @@ from pathlib import Path
 
 from satwatch.services.frames.archive import Archive
 from satwatch.services.frames.codec import FrameDecodeError, FrameMeta, checksum, frame_label, parse_claim_check
-from satwatch.services.frames.frame import Frame, shrink
+from satwatch.services.frames.frame import ChannelSizeError, Frame, shrink
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,8 @@ class ClaimCheckReader:
                     f"no complete {archive.satellite} frame of {meta.time:%Y-%m-%d %H:%M} (area {archive.area}) there"
                 )
             full = archive.load(meta.time)
+        except ChannelSizeError as exc:  # a channel file replaced by one of another size: a shape fault
+            raise FrameDecodeError("wrong_shape", f"{frame_label(meta)}: claim check {uri}: {exc}") from exc
         except (KeyError, OSError, ValueError) as exc:
             error = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             raise FrameDecodeError("claim_check_unreadable", f"cannot read {uri}: {error}") from exc

@@ -74,7 +74,7 @@ def test_a_watched_gk2a_folder_travels_as_claim_checks_the_detector_reads(settin
         messages = read_topic(settings, settings.kafka.frames_topic, 2, timeout=60)
     finally:
         out = _stop(proc)
-    assert "sending claim checks into" in out and f"published {later}" in out, out
+    assert "sending claim checks into" in out and f"published {later:%Y-%m-%d %H:%M}Z" in out, out
     metas = [decode_meta(m.value)[0] for m in messages]
     assert [m.time for m in metas] == [T0, later]
     got = reader.read(metas[1])

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from satwatch.producers.publisher import FramePublisher, make_producer
 from satwatch.services.config import Settings
@@ -231,7 +232,8 @@ def test_claim_check_replay_reads_and_verifies_the_archive(settings: Settings, t
     publisher.publish_all(frames)
     producer.close()
     path = next(root.rglob(kma_filename("wv", cfg.area, last.time)))
-    write_rgb_png(path, 255 - last.data[3])
+    native = np.asarray(Image.open(path).convert("L"))  # the same size: only the pixels change
+    write_rgb_png(path, 255 - native)
 
     metrics = DetectorMetrics()
     consumer = run_detector(settings, len(frames) - 1, metrics)
