@@ -131,14 +131,20 @@ class IncidentSink:
             self.store.mark_published({i.id: i.version for i in incidents})
         if self.retire is not None and retired:
             self.retire(list(retired))
+            self.store.mark_tombstoned(list(retired))
         return incidents
 
     def republish(self) -> None:
-        """Publish incidents stored but not yet confirmed on the topic (a crash between the two)."""
+        """Publish incidents stored but not yet confirmed on the topic (a crash between the two), then the
+        tombstones of merged incidents not confirmed either (their successors are on the topic first)."""
         pending = self.store.unpublished()
         if pending and self.publish is not None:
             self.publish(pending)
             self.store.mark_published({i.id: i.version for i in pending})
+        gone = self.store.unsent_tombstones()
+        if gone and self.retire is not None:
+            self.retire(gone)
+            self.store.mark_tombstoned(gone)
 
     def tick(self) -> None:
         if self.router is not None:

@@ -49,6 +49,7 @@ class IncidentStore:
             "who TEXT, at TEXT, comment TEXT);"
             "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT, incident_id TEXT, "
             "action TEXT, actor TEXT, detail TEXT);"
+            "CREATE TABLE IF NOT EXISTS retired (id TEXT PRIMARY KEY, into_id TEXT, sent INTEGER NOT NULL DEFAULT 0);"
             "CREATE INDEX IF NOT EXISTS incidents_last ON incidents (last_window_end);"
             "CREATE INDEX IF NOT EXISTS acks_incident ON acknowledgements (incident_id);",
             timeout=30,
@@ -75,6 +76,8 @@ class IncidentStore:
                     "version = excluded.version, body = excluded.body, published = 0",
                     _row(inc),
                 )
+                # the id lives again (the sink drops it from the batch's retired ones too): no tombstone for it
+                self._db.execute("DELETE FROM retired WHERE id = ?", (inc.id,))
                 if ch.alert_id is not None:
                     body = (alert_bodies or {}).get(ch.alert_id)
                     self._db.execute(
@@ -92,10 +95,16 @@ class IncidentStore:
 
     def _merge(self, old: str, into: str, now: str) -> None:
         """Retire incident ``old``, merged into ``into``: its alerts and acknowledgements move over, its row goes,
-        the audit trail says so under both ids. Called inside ``apply``'s transaction, after ``into`` is written."""
+        the audit trail says so under both ids. Called inside ``apply``'s transaction, after ``into`` is written.
+        ``old`` is recorded as retired, its tombstone not yet sent: ``restore`` will not bring it back from the
+        topic, and ``unsent_tombstones`` lists it until ``mark_tombstoned``."""
         self._db.execute("UPDATE incident_alerts SET incident_id = ? WHERE incident_id = ?", (into, old))
         self._db.execute("UPDATE acknowledgements SET incident_id = ? WHERE incident_id = ?", (into, old))
         self._db.execute("DELETE FROM incidents WHERE id = ?", (old,))
+        self._db.execute(
+            "INSERT OR REPLACE INTO retired (id, into_id, sent) VALUES (?, ?, 0)",
+            (old, into),
+        )
         self._db.executemany(
             "INSERT INTO audit (at, incident_id, action, actor, detail) VALUES (?, ?, ?, ?, ?)",
             [
@@ -106,11 +115,15 @@ class IncidentStore:
 
     def restore(self, incidents: list[Incident]) -> int:
         """Load incidents read back from the incidents topic into an empty or partial store (a lost cache):
-        each at the version the topic holds, with its alerts, marked published. Returns how many were new."""
+        each at the version the topic holds, with its alerts, marked published. Returns how many were new.
+        Incidents this store merged into another are skipped: the topic may still hold them when their tombstone
+        was not sent (``unsent_tombstones``)."""
         now = datetime.now(UTC).isoformat()
         n = 0
         with self._lock, self._db:
             for inc in incidents:
+                if self._db.execute("SELECT 1 FROM retired WHERE id = ?", (inc.id,)).fetchone() is not None:
+                    continue
                 row = self._db.execute("SELECT version FROM incidents WHERE id = ?", (inc.id,)).fetchone()
                 if row is not None and int(row[0]) >= inc.version:
                     continue
@@ -154,6 +167,11 @@ class IncidentStore:
                 "UPDATE incidents SET published = 1 WHERE id = ? AND version = ?", list(versions.items())
             )
 
+    def mark_tombstoned(self, ids: list[str]) -> None:
+        """Mark retired incidents' tombstones as on the incidents topic."""
+        with self._lock, self._db:
+            self._db.executemany("UPDATE retired SET sent = 1 WHERE id = ?", [(i,) for i in ids])
+
     # -- reads ----------------------------------------------------------------------------------------
     def unpublished(self) -> list[Incident]:
         with self._lock:
@@ -161,6 +179,12 @@ class IncidentStore:
                 "SELECT body FROM incidents WHERE published = 0 ORDER BY last_window_end"
             ).fetchall()
         return [Incident.model_validate_json(r[0]) for r in rows]
+
+    def unsent_tombstones(self) -> list[str]:
+        """Ids of incidents merged into another whose tombstone is not confirmed on the topic."""
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM retired WHERE sent = 0 ORDER BY id").fetchall()
+        return [str(r[0]) for r in rows]
 
     def get(self, incident_id: str) -> Incident | None:
         with self._lock:

@@ -16,7 +16,7 @@ import pytest
 
 from satwatch.services.detection.alerts import Alert
 from satwatch.services.feed.config import FeedSettings
-from satwatch.services.feed.incidents import IncidentTracker, incident_id
+from satwatch.services.feed.incidents import Incident, IncidentTracker, incident_id
 from satwatch.services.feed.sink import IncidentSink
 from satwatch.services.feed.store import IncidentStore
 from tests.services.feed.test_incidents import T0, make_alert, stream
@@ -162,6 +162,49 @@ def test_an_earlier_alert_renames_the_incident_and_keeps_its_acknowledgements(tm
     # a restart restores the renamed incident; the same alerts again change nothing
     again = IncidentSink(IncidentStore(tmp_path / "i.sqlite"), SETTINGS)
     assert again.handle([*late, make_alert(8)]) == []
+
+
+def test_a_tombstone_that_failed_is_sent_on_restart_and_the_merged_incident_not_restored(tmp_path: Path) -> None:
+    """The reviewer's script: alerts 10-12 form an incident, a late alert 8 renames it, and writing the old id's
+    tombstone fails (the consumer stops). The restart restores from the topic, which still holds the old id:
+    one incident for the event, and the tombstone goes out before any alert is read."""
+    topic: dict[str, str] = {}  # the compacted incidents topic: id -> latest body
+
+    def publish(incidents: list[Incident]) -> None:
+        topic.update({i.id: i.model_dump_json() for i in incidents})
+
+    def broken(ids: list[str]) -> None:
+        raise TimeoutError("producer.flush timed out")
+
+    tombstones: list[str] = []
+
+    def retire(ids: list[str]) -> None:
+        tombstones.extend(ids)
+        for i in ids:
+            topic.pop(i, None)
+
+    store = IncidentStore(tmp_path / "i.sqlite")
+    sink = IncidentSink(store, SETTINGS, publish=publish, retire=broken)
+    (first,) = sink.handle([make_alert(n) for n in (10, 11, 12)])
+    with pytest.raises(TimeoutError):
+        sink.handle([make_alert(8)])
+    new = incident_id("COMS-1", "anomaly", T0 + 8 * timedelta(minutes=15))
+    assert set(topic) == {first.id, new} and store.unsent_tombstones() == [first.id]
+    store.close()
+
+    # the restart: the consumer restores the store from the topic, then republishes before reading alerts
+    store = IncidentStore(tmp_path / "i.sqlite")
+    assert store.restore([Incident.model_validate_json(b) for b in topic.values()]) == 0
+    sink = IncidentSink(store, SETTINGS, publish=publish, retire=retire)
+    sink.republish()
+    assert tombstones == [first.id] and set(topic) == {new}
+    assert store.unsent_tombstones() == []
+    (only,) = store.query(satellite="COMS-1", kind="anomaly")
+    assert only.id == new and only.alert_count == 4
+    assert store.incident_of(make_alert(10).id) == new
+    assert sink.handle([make_alert(n) for n in (8, 10, 11, 12)]) == []
+    sink.republish()
+    assert tombstones == [first.id]  # sent once
 
 
 def test_a_bridging_alert_joins_two_parts_but_not_concurrent_events_elsewhere() -> None:
