@@ -50,7 +50,18 @@ def run(args: argparse.Namespace) -> int:
         from satwatch.consumers.incidents import IncidentsConsumer
 
         consumer = IncidentsConsumer(settings, feed, store=store)
-        sink_thread = threading.Thread(target=consumer.run, name="incidents", daemon=True)
+        sink_thread = threading.Thread(target=lambda: run_sink(consumer), name="incidents", daemon=True)
+    sink_failed: list[BaseException] = []
+
+    def run_sink(sink: IncidentsConsumer) -> None:
+        # A feed whose incidents consumer has died would go on serving a page that no longer moves, and route no
+        # fault to Alertmanager: it stops instead, with a non-zero exit, so its supervisor restarts it.
+        try:
+            sink.run()
+        except Exception as exc:
+            sink_failed.append(exc)
+            log.exception("the incidents consumer stopped (%s): the feed stops so that it can be restarted", exc)
+            server.request_stop()
 
     def ready() -> tuple[bool, str]:
         if consumer is None:
@@ -75,4 +86,4 @@ def run(args: argparse.Namespace) -> int:
         if sink_thread is not None:
             sink_thread.join(timeout=15)
         store.close()
-    return 0
+    return 1 if sink_failed else 0

@@ -58,6 +58,12 @@ class FeedServer:
             time.sleep(0.05)
         return self
 
+    def request_stop(self) -> None:
+        """Ask a server running in another thread (``serve``) to finish, without waiting for it."""
+        if self.stopping is not None:
+            self.stopping.set()
+        self.server.should_exit = True
+
     def stop(self) -> None:
         if self.stopping is not None:
             self.stopping.set()

@@ -90,3 +90,27 @@ def test_feed_command(settings: Settings, tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode in (0, 130), out
+
+
+def test_the_feed_exits_non_zero_when_its_incidents_consumer_dies(
+    settings: Settings, tmp_path: Path, monkeypatch: Any, caplog: Any
+) -> None:
+    """A feed whose sink died would serve a page that no longer moves and route no fault to Alertmanager, with
+    /healthz still ok: it stops with status 1 instead, so a supervisor (compose's restart policy) restarts it."""
+    from satwatch.cli import main
+    from satwatch.consumers import incidents
+
+    ensure_topics(settings.kafka)
+
+    def broken(self: Any, max_idle_seconds: float | None = None) -> None:
+        raise RuntimeError("KafkaTimeoutError: flush timed out")
+
+    monkeypatch.setattr(incidents.IncidentsConsumer, "run", broken)
+    tag = uuid.uuid4().hex[:8]
+    monkeypatch.setenv("SATWATCH_FEED__GROUP_ID", f"inc-{tag}")
+    monkeypatch.setenv("SATWATCH_FEED__INCIDENTS_TOPIC", f"incidents-{tag}")
+    monkeypatch.delenv("SATWATCH_CONFIG", raising=False)
+    argv = ["feed", "--bootstrap-servers", settings.kafka.bootstrap_servers, "--alerts-topic"]
+    argv += [settings.kafka.alerts_topic, "--store", str(tmp_path / "i.sqlite"), "--port", "0"]
+    assert main(argv) == 1
+    assert "the incidents consumer stopped (KafkaTimeoutError: flush timed out)" in caplog.text
