@@ -115,6 +115,33 @@ class Archive:
         self.times: list[datetime] = sorted(t for t, f in by_time.items() if f.complete(self.channels))
         self.incomplete: list[datetime] = sorted(t for t, f in by_time.items() if not f.complete(self.channels))
 
+    def add(self, paths: dict[str, Path]) -> datetime | None:
+        """Register one observation time's channel files, found without re-reading the folder (a claim check
+        into a watched drop folder looks where the layout puts a new frame's files).
+
+        Each path must be a file this archive would have indexed: named in the profile's naming, of this
+        archive's area, of one of its channels, all of one time. Returns the time, now a
+        complete frame, or None (nothing registered) when the files are not a complete frame of this archive.
+        """
+        time: datetime | None = None
+        found: dict[str, Path] = {}
+        for path in paths.values():
+            name = self.profile.parse_filename(path.name)
+            if name is None or name.area != self.area or name.channel not in self.channels:
+                return None
+            if (time is not None and name.time != time) or not path.is_file():
+                return None
+            time = name.time
+            found[name.channel] = path
+        if time is None or not all(c in found for c in self.channels):
+            return None
+        self._files[time] = FrameFiles(time, self.area, found)
+        if time not in self.times:
+            bisect.insort(self.times, time)
+        if time in self.incomplete:
+            self.incomplete.remove(time)
+        return time
+
     def __len__(self) -> int:
         return len(self.times)
 

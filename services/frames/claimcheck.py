@@ -7,14 +7,17 @@ archive replayed with ``produce archive --claim-check`` or a drop folder watched
 check's area (flat or in any sub-folders, as the watcher accepts them): a folder may hold several areas. A claim
 check without an area (written by a producer from before areas) opens the folder without one, as it always
 did, which finds the frame when the folder holds one area.
-A drop folder keeps filling after it was first read, so a time not found in the folder as last read makes the
-reader read the folder again, once, before it gives up.
+A drop folder keeps filling after it was first read, so a time not found in the folder as last read is looked
+for where the usual layouts put its files (flat, ``YYYYMMDD/``, ``YYYYMMDDHHMM_image/``, ``YYYY/MM/DD/``) and
+registered from there; only when it is not there does the reader read the folder again, once, before it gives
+up.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from satwatch.services.frames.archive import Archive
@@ -49,11 +52,32 @@ def allowed_claim_check_root(root: str, allowed: Sequence[str]) -> str:
     )
 
 
+def _frame_folders(root: Path, time: datetime) -> list[Path]:
+    """Where a frame of ``time`` sits in the layouts archives use: flat, ``YYYYMMDD/``, KMA's
+    ``YYYYMMDDHHMM_image/`` (also below a day folder), ``YYYY/MM/DD/``."""
+    t = time.astimezone(UTC)
+    stamp, day = f"{t:%Y%m%d%H%M}_image", root / f"{t:%Y/%m/%d}"
+    return [root, root / f"{t:%Y%m%d}", root / stamp, root / f"{t:%Y%m%d}" / stamp, day, day / stamp]
+
+
+def _probe(archive: Archive, time: datetime) -> bool:
+    """Register a frame that landed in a watched folder since it was read, from its files where the layouts put
+    them (a few stats, where re-reading a drop folder of days of frames walks and parses thousands of files);
+    False when they are not all there, and the folder must be read again."""
+    for folder in _frame_folders(archive.root, time):
+        paths = {c: folder / archive.profile.filename(c, time, archive.area) for c in archive.channels}
+        if all(p.is_file() for p in paths.values()) and archive.add(paths) == time:
+            log.debug("claim check: %s found in %s without reading %s again", time, folder, archive.root)
+            return True
+    return False
+
+
 class ClaimCheckReader:
     """Turns claim-check metadata into the verified, shrunk frame it points to.
 
     Folders are indexed once per (root, satellite, area) and kept; a time missing from the index (a frame that
-    landed in a watched folder since) re-reads that folder once. Whatever cannot be read or does not match
+    landed in a watched folder since) is looked for where the usual layouts put its files, and only when it is
+    not there is that folder read again, once. Whatever cannot be read or does not match
     its metadata raises FrameDecodeError with the reason the detector dead-letters it under.
     """
 
@@ -74,8 +98,9 @@ class ClaimCheckReader:
         root = allowed_claim_check_root(claim.root, self.roots)
         try:
             archive = self._archive(root, meta.satellite, claim.area)
-            if not archive.times_between(meta.time, meta.time):
-                # Landed since the folder was read (a watched drop folder), or never there: read it again.
+            if not archive.times_between(meta.time, meta.time) and not _probe(archive, meta.time):
+                # Not where the usual layouts put it (landed since in another layout, or never there): read
+                # the whole folder again.
                 log.debug("claim check %s: %s not indexed yet; reading %s again", uri, meta.time, root)
                 archive = self._archive(root, meta.satellite, claim.area, fresh=True)
             if not archive.times_between(meta.time, meta.time):

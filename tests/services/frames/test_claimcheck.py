@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from satwatch.services.frames import archive as archive_module
 from satwatch.services.frames.claimcheck import ClaimCheckReader
 from satwatch.services.frames.codec import FrameDecodeError, claim_check_uri, decode_meta, encode_claim_check
 from satwatch.services.frames.frame import Frame, load_plane, write_rgb_png
@@ -45,6 +46,31 @@ def test_a_frame_that_lands_after_the_folder_was_read_is_found(tmp_path: Path) -
     with pytest.raises(FrameDecodeError, match="no complete COMS-1 frame of 2024-07-01 01:00") as err:
         reader.read(meta_of(make_frame(T0 + timedelta(hours=1)), drop))
     assert err.value.reason == "claim_check_unreadable"
+
+
+@pytest.mark.parametrize("layout", ["", "{t:%Y%m%d%H%M}_image", "{t:%Y%m%d}", "{t:%Y/%m/%d}"])
+def test_a_new_frame_in_a_watched_folder_is_found_without_reading_the_folder_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    drop = tmp_path / "drop"
+    first = land(drop, make_frame(T0), "ea040ps")
+    reader = ClaimCheckReader([str(drop)])
+    assert np.array_equal(reader.read(meta_of(first, drop)).data, first.data)
+    walks: list[Path] = []
+    real = archive_module._files_under
+    monkeypatch.setattr(archive_module, "_files_under", lambda root: walks.append(root) or real(root))
+    for n in (1, 2):
+        later = T0 + timedelta(minutes=10 * n)
+        frame = land(drop / layout.format(t=later), make_frame(later), "ea040ps")
+        got = reader.read(meta_of(frame, drop))
+        assert got.time == later and np.array_equal(got.data, frame.data)
+    assert walks == []  # found where the layout puts it: the folder was not walked again
+    assert np.array_equal(reader.read(meta_of(first, drop)).data, first.data)  # the index still holds the first
+    (drop / "odd" / "deeper").mkdir(parents=True)  # a layout nobody predicts: the folder is read again
+    later = T0 + timedelta(minutes=30)
+    frame = land(drop / "odd" / "deeper", make_frame(later), "ea040ps")
+    assert np.array_equal(reader.read(meta_of(frame, drop)).data, frame.data)
+    assert walks == [drop.resolve()]
 
 
 def test_two_satellites_in_one_folder_are_read_each_by_its_own_profile(tmp_path: Path) -> None:
