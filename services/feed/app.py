@@ -52,7 +52,7 @@ def _bad_filter(status: str | None, category: str | None, day: str | None, limit
             ok = False
         if not ok:
             return f"day {day!r} is not a UTC date written YYYY-MM-DD, such as 2024-07-01"
-    if limit and not (limit.isdigit() and int(limit) >= 1):
+    if limit and not (limit.isdecimal() and limit.isascii() and int(limit) >= 1):
         return f"limit {limit!r} must be a whole number of at least 1"
     return None
 
@@ -221,7 +221,7 @@ class FeedApp:
         if (refused := self._read_refused(request)) is not None:
             return refused
         alert_id, name = request.path_params["alert_id"], request.path_params["name"]
-        known = name in PICTURES or (name.startswith("similar-") and name[8:].isdigit() and len(name) < 12)
+        known = name in PICTURES or (name.startswith("similar-") and name[8:].isdecimal() and len(name) < 12)
         if not known or not alert_id.isalnum() or not self._has_picture(alert_id, name):
             return JSONResponse({"error": "no such picture (the detector has not provided it)"}, 404)
         assert self.pictures is not None
@@ -247,7 +247,11 @@ class FeedApp:
                 entries = self.store.audit(since=seq, limit=500)
                 if entries:
                     seq = entries[-1].seq
-                    merged = {e.incident_id: e.detail.removeprefix("into ") for e in entries if e.action == "merged"}
+                    merged = {  # the retired id's own row ("into NEW"), not the new id's ("from OLD")
+                        e.incident_id: e.detail.removeprefix("into ")
+                        for e in entries
+                        if e.action == "merged" and e.detail.startswith("into ")
+                    }
                     for iid in dict.fromkeys(e.incident_id for e in entries):
                         inc = self.store.get(iid)
                         if inc is not None:

@@ -6,12 +6,14 @@ already in it and, where both carry a hotspot, the hotspots lie within ``radius`
 other. An incident's id derives from satellite, kind and its first alert's window end, so a replay or a
 restart builds the same incidents. Time here is stream time (window ends), never the wall clock.
 
-Grouping does not depend on the order alerts arrive in (a topic's partitions interleaved, a replay, a late
-alert). An alert earlier than an incident's first alert, but within the quiet time of it, joins the incident
-and becomes its first alert; an alert that closes the gap between two incidents of one event (spans apart in
-time, hotspot boxes within the radius) joins them into one. The id always follows the first window end, so in
-both cases the incident gets the id the time-ordered stream gives it; the incidents it replaces are reported
-as ``merged`` changes (``into`` names the new id) and the caller retires them (the store moves their alerts and
+Grouping does not depend on the order alerts arrive in (a topic's partitions interleaved, a replay, a late alert),
+as long as an event's hotspots lie within ``radius`` of each other: an alert is compared with an incident's hotspot
+box as it grows, so where hotspots jump about, which alerts came first can still decide whether two parts of an
+event are joined. An alert earlier than an incident's first alert, but within the quiet time of it, joins the
+incident and becomes its first alert; an alert that closes the gap between two incidents of one event (spans apart
+in time, hotspot boxes within the radius) joins them into one. The id always follows the first window end, so in
+both cases the incident gets the id the time-ordered stream gives it; the incidents it replaces are reported as
+``merged`` changes (``into`` names the new id) and the caller retires them (the store moves their alerts and
 acknowledgements over; the compacted topic gets a tombstone).
 """
 

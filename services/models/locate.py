@@ -96,7 +96,7 @@ def archive_models(
     """The models that serve an archive's frames: one rule for every command reading an archive.
 
     ``model_dir`` (``--model-dir``) wins, then ``configured`` (the detector's folder for the profile,
-    ``configured_why`` saying where it was set: ``router.profile_route``); else a procedural
+    ``configured_why`` saying where it was set: ``router.archive_route``); else a procedural
     simulated archive (:func:`~satwatch.services.simulator.scene.archive_scene`) gets the set trained on that
     simulator (``onnx_models``: COMS-1's own set is for real imagery, and the simulator tells the detector to
     serve this one); else ``profile``'s models (COMS-1: encoder-v3, autoencoder-v2); no profile: the shipped
