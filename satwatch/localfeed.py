@@ -74,7 +74,8 @@ class LocalFeed:
         ratio = f"{n_alerts / len(incidents):.1f}" if incidents else "n/a"
         faults = len(incidents) - weather
         return (
-            f"{n_alerts} alerts -> {len(incidents)} incidents ({weather} weather, {faults} instrument "
+            f"{n_alerts} alerts -> {len(incidents)} incident{'' if len(incidents) == 1 else 's'} ({weather} "
+            f"weather, {faults} instrument "
             f"fault{'' if faults == 1 else 's'}; {ratio} alerts an incident); incident store {self.feed.store}"
         )
 
