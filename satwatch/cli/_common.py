@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from satwatch.cli import add_config_argument
 from satwatch.services.config import Settings, load_settings
+from satwatch.services.detection.journal import JOURNAL_FILE, pending_windows
 from satwatch.services.metric.groundtruth import GridSpec
 
 if TYPE_CHECKING:
@@ -94,28 +95,15 @@ def spec_from_args(args: argparse.Namespace) -> GridSpec:
     return GridSpec(n=args.grid, bins=args.bins, mode=args.mode)
 
 
-#: The detector's journal of windows added since its last index snapshot (``services.detection.detector``).
-INDEX_JOURNAL = "journal.jsonl"
-
-
-def journal_windows(index_dir: str | Path) -> int:
-    """How many windows the detector's journal in ``index_dir`` holds that no snapshot has saved yet."""
-    path = Path(index_dir) / INDEX_JOURNAL
-    if not path.is_file():
-        return 0
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        return sum(1 for line in fh if line.strip())
-
-
 def no_saved_index_message(index_dir: str | Path, save_every: int) -> str:
     """Why ``index_dir`` holds no saved index, and what to do: a running detector that has not snapshotted
     yet (its windows are in the journal), or no index at all (build one)."""
     root = Path(index_dir)
-    pending = journal_windows(root)
+    pending = pending_windows(root)
     if pending:
         return (
             f"no index snapshot in {root} yet: a running detector keeps {pending} window(s) in its journal "
-            f"({INDEX_JOURNAL}) and saves its index every {save_every} new windows (detector.index_save_every) "
+            f"({JOURNAL_FILE}) and saves its index every {save_every} new windows (detector.index_save_every) "
             "and when it stops. Try again after the next save, or stop the detector (SIGTERM) so it saves"
         )
     return (

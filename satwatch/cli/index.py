@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from satwatch.cli import add_config_argument
-from satwatch.cli._common import ARCHIVE_ENCODER_DEFAULT, journal_windows, load_saved_index
+from satwatch.cli._common import ARCHIVE_ENCODER_DEFAULT, load_saved_index
 from satwatch.services.config import load_settings
+from satwatch.services.detection.journal import pending_windows
 from satwatch.services.retrieval.provenance import BUILD_FILE, default_index_dir
 
 
@@ -136,7 +137,7 @@ def run_info(args: argparse.Namespace) -> int:
     info = index.info()
     info["path"] = str(path)
     # a running detector's windows since its last snapshot: the detector adds them again on restart
-    info["journal_windows"] = journal_windows(path)
+    info["journal_windows"] = pending_windows(path)
     info["disk_bytes"] = sum(p.stat().st_size for p in path.glob("snap-*/*") if p.is_file())
     build_file = path / BUILD_FILE
     if build_file.is_file():

@@ -18,7 +18,7 @@ import numpy as np
 
 from satwatch.services.config import DetectorSettings, Settings
 from satwatch.services.detection.alerts import Alert, AlertStore, SimilarEvent, alert_id
-from satwatch.services.detection.journal import IndexJournal
+from satwatch.services.detection.journal import JOURNAL_FILE, IndexJournal
 from satwatch.services.detection.metrics import DetectorMetrics, score_ratio
 from satwatch.services.detection.quality import FrameHistory, frame_findings, model_mismatch, pixel_stats
 from satwatch.services.detection.scores import FrameScore
@@ -138,7 +138,7 @@ class Detector:
         #: the frames re-read on a start or rebalance).
         self._history = FrameHistory()
         self._index_dir = Path(index_dir) if index_dir else None
-        self._journal = IndexJournal(self._index_dir / "journal.jsonl") if self._index_dir else None
+        self._journal = IndexJournal(self._index_dir / JOURNAL_FILE) if self._index_dir else None
         self._since_snapshot = 0
         # Workers score frames with the autoencoder while this thread signs, embeds and searches: onnxruntime
         # releases the GIL, so on two cores the two halves of a replay batch overlap. Two workers of one

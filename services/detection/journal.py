@@ -30,6 +30,19 @@ def _crc(row: dict[str, object]) -> str:
     return f"{zlib.crc32(body.encode()):08x}"
 
 
+#: The journal's file name in an index folder (the detector's ``<state_dir>/index``).
+JOURNAL_FILE = "journal.jsonl"
+
+
+def pending_windows(index_dir: str | Path) -> int:
+    """How many windows the journal in ``index_dir`` holds that no index snapshot has saved yet."""
+    path = Path(index_dir) / JOURNAL_FILE
+    if not path.is_file():
+        return 0
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
 class IndexJournal:
     """JSON-lines file of (window record fields, vector)."""
 
