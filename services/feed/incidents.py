@@ -85,24 +85,27 @@ class Change(BaseModel):
     into: str | None = Field(None, description="for 'merged': the id of the incident that replaces this one")
 
 
+Box = tuple[float, float, float, float]
+
+
+def _box_gap(a: Box, b: Box) -> float:
+    """The distance between two boxes (x0, y0, x1, y1) in image fractions; 0 where they overlap."""
+    dx = max(a[0] - b[2], 0.0, b[0] - a[2])
+    dy = max(a[1] - b[3], 0.0, b[1] - a[3])
+    return math.hypot(dx, dy)
+
+
 def _near(a: tuple[float, float] | None, inc: Incident, radius: float) -> bool:
     if a is None or inc.hotspot is None:
         return True
-    x0, y0, x1, y1 = inc.extent or (*inc.hotspot, *inc.hotspot)
-    dx = max(x0 - a[0], 0.0, a[0] - x1)
-    dy = max(y0 - a[1], 0.0, a[1] - y1)
-    return math.hypot(dx, dy) <= radius
+    return _box_gap((*a, *a), inc.extent or (*inc.hotspot, *inc.hotspot)) <= radius
 
 
 def _boxes_near(a: Incident, b: Incident, radius: float) -> bool:
     """Whether two incidents' hotspot boxes lie within ``radius`` of each other (true where either has none)."""
     if a.extent is None or b.extent is None:
         return True
-    ax0, ay0, ax1, ay1 = a.extent
-    bx0, by0, bx1, by1 = b.extent
-    dx = max(ax0 - bx1, 0.0, bx0 - ax1)
-    dy = max(ay0 - by1, 0.0, by0 - ay1)
-    return math.hypot(dx, dy) <= radius
+    return _box_gap(a.extent, b.extent) <= radius
 
 
 class IncidentTracker:
